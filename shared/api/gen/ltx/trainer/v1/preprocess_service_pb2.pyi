@@ -1,0 +1,51 @@
+from shared.api.gen.ltx.trainer.v1 import common_pb2 as _common_pb2
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class PreprocessRequest(_message.Message):
+    __slots__ = ("dataset_id", "training_data_url", "trigger_phrase", "number_of_frames", "frame_rate", "width", "height")
+    DATASET_ID_FIELD_NUMBER: _ClassVar[int]
+    TRAINING_DATA_URL_FIELD_NUMBER: _ClassVar[int]
+    TRIGGER_PHRASE_FIELD_NUMBER: _ClassVar[int]
+    NUMBER_OF_FRAMES_FIELD_NUMBER: _ClassVar[int]
+    FRAME_RATE_FIELD_NUMBER: _ClassVar[int]
+    WIDTH_FIELD_NUMBER: _ClassVar[int]
+    HEIGHT_FIELD_NUMBER: _ClassVar[int]
+    dataset_id: str
+    training_data_url: str
+    trigger_phrase: str
+    number_of_frames: int
+    frame_rate: int
+    width: int
+    height: int
+    def __init__(self, dataset_id: _Optional[str] = ..., training_data_url: _Optional[str] = ..., trigger_phrase: _Optional[str] = ..., number_of_frames: _Optional[int] = ..., frame_rate: _Optional[int] = ..., width: _Optional[int] = ..., height: _Optional[int] = ...) -> None: ...
+
+class PreprocessEvent(_message.Message):
+    __slots__ = ("progress", "skipped", "warning", "bundle", "summary")
+    PROGRESS_FIELD_NUMBER: _ClassVar[int]
+    SKIPPED_FIELD_NUMBER: _ClassVar[int]
+    WARNING_FIELD_NUMBER: _ClassVar[int]
+    BUNDLE_FIELD_NUMBER: _ClassVar[int]
+    SUMMARY_FIELD_NUMBER: _ClassVar[int]
+    progress: _common_pb2.PreprocessProgress
+    skipped: _common_pb2.SkippedFile
+    warning: _common_pb2.DatasetWarning
+    bundle: _common_pb2.BundleRef
+    summary: PreprocessSummary
+    def __init__(self, progress: _Optional[_Union[_common_pb2.PreprocessProgress, _Mapping]] = ..., skipped: _Optional[_Union[_common_pb2.SkippedFile, _Mapping]] = ..., warning: _Optional[_Union[_common_pb2.DatasetWarning, _Mapping]] = ..., bundle: _Optional[_Union[_common_pb2.BundleRef, _Mapping]] = ..., summary: _Optional[_Union[PreprocessSummary, _Mapping]] = ...) -> None: ...
+
+class PreprocessSummary(_message.Message):
+    __slots__ = ("media_kind", "samples", "files_skipped", "wall_seconds")
+    MEDIA_KIND_FIELD_NUMBER: _ClassVar[int]
+    SAMPLES_FIELD_NUMBER: _ClassVar[int]
+    FILES_SKIPPED_FIELD_NUMBER: _ClassVar[int]
+    WALL_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    media_kind: _common_pb2.MediaKind
+    samples: int
+    files_skipped: int
+    wall_seconds: float
+    def __init__(self, media_kind: _Optional[_Union[_common_pb2.MediaKind, str]] = ..., samples: _Optional[int] = ..., files_skipped: _Optional[int] = ..., wall_seconds: _Optional[float] = ...) -> None: ...

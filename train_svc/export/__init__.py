@@ -1,0 +1,1 @@
+"""What a finished job leaves behind: the LoRA file and its companions."""

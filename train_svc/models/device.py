@@ -1,0 +1,37 @@
+"""Device and precision for a run: bf16 base weights on an accelerator, fp32 everywhere on the CPU."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+
+@dataclass(frozen=True)
+class Placement:
+    device: torch.device
+    base_dtype: torch.dtype  # frozen weights of the transformer, VAE and text encoder
+    train_dtype: torch.dtype = torch.float32  # LoRA parameters and optimizer state
+
+
+def choose_placement(device: str = "auto", precision: str = "auto") -> Placement:
+    """device: auto|cpu|cuda|cuda:N; precision: auto|bf16|fp32 (auto = bf16 on CUDA, fp32 on CPU)."""
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r} requested but CUDA is not available on this machine")
+    if precision == "auto":
+        precision = "bf16" if dev.type == "cuda" else "fp32"
+    dtypes = {"bf16": torch.bfloat16, "fp32": torch.float32}
+    if precision not in dtypes:
+        raise ValueError(f"precision must be one of auto, bf16, fp32 (got {precision!r})")
+    return Placement(device=dev, base_dtype=dtypes[precision])
+
+
+def release(*modules: torch.nn.Module) -> None:
+    """Move modules off the accelerator and return the memory; their encoding work is done."""
+    for module in modules:
+        module.to("cpu")
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()

@@ -1,0 +1,24 @@
+"""Settings of one LoRA training run (the optimisation side; data settings live in the request)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    rank: int
+    learning_rate: float
+    steps: int
+    alpha: float | None = None  # None: alpha = rank, as in the shipped recipe
+    seed: int = 42
+    lr_end_factor: float = 0.1  # linear decay to 0.1x of the peak rate, no warm-up
+    max_grad_norm: float = 1.0
+    weight_decay: float = 0.01
+    gradient_checkpointing: bool = True
+    feed_forward: bool = False  # also adapt the feed-forward layers
+    audio: bool = False
+
+    @property
+    def lora_alpha(self) -> float:
+        return float(self.alpha if self.alpha is not None else self.rank)
