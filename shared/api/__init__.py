@@ -1,17 +1,22 @@
-"""The ltx.trainer.v1 API as Python modules, generated from protos/ by `python -m shared.proto_codegen`."""
+"""The ltx.trainer.v1 API as Python modules, generated from protos/ by `python -m shared.proto_codegen`.
 
-from shared.api.gen.ltx.trainer.v1 import (
-    common_pb2,
-    preprocess_service_pb2,
-    preprocess_service_pb2_grpc,
-    training_service_pb2,
-    training_service_pb2_grpc,
-)
+Message modules (*_pb2) import eagerly; the gRPC stub modules (*_pb2_grpc) only when asked for, so
+that code which only needs messages (request validation, the domain) does not load grpc.
+"""
 
-__all__ = [
-    "common_pb2",
-    "preprocess_service_pb2",
-    "preprocess_service_pb2_grpc",
-    "training_service_pb2",
-    "training_service_pb2_grpc",
-]
+import importlib
+from types import ModuleType
+
+from shared.api.gen.ltx.trainer.v1 import common_pb2, preprocess_service_pb2, training_service_pb2
+
+_GEN = "shared.api.gen.ltx.trainer.v1"
+_STUBS = ("preprocess_service_pb2_grpc", "training_service_pb2_grpc")
+
+
+def __getattr__(name: str) -> ModuleType:
+    if name in _STUBS:
+        return importlib.import_module(f"{_GEN}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = ["common_pb2", "preprocess_service_pb2", "training_service_pb2", *_STUBS]

@@ -49,9 +49,9 @@ class PreprocessServiceServicer:
     def Preprocess(self, request, context):
         """Streams progress, per-file reports and one BundleRef per sample as soon as it is written.
         Dataset-level failures end the stream with a status carrying google.rpc.ErrorInfo:
-        FAILED_PRECONDITION  reason MIXED_MEDIA, ALL_CLIPS_TOO_SHORT, NO_MEDIA
-        INVALID_ARGUMENT     reason UNSAFE_ARCHIVE, ARCHIVE_TOO_LARGE, NOT_A_ZIP, BAD_REQUEST (+ BadRequest)
-        NOT_FOUND / UNAVAILABLE  the archive could not be fetched
+        FAILED_PRECONDITION  reason MIXED_MEDIA, ALL_CLIPS_TOO_SHORT, NO_MEDIA, NO_USABLE_MEDIA (metadata "files")
+        INVALID_ARGUMENT     reason UNSAFE_ARCHIVE, ARCHIVE_TOO_LARGE, NOT_A_ZIP, INVALID_PREPROCESS_REQUEST (+ BadRequest)
+        NOT_FOUND (reason NOT_FOUND) / UNAVAILABLE (reason FETCH_FAILED)  the archive could not be fetched
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -1,0 +1,32 @@
+"""preprocess_svc settings: flags with environment-variable defaults, one typed object."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class PreprocessServiceConfig:
+    storage: Path
+    port: int = 50051
+    host: str = "127.0.0.1"
+    workers: int = os.cpu_count() or 1  # decode processes per run
+    grace_seconds: float = 10.0
+
+
+def parser() -> argparse.ArgumentParser:
+    env = os.environ.get
+    p = argparse.ArgumentParser(prog="python -m preprocess_svc", description="LTX-2.3 dataset preprocessing (gRPC)")
+    p.add_argument("--port", type=int, default=int(env("PREPROCESS_SVC_PORT", "50051")))
+    p.add_argument("--host", default=env("PREPROCESS_SVC_HOST", "127.0.0.1"), help="address to listen on")
+    p.add_argument("--storage", type=Path, default=env("LTX_STORAGE"), required=not env("LTX_STORAGE"))
+    p.add_argument("--workers", type=int, default=int(env("PREPROCESS_WORKERS", str(os.cpu_count() or 1))))
+    return p
+
+
+def from_args(argv: list[str] | None = None) -> PreprocessServiceConfig:
+    a = parser().parse_args(argv)
+    return PreprocessServiceConfig(storage=Path(a.storage), port=a.port, host=a.host, workers=a.workers)

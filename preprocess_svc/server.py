@@ -1,0 +1,148 @@
+"""PreprocessService over gRPC: validates the request, runs the pipeline, translates its events."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import structlog
+
+from preprocess_svc.config import PreprocessServiceConfig
+from preprocess_svc.errors import ArchiveError, ArchiveReason, DatasetError
+from preprocess_svc.events import BundleWritten, DatasetWarning, Progress, Skipped, Summary
+from preprocess_svc.pipeline import run_preprocess
+from preprocess_svc.settings import PreprocessSettings
+from shared.aio_bridge import iterate_in_thread
+from shared.api import common_pb2
+from shared.api import preprocess_service_pb2 as pb
+from shared.api import preprocess_service_pb2_grpc as pb_grpc
+from shared.grpc_util.server import RunningServer, start_server, stop_server
+from shared.request.errors import DomainError, ErrorCode, FieldViolation, InvalidRequest
+
+SERVICE_NAME = pb.DESCRIPTOR.services_by_name["PreprocessService"].full_name
+_ARCHIVE_CODES = {
+    ArchiveReason.UNSAFE_ARCHIVE: ErrorCode.INVALID_ARGUMENT,
+    ArchiveReason.ARCHIVE_TOO_LARGE: ErrorCode.INVALID_ARGUMENT,
+    ArchiveReason.NOT_A_ZIP: ErrorCode.INVALID_ARGUMENT,
+    ArchiveReason.NOT_FOUND: ErrorCode.NOT_FOUND,
+    ArchiveReason.FETCH_FAILED: ErrorCode.UNAVAILABLE,
+}
+_MEDIA_KIND = {"video": common_pb2.MEDIA_KIND_VIDEO, "image": common_pb2.MEDIA_KIND_IMAGE}
+log = structlog.get_logger(__name__)
+
+
+def settings_from_request(request: pb.PreprocessRequest, workers: int) -> PreprocessSettings:
+    problems = []
+    if not request.training_data_url.strip():
+        problems.append(FieldViolation("training_data_url", "is required"))
+    if request.number_of_frames < 1 or (request.number_of_frames - 1) % 8:
+        problems.append(FieldViolation("number_of_frames", f"must be 8k+1 (got {request.number_of_frames})"))
+    if not 1 <= request.frame_rate <= 240:
+        problems.append(FieldViolation("frame_rate", f"must be 1..240 (got {request.frame_rate})"))
+    for name in ("width", "height"):
+        value = getattr(request, name)
+        if value < 32 or value % 32:
+            problems.append(FieldViolation(name, f"must be a positive multiple of 32 (got {value})"))
+    try:
+        settings = PreprocessSettings(
+            dataset_id=request.dataset_id,
+            training_data_url=request.training_data_url,
+            trigger_phrase=request.trigger_phrase,
+            number_of_frames=max(request.number_of_frames, 1),
+            frame_rate=max(request.frame_rate, 1),
+            width=max(request.width, 1),
+            height=max(request.height, 1),
+            workers=workers,
+        )
+    except ValueError as exc:
+        problems.append(FieldViolation("dataset_id", str(exc)))
+    if problems:
+        raise InvalidRequest(problems, reason="INVALID_PREPROCESS_REQUEST")
+    return settings
+
+
+def event_message(event) -> pb.PreprocessEvent:
+    if isinstance(event, Progress):
+        return pb.PreprocessEvent(
+            progress=common_pb2.PreprocessProgress(
+                files_total=event.files_total,
+                files_done=event.files_done,
+                samples_written=event.samples_written,
+                files_skipped=event.files_skipped,
+            )
+        )
+    if isinstance(event, Skipped):
+        return pb.PreprocessEvent(
+            skipped=common_pb2.SkippedFile(path=event.path, reason=str(event.reason), message=event.message)
+        )
+    if isinstance(event, DatasetWarning):
+        return pb.PreprocessEvent(
+            warning=common_pb2.DatasetWarning(path=event.path, code=event.code, message=event.message)
+        )
+    if isinstance(event, BundleWritten):
+        return pb.PreprocessEvent(
+            bundle=common_pb2.BundleRef(
+                sample_id=event.sample_id,
+                uri=event.uri,
+                sha256=event.sha256,
+                size_bytes=event.size_bytes,
+                frames=event.frames,
+                height=event.height,
+                width=event.width,
+                fps=event.fps,
+                caption=event.caption,
+                source_path=event.source_path,
+            )
+        )
+    if isinstance(event, Summary):
+        return pb.PreprocessEvent(
+            summary=pb.PreprocessSummary(
+                media_kind=_MEDIA_KIND[event.media_kind],
+                samples=event.samples,
+                files_skipped=event.files_skipped,
+                wall_seconds=event.wall_seconds,
+            )
+        )
+    raise TypeError(f"no API form for event {type(event).__name__}")
+
+
+def domain_error(exc: DatasetError | ArchiveError) -> DomainError:
+    if isinstance(exc, DatasetError):
+        return DomainError(ErrorCode.FAILED_PRECONDITION, str(exc.reason), exc.message, {"files": "\n".join(exc.files)})
+    return DomainError(_ARCHIVE_CODES[exc.reason], str(exc.reason), exc.message)
+
+
+class PreprocessServicer(pb_grpc.PreprocessServiceServicer):
+    def __init__(self, config: PreprocessServiceConfig):
+        self._config = config
+
+    async def Preprocess(self, request: pb.PreprocessRequest, context):
+        settings = settings_from_request(request, self._config.workers)
+        log.info("preprocess_started", dataset=settings.dataset_id, url=settings.training_data_url)
+        try:
+            async for event in iterate_in_thread(run_preprocess(settings, self._config.storage), "preprocess"):
+                yield event_message(event)
+        except (DatasetError, ArchiveError) as exc:
+            raise domain_error(exc) from exc
+
+
+@dataclass
+class PreprocessService:
+    running: RunningServer
+
+    @property
+    def port(self) -> int:
+        return self.running.port
+
+    async def stop(self, grace: float | None = 10.0) -> None:
+        await stop_server(self.running, grace)
+
+
+async def serve(config: PreprocessServiceConfig) -> PreprocessService:
+    config.storage.mkdir(parents=True, exist_ok=True)
+    running = await start_server(
+        [(pb_grpc.add_PreprocessServiceServicer_to_server, PreprocessServicer(config))],
+        [SERVICE_NAME],
+        config.port,
+        config.host,
+    )
+    return PreprocessService(running)

@@ -1,0 +1,52 @@
+"""Consume a blocking generator from asyncio without blocking the event loop.
+
+A dedicated thread drives the generator and hands each item to the loop. When the async consumer
+stops early (the RPC was cancelled, the client went away), the thread is told to stop, and it closes
+the generator after the item in progress, so the generator's own clean-up runs in the thread that
+iterated it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import AsyncIterator, Generator
+from typing import TypeVar
+
+T = TypeVar("T")
+_DONE = object()
+
+
+async def iterate_in_thread(gen: Generator[T, None, None], name: str = "blocking-iterator") -> AsyncIterator[T]:
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue = asyncio.Queue()
+    stop = threading.Event()
+
+    def put(item: object) -> None:
+        if not loop.is_closed():
+            loop.call_soon_threadsafe(queue.put_nowait, item)
+
+    def drive() -> None:
+        try:
+            for item in gen:
+                if stop.is_set():
+                    break
+                put(item)
+        except BaseException as exc:  # handed to the consumer, which re-raises it
+            put(exc)
+        finally:
+            gen.close()
+            put(_DONE)
+
+    thread = threading.Thread(target=drive, name=name, daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = await queue.get()
+            if item is _DONE:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()

@@ -1,0 +1,44 @@
+"""Both services started in this process on free loopback ports, talking to each other over gRPC."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class LocalServices:
+    training_target: str
+    preprocess_target: str
+
+
+@asynccontextmanager
+async def local_services(
+    storage: Path, base_model: str, *, lora_feed_forward: bool = False
+) -> AsyncIterator[LocalServices]:
+    from preprocess_svc.config import PreprocessServiceConfig
+    from preprocess_svc.server import serve as serve_preprocess
+    from train_svc.config import TrainServiceConfig
+    from train_svc.server import serve as serve_training
+
+    storage.mkdir(parents=True, exist_ok=True)
+    preprocess = await serve_preprocess(PreprocessServiceConfig(storage=storage, port=0))
+    preprocess_target = f"127.0.0.1:{preprocess.port}"
+    try:
+        training = await serve_training(
+            TrainServiceConfig(
+                storage=storage,
+                preprocess_target=preprocess_target,
+                base_model=base_model,
+                port=0,
+                lora_feed_forward=lora_feed_forward,
+            )
+        )
+        try:
+            yield LocalServices(f"127.0.0.1:{training.port}", preprocess_target)
+        finally:
+            await training.stop(grace=1.0)
+    finally:
+        await preprocess.stop(grace=1.0)

@@ -1,0 +1,116 @@
+"""ltx-trainer: train LTX-2.3 LoRAs through the gRPC services (in-process, or a remote --target)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+from pathlib import Path
+
+from shared.logs import configure_logging
+
+
+def default_storage() -> Path:
+    return Path(os.environ.get("LTX_STORAGE") or Path.home() / ".cache" / "ltx-trainer" / "storage")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="ltx-trainer", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+
+    train = sub.add_parser("train", help="train a LoRA from the hosted API's JSON request")
+    train.add_argument("request", type=Path, help="REQUEST.json (hosted trainer input, unchanged)")
+    train.add_argument("--out", type=Path, required=True, help="where the outputs are written")
+    train.add_argument("--base-model", help="diffusers LTX-2.3 dir, hub id, or ltx2.3-tiny (in-process only)")
+    train.add_argument("--target", help="HOST:PORT of a running TrainingService; default: start both here")
+    train.add_argument("--storage", type=Path, help="storage root of the in-process services")
+    train.add_argument("--lora-targets", choices=["attention", "attention+ff"], default="attention")
+
+    demo = sub.add_parser("demo", help="make a small clip dataset with ffmpeg and train on the tiny preset")
+    demo.add_argument("--out", type=Path, default=Path("ltx-demo"), help="work and output folder")
+    demo.add_argument("--steps", type=int, default=100)
+
+    serve = sub.add_parser("serve", help="run both services in this process until interrupted")
+    serve.add_argument("--port", type=int, default=50052, help="TrainingService port")
+    serve.add_argument("--preprocess-port", type=int, default=50051)
+    serve.add_argument("--storage", type=Path)
+    serve.add_argument("--base-model")
+    return p
+
+
+async def _train(args: argparse.Namespace) -> int:
+    from shared.cli.local_services import local_services
+    from shared.cli.progress import ProgressDisplay
+    from shared.cli.train_cmd import load_request, submit_and_follow
+
+    request = load_request(args.request, make_paths_absolute=args.target is None)
+    display = ProgressDisplay()
+    if args.target:
+        if args.base_model:
+            print("note: --base-model is the server's setting; ignored with --target", file=sys.stderr)
+        return await submit_and_follow(args.target, request, args.out, display)
+    from train_svc.models.base_model import BaseModelNotFound
+
+    try:
+        async with local_services(
+            args.storage or default_storage(),
+            args.base_model or _default_base_model(),
+            lora_feed_forward=args.lora_targets == "attention+ff",
+        ) as services:
+            return await submit_and_follow(services.training_target, request, args.out, display)
+    except BaseModelNotFound as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _default_base_model() -> str:
+    from train_svc.models.base_model import default_base_model
+
+    return default_base_model()
+
+
+async def _serve(args: argparse.Namespace) -> int:
+    from preprocess_svc.config import PreprocessServiceConfig
+    from preprocess_svc.server import serve as serve_preprocess
+    from train_svc.config import TrainServiceConfig
+    from train_svc.server import serve as serve_training
+
+    storage = args.storage or default_storage()
+    preprocess = await serve_preprocess(PreprocessServiceConfig(storage=storage, port=args.preprocess_port))
+    training = await serve_training(
+        TrainServiceConfig(
+            storage=storage,
+            preprocess_target=f"127.0.0.1:{preprocess.port}",
+            base_model=args.base_model or _default_base_model(),
+            port=args.port,
+        )
+    )
+    print(f"TrainingService on 127.0.0.1:{training.port}, PreprocessService on 127.0.0.1:{preprocess.port}")
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await training.stop()
+        await preprocess.stop()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    configure_logging(json=False, level=os.environ.get("LTX_LOG_LEVEL", "WARNING"))
+    if args.command == "train":
+        return asyncio.run(_train(args))
+    if args.command == "demo":
+        from shared.cli.demo_cmd import run_demo
+
+        return asyncio.run(run_demo(args.out, args.steps))
+    if args.command == "serve":
+        try:
+            return asyncio.run(_serve(args))
+        except KeyboardInterrupt:
+            return 0
+    raise AssertionError(args.command)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

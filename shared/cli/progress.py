@@ -1,0 +1,96 @@
+"""Turns TrainingJobEvents into a live progress display on the terminal (stderr)."""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import TextIO
+
+from shared.api import training_service_pb2 as pb
+from shared.grpc_util.errors import describe_status
+
+_STATE = pb.TrainingJob.State
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(max(seconds, 0))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes:d}:{secs:02d}"
+
+
+class ProgressDisplay:
+    """Prints state changes, dataset reports and warnings as lines; steps at most once per interval,
+    as one live line on a terminal. The last step before a state change is always shown."""
+
+    def __init__(self, stream: TextIO = sys.stderr, step_interval_s: float = 1.0):
+        self.stream = stream
+        self.live = stream.isatty()
+        self.step_interval_s = step_interval_s
+        self._last_step_print = 0.0
+        self._unshown_step: pb.TrainingStep | None = None
+        self._live_line_open = False
+
+    def _line(self, text: str) -> None:
+        self._flush_step()
+        if self._live_line_open:
+            self.stream.write("\n")
+            self._live_line_open = False
+        self.stream.write(text + "\n")
+        self.stream.flush()
+
+    @staticmethod
+    def _step_text(step: pb.TrainingStep) -> str:
+        width = 24
+        done = int(width * step.step / max(step.total_steps, 1))
+        return (
+            f"  step {step.step}/{step.total_steps} [{'#' * done}{'.' * (width - done)}] "
+            f"loss {step.loss:.4f}  lr {step.learning_rate:.2e}  {step.step_seconds * 1000:.0f} ms/step  "
+            f"ETA {_duration(step.eta_seconds)}"
+        )
+
+    def _print_step(self, step: pb.TrainingStep) -> None:
+        self._unshown_step = None
+        self._last_step_print = time.monotonic()
+        if self.live:
+            self.stream.write("\r" + self._step_text(step))
+            self._live_line_open = True
+        else:
+            self.stream.write(self._step_text(step) + "\n")
+        self.stream.flush()
+
+    def _flush_step(self) -> None:
+        if self._unshown_step is not None:
+            self._print_step(self._unshown_step)
+
+    def show(self, event: pb.TrainingJobEvent) -> None:
+        kind = event.WhichOneof("event")
+        if kind == "step":
+            step = event.step
+            if time.monotonic() - self._last_step_print >= self.step_interval_s or step.step == step.total_steps:
+                self._print_step(step)
+            else:
+                self._unshown_step = step
+        elif kind == "state_change":
+            change = event.state_change
+            self._line(f"[{_STATE.Name(change.state)}] {change.message}")
+            if change.HasField("error"):
+                self._line(describe_status(change.error))
+        elif kind == "preprocess_progress":
+            p = event.preprocess_progress
+            self._line(
+                f"  preprocessing: {p.files_done}/{p.files_total} files, {p.samples_written} samples, "
+                f"{p.files_skipped} skipped"
+            )
+        elif kind == "skipped":
+            self._line(f"  skipped {event.skipped.path}: {event.skipped.reason} - {event.skipped.message}")
+        elif kind == "warning":
+            self._line(f"  warning {event.warning.path}: {event.warning.code} - {event.warning.message}")
+        elif kind == "sample_encoded":
+            b = event.sample_encoded.bundle
+            self._line(
+                f"  encoded {b.sample_id}: {b.frames} frames {b.width}x{b.height} @ {b.fps:g} fps, "
+                f"{event.sample_encoded.video_tokens} tokens, caption {b.caption!r}"
+            )
+        elif kind == "artifact":
+            self._line(f"  wrote {event.artifact.name}: {event.artifact.uri} ({event.artifact.size_bytes} bytes)")

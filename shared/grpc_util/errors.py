@@ -1,0 +1,183 @@
+"""Rich gRPC errors per AIP-193: domain errors -> google.rpc.Status on servers, back to text on clients.
+
+Every error status carries a google.rpc.ErrorInfo (reason, domain "ltx-trainer.v1", metadata); an
+InvalidRequest also carries one google.rpc.BadRequest with a FieldViolation per bad field.
+"""
+
+from __future__ import annotations
+
+import inspect
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import grpc
+import structlog
+from google.protobuf import any_pb2
+from google.protobuf.message import DecodeError, Message
+from google.rpc import error_details_pb2, status_pb2
+from grpc_status import rpc_status
+
+from shared.request.errors import DomainError, InvalidRequest
+
+ERROR_DOMAIN = "ltx-trainer.v1"
+INTERNAL_REASON = "INTERNAL_ERROR"
+_CODE_NAMES = {code.value[0]: code.name for code in grpc.StatusCode}
+
+log = structlog.get_logger(__name__)
+
+
+def status_proto(
+    code: grpc.StatusCode,
+    reason: str,
+    message: str,
+    metadata: Mapping[str, str] | None = None,
+    details: Sequence[Message] = (),
+) -> status_pb2.Status:
+    """A google.rpc.Status with an ErrorInfo first, then `details` (e.g. a BadRequest)."""
+    info = error_details_pb2.ErrorInfo(reason=reason, domain=ERROR_DOMAIN, metadata=dict(metadata or {}))
+    packed = []
+    for detail in (info, *details):
+        any_detail = any_pb2.Any()
+        any_detail.Pack(detail)
+        packed.append(any_detail)
+    return status_pb2.Status(code=code.value[0], message=message, details=packed)
+
+
+def status_for(
+    code: grpc.StatusCode, reason: str, message: str, metadata: Mapping[str, str] | None = None
+) -> grpc.Status:
+    """A grpc.Status for `context.abort_with_status`.
+
+    Example: status_for(grpc.StatusCode.FAILED_PRECONDITION, "MIXED_MEDIA", "the archive mixes ...")
+    """
+    return rpc_status.to_status(status_proto(code, reason, message, metadata))
+
+
+def domain_status_proto(err: DomainError) -> status_pb2.Status:
+    """The google.rpc.Status for a domain error (also what a failed TrainingJob stores in `error`)."""
+    details: list[Message] = []
+    if isinstance(err, InvalidRequest):
+        violations = [
+            error_details_pb2.BadRequest.FieldViolation(field=v.field, description=v.description)
+            for v in err.violations
+        ]
+        details.append(error_details_pb2.BadRequest(field_violations=violations))
+    return status_proto(grpc.StatusCode[err.code.name], err.reason, err.message, err.metadata, details)
+
+
+class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):
+    """Ends an RPC whose handler raised with a rich status instead of letting the exception escape.
+
+    DomainError (InvalidRequest included) -> its own code with ErrorInfo (+ BadRequest); any other
+    exception -> INTERNAL with an error id, the traceback going to the log only. Handlers that call
+    context.abort themselves are left alone. Handlers are `async def`: coroutines (unary, or streaming
+    through context.write) or async generators (streaming).
+    """
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Any],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler | None:
+        handler = await continuation(handler_call_details)
+        if handler is None:
+            return None
+        method = handler_call_details.method
+        if handler.request_streaming and handler.response_streaming:
+            make, behavior = grpc.stream_stream_rpc_method_handler, handler.stream_stream
+        elif handler.request_streaming:
+            make, behavior = grpc.stream_unary_rpc_method_handler, handler.stream_unary
+        elif handler.response_streaming:
+            make, behavior = grpc.unary_stream_rpc_method_handler, handler.unary_stream
+        else:
+            make, behavior = grpc.unary_unary_rpc_method_handler, handler.unary_unary
+        return make(
+            _guard(behavior, method),
+            request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer,
+        )
+
+
+def _guard(behavior: Callable, method: str) -> Callable:
+    if inspect.isasyncgenfunction(behavior):
+
+        async def guarded_stream(request: Any, context: grpc.aio.ServicerContext):
+            try:
+                async for response in behavior(request, context):
+                    yield response
+            except Exception as exc:
+                await _abort(context, exc, method)
+
+        return guarded_stream
+
+    async def guarded(request: Any, context: grpc.aio.ServicerContext):
+        try:
+            return await behavior(request, context)
+        except Exception as exc:
+            await _abort(context, exc, method)
+
+    return guarded
+
+
+async def _abort(context: grpc.aio.ServicerContext, exc: Exception, method: str) -> None:
+    if isinstance(exc, grpc.aio.AbortError):  # the handler already chose its status
+        raise exc
+    if isinstance(exc, DomainError):
+        log.info("rpc_failed", method=method, code=exc.code.name, reason=exc.reason, message=exc.message)
+        status = domain_status_proto(exc)
+    else:
+        error_id = uuid.uuid4().hex[:12]
+        log.exception("rpc_crashed", method=method, error_id=error_id)
+        message = f"internal error (id {error_id}); the details are in the server log"
+        status = status_proto(grpc.StatusCode.INTERNAL, INTERNAL_REASON, message, {"error_id": error_id})
+    await context.abort_with_status(rpc_status.to_status(status))
+
+
+def rpc_error_status(err: grpc.RpcError) -> status_pb2.Status:
+    """The google.rpc.Status behind a failed call: the rich one if the server sent it, else code + details."""
+    for key, value in err.trailing_metadata() or ():
+        if key == "grpc-status-details-bin":
+            try:
+                return status_pb2.Status.FromString(value)
+            except DecodeError:
+                break
+    return status_pb2.Status(code=err.code().value[0], message=err.details() or "")
+
+
+def error_details(
+    err: grpc.RpcError,
+) -> tuple[error_details_pb2.BadRequest | None, error_details_pb2.ErrorInfo | None]:
+    """The BadRequest and ErrorInfo of a failed call, each None when the server did not send one."""
+    return _unpack_details(rpc_error_status(err))
+
+
+def describe_status(status: status_pb2.Status) -> str:
+    """Readable text for a google.rpc.Status: code and message, reason, then one line per bad field."""
+    lines = [f"{_CODE_NAMES.get(status.code, status.code)}: {status.message}"]
+    bad_request, info = _unpack_details(status)
+    if info is not None:
+        extra = "".join(f", {key}={value}" for key, value in sorted(info.metadata.items()) if key != "fields")
+        lines.append(f"  reason: {info.reason} ({info.domain}{extra})")
+    if bad_request is not None:
+        lines += [f"  {v.field or '<request>'}: {v.description}" for v in bad_request.field_violations]
+    return "\n".join(lines)
+
+
+def describe_rpc_error(err: grpc.RpcError) -> str:
+    """Readable text for a failed call, as the CLI prints it."""
+    return describe_status(rpc_error_status(err))
+
+
+def _unpack_details(
+    status: status_pb2.Status,
+) -> tuple[error_details_pb2.BadRequest | None, error_details_pb2.ErrorInfo | None]:
+    bad_request = info = None
+    for detail in status.details:
+        if bad_request is None and detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
+            bad_request = error_details_pb2.BadRequest()
+            detail.Unpack(bad_request)
+        elif info is None and detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
+            info = error_details_pb2.ErrorInfo()
+            detail.Unpack(info)
+    return bad_request, info

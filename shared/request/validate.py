@@ -1,0 +1,181 @@
+"""resolve(): the spec's rules applied to a TrainingInput, giving TrainingSettings or every violation at once.
+
+Fields that are proto3 `optional` take their default only when unset; an explicit value, even 0, is
+checked like any other. Enum fields at *_UNSPECIFIED take their default; unknown enum numbers are errors.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Collection, Mapping
+from typing import TypeVar
+from urllib.parse import urlsplit
+
+from shared.api import common_pb2, training_service_pb2
+from shared.request import defaults
+from shared.request.defaults import AspectRatio, Resolution
+from shared.request.errors import FieldViolation, InvalidRequest
+from shared.request.settings import TrainingSettings
+
+# --- allowed values (spec: "Input Parameters Reference"; marked where the spec is silent) ------------
+RANKS = (8, 16, 32, 64, 128)
+STEPS_MIN, STEPS_MAX, STEPS_MULTIPLE = 100, 20_000, 100
+LEARNING_RATE_MAX = 1.0  # ours: the spec only says "number"; 1.0 still admits Prodigy-style optimizers
+FRAMES_MIN, FRAMES_MAX = 9, 121  # then snapped down to 8k+1
+FRAME_RATE_MIN, FRAME_RATE_MAX = 8, 60
+SPLIT_THRESHOLD_MIN, SPLIT_THRESHOLD_MAX = 1.0, 60.0
+STG_SCALE_MIN, STG_SCALE_MAX = 0.0, 3.0
+MAX_VALIDATION_PROMPTS = 2
+URL_SCHEMES = ("http", "https", "file", "upload")  # ours; a URL without a scheme is a storage path
+
+RESOLUTIONS: dict[int, Resolution] = {
+    common_pb2.RESOLUTION_LOW: Resolution.LOW,
+    common_pb2.RESOLUTION_MEDIUM: Resolution.MEDIUM,
+    common_pb2.RESOLUTION_HIGH: Resolution.HIGH,
+}
+ASPECT_RATIOS: dict[int, AspectRatio] = {
+    common_pb2.ASPECT_RATIO_16_9: AspectRatio.LANDSCAPE_16_9,
+    common_pb2.ASPECT_RATIO_1_1: AspectRatio.SQUARE_1_1,
+    common_pb2.ASPECT_RATIO_9_16: AspectRatio.PORTRAIT_9_16,
+}
+
+_E = TypeVar("_E", Resolution, AspectRatio)
+
+
+def snap_frames(count: int) -> int:
+    """The largest frame count of the form 8k+1 that is not above `count` (count >= 1)."""
+    return (count - 1) // 8 * 8 + 1
+
+
+def resolve(input: training_service_pb2.TrainingInput) -> TrainingSettings:
+    """Apply defaults, check every rule and snap frame counts; raise InvalidRequest listing all violations."""
+    rules = _Rules(input)
+    settings = TrainingSettings(
+        training_data_url=rules.url("training_data_url"),
+        trigger_phrase=input.trigger_phrase,
+        rank=rules.one_of("rank", defaults.RANK, RANKS),
+        number_of_steps=rules.int_between(
+            "number_of_steps", defaults.NUMBER_OF_STEPS, STEPS_MIN, STEPS_MAX, STEPS_MULTIPLE
+        ),
+        learning_rate=rules.learning_rate("learning_rate", defaults.LEARNING_RATE),
+        number_of_frames=rules.frames("number_of_frames", defaults.NUMBER_OF_FRAMES),
+        frame_rate=rules.int_between("frame_rate", defaults.FRAME_RATE, FRAME_RATE_MIN, FRAME_RATE_MAX),
+        resolution=rules.enum("resolution", defaults.RESOLUTION, RESOLUTIONS),
+        aspect_ratio=rules.enum("aspect_ratio", defaults.ASPECT_RATIO, ASPECT_RATIOS),
+        auto_scale_input=input.auto_scale_input,
+        split_input_into_scenes=rules.optional("split_input_into_scenes", defaults.SPLIT_INPUT_INTO_SCENES),
+        split_input_duration_threshold=rules.float_between(
+            "split_input_duration_threshold",
+            defaults.SPLIT_INPUT_DURATION_THRESHOLD,
+            SPLIT_THRESHOLD_MIN,
+            SPLIT_THRESHOLD_MAX,
+        ),
+        with_audio=rules.optional("with_audio", defaults.WITH_AUDIO),
+        audio_normalize=rules.optional("audio_normalize", defaults.AUDIO_NORMALIZE),
+        audio_preserve_pitch=rules.optional("audio_preserve_pitch", defaults.AUDIO_PRESERVE_PITCH),
+        validation=rules.prompts("validation"),
+        validation_negative_prompt=rules.optional(
+            "validation_negative_prompt", defaults.VALIDATION_NEGATIVE_PROMPT
+        ),
+        validation_number_of_frames=rules.frames(
+            "validation_number_of_frames", defaults.VALIDATION_NUMBER_OF_FRAMES
+        ),
+        validation_frame_rate=rules.int_between(
+            "validation_frame_rate", defaults.VALIDATION_FRAME_RATE, FRAME_RATE_MIN, FRAME_RATE_MAX
+        ),
+        validation_resolution=rules.enum(
+            "validation_resolution", defaults.VALIDATION_RESOLUTION, RESOLUTIONS
+        ),
+        validation_aspect_ratio=rules.enum(
+            "validation_aspect_ratio", defaults.VALIDATION_ASPECT_RATIO, ASPECT_RATIOS
+        ),
+        stg_scale=rules.float_between("stg_scale", defaults.STG_SCALE, STG_SCALE_MIN, STG_SCALE_MAX),
+        debug_dataset=input.debug_dataset,
+    )
+    if rules.violations:
+        raise InvalidRequest(rules.violations)
+    return settings
+
+
+class _Rules:
+    """Reads the fields of one TrainingInput. Each reader returns the value to use (the default when the
+    field is unset or bad) and records a FieldViolation for a bad one."""
+
+    def __init__(self, message: training_service_pb2.TrainingInput) -> None:
+        self._message = message
+        self.violations: list[FieldViolation] = []
+
+    def _reject(self, field: str, description: str) -> None:
+        self.violations.append(FieldViolation(field, description))
+
+    def optional(self, name: str, default):
+        return getattr(self._message, name) if self._message.HasField(name) else default
+
+    def url(self, name: str) -> str:
+        url = getattr(self._message, name).strip()
+        if not url:
+            self._reject(name, "is required: the URL or path of the .zip archive of training clips")
+            return url
+        parts = urlsplit(url)
+        scheme = parts.scheme.lower()
+        allowed = ", ".join(f"{s}://" for s in URL_SCHEMES)
+        if scheme and scheme not in URL_SCHEMES:
+            self._reject(name, f"must be a path or a URL with a scheme among {allowed} (got {url!r})")
+        elif scheme in ("http", "https") and not parts.hostname:
+            self._reject(name, f"must name a host after {scheme}:// (got {url!r})")
+        elif scheme and not (parts.netloc or parts.path):
+            self._reject(name, f"must name an archive after {scheme}:// (got {url!r})")
+        return url
+
+    def one_of(self, name: str, default: int, allowed: Collection[int]) -> int:
+        value = self.optional(name, default)
+        if value not in allowed:
+            self._reject(name, f"must be one of {', '.join(map(str, allowed))} (got {value})")
+            return default
+        return value
+
+    def int_between(self, name: str, default: int, low: int, high: int, multiple_of: int = 1) -> int:
+        value = self.optional(name, default)
+        if low <= value <= high and value % multiple_of == 0:
+            return value
+        if multiple_of == 1:
+            self._reject(name, f"must be between {low} and {high} (got {value})")
+        else:
+            self._reject(name, f"must be a multiple of {multiple_of} from {low} to {high} (got {value})")
+        return default
+
+    def frames(self, name: str, default: int) -> int:
+        return snap_frames(self.int_between(name, default, FRAMES_MIN, FRAMES_MAX))
+
+    def float_between(self, name: str, default: float, low: float, high: float) -> float:
+        value = self.optional(name, default)
+        if math.isfinite(value) and low <= value <= high:
+            return value
+        self._reject(name, f"must be a finite number between {low} and {high} (got {value})")
+        return default
+
+    def learning_rate(self, name: str, default: float) -> float:
+        value = self.optional(name, default)
+        if math.isfinite(value) and 0.0 < value <= LEARNING_RATE_MAX:
+            return value
+        self._reject(name, f"must be a finite number above 0 and at most {LEARNING_RATE_MAX} (got {value})")
+        return default
+
+    def enum(self, name: str, default: _E, table: Mapping[int, _E]) -> _E:
+        number = getattr(self._message, name)
+        if number == 0:  # *_UNSPECIFIED
+            return default
+        if number not in table:
+            choices = ", ".join(member.value for member in table.values())
+            self._reject(name, f"must be one of {choices} (got enum number {number})")
+            return default
+        return table[number]
+
+    def prompts(self, name: str) -> tuple[str, ...]:
+        entries = getattr(self._message, name)
+        if len(entries) > MAX_VALIDATION_PROMPTS:
+            self._reject(name, f"must have at most {MAX_VALIDATION_PROMPTS} entries (got {len(entries)})")
+        for index, entry in enumerate(entries):
+            if not entry.prompt.strip():
+                self._reject(f"{name}[{index}].prompt", "is required and must not be blank")
+        return tuple(entry.prompt for entry in entries)

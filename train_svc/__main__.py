@@ -1,0 +1,37 @@
+"""python -m train_svc --port N --storage DIR --preprocess-target HOST:PORT --base-model X"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+
+from shared.logs import configure_logging
+from train_svc.config import from_args
+from train_svc.models.base_model import BaseModelNotFound
+from train_svc.server import serve
+
+
+async def _main(argv: list[str] | None) -> int:
+    config = from_args(argv)
+    try:
+        service = await serve(config)
+    except BaseModelNotFound as exc:
+        print(f"train_svc: {exc}", file=sys.stderr)
+        return 2
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    await service.stop(config.grace_seconds)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    configure_logging(json=True)
+    return asyncio.run(_main(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

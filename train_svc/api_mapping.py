@@ -1,0 +1,133 @@
+"""Job records and events -> ltx.trainer.v1 messages. The only place that knows both vocabularies."""
+
+from __future__ import annotations
+
+import grpc
+from google.protobuf import timestamp_pb2
+from google.rpc import status_pb2
+
+from shared.api import common_pb2
+from shared.api import training_service_pb2 as pb
+from shared.grpc_util.errors import status_proto
+from shared.request.json_input import input_from_json
+from train_svc.jobs.event_log import LoggedEvent
+from train_svc.jobs.events import (
+    ArtifactWritten,
+    BundleInfo,
+    DatasetProgress,
+    DatasetWarning,
+    FileSkipped,
+    JobError,
+    SampleEncoded,
+    StateChanged,
+    StepCompleted,
+)
+from train_svc.jobs.job import Job
+
+_RESULT_FIELDS = ("lora_file", "config_file", "video", "debug_dataset", "result_file")
+
+
+def _timestamp(value) -> timestamp_pb2.Timestamp:
+    ts = timestamp_pb2.Timestamp()
+    ts.FromDatetime(value)
+    return ts
+
+
+def error_status(error: JobError) -> status_pb2.Status:
+    metadata = {"files": "\n".join(error.files)} if error.files else None
+    return status_proto(grpc.StatusCode[error.code], error.reason, error.message, metadata)
+
+
+def artifact(item: ArtifactWritten) -> common_pb2.Artifact:
+    return common_pb2.Artifact(name=item.name, uri=item.uri, sha256=item.sha256, size_bytes=item.size_bytes)
+
+
+def bundle_ref(b: BundleInfo) -> common_pb2.BundleRef:
+    return common_pb2.BundleRef(
+        sample_id=b.sample_id,
+        uri=b.uri,
+        sha256=b.sha256,
+        size_bytes=b.size_bytes,
+        frames=b.frames,
+        height=b.height,
+        width=b.width,
+        fps=b.fps,
+        caption=b.caption,
+        source_path=b.source_path,
+    )
+
+
+def training_job(job: Job) -> pb.TrainingJob:
+    s = job.settings
+    message = pb.TrainingJob(
+        name=job.name,
+        input=input_from_json(job.input_json),
+        state=pb.TrainingJob.State.Value(job.state.value),
+        create_time=_timestamp(job.create_time),
+        update_time=_timestamp(job.update_time),
+        resolved=pb.ResolvedSettings(
+            number_of_frames=s.number_of_frames,
+            width=s.width,
+            height=s.height,
+            frame_rate=s.frame_rate,
+            rank=s.rank,
+            number_of_steps=s.number_of_steps,
+            learning_rate=s.learning_rate,
+            validation_number_of_frames=s.validation_number_of_frames,
+            validation_width=s.validation_width,
+            validation_height=s.validation_height,
+        ),
+        progress=pb.TrainingProgress(step=job.step, total_steps=job.total_steps, loss=job.loss, samples=job.samples),
+        billable_units=job.billable_units,
+        base_model=job.base_model,
+    )
+    if job.error is not None:
+        message.error.CopyFrom(error_status(job.error))
+    if job.artifacts:
+        result = pb.TrainingResult(billable_units=job.billable_units)
+        for field in _RESULT_FIELDS:
+            if field in job.artifacts:
+                getattr(result, field).CopyFrom(artifact(job.artifacts[field]))
+        message.result.CopyFrom(result)
+    return message
+
+
+def job_event(logged: LoggedEvent) -> pb.TrainingJobEvent:
+    out = pb.TrainingJobEvent(sequence=logged.sequence, time=_timestamp(logged.time))
+    event = logged.event
+    if isinstance(event, StateChanged):
+        change = pb.StateChange(state=pb.TrainingJob.State.Value(event.state.value), message=event.message)
+        if event.error is not None:
+            change.error.CopyFrom(error_status(event.error))
+        out.state_change.CopyFrom(change)
+    elif isinstance(event, DatasetProgress):
+        out.preprocess_progress.CopyFrom(
+            common_pb2.PreprocessProgress(
+                files_total=event.files_total,
+                files_done=event.files_done,
+                samples_written=event.samples_written,
+                files_skipped=event.files_skipped,
+            )
+        )
+    elif isinstance(event, FileSkipped):
+        out.skipped.CopyFrom(common_pb2.SkippedFile(path=event.path, reason=event.reason, message=event.message))
+    elif isinstance(event, DatasetWarning):
+        out.warning.CopyFrom(common_pb2.DatasetWarning(path=event.path, code=event.code, message=event.message))
+    elif isinstance(event, SampleEncoded):
+        out.sample_encoded.CopyFrom(pb.SampleEncoded(bundle=bundle_ref(event.bundle), video_tokens=event.video_tokens))
+    elif isinstance(event, StepCompleted):
+        out.step.CopyFrom(
+            pb.TrainingStep(
+                step=event.step,
+                total_steps=event.total_steps,
+                loss=event.loss,
+                learning_rate=event.learning_rate,
+                step_seconds=event.step_seconds,
+                eta_seconds=event.eta_seconds,
+            )
+        )
+    elif isinstance(event, ArtifactWritten):
+        out.artifact.CopyFrom(artifact(event))
+    else:
+        raise TypeError(f"no API form for event {type(event).__name__}")
+    return out

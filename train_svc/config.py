@@ -1,0 +1,67 @@
+"""train_svc settings: flags with environment-variable defaults, one typed object."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from train_svc.models.base_model import default_base_model
+
+
+@dataclass(frozen=True)
+class TrainServiceConfig:
+    storage: Path
+    preprocess_target: str
+    base_model: str
+    port: int = 50052
+    host: str = "127.0.0.1"
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    precision: str = "auto"  # auto (bf16 on CUDA, fp32 on CPU) | bf16 | fp32
+    lora_feed_forward: bool = False  # adapt the feed-forward layers too (off in the official recipe)
+    seed: int = 42
+    concurrent_jobs: int = 1  # jobs running at once: one per accelerator
+    grace_seconds: float = 10.0
+
+
+def parser() -> argparse.ArgumentParser:
+    env = os.environ.get
+    p = argparse.ArgumentParser(prog="python -m train_svc", description="LTX-2.3 LoRA training service (gRPC)")
+    p.add_argument("--port", type=int, default=int(env("TRAIN_SVC_PORT", "50052")))
+    p.add_argument("--host", default=env("TRAIN_SVC_HOST", "127.0.0.1"), help="address to listen on")
+    p.add_argument("--storage", type=Path, default=env("LTX_STORAGE"), required=not env("LTX_STORAGE"))
+    p.add_argument(
+        "--preprocess-target",
+        default=env("LTX_PREPROCESS_TARGET"),
+        required=not env("LTX_PREPROCESS_TARGET"),
+        help="HOST:PORT of PreprocessService",
+    )
+    p.add_argument("--base-model", default=default_base_model(), help="diffusers LTX-2.3 dir, hub id or ltx2.3-tiny")
+    p.add_argument("--device", default=env("LTX_DEVICE", "auto"))
+    p.add_argument("--precision", default=env("LTX_PRECISION", "auto"), choices=["auto", "bf16", "fp32"])
+    p.add_argument(
+        "--lora-targets",
+        choices=["attention", "attention+ff"],
+        default=env("LTX_LORA_TARGETS", "attention"),
+        help="layers the LoRA adapts (attention = the official recipe)",
+    )
+    p.add_argument("--seed", type=int, default=int(env("LTX_SEED", "42")))
+    p.add_argument("--concurrent-jobs", type=int, default=int(env("LTX_CONCURRENT_JOBS", "1")))
+    return p
+
+
+def from_args(argv: list[str] | None = None) -> TrainServiceConfig:
+    a = parser().parse_args(argv)
+    return TrainServiceConfig(
+        storage=Path(a.storage),
+        preprocess_target=a.preprocess_target,
+        base_model=a.base_model,
+        port=a.port,
+        host=a.host,
+        device=a.device,
+        precision=a.precision,
+        lora_feed_forward=a.lora_targets == "attention+ff",
+        seed=a.seed,
+        concurrent_jobs=a.concurrent_jobs,
+    )

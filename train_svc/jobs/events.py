@@ -1,0 +1,121 @@
+"""What happens during a job, as plain data. The gRPC layer turns these into TrainingJobEvents."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+
+class JobState(Enum):
+    QUEUED = "QUEUED"
+    PREPROCESSING = "PREPROCESSING"
+    TRAINING = "TRAINING"
+    EXPORTING = "EXPORTING"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+    CANCELLED = "CANCELLED"
+
+    @property
+    def is_final(self) -> bool:
+        return self in (JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED)
+
+
+@dataclass(frozen=True)
+class JobError:
+    """Why a job failed: a status code name (gRPC vocabulary), a machine reason and a sentence."""
+
+    code: str  # e.g. "FAILED_PRECONDITION", "INTERNAL"
+    reason: str  # e.g. "ALL_CLIPS_TOO_SHORT"
+    message: str
+    files: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class StateChanged:
+    state: JobState
+    message: str = ""
+    error: JobError | None = None
+
+
+@dataclass(frozen=True)
+class DatasetProgress:
+    files_total: int
+    files_done: int
+    samples_written: int
+    files_skipped: int
+
+
+@dataclass(frozen=True)
+class FileSkipped:
+    path: str
+    reason: str
+    message: str
+
+
+@dataclass(frozen=True)
+class DatasetWarning:
+    path: str
+    code: str
+    message: str
+
+
+@dataclass(frozen=True)
+class BundleInfo:
+    sample_id: str
+    uri: str
+    sha256: str
+    size_bytes: int
+    frames: int
+    height: int
+    width: int
+    fps: float
+    caption: str
+    source_path: str
+
+
+@dataclass(frozen=True)
+class DatasetReady:
+    """The preprocessor finished: every bundle has been announced."""
+
+    media_kind: str  # "video" | "image"
+    samples: int
+    files_skipped: int
+
+
+@dataclass(frozen=True)
+class SampleEncoded:
+    bundle: BundleInfo
+    video_tokens: int
+
+
+@dataclass(frozen=True)
+class StepCompleted:
+    step: int
+    total_steps: int
+    loss: float
+    learning_rate: float
+    step_seconds: float
+    eta_seconds: float
+
+
+@dataclass(frozen=True)
+class ArtifactWritten:
+    name: str  # lora_file | config_file | video | debug_dataset | result_file
+    uri: str
+    sha256: str
+    size_bytes: int
+
+
+JobEvent = (
+    StateChanged | DatasetProgress | FileSkipped | DatasetWarning | SampleEncoded | StepCompleted | ArtifactWritten
+)
+# What a preprocessor hands the job runner (BundleInfo is a sample ready to encode).
+PreprocessEvent = DatasetProgress | FileSkipped | DatasetWarning | BundleInfo | DatasetReady
+
+
+class DatasetFailure(Exception):
+    """The preprocessor rejected the dataset (mixed media, all clips too short, unsafe archive...)."""
+
+    def __init__(self, error: JobError):
+        super().__init__(error.message)
+        self.error = error

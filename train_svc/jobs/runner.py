@@ -1,0 +1,214 @@
+"""Runs one training job from dataset to artifacts, recording every event on the job.
+
+  PREPROCESSING  ask the preprocessor for bundles; encode each one as it arrives (video VAE, text
+                 encoder + connectors), so encoding overlaps preprocessing; then free the encoders
+  TRAINING       LoRA on the transformer, one event per step
+  EXPORTING      lora.safetensors, config.json, result.json
+Failures end the job FAILED with a reason (billed 0); a cancel request ends it CANCELLED at the next
+step boundary.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Generator
+from dataclasses import dataclass
+from pathlib import Path
+
+import structlog
+import torch
+
+from shared.bundle import path_from_uri, read_bundle, sha256_file
+from train_svc.export import outputs
+from train_svc.export.lora_file import LoraMetadata, NonFiniteLora, write_lora
+from train_svc.jobs.events import (
+    ArtifactWritten,
+    BundleInfo,
+    DatasetFailure,
+    DatasetProgress,
+    DatasetReady,
+    DatasetWarning,
+    FileSkipped,
+    JobError,
+    JobState,
+    PreprocessEvent,
+    SampleEncoded,
+    StateChanged,
+    StepCompleted,
+)
+from train_svc.jobs.job import Job
+from train_svc.models.base_model import BaseModel
+from train_svc.models.device import Placement
+from train_svc.training.config import TrainConfig
+from train_svc.training.encoding import CaptionEmbedding, CaptionEncoder, VideoEncoder
+from train_svc.training.trainer import LoraTrainer, NonFiniteLoss, StepReport, TrainingSample
+
+log = structlog.get_logger(__name__)
+
+# Given a job, yields the preprocessor's events; closing the iterator abandons the preprocessing.
+Preprocessor = Callable[[Job], Generator[PreprocessEvent, None, None]]
+
+
+@dataclass(frozen=True)
+class RunnerConfig:
+    storage_root: Path
+    base_model: BaseModel
+    placement: Placement
+    feed_forward: bool = False  # also adapt the transformer's feed-forward layers
+    gradient_checkpointing: bool = True
+    seed: int = 42
+
+
+class JobCancelled(Exception):
+    pass
+
+
+class JobRunner:
+    def __init__(self, config: RunnerConfig, preprocess: Preprocessor):
+        self.config = config
+        self._preprocess = preprocess
+
+    def output_dir(self, job: Job) -> Path:
+        return self.config.storage_root / "jobs" / job.id / "outputs"
+
+    def run(self, job: Job) -> None:
+        bound = log.bind(job=job.id)
+        try:
+            samples = self._prepare_dataset(job)
+            trainer = self._train(job, samples)
+            self._export(job, trainer)
+            job.record(StateChanged(JobState.SUCCEEDED, f"billed {job.settings.billable_units_on_success} units"))
+        except JobCancelled:
+            job.record(StateChanged(JobState.CANCELLED, f"cancelled by request at step {job.step}"))
+        except DatasetFailure as failure:
+            self._fail(job, failure.error)
+        except (NonFiniteLoss, NonFiniteLora) as exc:
+            self._fail(job, JobError("ABORTED", "NON_FINITE_WEIGHTS", str(exc)))
+        except Exception as exc:  # a bug or an environment fault: report it on the job, keep serving
+            bound.exception("job failed")
+            self._fail(job, JobError("INTERNAL", "INTERNAL_ERROR", f"{type(exc).__name__}: {exc}"))
+
+    @staticmethod
+    def _fail(job: Job, error: JobError) -> None:
+        job.record(StateChanged(JobState.FAILED, error.message, error))
+
+    def _check_cancel(self, job: Job) -> None:
+        if job.cancel_requested.is_set():
+            raise JobCancelled()
+
+    def _prepare_dataset(self, job: Job) -> list[TrainingSample]:
+        self._check_cancel(job)
+        job.record(StateChanged(JobState.PREPROCESSING, "fetching and preprocessing the dataset"))
+        cfg = self.config
+        events = self._preprocess(job)
+        video_encoder = VideoEncoder(cfg.base_model.path, cfg.placement)
+        caption_encoder = CaptionEncoder(cfg.base_model.path, cfg.placement)
+        captions: dict[str, CaptionEmbedding] = {}
+        samples: list[TrainingSample] = []
+        try:
+            for event in events:
+                self._check_cancel(job)
+                if isinstance(event, BundleInfo):
+                    samples.append(self._encode(event, video_encoder, caption_encoder, captions))
+                    job.record(SampleEncoded(event, samples[-1].latents.num_tokens))
+                elif isinstance(event, DatasetProgress | FileSkipped | DatasetWarning):
+                    job.record(event)
+                elif isinstance(event, DatasetReady):
+                    log.info("dataset ready", job=job.id, samples=event.samples, skipped=event.files_skipped)
+        finally:
+            events.close()
+            video_encoder.close()
+            caption_encoder.close()
+        if not samples:
+            raise DatasetFailure(JobError("FAILED_PRECONDITION", "NO_SAMPLES", "the dataset produced no samples"))
+        # Arrival order depends on worker timing; training order must depend only on the seed.
+        return sorted(samples, key=lambda s: s.sample_id)
+
+    @staticmethod
+    def _encode(
+        bundle: BundleInfo,
+        video_encoder: VideoEncoder,
+        caption_encoder: CaptionEncoder,
+        captions: dict[str, CaptionEmbedding],
+    ) -> TrainingSample:
+        path = path_from_uri(bundle.uri)
+        digest = sha256_file(path)
+        if digest != bundle.sha256:
+            raise DatasetFailure(
+                JobError(
+                    "DATA_LOSS",
+                    "BUNDLE_CORRUPTED",
+                    f"bundle {bundle.sample_id} at {bundle.uri} has sha256 {digest}, expected {bundle.sha256}",
+                )
+            )
+        sample = read_bundle(path)
+        latents = video_encoder.encode(sample.frames, sample.fps)
+        if sample.caption not in captions:
+            captions[sample.caption] = caption_encoder.encode(sample.caption)
+        return TrainingSample(sample.sample_id, latents, captions[sample.caption])
+
+    def _train(self, job: Job, samples: list[TrainingSample]) -> LoraTrainer:
+        settings = job.settings
+        job.record(StateChanged(JobState.TRAINING, f"training on {len(samples)} samples"))
+        config = TrainConfig(
+            rank=settings.rank,
+            learning_rate=settings.learning_rate,
+            steps=settings.number_of_steps,
+            seed=self.config.seed,
+            gradient_checkpointing=self.config.gradient_checkpointing,
+            feed_forward=self.config.feed_forward,
+        )
+        trainer = LoraTrainer(self.config.base_model.path, self.config.placement, config)
+        started = time.perf_counter()
+
+        def on_step(report: StepReport) -> None:
+            pace = (time.perf_counter() - started) / report.step
+            job.record(
+                StepCompleted(
+                    step=report.step,
+                    total_steps=report.total_steps,
+                    loss=report.loss,
+                    learning_rate=report.learning_rate,
+                    step_seconds=report.step_seconds,
+                    eta_seconds=pace * (report.total_steps - report.step),
+                )
+            )
+
+        trainer.train(samples, on_step=on_step, should_stop=job.cancel_requested.is_set)
+        self._check_cancel(job)
+        return trainer
+
+    def _export(self, job: Job, trainer: LoraTrainer) -> None:
+        job.record(StateChanged(JobState.EXPORTING, "writing the LoRA and its companions"))
+        settings, cfg = job.settings, trainer.config
+        out = self.output_dir(job)
+        out.mkdir(parents=True, exist_ok=True)
+        save_dtype = self.config.placement.base_dtype if self.config.placement.device.type != "cpu" else torch.float32
+        metadata = LoraMetadata(
+            trigger_phrase=settings.trigger_phrase,
+            rank=cfg.rank,
+            alpha=cfg.lora_alpha,
+            base_model=job.base_model,
+            steps=cfg.steps,
+            training_type="t2v",
+            audio=cfg.audio,
+        )
+        lora = outputs.describe(write_lora(out / outputs.LORA_FILE, trainer.lora_state_dict(), metadata, save_dtype))
+        config = outputs.write_json(
+            out / outputs.CONFIG_FILE,
+            outputs.inference_config(
+                settings_json=settings.to_json_dict(),
+                base_model=job.base_model,
+                rank=cfg.rank,
+                alpha=cfg.lora_alpha,
+                audio=cfg.audio,
+            ),
+        )
+        result = outputs.write_json(
+            out / outputs.RESULT_FILE,
+            outputs.result_document(
+                lora=lora, config=config, video=None, debug=None, billable=settings.billable_units_on_success
+            ),
+        )
+        for name, item in (("lora_file", lora), ("config_file", config), ("result_file", result)):
+            job.record(ArtifactWritten(name, item.uri, item.sha256, item.size_bytes))

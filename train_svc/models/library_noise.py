@@ -1,0 +1,16 @@
+"""Quiet the model libraries' own progress bars and chatter; our events and logs report progress."""
+
+from __future__ import annotations
+
+import warnings
+
+
+def quiet_model_libraries() -> None:
+    import diffusers
+    import transformers
+
+    diffusers.utils.logging.set_verbosity_error()
+    diffusers.utils.logging.disable_progress_bar()
+    transformers.utils.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
+    warnings.filterwarnings("ignore", message=".*rope_parameters.*")
