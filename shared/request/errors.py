@@ -37,9 +37,7 @@ class DomainError(Exception):
                          "All training videos are too short to be trainable", {"min_frames": "89"})
     """
 
-    def __init__(
-        self, code: ErrorCode, reason: str, message: str, metadata: Mapping[str, str] | None = None
-    ) -> None:
+    def __init__(self, code: ErrorCode, reason: str, message: str, metadata: Mapping[str, str] | None = None) -> None:
         super().__init__(message)
         self.code = code
         self.reason = reason

@@ -70,9 +70,7 @@ def input_to_json(input: training_service_pb2.TrainingInput) -> dict[str, Any]:
     return body
 
 
-def _set_field(
-    message: training_service_pb2.TrainingInput, field: FieldDescriptor, value: Any
-) -> list[FieldViolation]:
+def _set_field(message: training_service_pb2.TrainingInput, field: FieldDescriptor, value: Any) -> list[FieldViolation]:
     name = field.name
     if field.is_repeated:
         return _set_validation(message, name, value)
@@ -104,9 +102,7 @@ def _set_field(
     return []
 
 
-def _set_validation(
-    message: training_service_pb2.TrainingInput, name: str, value: Any
-) -> list[FieldViolation]:
+def _set_validation(message: training_service_pb2.TrainingInput, name: str, value: Any) -> list[FieldViolation]:
     """Entries are always appended, even bad ones, so that indices in later messages stay right."""
     if not isinstance(value, list):
         return [FieldViolation(name, f'must be a list of {{"prompt": "..."}} objects (got {_show(value)})')]
@@ -115,9 +111,7 @@ def _set_validation(
         path = f"{name}[{index}]"
         prompt = message.validation.add()
         if not isinstance(entry, Mapping):
-            violations.append(
-                FieldViolation(path, f'must be an object {{"prompt": "..."}} (got {_show(entry)})')
-            )
+            violations.append(FieldViolation(path, f'must be an object {{"prompt": "..."}} (got {_show(entry)})'))
             continue
         for key in entry:
             if key != "prompt":

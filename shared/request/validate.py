@@ -74,21 +74,13 @@ def resolve(input: training_service_pb2.TrainingInput) -> TrainingSettings:
         audio_normalize=rules.optional("audio_normalize", defaults.AUDIO_NORMALIZE),
         audio_preserve_pitch=rules.optional("audio_preserve_pitch", defaults.AUDIO_PRESERVE_PITCH),
         validation=rules.prompts("validation"),
-        validation_negative_prompt=rules.optional(
-            "validation_negative_prompt", defaults.VALIDATION_NEGATIVE_PROMPT
-        ),
-        validation_number_of_frames=rules.frames(
-            "validation_number_of_frames", defaults.VALIDATION_NUMBER_OF_FRAMES
-        ),
+        validation_negative_prompt=rules.optional("validation_negative_prompt", defaults.VALIDATION_NEGATIVE_PROMPT),
+        validation_number_of_frames=rules.frames("validation_number_of_frames", defaults.VALIDATION_NUMBER_OF_FRAMES),
         validation_frame_rate=rules.int_between(
             "validation_frame_rate", defaults.VALIDATION_FRAME_RATE, FRAME_RATE_MIN, FRAME_RATE_MAX
         ),
-        validation_resolution=rules.enum(
-            "validation_resolution", defaults.VALIDATION_RESOLUTION, RESOLUTIONS
-        ),
-        validation_aspect_ratio=rules.enum(
-            "validation_aspect_ratio", defaults.VALIDATION_ASPECT_RATIO, ASPECT_RATIOS
-        ),
+        validation_resolution=rules.enum("validation_resolution", defaults.VALIDATION_RESOLUTION, RESOLUTIONS),
+        validation_aspect_ratio=rules.enum("validation_aspect_ratio", defaults.VALIDATION_ASPECT_RATIO, ASPECT_RATIOS),
         stg_scale=rules.float_between("stg_scale", defaults.STG_SCALE, STG_SCALE_MIN, STG_SCALE_MAX),
         debug_dataset=input.debug_dataset,
     )

@@ -1,0 +1,69 @@
+"""Domain errors of preprocessing, each with a stable machine-readable reason and a message for people.
+
+DatasetError and ArchiveError end a whole run (the API layer maps them to gRPC statuses with
+ErrorInfo.reason = .reason). UnusableMediaError concerns one file only: the pipeline turns it into
+a Skipped event and carries on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from enum import StrEnum
+
+
+class DatasetReason(StrEnum):
+    MIXED_MEDIA = "MIXED_MEDIA"
+    ALL_CLIPS_TOO_SHORT = "ALL_CLIPS_TOO_SHORT"
+    NO_MEDIA = "NO_MEDIA"
+    NO_USABLE_MEDIA = "NO_USABLE_MEDIA"
+
+
+class ArchiveReason(StrEnum):
+    UNSAFE_ARCHIVE = "UNSAFE_ARCHIVE"
+    ARCHIVE_TOO_LARGE = "ARCHIVE_TOO_LARGE"
+    NOT_A_ZIP = "NOT_A_ZIP"
+    FETCH_FAILED = "FETCH_FAILED"
+    NOT_FOUND = "NOT_FOUND"
+
+
+class SkipReason(StrEnum):
+    UNDECODABLE = "UNDECODABLE"
+    NO_VIDEO_STREAM = "NO_VIDEO_STREAM"
+    TOO_SHORT = "TOO_SHORT"
+    DECODE_TIMEOUT = "DECODE_TIMEOUT"
+
+
+ALL_CLIPS_TOO_SHORT_MESSAGE = "All training videos are too short to be trainable"
+
+
+class PreprocessError(Exception):
+    """Base of the errors that end a preprocessing run."""
+
+    def __init__(self, reason: StrEnum, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+
+
+class DatasetError(PreprocessError):
+    """The archive's content cannot make a dataset; files names the archive paths concerned."""
+
+    def __init__(self, reason: DatasetReason, message: str, files: Sequence[str] = ()) -> None:
+        super().__init__(reason, message)
+        self.files = list(files)
+
+
+class ArchiveError(PreprocessError):
+    """The archive could not be fetched, is not a zip, or is unsafe or too large to extract."""
+
+    def __init__(self, reason: ArchiveReason, message: str) -> None:
+        super().__init__(reason, message)
+
+
+class UnusableMediaError(Exception):
+    """One media file cannot give a sample; the run goes on without it."""
+
+    def __init__(self, reason: SkipReason, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message

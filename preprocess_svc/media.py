@@ -1,0 +1,143 @@
+"""Probing media files with PyAV and fitting them to the bucket with the ffmpeg binary.
+
+Fitting = resample to the target frame rate (fps filter), resize to FILL the bucket keeping the
+aspect ratio, centre-crop to the exact bucket, square pixels, RGB24 out of a pipe. Only the frames a
+sample needs are read: ffmpeg stops after them (-frames:v). A file that cannot give a sample raises
+UnusableMediaError with a reason code and the figures behind it; it never crashes the run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import av
+import ffmpeg
+import numpy as np
+
+from preprocess_svc.errors import SkipReason, UnusableMediaError
+from shared.ffmpeg import FfmpegError, ffmpeg_exe, stream_ffmpeg
+
+
+@dataclass(frozen=True)
+class MediaInfo:
+    width: int  # coded size, before rotation
+    height: int
+    fps: float  # average frame rate of the source (0.0 if unknown)
+    duration_s: float
+    frame_count: int  # from the container when it says, else estimated from duration and fps
+    codec: str
+    rotation: int  # degrees of the display matrix; ffmpeg applies it when fitting
+    has_audio: bool
+
+    def as_source_metadata(self) -> dict[str, str]:
+        """Facts about the original file, stored in the bundle as source.*."""
+        return {
+            "width": str(self.width),
+            "height": str(self.height),
+            "fps": f"{self.fps:.6g}",
+            "duration_s": f"{self.duration_s:.6g}",
+            "frame_count": str(self.frame_count),
+            "codec": self.codec,
+            "rotation": str(self.rotation),
+            "has_audio": "true" if self.has_audio else "false",
+        }
+
+
+def probe(path: Path) -> MediaInfo:
+    """Read a media file's facts and decode its first frame, or raise UnusableMediaError."""
+    try:
+        container = av.open(str(path))
+    except (av.FFmpegError, OSError, ValueError) as exc:
+        raise UnusableMediaError(SkipReason.UNDECODABLE, f"not a readable video or image file: {exc}") from exc
+    with container:
+        if not container.streams.video:
+            kinds = sorted({s.type for s in container.streams}) or ["none"]
+            raise UnusableMediaError(
+                SkipReason.NO_VIDEO_STREAM, f"the file has no video stream (streams found: {', '.join(kinds)})"
+            )
+        stream = container.streams.video[0]
+        rate = stream.average_rate or stream.guessed_rate or stream.base_rate
+        fps = float(rate) if rate else 0.0
+        if stream.duration is not None and stream.time_base is not None:
+            duration = float(stream.duration * stream.time_base)
+        elif container.duration is not None:
+            duration = container.duration / av.time_base
+        else:
+            duration = 0.0
+        frame_count = stream.frames or round(duration * fps)
+        try:
+            first = next(container.decode(stream), None)
+        except (av.FFmpegError, OSError, ValueError) as exc:
+            raise UnusableMediaError(SkipReason.UNDECODABLE, f"the video stream cannot be decoded: {exc}") from exc
+        if first is None:
+            raise UnusableMediaError(SkipReason.UNDECODABLE, "the video stream holds no decodable frame")
+        return MediaInfo(
+            width=stream.codec_context.width,
+            height=stream.codec_context.height,
+            fps=fps,
+            duration_s=duration,
+            frame_count=max(frame_count, 1),
+            codec=stream.codec_context.name,
+            rotation=int(first.rotation),
+            has_audio=bool(container.streams.audio),
+        )
+
+
+def _fit(
+    path: Path, *, frames: int, frame_rate: int | None, width: int, height: int, timeout_s: float
+) -> tuple[np.ndarray, int]:
+    """Run ffmpeg's fit chain and return (uint8 [frames, H, W, 3], number of frames actually read)."""
+    video = ffmpeg.input(str(path))["v:0"]
+    if frame_rate is not None:
+        video = video.filter("fps", fps=frame_rate)
+    video = (
+        video.filter("scale", width, height, force_original_aspect_ratio="increase")
+        .filter("crop", width, height)
+        .filter("setsar", 1)
+    )
+    argv = (
+        video.output("pipe:", format="rawvideo", pix_fmt="rgb24", **{"frames:v": frames})
+        .global_args("-hide_banner", "-nostats", "-loglevel", "error")
+        .compile(cmd=ffmpeg_exe())
+    )
+    out = np.empty((frames, height, width, 3), dtype=np.uint8)
+    count = 0
+    try:
+        for chunk in stream_ffmpeg(argv, chunk_bytes=out[0].nbytes, timeout=timeout_s):
+            out[count] = np.frombuffer(chunk, dtype=np.uint8).reshape(height, width, 3)
+            count += 1
+    except FfmpegError as exc:
+        reason = SkipReason.DECODE_TIMEOUT if exc.timed_out else SkipReason.UNDECODABLE
+        raise UnusableMediaError(reason, f"ffmpeg could not fit the file to {width}x{height}: {exc}") from exc
+    return out, count
+
+
+def decode_timeout_s(info: MediaInfo, *, frames: int, frame_rate: int, base_s: float, per_second_s: float) -> float:
+    """Deadline for fitting a clip: a base plus a share per second of source ffmpeg has to read."""
+    needed = frames / frame_rate
+    seconds = min(info.duration_s, needed) if info.duration_s > 0 else needed
+    return base_s + per_second_s * seconds
+
+
+def fit_video(
+    path: Path, info: MediaInfo, *, frames: int, frame_rate: int, width: int, height: int, timeout_s: float
+) -> np.ndarray:
+    """The first `frames` frames of a clip at frame_rate, fitted to width x height: uint8 [F, H, W, 3]."""
+    pixels, count = _fit(path, frames=frames, frame_rate=frame_rate, width=width, height=height, timeout_s=timeout_s)
+    if count < frames:
+        raise UnusableMediaError(
+            SkipReason.TOO_SHORT,
+            f"the clip gives {count} frames at {frame_rate} fps ({info.duration_s:.2f} s, {info.frame_count} "
+            f"frames at {info.fps:.3g} fps in the source); a sample needs {frames} frames "
+            f"({frames / frame_rate:.2f} s at {frame_rate} fps)",
+        )
+    return pixels
+
+
+def fit_image(path: Path, *, width: int, height: int, timeout_s: float) -> np.ndarray:
+    """An image fitted to width x height as a single frame: uint8 [1, H, W, 3]."""
+    pixels, count = _fit(path, frames=1, frame_rate=None, width=width, height=height, timeout_s=timeout_s)
+    if count < 1:
+        raise UnusableMediaError(SkipReason.UNDECODABLE, "ffmpeg produced no frame from the image")
+    return pixels

@@ -1,0 +1,239 @@
+"""One preprocessing run: fetch, extract, pair, then fit every media file to a bundle on a process pool.
+
+On-disk layout under the storage root:
+  datasets/<dataset_id>/archive.zip      the fetched archive
+  datasets/<dataset_id>/extracted/       its data files (re-created by every run)
+  datasets/<dataset_id>/bundles/         one <safe name>.safetensors per sample (re-created by every run)
+
+Workers are separate processes started with "spawn" (the caller is a threaded gRPC server, where
+fork is unsafe); each probes, fits and writes one bundle and returns a BundleWritten or Skipped,
+which the run yields as soon as it arrives. Closing the generator cancels the queued files.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import multiprocessing
+import re
+import shutil
+import time
+from collections import Counter
+from collections.abc import Iterator
+from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from pathlib import Path
+
+import structlog
+
+from preprocess_svc.archive import extract_zip, fetch_archive
+from preprocess_svc.errors import (
+    ALL_CLIPS_TOO_SHORT_MESSAGE,
+    DatasetError,
+    DatasetReason,
+    SkipReason,
+    UnusableMediaError,
+)
+from preprocess_svc.events import BundleWritten, PreprocessEvent, Progress, Skipped, Summary
+from preprocess_svc.media import decode_timeout_s, fit_image, fit_video, probe
+from preprocess_svc.pairing import MediaSample, pair_media
+from preprocess_svc.settings import PreprocessSettings
+from shared.bundle import SampleBundle, write_bundle
+
+log = structlog.get_logger(__name__)
+
+_UNSAFE_NAME_CHARS = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+@dataclass(frozen=True)
+class DatasetPaths:
+    root: Path
+
+    @property
+    def archive(self) -> Path:
+        return self.root / "archive.zip"
+
+    @property
+    def extracted(self) -> Path:
+        return self.root / "extracted"
+
+    @property
+    def bundles(self) -> Path:
+        return self.root / "bundles"
+
+
+def dataset_paths(storage_root: Path, dataset_id: str) -> DatasetPaths:
+    return DatasetPaths(storage_root / "datasets" / dataset_id)
+
+
+def bundle_file_name(sample_id: str) -> str:
+    """A readable file name for a sample's bundle, unique per sample id (a hash of the id is appended)."""
+    readable = _UNSAFE_NAME_CHARS.sub("_", sample_id.replace("/", "__")).strip("._")[:80]
+    digest = hashlib.sha256(sample_id.encode("utf-8")).hexdigest()[:12]
+    return f"{readable}-{digest}.safetensors"
+
+
+@dataclass(frozen=True)
+class SampleJob:
+    """Everything a worker process needs to turn one media file into a bundle."""
+
+    sample: MediaSample
+    bundle_path: Path
+    frames: int
+    frame_rate: int
+    width: int
+    height: int
+    timeout_base_s: float
+    timeout_per_second_s: float
+
+
+def process_sample(job: SampleJob) -> BundleWritten | Skipped:
+    """Probe, fit and write one sample (runs in a worker process)."""
+    sample = job.sample
+    try:
+        info = probe(sample.path)
+        if sample.kind == "video":
+            timeout = decode_timeout_s(
+                info,
+                frames=job.frames,
+                frame_rate=job.frame_rate,
+                base_s=job.timeout_base_s,
+                per_second_s=job.timeout_per_second_s,
+            )
+            pixels = fit_video(
+                sample.path,
+                info,
+                frames=job.frames,
+                frame_rate=job.frame_rate,
+                width=job.width,
+                height=job.height,
+                timeout_s=timeout,
+            )
+        else:
+            pixels = fit_image(sample.path, width=job.width, height=job.height, timeout_s=job.timeout_base_s)
+    except UnusableMediaError as exc:
+        return Skipped(path=sample.sample_id, reason=exc.reason.value, message=exc.message)
+    bundle = SampleBundle(
+        sample_id=sample.sample_id,
+        frames=pixels,
+        fps=float(job.frame_rate),
+        caption=sample.caption,
+        source_path=sample.sample_id,
+        source=info.as_source_metadata(),
+    )
+    written = write_bundle(job.bundle_path, bundle)
+    return BundleWritten(
+        sample_id=bundle.sample_id,
+        path=written.path,
+        uri=written.uri,
+        sha256=written.sha256,
+        size_bytes=written.size_bytes,
+        frames=bundle.num_frames,
+        height=bundle.height,
+        width=bundle.width,
+        fps=bundle.fps,
+        caption=bundle.caption,
+        source_path=bundle.source_path,
+    )
+
+
+def _no_samples_error(skipped: list[Skipped], settings: PreprocessSettings) -> DatasetError:
+    files = sorted(s.path for s in skipped)
+    reasons = Counter(s.reason for s in skipped)
+    if set(reasons) == {SkipReason.TOO_SHORT.value}:
+        need_s = settings.number_of_frames / settings.frame_rate
+        return DatasetError(
+            DatasetReason.ALL_CLIPS_TOO_SHORT,
+            f"{ALL_CLIPS_TOO_SHORT_MESSAGE}: each of the {len(skipped)} clip(s) gives fewer than "
+            f"{settings.number_of_frames} frames at {settings.frame_rate} fps ({need_s:.2f} s)",
+            files=files,
+        )
+    counts = ", ".join(f"{n} {reason}" for reason, n in sorted(reasons.items()))
+    first = min(skipped, key=lambda s: s.path)
+    return DatasetError(
+        DatasetReason.NO_USABLE_MEDIA,
+        f"no file of the archive gave a sample ({counts}); e.g. {first.path!r}: {first.message}",
+        files=files,
+    )
+
+
+def run_preprocess(settings: PreprocessSettings, storage_root: Path) -> Iterator[PreprocessEvent]:
+    """Run one dataset through preprocessing, yielding events (see preprocess_svc.events for the order).
+
+    Raises ArchiveError or DatasetError when the run as a whole fails.
+    """
+    started = time.monotonic()
+    paths = dataset_paths(storage_root, settings.dataset_id)
+    run_log = log.bind(dataset_id=settings.dataset_id)
+    for stale in (paths.extracted, paths.bundles):
+        shutil.rmtree(stale, ignore_errors=True)
+    fetch_archive(
+        settings.training_data_url,
+        paths.archive,
+        max_bytes=settings.max_archive_bytes,
+        connect_timeout_s=settings.http_connect_timeout_s,
+        read_timeout_s=settings.http_read_timeout_s,
+    )
+    extract_zip(
+        paths.archive,
+        paths.extracted,
+        max_uncompressed_bytes=settings.max_uncompressed_bytes,
+        max_entries=settings.max_entries,
+    )
+    dataset = pair_media(paths.extracted, settings.trigger_phrase)
+    run_log.info("dataset_paired", media_kind=dataset.kind, files=len(dataset.samples), warnings=len(dataset.warnings))
+    yield from dataset.warnings
+
+    jobs = [
+        SampleJob(
+            sample=sample,
+            bundle_path=paths.bundles / bundle_file_name(sample.sample_id),
+            frames=settings.number_of_frames,
+            frame_rate=settings.frame_rate,
+            width=settings.width,
+            height=settings.height,
+            timeout_base_s=settings.decode_timeout_base_s,
+            timeout_per_second_s=settings.decode_timeout_per_clip_second_s,
+        )
+        for sample in dataset.samples
+    ]
+    total = len(jobs)
+    written = 0
+    skipped: list[Skipped] = []
+    yield Progress(files_total=total, files_done=0, samples_written=0, files_skipped=0)
+
+    pool = ProcessPoolExecutor(
+        max_workers=min(settings.workers, total), mp_context=multiprocessing.get_context("spawn")
+    )
+    futures: list[Future[BundleWritten | Skipped]] = []
+    finished = False
+    try:
+        futures = [pool.submit(process_sample, job) for job in jobs]
+        for future in as_completed(futures):
+            outcome = future.result()
+            if isinstance(outcome, BundleWritten):
+                written += 1
+                run_log.info("sample_written", sample_id=outcome.sample_id, path=str(outcome.path))
+            else:
+                skipped.append(outcome)
+                run_log.info("file_skipped", path=outcome.path, reason=outcome.reason, detail=outcome.message)
+            yield outcome
+            yield Progress(
+                files_total=total,
+                files_done=written + len(skipped),
+                samples_written=written,
+                files_skipped=len(skipped),
+            )
+        finished = True
+    finally:
+        # On an early close or a failure, drop the queued files instead of waiting for them. The futures
+        # are cancelled here too: once this frame is gone the executor can be collected before its
+        # manager thread acts on cancel_futures, and it would then run the whole queue.
+        for future in futures:
+            future.cancel()
+        pool.shutdown(wait=finished, cancel_futures=True)
+
+    if written == 0:
+        raise _no_samples_error(skipped, settings)
+    wall = time.monotonic() - started
+    run_log.info("dataset_preprocessed", samples=written, files_skipped=len(skipped), wall_seconds=round(wall, 3))
+    yield Summary(media_kind=dataset.kind, samples=written, files_skipped=len(skipped), wall_seconds=wall)

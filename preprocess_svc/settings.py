@@ -1,0 +1,44 @@
+"""What one preprocessing run needs: the request's fields and the service's limits."""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+
+GIB = 1 << 30
+_DATASET_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+def _cpu_count() -> int:
+    return os.cpu_count() or 1
+
+
+@dataclass(frozen=True)
+class PreprocessSettings:
+    # From the request.
+    dataset_id: str  # names the dataset folder: [A-Za-z0-9_-]{1,64}
+    training_data_url: str  # local path, file://, http:// or https://
+    trigger_phrase: str  # prepended to every caption
+    number_of_frames: int  # frames per video sample (the caller snaps it to 8k+1)
+    frame_rate: int  # target frames per second
+    width: int  # bucket size in pixels
+    height: int
+    # Service limits.
+    max_archive_bytes: int = 20 * GIB
+    max_uncompressed_bytes: int = 50 * GIB
+    max_entries: int = 10_000
+    http_connect_timeout_s: float = 10.0
+    http_read_timeout_s: float = 60.0
+    # ffmpeg gets decode_timeout_base_s plus decode_timeout_per_clip_second_s per second of
+    # source video it has to read before it is killed and the clip skipped.
+    decode_timeout_base_s: float = 60.0
+    decode_timeout_per_clip_second_s: float = 10.0
+    workers: int = field(default_factory=_cpu_count)
+
+    def __post_init__(self) -> None:
+        if not _DATASET_ID.fullmatch(self.dataset_id):
+            raise ValueError(f"dataset_id must match [A-Za-z0-9_-]{{1,64}}, got {self.dataset_id!r}")
+        for name in ("number_of_frames", "frame_rate", "width", "height", "workers"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
