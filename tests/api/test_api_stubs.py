@@ -20,6 +20,4 @@ def test_committed_stubs_match_the_protos(tmp_path: Path) -> None:
     fresh, committed = _stub_files(tmp_path), _stub_files(COMMITTED)
     assert sorted(fresh) == sorted(committed), "regenerate with: python -m shared.proto_codegen"
     stale = [name for name in fresh if fresh[name] != committed[name]]
-    assert not stale, (
-        f"stubs differ from the protos: {stale}; regenerate with: python -m shared.proto_codegen"
-    )
+    assert not stale, f"stubs differ from the protos: {stale}; regenerate with: python -m shared.proto_codegen"

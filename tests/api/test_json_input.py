@@ -112,9 +112,7 @@ def test_unknown_keys_are_rejected_with_a_suggestion() -> None:
 
 
 def test_bad_validation_entries_are_named_by_index() -> None:
-    found = problems(
-        {"training_data_url": "a.zip", "validation": [{"prompt": 3}, {"prompt": "ok", "seed": 1}]}
-    )
+    found = problems({"training_data_url": "a.zip", "validation": [{"prompt": 3}, {"prompt": "ok", "seed": 1}]})
     assert found == {
         "validation[0].prompt": "must be a string (got number 3)",
         "validation[1].seed": "is not a field of the request",

@@ -35,9 +35,7 @@ class FakeTrainingService(training_service_pb2_grpc.TrainingServiceServicer):
         raise RuntimeError("secret detail: /srv/private/path")
 
     async def CancelTrainingJob(self, request, context):
-        raise DomainError(
-            ErrorCode.NOT_FOUND, "JOB_NOT_FOUND", f"no job named {request.name}", {"name": request.name}
-        )
+        raise DomainError(ErrorCode.NOT_FOUND, "JOB_NOT_FOUND", f"no job named {request.name}", {"name": request.name})
 
     async def WatchTrainingJob(self, request, context):  # async generator
         yield training_service_pb2.TrainingJobEvent(sequence=1)
@@ -91,9 +89,7 @@ def test_invalid_input_is_invalid_argument_with_every_bad_field() -> None:
     async def scenario() -> grpc.aio.AioRpcError:
         async with serving() as (channel, _):
             with pytest.raises(grpc.aio.AioRpcError) as caught:
-                await training_service_pb2_grpc.TrainingServiceStub(channel).CreateTrainingJob(
-                    bad_create_request()
-                )
+                await training_service_pb2_grpc.TrainingServiceStub(channel).CreateTrainingJob(bad_create_request())
             return caught.value
 
     err = asyncio.run(scenario())
@@ -159,9 +155,7 @@ def test_async_generator_stream_ends_with_the_mapped_status_after_its_events() -
     async def watch(after_sequence: int):
         async with serving() as (channel, _):
             call = training_service_pb2_grpc.TrainingServiceStub(channel).WatchTrainingJob(
-                training_service_pb2.WatchTrainingJobRequest(
-                    name="trainingJobs/x", after_sequence=after_sequence
-                )
+                training_service_pb2.WatchTrainingJobRequest(name="trainingJobs/x", after_sequence=after_sequence)
             )
             events = []
             with pytest.raises(grpc.aio.AioRpcError) as caught:

@@ -127,18 +127,14 @@ def test_bucket_pixel_sizes_follow_the_spec_table(resolution, aspect_ratio, size
     assert (settings.validation_width, settings.validation_height) == size
 
 
-@pytest.mark.parametrize(
-    ("given", "snapped"), [(9, 9), (10, 9), (16, 9), (17, 17), (89, 89), (100, 97), (121, 121)]
-)
+@pytest.mark.parametrize(("given", "snapped"), [(9, 9), (10, 9), (16, 9), (17, 17), (89, 89), (100, 97), (121, 121)])
 def test_frame_counts_snap_down_to_8k_plus_1(given: int, snapped: int) -> None:
     settings = resolve(make_input(number_of_frames=given, validation_number_of_frames=given))
     assert settings.number_of_frames == snapped
     assert settings.validation_number_of_frames == snapped
 
 
-@pytest.mark.parametrize(
-    "field", ["rank", "number_of_steps", "learning_rate", "frame_rate", "number_of_frames"]
-)
+@pytest.mark.parametrize("field", ["rank", "number_of_steps", "learning_rate", "frame_rate", "number_of_frames"])
 def test_explicit_zero_is_validated_not_defaulted(field: str) -> None:
     assert field in violations(**{field: 0})
 
@@ -199,9 +195,7 @@ def test_frame_rates_must_be_8_to_60(field: str, rate: int, ok: bool) -> None:
         assert violations(**{field: rate}) == {field: f"must be between 8 and 60 (got {rate})"}
 
 
-@pytest.mark.parametrize(
-    ("scale", "ok"), [(0.0, True), (3.0, True), (-0.1, False), (3.5, False), (math.nan, False)]
-)
+@pytest.mark.parametrize(("scale", "ok"), [(0.0, True), (3.0, True), (-0.1, False), (3.5, False), (math.nan, False)])
 def test_stg_scale_must_be_finite_0_to_3(scale: float, ok: bool) -> None:
     if ok:
         assert resolve(make_input(stg_scale=scale)).stg_scale == scale
@@ -210,15 +204,10 @@ def test_stg_scale_must_be_finite_0_to_3(scale: float, ok: bool) -> None:
         assert description == f"must be a finite number between 0.0 and 3.0 (got {scale})"
 
 
-@pytest.mark.parametrize(
-    ("seconds", "ok"), [(1.0, True), (60.0, True), (0.0, False), (0.5, False), (61.0, False)]
-)
+@pytest.mark.parametrize(("seconds", "ok"), [(1.0, True), (60.0, True), (0.0, False), (0.5, False), (61.0, False)])
 def test_split_threshold_must_be_finite_1_to_60(seconds: float, ok: bool) -> None:
     if ok:
-        assert (
-            resolve(make_input(split_input_duration_threshold=seconds)).split_input_duration_threshold
-            == seconds
-        )
+        assert resolve(make_input(split_input_duration_threshold=seconds)).split_input_duration_threshold == seconds
     else:
         description = violations(split_input_duration_threshold=seconds)["split_input_duration_threshold"]
         assert description == f"must be a finite number between 1.0 and 60.0 (got {seconds})"
@@ -261,9 +250,7 @@ def test_at_most_two_validation_prompts() -> None:
 
 
 def test_blank_validation_prompt_is_named_by_its_index() -> None:
-    assert violations(validation=["a cat", "  "]) == {
-        "validation[1].prompt": "is required and must not be blank"
-    }
+    assert violations(validation=["a cat", "  "]) == {"validation[1].prompt": "is required and must not be blank"}
 
 
 def test_every_bad_field_is_reported_at_once() -> None:
