@@ -110,3 +110,11 @@ def test_unknown_enum_values_are_rejected_by_name(services):
         services.create(training_data_url="/x.zip", resolution=7, aspect_ratio=common_pb2.ASPECT_RATIO_9_16)
     bad_request, _ = error_details(caught.value)
     assert [v.field for v in bad_request.field_violations] == ["resolution"]
+
+
+def test_forced_audio_is_refused_rather_than_silently_dropped(services):
+    with pytest.raises(grpc.RpcError) as caught:
+        services.create(training_data_url="/x.zip", with_audio=True)
+    assert caught.value.code() == grpc.StatusCode.UNIMPLEMENTED
+    _, info = error_details(caught.value)
+    assert info.reason == "AUDIO_TRAINING_UNAVAILABLE"

@@ -21,6 +21,7 @@ import torch
 from shared.bundle import path_from_uri, read_bundle, sha256_file
 from train_svc.export import outputs
 from train_svc.export.lora_file import LoraMetadata, NonFiniteLora, write_lora
+from train_svc.jobs import capabilities
 from train_svc.jobs.events import (
     ArtifactWritten,
     BundleInfo,
@@ -99,6 +100,8 @@ class JobRunner:
     def _prepare_dataset(self, job: Job) -> list[TrainingSample]:
         self._check_cancel(job)
         job.record(StateChanged(JobState.PREPROCESSING, "fetching and preprocessing the dataset"))
+        for notice in capabilities.notices(job.settings):
+            job.record(notice)
         cfg = self.config
         events = self._preprocess(job)
         video_encoder = VideoEncoder(cfg.base_model.path, cfg.placement)

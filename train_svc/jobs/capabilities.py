@@ -1,0 +1,55 @@
+"""Request settings this version cannot honour yet, said out loud rather than silently dropped.
+
+`with_audio: true` asks for something we cannot deliver, so the request is refused (UNIMPLEMENTED).
+The other settings below still leave a useful run; the job starts with one notice per setting that
+is not applied, as a warning event with code NOT_APPLIED_YET and the field name as its path.
+"""
+
+from __future__ import annotations
+
+from shared.request.errors import DomainError, ErrorCode
+from train_svc.jobs.events import DatasetWarning
+
+NOT_APPLIED = "NOT_APPLIED_YET"
+
+
+def refuse_unsupported(settings) -> None:
+    if settings.with_audio is True:
+        raise DomainError(
+            ErrorCode.UNIMPLEMENTED,
+            "AUDIO_TRAINING_UNAVAILABLE",
+            "with_audio: true asks for joint audio training, which this service does not offer yet; "
+            "leave with_audio unset or false to train video only",
+            {"field": "with_audio"},
+        )
+
+
+def notices(settings) -> list[DatasetWarning]:
+    out = []
+    if settings.with_audio is None:
+        out.append(
+            DatasetWarning("with_audio", NOT_APPLIED, "audio training is not available yet: this run trains video only")
+        )
+    if settings.auto_scale_input:
+        out.append(
+            DatasetWarning(
+                "auto_scale_input",
+                NOT_APPLIED,
+                "clips are not resampled to number_of_frames yet: clips that are too short are skipped and reported",
+            )
+        )
+    if settings.split_input_into_scenes:
+        out.append(
+            DatasetWarning(
+                "split_input_into_scenes",
+                NOT_APPLIED,
+                "scene splitting is not available yet: every clip gives one sample from its first frames",
+            )
+        )
+    if settings.validation:
+        out.append(
+            DatasetWarning("validation", NOT_APPLIED, "validation previews are not rendered yet: no preview reel")
+        )
+    if settings.debug_dataset:
+        out.append(DatasetWarning("debug_dataset", NOT_APPLIED, "the debug dataset archive is not produced yet"))
+    return out
