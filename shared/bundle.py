@@ -80,6 +80,7 @@ def write_bundle(path: Path, bundle: SampleBundle) -> WrittenBundle:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     save_file({"frames": np.ascontiguousarray(frames)}, str(tmp), metadata=metadata)
+    os.chmod(tmp, 0o644)  # the training service may run as another user on the same shared storage
     os.replace(tmp, path)
     return WrittenBundle(path=path, sha256=sha256_file(path), size_bytes=path.stat().st_size)
 
