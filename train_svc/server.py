@@ -18,7 +18,7 @@ from train_svc.jobs.capabilities import refuse_unsupported
 from train_svc.jobs.manager import JobManager
 from train_svc.jobs.runner import JobRunner, RunnerConfig
 from train_svc.models.base_model import resolve_base_model
-from train_svc.models.device import choose_placement
+from train_svc.models.device import choose_placement, limit_cpu_threads
 from train_svc.models.library_noise import quiet_model_libraries
 from train_svc.preprocess_client import PreprocessClient
 
@@ -69,6 +69,7 @@ class TrainingService:
 async def serve(config: TrainServiceConfig) -> TrainingService:
     """Resolve the base model (failing fast if it is missing), then start serving."""
     quiet_model_libraries()
+    limit_cpu_threads(config.cpu_threads)
     base_model = resolve_base_model(config.base_model)
     placement = choose_placement(config.device, config.precision)
     preprocess = PreprocessClient(config.preprocess_target)

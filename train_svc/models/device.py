@@ -29,6 +29,12 @@ def choose_placement(device: str = "auto", precision: str = "auto") -> Placement
     return Placement(device=dev, base_dtype=dtypes[precision])
 
 
+def limit_cpu_threads(count: int) -> None:
+    if count < 1:
+        raise ValueError(f"cpu threads must be at least 1 (got {count})")
+    torch.set_num_threads(count)
+
+
 def release(*modules: torch.nn.Module) -> None:
     """Move modules off the accelerator and return the memory; their encoding work is done."""
     for module in modules:
