@@ -10,7 +10,16 @@ from train_svc.models.tiny_preset import PRESET_NAME, ensure_tiny_preset
 
 # The diffusers-format LTX-2.3 checkpoint on the Hugging Face hub.
 DEFAULT_BASE_MODEL = "diffusers/LTX-2.3-Diffusers"
-_REQUIRED_PARTS = ("transformer", "vae", "text_encoder", "tokenizer", "connectors", "scheduler")
+_REQUIRED_PARTS = (
+    "transformer",
+    "vae",
+    "audio_vae",
+    "vocoder",
+    "text_encoder",
+    "tokenizer",
+    "connectors",
+    "scheduler",
+)
 
 
 class BaseModelNotFound(Exception):
@@ -39,8 +48,13 @@ def _check_layout(path: Path, name: str) -> None:
         raise BaseModelNotFound(f"{name}: {path} lacks the LTX-2.3 component folders {', '.join(missing)}")
 
 
-def _download_allowed() -> bool:
-    return os.environ.get("LTX_TRAINER_ALLOW_DOWNLOAD") == "1" and os.environ.get("HF_HUB_OFFLINE") != "1"
+def _download_blocker() -> str | None:
+    """Why a hub download may not happen now, or None when it may."""
+    if os.environ.get("LTX_TRAINER_ALLOW_DOWNLOAD") != "1":
+        return "downloads are off (set LTX_TRAINER_ALLOW_DOWNLOAD=1 on a machine with hub access"
+    if os.environ.get("HF_HUB_OFFLINE") == "1":
+        return "HF_HUB_OFFLINE=1 forbids downloads (unset it on a machine with hub access"
+    return None
 
 
 def _from_hub(repo_id: str) -> Path:
@@ -51,11 +65,12 @@ def _from_hub(repo_id: str) -> Path:
         return Path(snapshot_download(repo_id, local_files_only=True))
     except (LocalEntryNotFoundError, HFValidationError, FileNotFoundError):
         pass
-    if not _download_allowed():
+    blocker = _download_blocker()
+    if blocker:
         raise BaseModelNotFound(
             f"base model {repo_id!r} is not a local directory and is not in the Hugging Face cache; "
-            "downloads are off (set LTX_TRAINER_ALLOW_DOWNLOAD=1 on a machine with hub access, or pass "
-            f"--base-model /path/to/LTX-2.3-Diffusers). For a trial run use --base-model {PRESET_NAME}."
+            f"{blocker}, or pass --base-model /path/to/LTX-2.3-Diffusers). "
+            f"For a trial run use --base-model {PRESET_NAME}."
         )
     try:
         return Path(snapshot_download(repo_id))

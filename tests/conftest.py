@@ -1,0 +1,25 @@
+"""Every test runs offline against a private model cache, with one torch CPU thread.
+
+The tiny preset is built into a fresh cache directory (LTX_TRAINER_CACHE under pytest's temp dir), so
+each session exercises the real build -> save_pretrained -> from_pretrained path, and no test can
+reach the Hugging Face hub. One CPU thread, as the service uses: on 2 cores, OpenMP threads spinning
+against ffmpeg workers make steps orders of magnitude slower.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+
+@pytest.fixture(scope="session", autouse=True)
+def offline_model_cache(tmp_path_factory):
+    cache = tmp_path_factory.mktemp("ltx-trainer-cache")
+    torch.set_num_threads(1)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("HF_HUB_OFFLINE", "1")
+        mp.setenv("LTX_TRAINER_CACHE", str(cache))
+        mp.setenv("LTX_CPU_THREADS", "1")
+        mp.delenv("LTX_TRAINER_ALLOW_DOWNLOAD", raising=False)
+        mp.delenv("LTX_BASE_MODEL", raising=False)
+        yield cache
