@@ -38,7 +38,7 @@ class Services:
         return self.stub.GetTrainingJob(pb.GetTrainingJobRequest(name=job.name)), events
 
 
-class _LoopThread:
+class LoopThread:
     def __init__(self) -> None:
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, name="services-loop", daemon=True)
@@ -57,7 +57,7 @@ def services(tmp_path_factory) -> Iterator[Services]:
     from shared.cli.local_services import local_services
 
     storage = tmp_path_factory.mktemp("storage")
-    host = _LoopThread()
+    host = LoopThread()
     context = local_services(storage, PRESET_NAME)
     targets = host.call(context.__aenter__())
     channel = grpc.insecure_channel(targets.training_target)

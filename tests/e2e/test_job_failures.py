@@ -9,6 +9,7 @@ import pytest
 
 from shared.api import common_pb2
 from shared.api import training_service_pb2 as pb
+from shared.api import training_service_pb2_grpc as pb_grpc
 from shared.demo_dataset import make_mixed_zip, make_short_clips_zip, render_clip
 from shared.grpc_util.errors import error_details
 
@@ -118,3 +119,28 @@ def test_forced_audio_is_refused_rather_than_silently_dropped(services):
     assert caught.value.code() == grpc.StatusCode.UNIMPLEMENTED
     _, info = error_details(caught.value)
     assert info.reason == "AUDIO_TRAINING_UNAVAILABLE"
+
+
+def test_an_unreachable_preprocessor_fails_the_job_with_a_clear_reason(tmp_path):
+    from tests.e2e.conftest import LoopThread
+    from train_svc.config import TrainServiceConfig
+    from train_svc.models.tiny_preset import PRESET_NAME
+    from train_svc.server import serve
+
+    host = LoopThread()
+    config = TrainServiceConfig(storage=tmp_path, preprocess_target="127.0.0.1:1", base_model=PRESET_NAME, port=0)
+    service = host.call(serve(config))
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{service.port}") as channel:
+            stub = pb_grpc.TrainingServiceStub(channel)
+            job = stub.CreateTrainingJob(
+                pb.CreateTrainingJobRequest(input=pb.TrainingInput(training_data_url="/x.zip"))
+            )
+            list(stub.WatchTrainingJob(pb.WatchTrainingJobRequest(name=job.name), timeout=120))
+            job = stub.GetTrainingJob(pb.GetTrainingJobRequest(name=job.name))
+    finally:
+        host.call(service.stop(grace=1.0))
+        host.close()
+    assert job.state == FAILED
+    assert "preprocessing service is unreachable" in job.error.message
+    assert job.billable_units == 0
