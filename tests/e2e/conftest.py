@@ -75,7 +75,3 @@ def services(tmp_path_factory) -> Iterator[Services]:
 def demo_zip(tmp_path_factory) -> Path:
     """Five clips with motion in two folders: set_a/clip.mp4 and set_b/clip.mp4 clash, one has no caption."""
     return make_demo_dataset(tmp_path_factory.mktemp("data") / "demo.zip", seconds=1.5)
-
-
-def kinds(events: list[pb.TrainingJobEvent]) -> list[str]:
-    return [event.WhichOneof("event") for event in events]
