@@ -12,9 +12,9 @@ Latent space: the pipeline's `output_type="latent"` returns denormalised [B, C, 
 are normalised with the VAE's latents_mean / latents_std / scaling_factor and packed to tokens, i.e.
 brought into the space VideoEncoder produces and the trainer trains in.
 
-On the tiny preset (2 layers, random weights) the LoRA has to learn denoising itself, so the absolute
-figures are modest; the thresholds below sit well inside the margins measured over several training
-seeds (base cos ~0.05-0.06, LoRA ~0.10-0.12; MSE roughly halves).
+Measured on the tiny preset (2 layers, inner dim 128, random weights): fixed-probe loss 1.37 -> 0.17;
+sampled latents base MSE 1.32 / cosine 0.02, LoRA MSE 0.078 / cosine 0.49 (the unrelated clip stays
+near 0). The thresholds below leave wide margins around those figures.
 """
 
 from __future__ import annotations
@@ -69,8 +69,7 @@ def _sample_tokens(pipe, seed: int, max_sequence_length: int) -> torch.Tensor:
         audio_modality_scale=1.0,
         generator=torch.Generator().manual_seed(seed),
         output_type="latent",
-        # the length the CaptionEncoder used in training; the pipeline's default (1024) differs on the preset
-        max_sequence_length=max_sequence_length,
+        max_sequence_length=max_sequence_length,  # the length the CaptionEncoder used in training
     )
     vae = pipe.vae
     latents = LTX2Pipeline._normalize_latents(
@@ -135,8 +134,8 @@ def test_training_lowers_loss_and_pulls_generations_towards_the_clip(
     )
     print(f"sampled latents vs training latents, mean over {len(SAMPLE_SEEDS)} seeds: {figures}")
 
-    assert lora["mse"] < 0.75 * base["mse"], f"LoRA samples are not closer by MSE: {figures}"
-    assert lora["cos"] > base["cos"] + 0.02, f"LoRA samples are not closer by cosine: {figures}"
+    assert lora["mse"] < 0.3 * base["mse"], f"LoRA samples are not clearly closer by MSE: {figures}"
+    assert lora["cos"] > base["cos"] + 0.25, f"LoRA samples are not clearly closer by cosine: {figures}"
     # The gain is specific to the trained clip, not a generic drift of the samples.
     base_specificity = base["cos"] - base["cos_other"]
     lora_specificity = lora["cos"] - lora["cos_other"]
