@@ -50,9 +50,10 @@ class ChildrenPeakRss(threading.Thread):
 
     def _children_rss(self) -> list[float]:
         found = []
-        for child in Path(f"/proc/{self.pid}/task/{self.pid}/children").read_text().split():
+        # Children are listed per thread; the pool is started from a worker thread, not the main one.
+        for children in Path(f"/proc/{self.pid}/task").glob("*/children"):
             with contextlib.suppress(OSError, RuntimeError):
-                found.append(peak_rss_mib(int(child)))
+                found += [peak_rss_mib(int(child)) for child in children.read_text().split()]
         return found
 
     def run(self) -> None:
