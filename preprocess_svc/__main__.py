@@ -3,22 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-import signal
 import sys
 
 from preprocess_svc.config import from_args
 from preprocess_svc.server import serve
+from shared.grpc_util.server import wait_for_termination_signal
 from shared.logs import configure_logging
 
 
 async def _main(argv: list[str] | None) -> int:
     config = from_args(argv)
     service = await serve(config)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
+    await wait_for_termination_signal()
     await service.stop(config.grace_seconds)
     return 0
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import signal
 import sys
 
+from shared.grpc_util.server import wait_for_termination_signal
 from shared.logs import configure_logging
 from train_svc.config import from_args
 from train_svc.models.base_model import BaseModelNotFound
@@ -19,11 +19,7 @@ async def _main(argv: list[str] | None) -> int:
     except BaseModelNotFound as exc:
         print(f"train_svc: {exc}", file=sys.stderr)
         return 2
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
+    await wait_for_termination_signal()
     await service.stop(config.grace_seconds)
     return 0
 

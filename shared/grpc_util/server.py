@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import signal
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -63,3 +65,12 @@ async def stop_server(running: RunningServer, grace: float | None = 5.0) -> None
     await running.health.enter_graceful_shutdown()
     await running.server.stop(grace)
     log.info("grpc_server_stopped", port=running.port)
+
+
+async def wait_for_termination_signal() -> None:
+    """Return once the process gets SIGTERM or SIGINT (a pod being stopped, or Ctrl-C)."""
+    received = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, received.set)
+    await received.wait()
