@@ -7,6 +7,10 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from preprocess_svc.settings import GIB
+
+DEFAULT_MAX_UPLOAD_BYTES = 20 * GIB  # the same as PreprocessSettings.max_archive_bytes
+
 
 @dataclass(frozen=True)
 class PreprocessServiceConfig:
@@ -15,6 +19,7 @@ class PreprocessServiceConfig:
     host: str = "127.0.0.1"
     workers: int = os.cpu_count() or 1  # decode processes per run
     grace_seconds: float = 10.0
+    max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES  # largest archive UploadArchive accepts
 
 
 def parser() -> argparse.ArgumentParser:
@@ -24,9 +29,17 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default=env("PREPROCESS_SVC_HOST", "127.0.0.1"), help="address to listen on")
     p.add_argument("--storage", type=Path, default=env("LTX_STORAGE"), required=not env("LTX_STORAGE"))
     p.add_argument("--workers", type=int, default=int(env("PREPROCESS_WORKERS", str(os.cpu_count() or 1))))
+    p.add_argument(
+        "--max-upload-bytes",
+        type=int,
+        default=int(env("PREPROCESS_MAX_UPLOAD_BYTES", str(DEFAULT_MAX_UPLOAD_BYTES))),
+        help="largest archive UploadArchive accepts",
+    )
     return p
 
 
 def from_args(argv: list[str] | None = None) -> PreprocessServiceConfig:
     a = parser().parse_args(argv)
-    return PreprocessServiceConfig(storage=Path(a.storage), port=a.port, host=a.host, workers=a.workers)
+    return PreprocessServiceConfig(
+        storage=Path(a.storage), port=a.port, host=a.host, workers=a.workers, max_upload_bytes=a.max_upload_bytes
+    )

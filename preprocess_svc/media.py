@@ -47,9 +47,19 @@ class MediaInfo:
 def probe(path: Path) -> MediaInfo:
     """Read a media file's facts and decode its first frame, or raise UnusableMediaError."""
     try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise UnusableMediaError(SkipReason.UNDECODABLE, f"the file cannot be read: {exc}") from exc
+    if size == 0:
+        # Said plainly: libav's "Invalid data found when processing input" does not tell people why.
+        raise UnusableMediaError(SkipReason.UNDECODABLE, "the file is empty (0 bytes)")
+    try:
         container = av.open(str(path))
     except (av.FFmpegError, OSError, ValueError) as exc:
-        raise UnusableMediaError(SkipReason.UNDECODABLE, f"not a readable video or image file: {exc}") from exc
+        raise UnusableMediaError(
+            SkipReason.UNDECODABLE,
+            f"not a readable video or image file (unknown format, damaged or truncated, {size} bytes): {exc}",
+        ) from exc
     with container:
         if not container.streams.video:
             kinds = sorted({s.type for s in container.streams}) or ["none"]
@@ -84,15 +94,44 @@ def probe(path: Path) -> MediaInfo:
         )
 
 
-def _fit(
-    path: Path, *, frames: int, frame_rate: int | None, width: int, height: int, timeout_s: float
+@dataclass(frozen=True)
+class TimeRange:
+    """A part of a clip to read: from `start_s` for `duration_s` seconds (input seek, accurate)."""
+
+    start_s: float
+    duration_s: float
+
+
+def fit_frames(
+    path: Path,
+    *,
+    frames: int,
+    frame_rate: int | None,
+    width: int,
+    height: int,
+    timeout_s: float,
+    time_range: TimeRange | None = None,
+    label: str = "the file",
 ) -> tuple[np.ndarray, int]:
-    """Run ffmpeg's fit chain and return (uint8 [frames, H, W, 3], number of frames actually read)."""
-    video = ffmpeg.input(str(path))["v:0"]
+    """Run ffmpeg's fit chain and return (uint8 [frames, H, W, 3], number of frames actually read).
+
+    With a time range the input is seeked accurately (ffmpeg decodes from the keyframe before and drops
+    what precedes the seek point) and its timestamps restart at 0, so the fps conversion starts on the
+    range's first frame. `label` names what is fitted in error messages.
+    """
+    if time_range is None:
+        video = ffmpeg.input(str(path))["v:0"]
+    else:
+        source = ffmpeg.input(str(path), ss=f"{time_range.start_s:.6f}", t=f"{time_range.duration_s:.6f}")
+        video = source["v:0"].filter("setpts", "PTS-STARTPTS")
     if frame_rate is not None:
         video = video.filter("fps", fps=frame_rate)
+    # Fill the bucket on the DISPLAY size (storage width x sample aspect ratio), not the storage size:
+    # scale's force_original_aspect_ratio works on the stored pixels, so an anamorphic clip (e.g. 320x240
+    # with SAR 4:3, shown 16:9) was cropped as if 4:3 and then squashed by setsar=1. `dar` is
+    # iw / ih * sar (sar counts as 1 when the file does not set one); one scale pass, then centre crop.
     video = (
-        video.filter("scale", width, height, force_original_aspect_ratio="increase")
+        video.filter("scale", f"max({width},round({height}*dar))", f"max({height},round({width}/dar))")
         .filter("crop", width, height)
         .filter("setsar", 1)
     )
@@ -109,7 +148,7 @@ def _fit(
             count += 1
     except FfmpegError as exc:
         reason = SkipReason.DECODE_TIMEOUT if exc.timed_out else SkipReason.UNDECODABLE
-        raise UnusableMediaError(reason, f"ffmpeg could not fit the file to {width}x{height}: {exc}") from exc
+        raise UnusableMediaError(reason, f"ffmpeg could not fit {label} to {width}x{height}: {exc}") from exc
     return out, count
 
 
@@ -124,7 +163,20 @@ def fit_video(
     path: Path, info: MediaInfo, *, frames: int, frame_rate: int, width: int, height: int, timeout_s: float
 ) -> np.ndarray:
     """The first `frames` frames of a clip at frame_rate, fitted to width x height: uint8 [F, H, W, 3]."""
-    pixels, count = _fit(path, frames=frames, frame_rate=frame_rate, width=width, height=height, timeout_s=timeout_s)
+    pixels, count = fit_frames(
+        path, frames=frames, frame_rate=frame_rate, width=width, height=height, timeout_s=timeout_s
+    )
+    needed_s = frames / frame_rate
+    if count < frames and info.duration_s >= 1.25 * needed_s + 0.1:
+        # The header promises clearly more than a sample needs, yet the frames ran out: the file is cut
+        # short (an interrupted upload or copy, with its index written first) or its data is damaged.
+        # Not TOO_SHORT: that reason says the clip itself is short, and can end the run as such.
+        raise UnusableMediaError(
+            SkipReason.UNDECODABLE,
+            f"the file ends early, probably truncated or damaged: its header promises {info.duration_s:.2f} s "
+            f"({info.frame_count} frames at {info.fps:.3g} fps) but ffmpeg decoded only {count} frames at "
+            f"{frame_rate} fps; a sample needs {frames} frames ({needed_s:.2f} s)",
+        )
     if count < frames:
         raise UnusableMediaError(
             SkipReason.TOO_SHORT,
@@ -137,7 +189,7 @@ def fit_video(
 
 def fit_image(path: Path, *, width: int, height: int, timeout_s: float) -> np.ndarray:
     """An image fitted to width x height as a single frame: uint8 [1, H, W, 3]."""
-    pixels, count = _fit(path, frames=1, frame_rate=None, width=width, height=height, timeout_s=timeout_s)
+    pixels, count = fit_frames(path, frames=1, frame_rate=None, width=width, height=height, timeout_s=timeout_s)
     if count < 1:
         raise UnusableMediaError(SkipReason.UNDECODABLE, "ffmpeg produced no frame from the image")
     return pixels

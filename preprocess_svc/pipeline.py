@@ -8,6 +8,13 @@ On-disk layout under the storage root:
 Workers are separate processes started with "spawn" (the caller is a threaded gRPC server, where
 fork is unsafe); each probes, fits and writes one bundle and returns a BundleWritten or Skipped,
 which the run yields as soon as it arrives. Closing the generator cancels the queued files.
+
+Scene splitting (split_input_into_scenes): a video longer than split_input_duration_threshold is
+cut into shots in its worker (preprocess_svc.scenes), which returns a ShotPlan instead; the run then
+queues one job per shot, so a long clip's shots are fitted in parallel. Each shot becomes a sample
+"<archive path>#shot<N>" (N from 1) with the clip's caption, or a TOO_SHORT skip naming the shot.
+Progress counts the shots in place of their clip: files_total grows by (shots - 1) for each split.
+A clip without a cut, or no longer than the threshold, stays one sample under its archive path.
 """
 
 from __future__ import annotations
@@ -19,10 +26,11 @@ import shutil
 import time
 from collections import Counter
 from collections.abc import Iterator
-from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import structlog
 
 from preprocess_svc.archive import extract_zip, fetch_archive
@@ -34,8 +42,9 @@ from preprocess_svc.errors import (
     UnusableMediaError,
 )
 from preprocess_svc.events import BundleWritten, PreprocessEvent, Progress, Skipped, Summary
-from preprocess_svc.media import decode_timeout_s, fit_image, fit_video, probe
+from preprocess_svc.media import MediaInfo, decode_timeout_s, fit_image, fit_video, probe
 from preprocess_svc.pairing import MediaSample, pair_media
+from preprocess_svc.scenes import Shot, detect_shots, fit_shot
 from preprocess_svc.settings import PreprocessSettings
 from shared.bundle import SampleBundle, write_bundle
 
@@ -74,7 +83,7 @@ def bundle_file_name(sample_id: str) -> str:
 
 @dataclass(frozen=True)
 class SampleJob:
-    """Everything a worker process needs to turn one media file into a bundle."""
+    """Everything a worker process needs to turn one media file into a bundle, or into shots."""
 
     sample: MediaSample
     bundle_path: Path
@@ -84,14 +93,91 @@ class SampleJob:
     height: int
     timeout_base_s: float
     timeout_per_second_s: float
+    split_threshold_s: float | None  # videos longer than this are cut into shots; None: never
 
 
-def process_sample(job: SampleJob) -> BundleWritten | Skipped:
-    """Probe, fit and write one sample (runs in a worker process)."""
+@dataclass(frozen=True)
+class ShotJob:
+    """One shot of a split clip, fitted to a bundle of its own by a worker process."""
+
+    clip: SampleJob
+    info: MediaInfo
+    number: int  # from 1
+    shot: Shot
+    cuts_s: tuple[float, ...]  # every cut of the clip, in seconds
+
+    @property
+    def sample_id(self) -> str:
+        return shot_sample_id(self.clip.sample.sample_id, self.number)
+
+
+@dataclass(frozen=True)
+class ShotPlan:
+    """A clip that was cut into shots: one ShotJob per shot, to be fitted in parallel."""
+
+    sample_id: str
+    shots: list[ShotJob]
+
+
+def shot_sample_id(clip_sample_id: str, number: int) -> str:
+    """The sample id of a clip's number-th shot (from 1), e.g. set_a/long.mp4#shot2."""
+    return f"{clip_sample_id}#shot{number}"
+
+
+def _write_sample(
+    bundle_path: Path, sample_id: str, sample: MediaSample, pixels: np.ndarray, frame_rate: int, source: dict[str, str]
+) -> BundleWritten:
+    bundle = SampleBundle(
+        sample_id=sample_id,
+        frames=pixels,
+        fps=float(frame_rate),
+        caption=sample.caption,
+        source_path=sample.sample_id,
+        source=source,
+    )
+    written = write_bundle(bundle_path, bundle)
+    return BundleWritten(
+        sample_id=bundle.sample_id,
+        path=written.path,
+        uri=written.uri,
+        sha256=written.sha256,
+        size_bytes=written.size_bytes,
+        frames=bundle.num_frames,
+        height=bundle.height,
+        width=bundle.width,
+        fps=bundle.fps,
+        caption=bundle.caption,
+        source_path=bundle.source_path,
+    )
+
+
+def _plan_shots(job: SampleJob, info: MediaInfo) -> ShotPlan | None:
+    """Cut a long clip into shots; None when splitting is off, the clip is short, or it has no cut."""
+    if job.split_threshold_s is None or info.duration_s <= job.split_threshold_s:
+        return None
+    timeout = job.timeout_base_s + job.timeout_per_second_s * info.duration_s
+    shots = detect_shots(job.sample.path, info, timeout_s=timeout)
+    if len(shots) < 2:
+        return None
+    cuts_s = tuple(shot.start_s for shot in shots[1:])
+    return ShotPlan(
+        sample_id=job.sample.sample_id,
+        shots=[
+            ShotJob(clip=job, info=info, number=number, shot=shot, cuts_s=cuts_s)
+            for number, shot in enumerate(shots, start=1)
+        ],
+    )
+
+
+def process_sample(job: SampleJob) -> BundleWritten | Skipped | ShotPlan:
+    """Probe one sample, then fit and write it, or cut it into shots for process_shot (runs in a worker process)."""
     sample = job.sample
     try:
         info = probe(sample.path)
         if sample.kind == "video":
+            plan = _plan_shots(job, info)
+            if plan is not None:
+                return plan
             timeout = decode_timeout_s(
                 info,
                 frames=job.frames,
@@ -112,28 +198,35 @@ def process_sample(job: SampleJob) -> BundleWritten | Skipped:
             pixels = fit_image(sample.path, width=job.width, height=job.height, timeout_s=job.timeout_base_s)
     except UnusableMediaError as exc:
         return Skipped(path=sample.sample_id, reason=exc.reason.value, message=exc.message)
-    bundle = SampleBundle(
-        sample_id=sample.sample_id,
-        frames=pixels,
-        fps=float(job.frame_rate),
-        caption=sample.caption,
-        source_path=sample.sample_id,
-        source=info.as_source_metadata(),
-    )
-    written = write_bundle(job.bundle_path, bundle)
-    return BundleWritten(
-        sample_id=bundle.sample_id,
-        path=written.path,
-        uri=written.uri,
-        sha256=written.sha256,
-        size_bytes=written.size_bytes,
-        frames=bundle.num_frames,
-        height=bundle.height,
-        width=bundle.width,
-        fps=bundle.fps,
-        caption=bundle.caption,
-        source_path=bundle.source_path,
-    )
+    return _write_sample(job.bundle_path, sample.sample_id, sample, pixels, job.frame_rate, info.as_source_metadata())
+
+
+def process_shot(job: ShotJob) -> BundleWritten | Skipped:
+    """Fit and write one shot of a split clip (runs in a worker process)."""
+    clip, shot = job.clip, job.shot
+    label = f"shot {job.number} of {len(job.cuts_s) + 1}"
+    try:
+        pixels = fit_shot(
+            clip.sample.path,
+            shot,
+            label=label,
+            frames=clip.frames,
+            frame_rate=clip.frame_rate,
+            width=clip.width,
+            height=clip.height,
+            timeout_s=clip.timeout_base_s
+            + clip.timeout_per_second_s * min(shot.end_s - shot.start_s, clip.frames / clip.frame_rate),
+        )
+    except UnusableMediaError as exc:
+        return Skipped(path=job.sample_id, reason=exc.reason.value, message=exc.message)
+    source = {
+        **job.info.as_source_metadata(),
+        "shot_start_s": f"{shot.start_s:.6g}",
+        "shot_end_s": f"{shot.end_s:.6g}",
+        "cuts_s": ",".join(f"{cut:.6g}" for cut in job.cuts_s),
+    }
+    bundle_path = clip.bundle_path.parent / bundle_file_name(job.sample_id)
+    return _write_sample(bundle_path, job.sample_id, clip.sample, pixels, clip.frame_rate, source)
 
 
 def _no_samples_error(skipped: list[Skipped], settings: PreprocessSettings) -> DatasetError:
@@ -193,6 +286,7 @@ def run_preprocess(settings: PreprocessSettings, storage_root: Path) -> Iterator
             height=settings.height,
             timeout_base_s=settings.decode_timeout_base_s,
             timeout_per_second_s=settings.decode_timeout_per_clip_second_s,
+            split_threshold_s=settings.split_input_duration_threshold if settings.split_input_into_scenes else None,
         )
         for sample in dataset.samples
     ]
@@ -201,34 +295,47 @@ def run_preprocess(settings: PreprocessSettings, storage_root: Path) -> Iterator
     skipped: list[Skipped] = []
     yield Progress(files_total=total, files_done=0, samples_written=0, files_skipped=0)
 
-    pool = ProcessPoolExecutor(
-        max_workers=min(settings.workers, total), mp_context=multiprocessing.get_context("spawn")
-    )
-    futures: list[Future[BundleWritten | Skipped]] = []
+    # A spawn-context pool starts its workers on demand, so sizing it for the shots of split clips
+    # costs nothing when there are none.
+    pool = ProcessPoolExecutor(max_workers=settings.workers, mp_context=multiprocessing.get_context("spawn"))
+    pending: set[Future[BundleWritten | Skipped | ShotPlan]] = set()
     finished = False
     try:
-        futures = [pool.submit(process_sample, job) for job in jobs]
-        for future in as_completed(futures):
-            outcome = future.result()
-            if isinstance(outcome, BundleWritten):
-                written += 1
-                run_log.info("sample_written", sample_id=outcome.sample_id, path=str(outcome.path))
-            else:
-                skipped.append(outcome)
-                run_log.info("file_skipped", path=outcome.path, reason=outcome.reason, detail=outcome.message)
-            yield outcome
-            yield Progress(
-                files_total=total,
-                files_done=written + len(skipped),
-                samples_written=written,
-                files_skipped=len(skipped),
-            )
+        pending = {pool.submit(process_sample, job) for job in jobs}
+        while pending:
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for future in done:
+                outcome = future.result()
+                if isinstance(outcome, ShotPlan):
+                    # The clip's place in the count goes to its shots, each of which ends written or skipped.
+                    total += len(outcome.shots) - 1
+                    pending |= {pool.submit(process_shot, shot) for shot in outcome.shots}
+                    run_log.info(
+                        "clip_split",
+                        path=outcome.sample_id,
+                        shots=len(outcome.shots),
+                        cuts_s=[round(cut, 3) for cut in outcome.shots[0].cuts_s],
+                    )
+                    continue
+                if isinstance(outcome, BundleWritten):
+                    written += 1
+                    run_log.info("sample_written", sample_id=outcome.sample_id, path=str(outcome.path))
+                else:
+                    skipped.append(outcome)
+                    run_log.info("file_skipped", path=outcome.path, reason=outcome.reason, detail=outcome.message)
+                yield outcome
+                yield Progress(
+                    files_total=total,
+                    files_done=written + len(skipped),
+                    samples_written=written,
+                    files_skipped=len(skipped),
+                )
         finished = True
     finally:
         # On an early close or a failure, drop the queued files instead of waiting for them. The futures
         # are cancelled here too: once this frame is gone the executor can be collected before its
         # manager thread acts on cancel_futures, and it would then run the whole queue.
-        for future in futures:
+        for future in pending:
             future.cancel()
         pool.shutdown(wait=finished, cancel_futures=True)
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
+from dataclasses import dataclass, replace
 
 import structlog
 
@@ -10,7 +11,22 @@ from preprocess_svc.config import PreprocessServiceConfig
 from preprocess_svc.errors import ArchiveError, ArchiveReason, DatasetError
 from preprocess_svc.events import BundleWritten, DatasetWarning, Progress, Skipped, Summary
 from preprocess_svc.pipeline import run_preprocess
-from preprocess_svc.settings import PreprocessSettings
+from preprocess_svc.settings import (
+    DEFAULT_SPLIT_THRESHOLD_S,
+    MAX_SPLIT_THRESHOLD_S,
+    MIN_SPLIT_THRESHOLD_S,
+    PreprocessSettings,
+)
+from preprocess_svc.uploads import (
+    StoredUpload,
+    UploadError,
+    UploadHeader,
+    UploadReason,
+    UploadWriter,
+    is_upload_uri,
+    resolve_upload_uri,
+    uploads_dir,
+)
 from shared.aio_bridge import iterate_in_thread
 from shared.api import common_pb2
 from shared.api import preprocess_service_pb2 as pb
@@ -42,6 +58,17 @@ def settings_from_request(request: pb.PreprocessRequest, workers: int) -> Prepro
         value = getattr(request, name)
         if value < 32 or value % 32:
             problems.append(FieldViolation(name, f"must be a positive multiple of 32 (got {value})"))
+    threshold = request.split_input_duration_threshold or DEFAULT_SPLIT_THRESHOLD_S
+    if not MIN_SPLIT_THRESHOLD_S <= threshold <= MAX_SPLIT_THRESHOLD_S:
+        problems.append(
+            FieldViolation(
+                "split_input_duration_threshold",
+                f"must be {MIN_SPLIT_THRESHOLD_S:g}..{MAX_SPLIT_THRESHOLD_S:g} seconds, or 0 for the default "
+                f"{DEFAULT_SPLIT_THRESHOLD_S:g} (got {threshold:g})",
+            )
+        )
+        threshold = DEFAULT_SPLIT_THRESHOLD_S
+    split = request.split_input_into_scenes if request.HasField("split_input_into_scenes") else True
     try:
         settings = PreprocessSettings(
             dataset_id=request.dataset_id,
@@ -51,6 +78,8 @@ def settings_from_request(request: pb.PreprocessRequest, workers: int) -> Prepro
             frame_rate=max(request.frame_rate, 1),
             width=max(request.width, 1),
             height=max(request.height, 1),
+            split_input_into_scenes=split,
+            split_input_duration_threshold=threshold,
             workers=workers,
         )
     except ValueError as exc:
@@ -119,10 +148,44 @@ class PreprocessServicer(pb_grpc.PreprocessServiceServicer):
         settings = settings_from_request(request, self._config.workers)
         log.info("preprocess_started", dataset=settings.dataset_id, url=settings.training_data_url)
         try:
+            if is_upload_uri(settings.training_data_url):
+                archive = resolve_upload_uri(settings.training_data_url, uploads_dir(self._config.storage))
+                settings = replace(settings, training_data_url=str(archive))
             async for event in iterate_in_thread(run_preprocess(settings, self._config.storage), "preprocess"):
                 yield event_message(event)
         except (DatasetError, ArchiveError) as exc:
             raise domain_error(exc) from exc
+
+    async def UploadArchive(self, request_iterator, context) -> pb.UploadedArchive:
+        writer: UploadWriter | None = None
+        try:
+            async for message in request_iterator:
+                part = message.WhichOneof("part")
+                if writer is None:
+                    writer = self._start_upload(message, part)
+                elif part == "chunk":
+                    chunk = message.chunk
+                    await asyncio.to_thread(writer.write, chunk.offset, chunk.data, chunk.sha256)
+                else:
+                    raise UploadError(UploadReason.INVALID_UPLOAD_HEADER, "only the first message may carry a header")
+            if writer is None:
+                raise UploadError(UploadReason.MISSING_HEADER, "the upload stream ended without any message")
+            stored = await asyncio.to_thread(writer.finish)
+        except BaseException:  # refused, failed or cancelled by the client: keep nothing
+            if writer is not None:
+                writer.abort()
+            raise
+        return uploaded_archive_message(stored)
+
+    def _start_upload(self, message: pb.UploadArchiveRequest, part: str | None) -> UploadWriter:
+        if part != "header":
+            raise UploadError(UploadReason.MISSING_HEADER, "the first message of an upload must carry the header")
+        header = UploadHeader(message.header.file_name, message.header.total_size_bytes, message.header.sha256)
+        return UploadWriter(uploads_dir(self._config.storage), header, max_bytes=self._config.max_upload_bytes)
+
+
+def uploaded_archive_message(stored: StoredUpload) -> pb.UploadedArchive:
+    return pb.UploadedArchive(uri=stored.uri, sha256=stored.sha256, size_bytes=stored.size_bytes)
 
 
 @dataclass

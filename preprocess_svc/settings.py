@@ -7,6 +7,9 @@ import re
 from dataclasses import dataclass, field
 
 GIB = 1 << 30
+DEFAULT_SPLIT_THRESHOLD_S = 30.0
+MIN_SPLIT_THRESHOLD_S = 1.0
+MAX_SPLIT_THRESHOLD_S = 60.0
 _DATASET_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
@@ -24,6 +27,11 @@ class PreprocessSettings:
     frame_rate: int  # target frames per second
     width: int  # bucket size in pixels
     height: int
+    # Videos longer than split_input_duration_threshold seconds are cut into shots, one sample each.
+    split_input_into_scenes: bool = True
+    split_input_duration_threshold: float = (
+        DEFAULT_SPLIT_THRESHOLD_S  # seconds, MIN_SPLIT_THRESHOLD_S..MAX_SPLIT_THRESHOLD_S
+    )
     # Service limits.
     max_archive_bytes: int = 20 * GIB
     max_uncompressed_bytes: int = 50 * GIB
@@ -42,3 +50,8 @@ class PreprocessSettings:
         for name in ("number_of_frames", "frame_rate", "width", "height", "workers"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if not MIN_SPLIT_THRESHOLD_S <= self.split_input_duration_threshold <= MAX_SPLIT_THRESHOLD_S:
+            raise ValueError(
+                f"split_input_duration_threshold must be {MIN_SPLIT_THRESHOLD_S:g}..{MAX_SPLIT_THRESHOLD_S:g} s, "
+                f"got {self.split_input_duration_threshold:g}"
+            )

@@ -81,6 +81,8 @@ class PreprocessClient:
             frame_rate=s.frame_rate,
             width=s.width,
             height=s.height,
+            split_input_into_scenes=s.split_input_into_scenes,
+            split_input_duration_threshold=s.split_input_duration_threshold,
         )
 
     def __call__(self, job: Job) -> Generator[PreprocessEvent, None, None]:

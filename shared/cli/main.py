@@ -24,6 +24,10 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--out", type=Path, required=True, help="where the outputs are written")
     train.add_argument("--base-model", help="diffusers LTX-2.3 dir, hub id, or ltx2.3-tiny (in-process only)")
     train.add_argument("--target", help="HOST:PORT of a running TrainingService; default: start both here")
+    train.add_argument(
+        "--preprocess-target",
+        help="HOST:PORT of the PreprocessService behind --target; a local archive is uploaded there first",
+    )
     train.add_argument("--storage", type=Path, help="storage root of the in-process services")
     train.add_argument("--lora-targets", choices=["attention", "attention+ff"], default="attention")
 
@@ -42,13 +46,15 @@ def _parser() -> argparse.ArgumentParser:
 async def _train(args: argparse.Namespace) -> int:
     from shared.cli.local_services import local_services
     from shared.cli.progress import ProgressDisplay
-    from shared.cli.train_cmd import load_request, submit_and_follow
+    from shared.cli.train_cmd import load_request, submit_and_follow, upload_local_archive
 
     request = load_request(args.request, make_paths_absolute=args.target is None)
     display = ProgressDisplay()
     if args.target:
         if args.base_model:
             print("note: --base-model is the server's setting; ignored with --target", file=sys.stderr)
+        if exit_code := await upload_local_archive(args.request, request, args.preprocess_target):
+            return exit_code
         return await submit_and_follow(args.target, request, args.out, display)
     from train_svc.models.base_model import BaseModelNotFound
 

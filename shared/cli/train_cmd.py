@@ -16,6 +16,7 @@ from shared.api import training_service_pb2 as pb
 from shared.api import training_service_pb2_grpc as pb_grpc
 from shared.bundle import path_from_uri, sha256_file
 from shared.cli.progress import ProgressDisplay
+from shared.cli.upload import upload_archive
 from shared.grpc_util.errors import describe_rpc_error, describe_status
 from shared.request.errors import InvalidRequest
 from shared.request.json_input import input_from_json
@@ -39,6 +40,52 @@ def load_request(path: Path, *, make_paths_absolute: bool) -> dict[str, Any]:
             local = (path.parent / local).resolve()
         data["training_data_url"] = str(local)
     return data
+
+
+def local_archive(request_path: Path, request: dict[str, Any]) -> Path | None:
+    """The file on this machine that training_data_url names (relative to the request file), if any."""
+    url = request.get("training_data_url")
+    if not isinstance(url, str) or not url or urlparse(url).scheme:
+        return None
+    local = Path(url).expanduser()
+    if not local.is_absolute():
+        local = request_path.parent / local
+    return local.resolve() if local.is_file() else None
+
+
+async def upload_local_archive(request_path: Path, request: dict[str, Any], preprocess_target: str | None) -> int:
+    """With a remote --target, send a local archive to the PreprocessService and use its upload:// URI.
+
+    An absolute path is sent as it is when no --preprocess-target is given (the services may share this
+    filesystem); a relative one needs the upload, so its absence is an error.
+    """
+    archive = local_archive(request_path, request)
+    if archive is None:
+        return EXIT_OK
+    if preprocess_target is None:
+        url = request["training_data_url"]
+        if not Path(url).expanduser().is_absolute():
+            print(
+                f"error: training_data_url {url!r} is the local file {archive}; a remote service cannot read it.\n"
+                "  pass --preprocess-target HOST:PORT (the PreprocessService the training service uses) to upload it",
+                file=sys.stderr,
+            )
+            return EXIT_BAD_REQUEST
+        print(
+            f"note: sending the path {url} as it is; the service reads it only if it shares this filesystem "
+            "(pass --preprocess-target HOST:PORT to upload it instead)",
+            file=sys.stderr,
+        )
+        return EXIT_OK
+    try:
+        uploaded = await upload_archive(preprocess_target, archive)
+    except grpc.aio.AioRpcError as err:
+        print(f"error: uploading {archive} failed\n{describe_rpc_error(err)}", file=sys.stderr)
+        unreachable = err.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
+        return EXIT_UNREACHABLE if unreachable else EXIT_BAD_REQUEST
+    print(f"uploaded {archive} as {uploaded.uri} (sha256 {uploaded.sha256})", file=sys.stderr)
+    request["training_data_url"] = uploaded.uri
+    return EXIT_OK
 
 
 def _collect(job: pb.TrainingJob, out_dir: Path) -> list[Path]:

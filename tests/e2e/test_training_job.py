@@ -114,7 +114,7 @@ def test_clip_without_caption_is_reported_and_trains_on_the_trigger_phrase(finis
 def test_settings_not_applied_yet_are_announced(finished):
     _, events = finished
     notices = {e.warning.path for e in events if e.HasField("warning") and e.warning.code == "NOT_APPLIED_YET"}
-    assert notices == {"with_audio", "split_input_into_scenes"}  # the defaults this version cannot honour yet
+    assert notices == {"with_audio"}  # the defaults this version cannot honour yet
 
 
 def test_events_tell_the_story_in_order(finished):

@@ -1,4 +1,4 @@
-"""Fetching the archive: local paths, file:// and http:// through a real server on 127.0.0.1."""
+"""Fetching the archive: local paths, file:// and http:// through a real server on 127.0.0.1; upload:// ids."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import pytest
 
 from preprocess_svc.archive import fetch_archive
 from preprocess_svc.errors import ArchiveError, ArchiveReason
+from preprocess_svc.uploads import resolve_upload_uri
 
 PAYLOAD = bytes(range(256)) * 400  # 102,400 bytes
 
@@ -113,3 +114,30 @@ def test_http_server_that_stalls_hits_the_read_timeout(tmp_path: Path, http_serv
     assert info.value.reason == ArchiveReason.FETCH_FAILED
     assert "timed out" in info.value.message
     assert time.monotonic() - started < 1.4  # the server stalls for 1.5 s
+
+
+def test_upload_uri_resolves_to_the_stored_upload(tmp_path: Path) -> None:
+    stored = tmp_path / "uploads" / f"{'ab' * 16}.zip"
+    stored.parent.mkdir()
+    stored.write_bytes(PAYLOAD)
+
+    assert resolve_upload_uri(f"upload://{'ab' * 16}", tmp_path / "uploads") == stored
+
+
+def test_unknown_upload_id_is_not_found(tmp_path: Path) -> None:
+    with pytest.raises(ArchiveError) as info:
+        resolve_upload_uri(f"upload://{'0' * 32}", tmp_path / "uploads")
+
+    assert info.value.reason == ArchiveReason.NOT_FOUND
+    assert "never uploaded, or deleted" in info.value.message
+
+
+@pytest.mark.parametrize("upload_id", ["../datasets/x/archive", "ABCDEF" * 6, "", "a" * 31, f"{'a' * 32}/x"])
+def test_upload_id_that_is_not_32_hex_digits_is_not_found_without_touching_the_disk(
+    tmp_path: Path, upload_id: str
+) -> None:
+    with pytest.raises(ArchiveError) as info:
+        resolve_upload_uri(f"upload://{upload_id}", tmp_path / "uploads")
+
+    assert info.value.reason == ArchiveReason.NOT_FOUND
+    assert "32 lowercase hex digits" in info.value.message

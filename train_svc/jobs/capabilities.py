@@ -38,14 +38,6 @@ def notices(settings) -> list[DatasetWarning]:
                 "clips are not resampled to number_of_frames yet: clips that are too short are skipped and reported",
             )
         )
-    if settings.split_input_into_scenes:
-        out.append(
-            DatasetWarning(
-                "split_input_into_scenes",
-                NOT_APPLIED,
-                "scene splitting is not available yet: every clip gives one sample from its first frames",
-            )
-        )
     if settings.validation:
         out.append(
             DatasetWarning("validation", NOT_APPLIED, "validation previews are not rendered yet: no preview reel")

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from shared.api.gen.ltx.trainer.v1 import common_pb2 as ltx_dot_trainer_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\'ltx/trainer/v1/preprocess_service.proto\x12\x0eltx.trainer.v1\x1a\x1bltx/trainer/v1/common.proto\"\xa7\x01\n\x11PreprocessRequest\x12\x12\n\ndataset_id\x18\x01 \x01(\t\x12\x19\n\x11training_data_url\x18\x02 \x01(\t\x12\x16\n\x0etrigger_phrase\x18\x03 \x01(\t\x12\x18\n\x10number_of_frames\x18\x04 \x01(\x05\x12\x12\n\nframe_rate\x18\x05 \x01(\x05\x12\r\n\x05width\x18\x06 \x01(\x05\x12\x0e\n\x06height\x18\x07 \x01(\x05\"\x98\x02\n\x0fPreprocessEvent\x12\x36\n\x08progress\x18\x01 \x01(\x0b\x32\".ltx.trainer.v1.PreprocessProgressH\x00\x12.\n\x07skipped\x18\x02 \x01(\x0b\x32\x1b.ltx.trainer.v1.SkippedFileH\x00\x12\x31\n\x07warning\x18\x03 \x01(\x0b\x32\x1e.ltx.trainer.v1.DatasetWarningH\x00\x12+\n\x06\x62undle\x18\x04 \x01(\x0b\x32\x19.ltx.trainer.v1.BundleRefH\x00\x12\x34\n\x07summary\x18\x05 \x01(\x0b\x32!.ltx.trainer.v1.PreprocessSummaryH\x00\x42\x07\n\x05\x65vent\"\x80\x01\n\x11PreprocessSummary\x12-\n\nmedia_kind\x18\x01 \x01(\x0e\x32\x19.ltx.trainer.v1.MediaKind\x12\x0f\n\x07samples\x18\x02 \x01(\x05\x12\x15\n\rfiles_skipped\x18\x03 \x01(\x05\x12\x14\n\x0cwall_seconds\x18\x04 \x01(\x01\x32g\n\x11PreprocessService\x12R\n\nPreprocess\x12!.ltx.trainer.v1.PreprocessRequest\x1a\x1f.ltx.trainer.v1.PreprocessEvent0\x01\x42N\n\x15\x63om.ltxtrainer.api.v1P\x01Z3github.com/ltx-trainer/api/ltx/trainer/v1;trainerv1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\'ltx/trainer/v1/preprocess_service.proto\x12\x0eltx.trainer.v1\x1a\x1bltx/trainer/v1/common.proto\"\x8a\x01\n\x14UploadArchiveRequest\x12\x35\n\x06header\x18\x01 \x01(\x0b\x32#.ltx.trainer.v1.UploadArchiveHeaderH\x00\x12\x33\n\x05\x63hunk\x18\x02 \x01(\x0b\x32\".ltx.trainer.v1.UploadArchiveChunkH\x00\x42\x06\n\x04part\"R\n\x13UploadArchiveHeader\x12\x11\n\tfile_name\x18\x01 \x01(\t\x12\x18\n\x10total_size_bytes\x18\x02 \x01(\x03\x12\x0e\n\x06sha256\x18\x03 \x01(\t\"B\n\x12UploadArchiveChunk\x12\x0e\n\x06offset\x18\x01 \x01(\x03\x12\x0c\n\x04\x64\x61ta\x18\x02 \x01(\x0c\x12\x0e\n\x06sha256\x18\x03 \x01(\t\"B\n\x0fUploadedArchive\x12\x0b\n\x03uri\x18\x01 \x01(\t\x12\x0e\n\x06sha256\x18\x02 \x01(\t\x12\x12\n\nsize_bytes\x18\x03 \x01(\x03\"\x91\x02\n\x11PreprocessRequest\x12\x12\n\ndataset_id\x18\x01 \x01(\t\x12\x19\n\x11training_data_url\x18\x02 \x01(\t\x12\x16\n\x0etrigger_phrase\x18\x03 \x01(\t\x12\x18\n\x10number_of_frames\x18\x04 \x01(\x05\x12\x12\n\nframe_rate\x18\x05 \x01(\x05\x12\r\n\x05width\x18\x06 \x01(\x05\x12\x0e\n\x06height\x18\x07 \x01(\x05\x12$\n\x17split_input_into_scenes\x18\x08 \x01(\x08H\x00\x88\x01\x01\x12&\n\x1esplit_input_duration_threshold\x18\t \x01(\x01\x42\x1a\n\x18_split_input_into_scenes\"\x98\x02\n\x0fPreprocessEvent\x12\x36\n\x08progress\x18\x01 \x01(\x0b\x32\".ltx.trainer.v1.PreprocessProgressH\x00\x12.\n\x07skipped\x18\x02 \x01(\x0b\x32\x1b.ltx.trainer.v1.SkippedFileH\x00\x12\x31\n\x07warning\x18\x03 \x01(\x0b\x32\x1e.ltx.trainer.v1.DatasetWarningH\x00\x12+\n\x06\x62undle\x18\x04 \x01(\x0b\x32\x19.ltx.trainer.v1.BundleRefH\x00\x12\x34\n\x07summary\x18\x05 \x01(\x0b\x32!.ltx.trainer.v1.PreprocessSummaryH\x00\x42\x07\n\x05\x65vent\"\x80\x01\n\x11PreprocessSummary\x12-\n\nmedia_kind\x18\x01 \x01(\x0e\x32\x19.ltx.trainer.v1.MediaKind\x12\x0f\n\x07samples\x18\x02 \x01(\x05\x12\x15\n\rfiles_skipped\x18\x03 \x01(\x05\x12\x14\n\x0cwall_seconds\x18\x04 \x01(\x01\x32\xc1\x01\n\x11PreprocessService\x12R\n\nPreprocess\x12!.ltx.trainer.v1.PreprocessRequest\x1a\x1f.ltx.trainer.v1.PreprocessEvent0\x01\x12X\n\rUploadArchive\x12$.ltx.trainer.v1.UploadArchiveRequest\x1a\x1f.ltx.trainer.v1.UploadedArchive(\x01\x42N\n\x15\x63om.ltxtrainer.api.v1P\x01Z3github.com/ltx-trainer/api/ltx/trainer/v1;trainerv1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,12 +33,20 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'ltx.trainer.v1.preprocess_s
 if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'\n\025com.ltxtrainer.api.v1P\001Z3github.com/ltx-trainer/api/ltx/trainer/v1;trainerv1'
-  _globals['_PREPROCESSREQUEST']._serialized_start=89
-  _globals['_PREPROCESSREQUEST']._serialized_end=256
-  _globals['_PREPROCESSEVENT']._serialized_start=259
-  _globals['_PREPROCESSEVENT']._serialized_end=539
-  _globals['_PREPROCESSSUMMARY']._serialized_start=542
-  _globals['_PREPROCESSSUMMARY']._serialized_end=670
-  _globals['_PREPROCESSSERVICE']._serialized_start=672
-  _globals['_PREPROCESSSERVICE']._serialized_end=775
+  _globals['_UPLOADARCHIVEREQUEST']._serialized_start=89
+  _globals['_UPLOADARCHIVEREQUEST']._serialized_end=227
+  _globals['_UPLOADARCHIVEHEADER']._serialized_start=229
+  _globals['_UPLOADARCHIVEHEADER']._serialized_end=311
+  _globals['_UPLOADARCHIVECHUNK']._serialized_start=313
+  _globals['_UPLOADARCHIVECHUNK']._serialized_end=379
+  _globals['_UPLOADEDARCHIVE']._serialized_start=381
+  _globals['_UPLOADEDARCHIVE']._serialized_end=447
+  _globals['_PREPROCESSREQUEST']._serialized_start=450
+  _globals['_PREPROCESSREQUEST']._serialized_end=723
+  _globals['_PREPROCESSEVENT']._serialized_start=726
+  _globals['_PREPROCESSEVENT']._serialized_end=1006
+  _globals['_PREPROCESSSUMMARY']._serialized_start=1009
+  _globals['_PREPROCESSSUMMARY']._serialized_end=1137
+  _globals['_PREPROCESSSERVICE']._serialized_start=1140
+  _globals['_PREPROCESSSERVICE']._serialized_end=1333
 # @@protoc_insertion_point(module_scope)

@@ -6,8 +6,46 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class UploadArchiveRequest(_message.Message):
+    __slots__ = ("header", "chunk")
+    HEADER_FIELD_NUMBER: _ClassVar[int]
+    CHUNK_FIELD_NUMBER: _ClassVar[int]
+    header: UploadArchiveHeader
+    chunk: UploadArchiveChunk
+    def __init__(self, header: _Optional[_Union[UploadArchiveHeader, _Mapping]] = ..., chunk: _Optional[_Union[UploadArchiveChunk, _Mapping]] = ...) -> None: ...
+
+class UploadArchiveHeader(_message.Message):
+    __slots__ = ("file_name", "total_size_bytes", "sha256")
+    FILE_NAME_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_SIZE_BYTES_FIELD_NUMBER: _ClassVar[int]
+    SHA256_FIELD_NUMBER: _ClassVar[int]
+    file_name: str
+    total_size_bytes: int
+    sha256: str
+    def __init__(self, file_name: _Optional[str] = ..., total_size_bytes: _Optional[int] = ..., sha256: _Optional[str] = ...) -> None: ...
+
+class UploadArchiveChunk(_message.Message):
+    __slots__ = ("offset", "data", "sha256")
+    OFFSET_FIELD_NUMBER: _ClassVar[int]
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    SHA256_FIELD_NUMBER: _ClassVar[int]
+    offset: int
+    data: bytes
+    sha256: str
+    def __init__(self, offset: _Optional[int] = ..., data: _Optional[bytes] = ..., sha256: _Optional[str] = ...) -> None: ...
+
+class UploadedArchive(_message.Message):
+    __slots__ = ("uri", "sha256", "size_bytes")
+    URI_FIELD_NUMBER: _ClassVar[int]
+    SHA256_FIELD_NUMBER: _ClassVar[int]
+    SIZE_BYTES_FIELD_NUMBER: _ClassVar[int]
+    uri: str
+    sha256: str
+    size_bytes: int
+    def __init__(self, uri: _Optional[str] = ..., sha256: _Optional[str] = ..., size_bytes: _Optional[int] = ...) -> None: ...
+
 class PreprocessRequest(_message.Message):
-    __slots__ = ("dataset_id", "training_data_url", "trigger_phrase", "number_of_frames", "frame_rate", "width", "height")
+    __slots__ = ("dataset_id", "training_data_url", "trigger_phrase", "number_of_frames", "frame_rate", "width", "height", "split_input_into_scenes", "split_input_duration_threshold")
     DATASET_ID_FIELD_NUMBER: _ClassVar[int]
     TRAINING_DATA_URL_FIELD_NUMBER: _ClassVar[int]
     TRIGGER_PHRASE_FIELD_NUMBER: _ClassVar[int]
@@ -15,6 +53,8 @@ class PreprocessRequest(_message.Message):
     FRAME_RATE_FIELD_NUMBER: _ClassVar[int]
     WIDTH_FIELD_NUMBER: _ClassVar[int]
     HEIGHT_FIELD_NUMBER: _ClassVar[int]
+    SPLIT_INPUT_INTO_SCENES_FIELD_NUMBER: _ClassVar[int]
+    SPLIT_INPUT_DURATION_THRESHOLD_FIELD_NUMBER: _ClassVar[int]
     dataset_id: str
     training_data_url: str
     trigger_phrase: str
@@ -22,7 +62,9 @@ class PreprocessRequest(_message.Message):
     frame_rate: int
     width: int
     height: int
-    def __init__(self, dataset_id: _Optional[str] = ..., training_data_url: _Optional[str] = ..., trigger_phrase: _Optional[str] = ..., number_of_frames: _Optional[int] = ..., frame_rate: _Optional[int] = ..., width: _Optional[int] = ..., height: _Optional[int] = ...) -> None: ...
+    split_input_into_scenes: bool
+    split_input_duration_threshold: float
+    def __init__(self, dataset_id: _Optional[str] = ..., training_data_url: _Optional[str] = ..., trigger_phrase: _Optional[str] = ..., number_of_frames: _Optional[int] = ..., frame_rate: _Optional[int] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., split_input_into_scenes: _Optional[bool] = ..., split_input_duration_threshold: _Optional[float] = ...) -> None: ...
 
 class PreprocessEvent(_message.Message):
     __slots__ = ("progress", "skipped", "warning", "bundle", "summary")

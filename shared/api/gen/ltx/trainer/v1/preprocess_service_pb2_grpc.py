@@ -40,6 +40,11 @@ class PreprocessServiceStub:
                 request_serializer=ltx_dot_trainer_dot_v1_dot_preprocess__service__pb2.PreprocessRequest.SerializeToString,
                 response_deserializer=ltx_dot_trainer_dot_v1_dot_preprocess__service__pb2.PreprocessEvent.FromString,
                 _registered_method=True)
+        self.UploadArchive = channel.stream_unary(
+                '/ltx.trainer.v1.PreprocessService/UploadArchive',
+                request_serializer=ltx_dot_trainer_dot_v1_dot_preprocess__service__pb2.UploadArchiveRequest.SerializeToString,
+                response_deserializer=ltx_dot_trainer_dot_v1_dot_preprocess__service__pb2.UploadedArchive.FromString,
+                _registered_method=True)
 
 
 class PreprocessServiceServicer:
@@ -57,6 +62,19 @@ class PreprocessServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def UploadArchive(self, request_iterator, context):
+        """Receives an archive from a client that has no URL to offer, and returns a reference to use as
+        training_data_url ("upload://<id>"). The first message carries the header, every later one a
+        chunk, in order. Uploads are kept until deleted from storage (no expiry). Failures carry ErrorInfo:
+        INVALID_ARGUMENT  reason MISSING_HEADER, INVALID_UPLOAD_HEADER, UPLOAD_TOO_LARGE (metadata "max_bytes"),
+        CHUNK_TOO_LARGE, CHUNK_OUT_OF_ORDER, CHUNK_CORRUPTED (metadata "offset"),
+        SIZE_MISMATCH, SHA256_MISMATCH
+        Nothing is kept from a failed or cancelled upload.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_PreprocessServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -64,6 +82,11 @@ def add_PreprocessServiceServicer_to_server(servicer, server):
                     servicer.Preprocess,
                     request_deserializer=ltx_dot_trainer_dot_v1_dot_preprocess__service__pb2.PreprocessRequest.FromString,
                     response_serializer=ltx_dot_trainer_dot_v1_dot_preprocess__service__pb2.PreprocessEvent.SerializeToString,
+            ),
+            'UploadArchive': grpc.stream_unary_rpc_method_handler(
+                    servicer.UploadArchive,
+                    request_deserializer=ltx_dot_trainer_dot_v1_dot_preprocess__service__pb2.UploadArchiveRequest.FromString,
+                    response_serializer=ltx_dot_trainer_dot_v1_dot_preprocess__service__pb2.UploadedArchive.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -94,6 +117,33 @@ class PreprocessService:
             '/ltx.trainer.v1.PreprocessService/Preprocess',
             ltx_dot_trainer_dot_v1_dot_preprocess__service__pb2.PreprocessRequest.SerializeToString,
             ltx_dot_trainer_dot_v1_dot_preprocess__service__pb2.PreprocessEvent.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UploadArchive(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_unary(
+            request_iterator,
+            target,
+            '/ltx.trainer.v1.PreprocessService/UploadArchive',
+            ltx_dot_trainer_dot_v1_dot_preprocess__service__pb2.UploadArchiveRequest.SerializeToString,
+            ltx_dot_trainer_dot_v1_dot_preprocess__service__pb2.UploadedArchive.FromString,
             options,
             channel_credentials,
             insecure,
