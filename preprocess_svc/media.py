@@ -2,12 +2,14 @@
 
 Fitting = resample to the target frame rate (fps filter), resize to FILL the bucket keeping the
 aspect ratio, centre-crop to the exact bucket, square pixels, RGB24 out of a pipe. Only the frames a
-sample needs are read: ffmpeg stops after them (-frames:v). A file that cannot give a sample raises
-UnusableMediaError with a reason code and the figures behind it; it never crashes the run.
+sample needs are read: ffmpeg stops after them (-frames:v). With auto_scale_input the whole clip is
+instead resampled in time to exactly the sample's frame count (fit_resampled). A file that cannot
+give a sample raises UnusableMediaError with a reason code and the figures behind it; it never crashes the run.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -102,22 +104,20 @@ class TimeRange:
     duration_s: float
 
 
-def fit_frames(
+def _fitted_frames(
     path: Path,
     *,
-    frames: int,
+    frames: int | None,
     frame_rate: int | None,
     width: int,
     height: int,
     timeout_s: float,
-    time_range: TimeRange | None = None,
-    label: str = "the file",
-) -> tuple[np.ndarray, int]:
-    """Run ffmpeg's fit chain and return (uint8 [frames, H, W, 3], number of frames actually read).
+    time_range: TimeRange | None,
+    label: str,
+) -> Iterator[np.ndarray]:
+    """Stream ffmpeg's fit chain one uint8 [H, W, 3] frame at a time (at most `frames`; None: all).
 
-    With a time range the input is seeked accurately (ffmpeg decodes from the keyframe before and drops
-    what precedes the seek point) and its timestamps restart at 0, so the fps conversion starts on the
-    range's first frame. `label` names what is fitted in error messages.
+    Without a frame rate every decoded frame comes out once (no fps conversion, no duplicates).
     """
     if time_range is None:
         video = ffmpeg.input(str(path))["v:0"]
@@ -135,21 +135,130 @@ def fit_frames(
         .filter("crop", width, height)
         .filter("setsar", 1)
     )
+    limit = {} if frames is None else {"frames:v": frames}
     argv = (
-        video.output("pipe:", format="rawvideo", pix_fmt="rgb24", **{"frames:v": frames})
+        video.output("pipe:", format="rawvideo", pix_fmt="rgb24", fps_mode="passthrough", **limit)
         .global_args("-hide_banner", "-nostats", "-loglevel", "error")
         .compile(cmd=ffmpeg_exe())
     )
-    out = np.empty((frames, height, width, 3), dtype=np.uint8)
-    count = 0
     try:
-        for chunk in stream_ffmpeg(argv, chunk_bytes=out[0].nbytes, timeout=timeout_s):
-            out[count] = np.frombuffer(chunk, dtype=np.uint8).reshape(height, width, 3)
-            count += 1
+        for chunk in stream_ffmpeg(argv, chunk_bytes=width * height * 3, timeout=timeout_s):
+            yield np.frombuffer(chunk, dtype=np.uint8).reshape(height, width, 3)
     except FfmpegError as exc:
         reason = SkipReason.DECODE_TIMEOUT if exc.timed_out else SkipReason.UNDECODABLE
         raise UnusableMediaError(reason, f"ffmpeg could not fit {label} to {width}x{height}: {exc}") from exc
+
+
+def fit_frames(
+    path: Path,
+    *,
+    frames: int,
+    frame_rate: int | None,
+    width: int,
+    height: int,
+    timeout_s: float,
+    time_range: TimeRange | None = None,
+    label: str = "the file",
+) -> tuple[np.ndarray, int]:
+    """Run ffmpeg's fit chain and return (uint8 [frames, H, W, 3], number of frames actually read).
+
+    With a time range the input is seeked accurately (ffmpeg decodes from the keyframe before and drops
+    what precedes the seek point) and its timestamps restart at 0, so the fps conversion starts on the
+    range's first frame. `label` names what is fitted in error messages.
+    """
+    out = np.empty((frames, height, width, 3), dtype=np.uint8)
+    count = 0
+    stream = _fitted_frames(
+        path,
+        frames=frames,
+        frame_rate=frame_rate,
+        width=width,
+        height=height,
+        timeout_s=timeout_s,
+        time_range=time_range,
+        label=label,
+    )
+    for frame in stream:
+        out[count] = frame
+        count += 1
     return out, count
+
+
+def _pick(source_frames: int, frames: int) -> list[int]:
+    """Source frame index for each of `frames` output frames, evenly spread, first and last included."""
+    if frames == 1:
+        return [0]
+    return [round(k * (source_frames - 1) / (frames - 1)) for k in range(frames)]
+
+
+def _resample_pass(
+    path: Path, picks: list[int], *, width: int, height: int, timeout_s: float, time_range: TimeRange | None, label: str
+) -> tuple[np.ndarray, int]:
+    """Keep the picked source frames (a frame picked twice is copied twice); return them and the frames decoded."""
+    out = np.empty((len(picks), height, width, 3), dtype=np.uint8)
+    decoded = 0
+    slot = 0
+    stream = _fitted_frames(
+        path,
+        frames=None,
+        frame_rate=None,
+        width=width,
+        height=height,
+        timeout_s=timeout_s,
+        time_range=time_range,
+        label=label,
+    )
+    for frame in stream:
+        while slot < len(picks) and picks[slot] == decoded:
+            out[slot] = frame
+            slot += 1
+        decoded += 1
+    if decoded == 0:
+        raise UnusableMediaError(SkipReason.UNDECODABLE, f"ffmpeg decoded no frame from {label}")
+    return out, decoded
+
+
+def fit_resampled(
+    path: Path,
+    *,
+    source_frames: int,
+    frames: int,
+    width: int,
+    height: int,
+    timeout_s: float,
+    time_range: TimeRange | None = None,
+    label: str = "the clip",
+) -> tuple[np.ndarray, int]:
+    """All of a clip (or of a time range) resampled in time to exactly `frames` frames, fitted to the bucket.
+
+    Output frame k is source frame round(k * (M - 1) / (frames - 1)) of the M decoded frames: evenly
+    spread, the first and last source frames included, frames repeated when M < frames and skipped
+    when M > frames. Picking decoded frames by index (rather than stretching timestamps for ffmpeg's
+    fps filter, whose rounding at the clip's ends can lose or add a frame) makes the count exact.
+    `source_frames` is the expected M (from the container or the shot analysis); ffmpeg streams every
+    frame once and only the picked ones are kept, so memory stays at `frames` frames. When the decode
+    counts a different M, a second pass picks again with the true count. Returns (pixels, M).
+    """
+    pixels, decoded = _resample_pass(
+        path,
+        _pick(source_frames, frames),
+        width=width,
+        height=height,
+        timeout_s=timeout_s,
+        time_range=time_range,
+        label=label,
+    )
+    if decoded != source_frames:
+        pixels, decoded = _resample_pass(
+            path,
+            _pick(decoded, frames),
+            width=width,
+            height=height,
+            timeout_s=timeout_s,
+            time_range=time_range,
+            label=label,
+        )
+    return pixels, decoded
 
 
 def decode_timeout_s(info: MediaInfo, *, frames: int, frame_rate: int, base_s: float, per_second_s: float) -> float:

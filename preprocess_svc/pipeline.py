@@ -15,6 +15,16 @@ queues one job per shot, so a long clip's shots are fitted in parallel. Each sho
 "<archive path>#shot<N>" (N from 1) with the clip's caption, or a TOO_SHORT skip naming the shot.
 Progress counts the shots in place of their clip: files_total grows by (shots - 1) for each split.
 A clip without a cut, or no longer than the threshold, stays one sample under its archive path.
+
+Fitting a video (or a shot) in time:
+  - auto_scale_input: all of it is resampled to exactly number_of_frames frames (media.fit_resampled),
+    played at frame_rate; source.time_scale says how much faster (>1) or slower (<1) it now plays.
+  - otherwise it is converted to frame_rate and must give number_of_frames frames (else TOO_SHORT).
+    DECISION: one window per clip (or shot), its first number_of_frames frames, under its plain id;
+    the rest of a long clip is not used. One sample per clip (and per shot) is the contract the
+    service already keeps; a long take that should give more samples can be cut into shots.
+Every video bundle reports source.fit ("auto_scale" or "first_frames") and source.start_s /
+source.end_s: the part of the clip the sample was taken from.
 """
 
 from __future__ import annotations
@@ -42,9 +52,17 @@ from preprocess_svc.errors import (
     UnusableMediaError,
 )
 from preprocess_svc.events import BundleWritten, PreprocessEvent, Progress, Skipped, Summary
-from preprocess_svc.media import MediaInfo, decode_timeout_s, fit_image, fit_video, probe
+from preprocess_svc.media import (
+    MediaInfo,
+    TimeRange,
+    decode_timeout_s,
+    fit_image,
+    fit_resampled,
+    fit_video,
+    probe,
+)
 from preprocess_svc.pairing import MediaSample, pair_media
-from preprocess_svc.scenes import Shot, detect_shots, fit_shot
+from preprocess_svc.scenes import Shot, detect_shots, fit_shot, shot_time_range
 from preprocess_svc.settings import PreprocessSettings
 from shared.bundle import SampleBundle, write_bundle
 
@@ -94,6 +112,7 @@ class SampleJob:
     timeout_base_s: float
     timeout_per_second_s: float
     split_threshold_s: float | None  # videos longer than this are cut into shots; None: never
+    auto_scale: bool = False  # resample each video (or shot) to exactly `frames` frames instead of cutting it
 
 
 @dataclass(frozen=True)
@@ -122,6 +141,35 @@ class ShotPlan:
 def shot_sample_id(clip_sample_id: str, number: int) -> str:
     """The sample id of a clip's number-th shot (from 1), e.g. set_a/long.mp4#shot2."""
     return f"{clip_sample_id}#shot{number}"
+
+
+def _span_metadata(fit: str, start_s: float, end_s: float) -> dict[str, str]:
+    """source.* additions naming how a video sample was fitted and the part of the clip it covers."""
+    return {"fit": fit, "start_s": f"{start_s:.6g}", "end_s": f"{end_s:.6g}"}
+
+
+def _auto_scale(
+    job: SampleJob, info: MediaInfo, *, source_frames: int, start_s: float, time_range: TimeRange | None, label: str
+) -> tuple[np.ndarray, dict[str, str]]:
+    """Resample all of a clip, or of its time range, to job.frames frames: (pixels, source.* additions)."""
+    span_s = info.duration_s if time_range is None else time_range.duration_s
+    pixels, decoded = fit_resampled(
+        job.sample.path,
+        source_frames=source_frames,
+        frames=job.frames,
+        width=job.width,
+        height=job.height,
+        timeout_s=job.timeout_base_s + job.timeout_per_second_s * span_s,
+        time_range=time_range,
+        label=label,
+    )
+    # The span the decoded frames cover, at the source rate when it is known.
+    covered_s = decoded / info.fps if info.fps > 0 else span_s
+    return pixels, {
+        **_span_metadata("auto_scale", start_s, start_s + covered_s),
+        "source_frames": str(decoded),
+        "time_scale": f"{covered_s / (job.frames / job.frame_rate):.6g}",
+    }
 
 
 def _write_sample(
@@ -172,12 +220,19 @@ def _plan_shots(job: SampleJob, info: MediaInfo) -> ShotPlan | None:
 def process_sample(job: SampleJob) -> BundleWritten | Skipped | ShotPlan:
     """Probe one sample, then fit and write it, or cut it into shots for process_shot (runs in a worker process)."""
     sample = job.sample
+    extra: dict[str, str] = {}
     try:
         info = probe(sample.path)
         if sample.kind == "video":
             plan = _plan_shots(job, info)
             if plan is not None:
                 return plan
+        if sample.kind == "video" and job.auto_scale:
+            pixels, extra = _auto_scale(
+                job, info, source_frames=info.frame_count, start_s=0.0, time_range=None, label="the clip"
+            )
+        elif sample.kind == "video":
+            extra = _span_metadata("first_frames", 0.0, job.frames / job.frame_rate)
             timeout = decode_timeout_s(
                 info,
                 frames=job.frames,
@@ -198,33 +253,46 @@ def process_sample(job: SampleJob) -> BundleWritten | Skipped | ShotPlan:
             pixels = fit_image(sample.path, width=job.width, height=job.height, timeout_s=job.timeout_base_s)
     except UnusableMediaError as exc:
         return Skipped(path=sample.sample_id, reason=exc.reason.value, message=exc.message)
-    return _write_sample(job.bundle_path, sample.sample_id, sample, pixels, job.frame_rate, info.as_source_metadata())
+    source = {**info.as_source_metadata(), **extra}
+    return _write_sample(job.bundle_path, sample.sample_id, sample, pixels, job.frame_rate, source)
 
 
 def process_shot(job: ShotJob) -> BundleWritten | Skipped:
     """Fit and write one shot of a split clip (runs in a worker process)."""
     clip, shot = job.clip, job.shot
     label = f"shot {job.number} of {len(job.cuts_s) + 1}"
-    try:
-        pixels = fit_shot(
-            clip.sample.path,
-            shot,
-            label=label,
-            frames=clip.frames,
-            frame_rate=clip.frame_rate,
-            width=clip.width,
-            height=clip.height,
-            timeout_s=clip.timeout_base_s
-            + clip.timeout_per_second_s * min(shot.end_s - shot.start_s, clip.frames / clip.frame_rate),
-        )
-    except UnusableMediaError as exc:
-        return Skipped(path=job.sample_id, reason=exc.reason.value, message=exc.message)
     source = {
         **job.info.as_source_metadata(),
         "shot_start_s": f"{shot.start_s:.6g}",
         "shot_end_s": f"{shot.end_s:.6g}",
         "cuts_s": ",".join(f"{cut:.6g}" for cut in job.cuts_s),
     }
+    try:
+        if clip.auto_scale:
+            pixels, extra = _auto_scale(
+                clip,
+                job.info,
+                source_frames=shot.end_frame - shot.start_frame,
+                start_s=shot.start_s,
+                time_range=shot_time_range(shot),
+                label=label,
+            )
+            source |= extra
+        else:
+            source |= _span_metadata("first_frames", shot.start_s, shot.start_s + clip.frames / clip.frame_rate)
+            pixels = fit_shot(
+                clip.sample.path,
+                shot,
+                label=label,
+                frames=clip.frames,
+                frame_rate=clip.frame_rate,
+                width=clip.width,
+                height=clip.height,
+                timeout_s=clip.timeout_base_s
+                + clip.timeout_per_second_s * min(shot.end_s - shot.start_s, clip.frames / clip.frame_rate),
+            )
+    except UnusableMediaError as exc:
+        return Skipped(path=job.sample_id, reason=exc.reason.value, message=exc.message)
     bundle_path = clip.bundle_path.parent / bundle_file_name(job.sample_id)
     return _write_sample(bundle_path, job.sample_id, clip.sample, pixels, clip.frame_rate, source)
 
@@ -287,6 +355,7 @@ def run_preprocess(settings: PreprocessSettings, storage_root: Path) -> Iterator
             timeout_base_s=settings.decode_timeout_base_s,
             timeout_per_second_s=settings.decode_timeout_per_clip_second_s,
             split_threshold_s=settings.split_input_duration_threshold if settings.split_input_into_scenes else None,
+            auto_scale=settings.auto_scale_input,
         )
         for sample in dataset.samples
     ]

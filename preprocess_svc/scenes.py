@@ -106,6 +106,14 @@ def detect_shots(path: Path, info: MediaInfo, *, timeout_s: float) -> list[Shot]
     ]
 
 
+def shot_time_range(shot: Shot) -> TimeRange:
+    """The part of the clip to read for a shot: from half a frame before its first frame to half a
+    frame before its end, so the frames on either side of a cut fall on the right side of it."""
+    frame_s = (shot.end_s - shot.start_s) / (shot.end_frame - shot.start_frame)
+    seek_s = max(0.0, shot.start_s - frame_s / 2)
+    return TimeRange(seek_s, shot.end_s - frame_s / 2 - seek_s)
+
+
 def fit_shot(
     path: Path,
     shot: Shot,
@@ -119,12 +127,8 @@ def fit_shot(
 ) -> np.ndarray:
     """The first `frames` frames of one shot at frame_rate, filled and centre-cropped to width x height.
 
-    The clip is read from half a frame before the shot's first frame to half a frame before its end,
-    so the frames on either side of a cut fall on the right side of it. label names the shot in a
-    TOO_SHORT message.
+    The clip is read over shot_time_range(shot). label names the shot in a TOO_SHORT message.
     """
-    frame_s = (shot.end_s - shot.start_s) / (shot.end_frame - shot.start_frame)
-    seek_s = max(0.0, shot.start_s - frame_s / 2)
     pixels, count = fit_frames(
         path,
         frames=frames,
@@ -132,7 +136,7 @@ def fit_shot(
         width=width,
         height=height,
         timeout_s=timeout_s,
-        time_range=TimeRange(seek_s, shot.end_s - frame_s / 2 - seek_s),
+        time_range=shot_time_range(shot),
         label=label,
     )
     if count < frames:

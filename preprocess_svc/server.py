@@ -80,6 +80,7 @@ def settings_from_request(request: pb.PreprocessRequest, workers: int) -> Prepro
             height=max(request.height, 1),
             split_input_into_scenes=split,
             split_input_duration_threshold=threshold,
+            auto_scale_input=request.auto_scale_input,
             workers=workers,
         )
     except ValueError as exc:

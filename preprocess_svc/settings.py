@@ -32,6 +32,10 @@ class PreprocessSettings:
     split_input_duration_threshold: float = (
         DEFAULT_SPLIT_THRESHOLD_S  # seconds, MIN_SPLIT_THRESHOLD_S..MAX_SPLIT_THRESHOLD_S
     )
+    # True: each video (or shot) is resampled in time to exactly number_of_frames frames, played at
+    # frame_rate. False: a video must give number_of_frames frames at frame_rate; its first
+    # number_of_frames frames are the sample (see preprocess_svc.pipeline).
+    auto_scale_input: bool = False
     # Service limits.
     max_archive_bytes: int = 20 * GIB
     max_uncompressed_bytes: int = 50 * GIB

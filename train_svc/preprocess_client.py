@@ -83,6 +83,7 @@ class PreprocessClient:
             height=s.height,
             split_input_into_scenes=s.split_input_into_scenes,
             split_input_duration_threshold=s.split_input_duration_threshold,
+            auto_scale_input=s.auto_scale_input,
         )
 
     def __call__(self, job: Job) -> Generator[PreprocessEvent, None, None]:

@@ -30,18 +30,8 @@ def notices(settings) -> list[DatasetWarning]:
         out.append(
             DatasetWarning("with_audio", NOT_APPLIED, "audio training is not available yet: this run trains video only")
         )
-    if settings.auto_scale_input:
-        out.append(
-            DatasetWarning(
-                "auto_scale_input",
-                NOT_APPLIED,
-                "clips are not resampled to number_of_frames yet: clips that are too short are skipped and reported",
-            )
-        )
     if settings.validation:
         out.append(
             DatasetWarning("validation", NOT_APPLIED, "validation previews are not rendered yet: no preview reel")
         )
-    if settings.debug_dataset:
-        out.append(DatasetWarning("debug_dataset", NOT_APPLIED, "the debug dataset archive is not produced yet"))
     return out

@@ -1,9 +1,11 @@
 """Runs one training job from dataset to artifacts, recording every event on the job.
 
   PREPROCESSING  ask the preprocessor for bundles; encode each one as it arrives (video VAE, text
-                 encoder + connectors), so encoding overlaps preprocessing; then free the encoders
+                 encoder + connectors), so encoding overlaps preprocessing; then free the encoders;
+                 with debug_dataset, write debug_dataset.zip and announce it before training starts,
+                 so a user can check the data early (it stays available if training fails later)
   TRAINING       LoRA on the transformer, one event per step
-  EXPORTING      lora.safetensors, config.json, result.json
+  EXPORTING      lora.safetensors, config.json, result.json (which lists debug_dataset.zip too)
 Failures end the job FAILED with a reason (billed 0); a cancel request ends it CANCELLED at the next
 step boundary.
 """
@@ -20,6 +22,7 @@ import torch
 
 from shared.bundle import path_from_uri, read_bundle, sha256_file
 from train_svc.export import outputs
+from train_svc.export.debug_dataset import write_debug_dataset
 from train_svc.export.lora_file import LoraMetadata, NonFiniteLora, write_lora
 from train_svc.jobs import capabilities
 from train_svc.jobs.events import (
@@ -75,9 +78,10 @@ class JobRunner:
     def run(self, job: Job) -> None:
         bound = log.bind(job=job.id)
         try:
-            samples = self._prepare_dataset(job)
+            samples, bundles = self._prepare_dataset(job)
+            debug = self._write_debug_dataset(job, bundles) if job.settings.debug_dataset else None
             trainer = self._train(job, samples)
-            self._export(job, trainer)
+            self._export(job, trainer, debug)
             job.record(StateChanged(JobState.SUCCEEDED, f"billed {job.settings.billable_units_on_success} units"))
         except JobCancelled:
             job.record(StateChanged(JobState.CANCELLED, f"cancelled by request at step {job.step}"))
@@ -97,7 +101,8 @@ class JobRunner:
         if job.cancel_requested.is_set():
             raise JobCancelled()
 
-    def _prepare_dataset(self, job: Job) -> list[TrainingSample]:
+    def _prepare_dataset(self, job: Job) -> tuple[list[TrainingSample], list[Path]]:
+        """Encode every bundle; returns the samples and their bundle files, both in sample-id order."""
         self._check_cancel(job)
         job.record(StateChanged(JobState.PREPROCESSING, "fetching and preprocessing the dataset"))
         for notice in capabilities.notices(job.settings):
@@ -108,11 +113,13 @@ class JobRunner:
         caption_encoder = CaptionEncoder(cfg.base_model.path, cfg.placement)
         captions: dict[str, CaptionEmbedding] = {}
         samples: list[TrainingSample] = []
+        bundles: dict[str, Path] = {}
         try:
             for event in events:
                 self._check_cancel(job)
                 if isinstance(event, BundleInfo):
                     samples.append(self._encode(event, video_encoder, caption_encoder, captions))
+                    bundles[event.sample_id] = path_from_uri(event.uri)
                     job.record(SampleEncoded(event, samples[-1].latents.num_tokens))
                 elif isinstance(event, DatasetProgress | FileSkipped | DatasetWarning):
                     job.record(event)
@@ -125,7 +132,15 @@ class JobRunner:
         if not samples:
             raise DatasetFailure(JobError("FAILED_PRECONDITION", "NO_SAMPLES", "the dataset produced no samples"))
         # Arrival order depends on worker timing; training order must depend only on the seed.
-        return sorted(samples, key=lambda s: s.sample_id)
+        return sorted(samples, key=lambda s: s.sample_id), [bundles[k] for k in sorted(bundles)]
+
+    def _write_debug_dataset(self, job: Job, bundles: list[Path]) -> outputs.OutputFile:
+        """The samples as trained, viewable, announced at once so a user can check them before training."""
+        self._check_cancel(job)
+        out = self.output_dir(job)
+        debug = outputs.describe(write_debug_dataset(out / outputs.DEBUG_DATASET_FILE, bundles))
+        job.record(ArtifactWritten("debug_dataset", debug.uri, debug.sha256, debug.size_bytes))
+        return debug
 
     @staticmethod
     def _encode(
@@ -181,7 +196,7 @@ class JobRunner:
         self._check_cancel(job)
         return trainer
 
-    def _export(self, job: Job, trainer: LoraTrainer) -> None:
+    def _export(self, job: Job, trainer: LoraTrainer, debug: outputs.OutputFile | None) -> None:
         job.record(StateChanged(JobState.EXPORTING, "writing the LoRA and its companions"))
         settings, cfg = job.settings, trainer.config
         out = self.output_dir(job)
@@ -210,7 +225,7 @@ class JobRunner:
         result = outputs.write_json(
             out / outputs.RESULT_FILE,
             outputs.result_document(
-                lora=lora, config=config, video=None, debug=None, billable=settings.billable_units_on_success
+                lora=lora, config=config, video=None, debug=debug, billable=settings.billable_units_on_success
             ),
         )
         for name, item in (("lora_file", lora), ("config_file", config), ("result_file", result)):

@@ -45,7 +45,7 @@ class UploadedArchive(_message.Message):
     def __init__(self, uri: _Optional[str] = ..., sha256: _Optional[str] = ..., size_bytes: _Optional[int] = ...) -> None: ...
 
 class PreprocessRequest(_message.Message):
-    __slots__ = ("dataset_id", "training_data_url", "trigger_phrase", "number_of_frames", "frame_rate", "width", "height", "split_input_into_scenes", "split_input_duration_threshold")
+    __slots__ = ("dataset_id", "training_data_url", "trigger_phrase", "number_of_frames", "frame_rate", "width", "height", "split_input_into_scenes", "split_input_duration_threshold", "auto_scale_input")
     DATASET_ID_FIELD_NUMBER: _ClassVar[int]
     TRAINING_DATA_URL_FIELD_NUMBER: _ClassVar[int]
     TRIGGER_PHRASE_FIELD_NUMBER: _ClassVar[int]
@@ -55,6 +55,7 @@ class PreprocessRequest(_message.Message):
     HEIGHT_FIELD_NUMBER: _ClassVar[int]
     SPLIT_INPUT_INTO_SCENES_FIELD_NUMBER: _ClassVar[int]
     SPLIT_INPUT_DURATION_THRESHOLD_FIELD_NUMBER: _ClassVar[int]
+    AUTO_SCALE_INPUT_FIELD_NUMBER: _ClassVar[int]
     dataset_id: str
     training_data_url: str
     trigger_phrase: str
@@ -64,7 +65,8 @@ class PreprocessRequest(_message.Message):
     height: int
     split_input_into_scenes: bool
     split_input_duration_threshold: float
-    def __init__(self, dataset_id: _Optional[str] = ..., training_data_url: _Optional[str] = ..., trigger_phrase: _Optional[str] = ..., number_of_frames: _Optional[int] = ..., frame_rate: _Optional[int] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., split_input_into_scenes: _Optional[bool] = ..., split_input_duration_threshold: _Optional[float] = ...) -> None: ...
+    auto_scale_input: bool
+    def __init__(self, dataset_id: _Optional[str] = ..., training_data_url: _Optional[str] = ..., trigger_phrase: _Optional[str] = ..., number_of_frames: _Optional[int] = ..., frame_rate: _Optional[int] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., split_input_into_scenes: _Optional[bool] = ..., split_input_duration_threshold: _Optional[float] = ..., auto_scale_input: _Optional[bool] = ...) -> None: ...
 
 class PreprocessEvent(_message.Message):
     __slots__ = ("progress", "skipped", "warning", "bundle", "summary")
