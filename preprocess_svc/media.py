@@ -239,25 +239,16 @@ def fit_resampled(
     frame once and only the picked ones are kept, so memory stays at `frames` frames. When the decode
     counts a different M, a second pass picks again with the true count. Returns (pixels, M).
     """
-    pixels, decoded = _resample_pass(
-        path,
-        _pick(source_frames, frames),
-        width=width,
-        height=height,
-        timeout_s=timeout_s,
-        time_range=time_range,
-        label=label,
-    )
-    if decoded != source_frames:
-        pixels, decoded = _resample_pass(
-            path,
-            _pick(decoded, frames),
-            width=width,
-            height=height,
-            timeout_s=timeout_s,
-            time_range=time_range,
-            label=label,
+
+    def resample(count: int) -> tuple[np.ndarray, int]:
+        picks = _pick(count, frames)
+        return _resample_pass(
+            path, picks, width=width, height=height, timeout_s=timeout_s, time_range=time_range, label=label
         )
+
+    pixels, decoded = resample(source_frames)
+    if decoded != source_frames:
+        pixels, decoded = resample(decoded)
     return pixels, decoded
 
 

@@ -19,7 +19,7 @@ from preprocess_svc.errors import SkipReason
 from preprocess_svc.events import BundleWritten, Skipped
 from preprocess_svc.media import fit_video, probe
 from preprocess_svc.pairing import MediaSample
-from preprocess_svc.pipeline import SampleJob, bundle_file_name, process_sample
+from preprocess_svc.sample_worker import SampleJob, bundle_file_name, process_sample
 from shared.ffmpeg import ffmpeg_exe, run_ffmpeg
 
 RED, GREEN, BLUE, WHITE = (255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 255)
