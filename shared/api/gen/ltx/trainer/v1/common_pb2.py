@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1bltx/trainer/v1/common.proto\x12\x0eltx.trainer.v1\"m\n\x12PreprocessProgress\x12\x13\n\x0b\x66iles_total\x18\x01 \x01(\x05\x12\x12\n\nfiles_done\x18\x02 \x01(\x05\x12\x17\n\x0fsamples_written\x18\x03 \x01(\x05\x12\x15\n\rfiles_skipped\x18\x04 \x01(\x05\"<\n\x0bSkippedFile\x12\x0c\n\x04path\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\x0f\n\x07message\x18\x03 \x01(\t\"=\n\x0e\x44\x61tasetWarning\x12\x0c\n\x04path\x18\x01 \x01(\t\x12\x0c\n\x04\x63ode\x18\x02 \x01(\t\x12\x0f\n\x07message\x18\x03 \x01(\t\"\xb1\x01\n\tBundleRef\x12\x11\n\tsample_id\x18\x01 \x01(\t\x12\x0b\n\x03uri\x18\x02 \x01(\t\x12\x0e\n\x06sha256\x18\x03 \x01(\t\x12\x12\n\nsize_bytes\x18\x04 \x01(\x03\x12\x0e\n\x06\x66rames\x18\x05 \x01(\x05\x12\x0e\n\x06height\x18\x06 \x01(\x05\x12\r\n\x05width\x18\x07 \x01(\x05\x12\x0b\n\x03\x66ps\x18\x08 \x01(\x01\x12\x0f\n\x07\x63\x61ption\x18\t \x01(\t\x12\x13\n\x0bsource_path\x18\n \x01(\t\"I\n\x08\x41rtifact\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0b\n\x03uri\x18\x02 \x01(\t\x12\x0e\n\x06sha256\x18\x03 \x01(\t\x12\x12\n\nsize_bytes\x18\x04 \x01(\x03*h\n\nResolution\x12\x1a\n\x16RESOLUTION_UNSPECIFIED\x10\x00\x12\x12\n\x0eRESOLUTION_LOW\x10\x01\x12\x15\n\x11RESOLUTION_MEDIUM\x10\x02\x12\x13\n\x0fRESOLUTION_HIGH\x10\x03*o\n\x0b\x41spectRatio\x12\x1c\n\x18\x41SPECT_RATIO_UNSPECIFIED\x10\x00\x12\x15\n\x11\x41SPECT_RATIO_16_9\x10\x01\x12\x14\n\x10\x41SPECT_RATIO_1_1\x10\x02\x12\x15\n\x11\x41SPECT_RATIO_9_16\x10\x03*S\n\tMediaKind\x12\x1a\n\x16MEDIA_KIND_UNSPECIFIED\x10\x00\x12\x14\n\x10MEDIA_KIND_VIDEO\x10\x01\x12\x14\n\x10MEDIA_KIND_IMAGE\x10\x02\x42N\n\x15\x63om.ltxtrainer.api.v1P\x01Z3github.com/ltx-trainer/api/ltx/trainer/v1;trainerv1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1bltx/trainer/v1/common.proto\x12\x0eltx.trainer.v1\"m\n\x12PreprocessProgress\x12\x13\n\x0b\x66iles_total\x18\x01 \x01(\x05\x12\x12\n\nfiles_done\x18\x02 \x01(\x05\x12\x17\n\x0fsamples_written\x18\x03 \x01(\x05\x12\x15\n\rfiles_skipped\x18\x04 \x01(\x05\"<\n\x0bSkippedFile\x12\x0c\n\x04path\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\x0f\n\x07message\x18\x03 \x01(\t\"=\n\x0e\x44\x61tasetWarning\x12\x0c\n\x04path\x18\x01 \x01(\t\x12\x0c\n\x04\x63ode\x18\x02 \x01(\t\x12\x0f\n\x07message\x18\x03 \x01(\t\"\xb1\x01\n\tBundleRef\x12\x11\n\tsample_id\x18\x01 \x01(\t\x12\x0b\n\x03uri\x18\x02 \x01(\t\x12\x0e\n\x06sha256\x18\x03 \x01(\t\x12\x12\n\nsize_bytes\x18\x04 \x01(\x03\x12\x0e\n\x06\x66rames\x18\x05 \x01(\x05\x12\x0e\n\x06height\x18\x06 \x01(\x05\x12\r\n\x05width\x18\x07 \x01(\x05\x12\x0b\n\x03\x66ps\x18\x08 \x01(\x01\x12\x0f\n\x07\x63\x61ption\x18\t \x01(\t\x12\x13\n\x0bsource_path\x18\n \x01(\t\"I\n\x08\x41rtifact\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0b\n\x03uri\x18\x02 \x01(\t\x12\x0e\n\x06sha256\x18\x03 \x01(\t\x12\x12\n\nsize_bytes\x18\x04 \x01(\x03\"\xc0\x03\n\nFileReport\x12\x0c\n\x04path\x18\x01 \x01(\t\x12\x33\n\x07outcome\x18\x02 \x01(\x0e\x32\".ltx.trainer.v1.FileReport.Outcome\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12\x0f\n\x07message\x18\x04 \x01(\t\x12-\n\nmedia_kind\x18\x05 \x01(\x0e\x32\x19.ltx.trainer.v1.MediaKind\x12\x14\n\x0c\x63\x61ption_path\x18\x06 \x01(\t\x12\x15\n\rcaption_found\x18\x07 \x01(\x08\x12+\n\x06source\x18\x08 \x01(\x0b\x32\x1b.ltx.trainer.v1.SourceMedia\x12\x1a\n\x12scene_cuts_seconds\x18\t \x03(\x01\x12-\n\x07samples\x18\n \x03(\x0b\x32\x1c.ltx.trainer.v1.SampleReport\x12\x32\n\rskipped_parts\x18\x0b \x03(\x0b\x32\x1b.ltx.trainer.v1.SkippedFile\"F\n\x07Outcome\x12\x17\n\x13OUTCOME_UNSPECIFIED\x10\x00\x12\x08\n\x04USED\x10\x01\x12\x0b\n\x07SKIPPED\x10\x02\x12\x0b\n\x07IGNORED\x10\x03\"\xc2\x01\n\x0bSourceMedia\x12\r\n\x05width\x18\x01 \x01(\x05\x12\x0e\n\x06height\x18\x02 \x01(\x05\x12\x13\n\x0b\x63oded_width\x18\x03 \x01(\x05\x12\x14\n\x0c\x63oded_height\x18\x04 \x01(\x05\x12\x0b\n\x03\x66ps\x18\x05 \x01(\x01\x12\x18\n\x10\x64uration_seconds\x18\x06 \x01(\x01\x12\x0e\n\x06\x66rames\x18\x07 \x01(\x05\x12\r\n\x05\x63odec\x18\x08 \x01(\t\x12\x10\n\x08rotation\x18\t \x01(\x05\x12\x11\n\thas_audio\x18\n \x01(\x08\"\xaa\x01\n\x0cSampleReport\x12\x11\n\tsample_id\x18\x01 \x01(\t\x12\x0e\n\x06\x66rames\x18\x02 \x01(\x05\x12\x0b\n\x03\x66ps\x18\x03 \x01(\x01\x12\r\n\x05width\x18\x04 \x01(\x05\x12\x0e\n\x06height\x18\x05 \x01(\x05\x12\x0b\n\x03\x66it\x18\x06 \x01(\t\x12\x15\n\rstart_seconds\x18\x07 \x01(\x01\x12\x13\n\x0b\x65nd_seconds\x18\x08 \x01(\x01\x12\x12\n\ntime_scale\x18\t \x01(\x01\"\xbc\x01\n\rDatasetReport\x12-\n\nmedia_kind\x18\x01 \x01(\x0e\x32\x19.ltx.trainer.v1.MediaKind\x12)\n\x05\x66iles\x18\x02 \x03(\x0b\x32\x1a.ltx.trainer.v1.FileReport\x12\x12\n\nfiles_used\x18\x03 \x01(\x05\x12\x15\n\rfiles_skipped\x18\x04 \x01(\x05\x12\x15\n\rfiles_ignored\x18\x05 \x01(\x05\x12\x0f\n\x07samples\x18\x06 \x01(\x05*h\n\nResolution\x12\x1a\n\x16RESOLUTION_UNSPECIFIED\x10\x00\x12\x12\n\x0eRESOLUTION_LOW\x10\x01\x12\x15\n\x11RESOLUTION_MEDIUM\x10\x02\x12\x13\n\x0fRESOLUTION_HIGH\x10\x03*o\n\x0b\x41spectRatio\x12\x1c\n\x18\x41SPECT_RATIO_UNSPECIFIED\x10\x00\x12\x15\n\x11\x41SPECT_RATIO_16_9\x10\x01\x12\x14\n\x10\x41SPECT_RATIO_1_1\x10\x02\x12\x15\n\x11\x41SPECT_RATIO_9_16\x10\x03*S\n\tMediaKind\x12\x1a\n\x16MEDIA_KIND_UNSPECIFIED\x10\x00\x12\x14\n\x10MEDIA_KIND_VIDEO\x10\x01\x12\x14\n\x10MEDIA_KIND_IMAGE\x10\x02\x42N\n\x15\x63om.ltxtrainer.api.v1P\x01Z3github.com/ltx-trainer/api/ltx/trainer/v1;trainerv1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -32,12 +32,12 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'ltx.trainer.v1.common_pb2',
 if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'\n\025com.ltxtrainer.api.v1P\001Z3github.com/ltx-trainer/api/ltx/trainer/v1;trainerv1'
-  _globals['_RESOLUTION']._serialized_start=538
-  _globals['_RESOLUTION']._serialized_end=642
-  _globals['_ASPECTRATIO']._serialized_start=644
-  _globals['_ASPECTRATIO']._serialized_end=755
-  _globals['_MEDIAKIND']._serialized_start=757
-  _globals['_MEDIAKIND']._serialized_end=840
+  _globals['_RESOLUTION']._serialized_start=1550
+  _globals['_RESOLUTION']._serialized_end=1654
+  _globals['_ASPECTRATIO']._serialized_start=1656
+  _globals['_ASPECTRATIO']._serialized_end=1767
+  _globals['_MEDIAKIND']._serialized_start=1769
+  _globals['_MEDIAKIND']._serialized_end=1852
   _globals['_PREPROCESSPROGRESS']._serialized_start=47
   _globals['_PREPROCESSPROGRESS']._serialized_end=156
   _globals['_SKIPPEDFILE']._serialized_start=158
@@ -48,4 +48,14 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_BUNDLEREF']._serialized_end=461
   _globals['_ARTIFACT']._serialized_start=463
   _globals['_ARTIFACT']._serialized_end=536
+  _globals['_FILEREPORT']._serialized_start=539
+  _globals['_FILEREPORT']._serialized_end=987
+  _globals['_FILEREPORT_OUTCOME']._serialized_start=917
+  _globals['_FILEREPORT_OUTCOME']._serialized_end=987
+  _globals['_SOURCEMEDIA']._serialized_start=990
+  _globals['_SOURCEMEDIA']._serialized_end=1184
+  _globals['_SAMPLEREPORT']._serialized_start=1187
+  _globals['_SAMPLEREPORT']._serialized_end=1357
+  _globals['_DATASETREPORT']._serialized_start=1360
+  _globals['_DATASETREPORT']._serialized_end=1548
 # @@protoc_insertion_point(module_scope)

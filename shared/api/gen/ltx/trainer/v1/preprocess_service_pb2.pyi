@@ -1,10 +1,20 @@
 from shared.api.gen.ltx.trainer.v1 import common_pb2 as _common_pb2
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from collections.abc import Mapping as _Mapping
 from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+class BundleDelivery(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    BUNDLE_DELIVERY_UNSPECIFIED: _ClassVar[BundleDelivery]
+    BY_REFERENCE: _ClassVar[BundleDelivery]
+    BY_VALUE: _ClassVar[BundleDelivery]
+BUNDLE_DELIVERY_UNSPECIFIED: BundleDelivery
+BY_REFERENCE: BundleDelivery
+BY_VALUE: BundleDelivery
 
 class UploadArchiveRequest(_message.Message):
     __slots__ = ("header", "chunk")
@@ -45,7 +55,7 @@ class UploadedArchive(_message.Message):
     def __init__(self, uri: _Optional[str] = ..., sha256: _Optional[str] = ..., size_bytes: _Optional[int] = ...) -> None: ...
 
 class PreprocessRequest(_message.Message):
-    __slots__ = ("dataset_id", "training_data_url", "trigger_phrase", "number_of_frames", "frame_rate", "width", "height", "split_input_into_scenes", "split_input_duration_threshold", "auto_scale_input")
+    __slots__ = ("dataset_id", "training_data_url", "trigger_phrase", "number_of_frames", "frame_rate", "width", "height", "split_input_into_scenes", "split_input_duration_threshold", "auto_scale_input", "delivery")
     DATASET_ID_FIELD_NUMBER: _ClassVar[int]
     TRAINING_DATA_URL_FIELD_NUMBER: _ClassVar[int]
     TRIGGER_PHRASE_FIELD_NUMBER: _ClassVar[int]
@@ -56,6 +66,7 @@ class PreprocessRequest(_message.Message):
     SPLIT_INPUT_INTO_SCENES_FIELD_NUMBER: _ClassVar[int]
     SPLIT_INPUT_DURATION_THRESHOLD_FIELD_NUMBER: _ClassVar[int]
     AUTO_SCALE_INPUT_FIELD_NUMBER: _ClassVar[int]
+    DELIVERY_FIELD_NUMBER: _ClassVar[int]
     dataset_id: str
     training_data_url: str
     trigger_phrase: str
@@ -66,21 +77,36 @@ class PreprocessRequest(_message.Message):
     split_input_into_scenes: bool
     split_input_duration_threshold: float
     auto_scale_input: bool
-    def __init__(self, dataset_id: _Optional[str] = ..., training_data_url: _Optional[str] = ..., trigger_phrase: _Optional[str] = ..., number_of_frames: _Optional[int] = ..., frame_rate: _Optional[int] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., split_input_into_scenes: _Optional[bool] = ..., split_input_duration_threshold: _Optional[float] = ..., auto_scale_input: _Optional[bool] = ...) -> None: ...
+    delivery: BundleDelivery
+    def __init__(self, dataset_id: _Optional[str] = ..., training_data_url: _Optional[str] = ..., trigger_phrase: _Optional[str] = ..., number_of_frames: _Optional[int] = ..., frame_rate: _Optional[int] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., split_input_into_scenes: _Optional[bool] = ..., split_input_duration_threshold: _Optional[float] = ..., auto_scale_input: _Optional[bool] = ..., delivery: _Optional[_Union[BundleDelivery, str]] = ...) -> None: ...
+
+class BundleChunk(_message.Message):
+    __slots__ = ("sample_id", "offset", "data")
+    SAMPLE_ID_FIELD_NUMBER: _ClassVar[int]
+    OFFSET_FIELD_NUMBER: _ClassVar[int]
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    sample_id: str
+    offset: int
+    data: bytes
+    def __init__(self, sample_id: _Optional[str] = ..., offset: _Optional[int] = ..., data: _Optional[bytes] = ...) -> None: ...
 
 class PreprocessEvent(_message.Message):
-    __slots__ = ("progress", "skipped", "warning", "bundle", "summary")
+    __slots__ = ("progress", "skipped", "warning", "bundle", "summary", "file_report", "bundle_chunk")
     PROGRESS_FIELD_NUMBER: _ClassVar[int]
     SKIPPED_FIELD_NUMBER: _ClassVar[int]
     WARNING_FIELD_NUMBER: _ClassVar[int]
     BUNDLE_FIELD_NUMBER: _ClassVar[int]
     SUMMARY_FIELD_NUMBER: _ClassVar[int]
+    FILE_REPORT_FIELD_NUMBER: _ClassVar[int]
+    BUNDLE_CHUNK_FIELD_NUMBER: _ClassVar[int]
     progress: _common_pb2.PreprocessProgress
     skipped: _common_pb2.SkippedFile
     warning: _common_pb2.DatasetWarning
     bundle: _common_pb2.BundleRef
     summary: PreprocessSummary
-    def __init__(self, progress: _Optional[_Union[_common_pb2.PreprocessProgress, _Mapping]] = ..., skipped: _Optional[_Union[_common_pb2.SkippedFile, _Mapping]] = ..., warning: _Optional[_Union[_common_pb2.DatasetWarning, _Mapping]] = ..., bundle: _Optional[_Union[_common_pb2.BundleRef, _Mapping]] = ..., summary: _Optional[_Union[PreprocessSummary, _Mapping]] = ...) -> None: ...
+    file_report: _common_pb2.FileReport
+    bundle_chunk: BundleChunk
+    def __init__(self, progress: _Optional[_Union[_common_pb2.PreprocessProgress, _Mapping]] = ..., skipped: _Optional[_Union[_common_pb2.SkippedFile, _Mapping]] = ..., warning: _Optional[_Union[_common_pb2.DatasetWarning, _Mapping]] = ..., bundle: _Optional[_Union[_common_pb2.BundleRef, _Mapping]] = ..., summary: _Optional[_Union[PreprocessSummary, _Mapping]] = ..., file_report: _Optional[_Union[_common_pb2.FileReport, _Mapping]] = ..., bundle_chunk: _Optional[_Union[BundleChunk, _Mapping]] = ...) -> None: ...
 
 class PreprocessSummary(_message.Message):
     __slots__ = ("media_kind", "samples", "files_skipped", "wall_seconds")

@@ -97,7 +97,7 @@ class WatchTrainingJobRequest(_message.Message):
     def __init__(self, name: _Optional[str] = ..., after_sequence: _Optional[int] = ...) -> None: ...
 
 class TrainingJob(_message.Message):
-    __slots__ = ("name", "input", "state", "create_time", "update_time", "error", "resolved", "progress", "result", "billable_units", "base_model")
+    __slots__ = ("name", "input", "state", "create_time", "update_time", "error", "resolved", "progress", "result", "billable_units", "base_model", "dataset_report")
     class State(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
         STATE_UNSPECIFIED: _ClassVar[TrainingJob.State]
@@ -127,6 +127,7 @@ class TrainingJob(_message.Message):
     RESULT_FIELD_NUMBER: _ClassVar[int]
     BILLABLE_UNITS_FIELD_NUMBER: _ClassVar[int]
     BASE_MODEL_FIELD_NUMBER: _ClassVar[int]
+    DATASET_REPORT_FIELD_NUMBER: _ClassVar[int]
     name: str
     input: TrainingInput
     state: TrainingJob.State
@@ -138,7 +139,8 @@ class TrainingJob(_message.Message):
     result: TrainingResult
     billable_units: int
     base_model: str
-    def __init__(self, name: _Optional[str] = ..., input: _Optional[_Union[TrainingInput, _Mapping]] = ..., state: _Optional[_Union[TrainingJob.State, str]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., error: _Optional[_Union[_status_pb2.Status, _Mapping]] = ..., resolved: _Optional[_Union[ResolvedSettings, _Mapping]] = ..., progress: _Optional[_Union[TrainingProgress, _Mapping]] = ..., result: _Optional[_Union[TrainingResult, _Mapping]] = ..., billable_units: _Optional[int] = ..., base_model: _Optional[str] = ...) -> None: ...
+    dataset_report: _common_pb2.DatasetReport
+    def __init__(self, name: _Optional[str] = ..., input: _Optional[_Union[TrainingInput, _Mapping]] = ..., state: _Optional[_Union[TrainingJob.State, str]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., error: _Optional[_Union[_status_pb2.Status, _Mapping]] = ..., resolved: _Optional[_Union[ResolvedSettings, _Mapping]] = ..., progress: _Optional[_Union[TrainingProgress, _Mapping]] = ..., result: _Optional[_Union[TrainingResult, _Mapping]] = ..., billable_units: _Optional[int] = ..., base_model: _Optional[str] = ..., dataset_report: _Optional[_Union[_common_pb2.DatasetReport, _Mapping]] = ...) -> None: ...
 
 class ResolvedSettings(_message.Message):
     __slots__ = ("number_of_frames", "width", "height", "frame_rate", "rank", "number_of_steps", "learning_rate", "validation_number_of_frames", "validation_width", "validation_height")
@@ -177,23 +179,25 @@ class TrainingProgress(_message.Message):
     def __init__(self, step: _Optional[int] = ..., total_steps: _Optional[int] = ..., loss: _Optional[float] = ..., samples: _Optional[int] = ...) -> None: ...
 
 class TrainingResult(_message.Message):
-    __slots__ = ("lora_file", "config_file", "video", "debug_dataset", "result_file", "billable_units")
+    __slots__ = ("lora_file", "config_file", "video", "debug_dataset", "result_file", "billable_units", "dataset_report")
     LORA_FILE_FIELD_NUMBER: _ClassVar[int]
     CONFIG_FILE_FIELD_NUMBER: _ClassVar[int]
     VIDEO_FIELD_NUMBER: _ClassVar[int]
     DEBUG_DATASET_FIELD_NUMBER: _ClassVar[int]
     RESULT_FILE_FIELD_NUMBER: _ClassVar[int]
     BILLABLE_UNITS_FIELD_NUMBER: _ClassVar[int]
+    DATASET_REPORT_FIELD_NUMBER: _ClassVar[int]
     lora_file: _common_pb2.Artifact
     config_file: _common_pb2.Artifact
     video: _common_pb2.Artifact
     debug_dataset: _common_pb2.Artifact
     result_file: _common_pb2.Artifact
     billable_units: int
-    def __init__(self, lora_file: _Optional[_Union[_common_pb2.Artifact, _Mapping]] = ..., config_file: _Optional[_Union[_common_pb2.Artifact, _Mapping]] = ..., video: _Optional[_Union[_common_pb2.Artifact, _Mapping]] = ..., debug_dataset: _Optional[_Union[_common_pb2.Artifact, _Mapping]] = ..., result_file: _Optional[_Union[_common_pb2.Artifact, _Mapping]] = ..., billable_units: _Optional[int] = ...) -> None: ...
+    dataset_report: _common_pb2.Artifact
+    def __init__(self, lora_file: _Optional[_Union[_common_pb2.Artifact, _Mapping]] = ..., config_file: _Optional[_Union[_common_pb2.Artifact, _Mapping]] = ..., video: _Optional[_Union[_common_pb2.Artifact, _Mapping]] = ..., debug_dataset: _Optional[_Union[_common_pb2.Artifact, _Mapping]] = ..., result_file: _Optional[_Union[_common_pb2.Artifact, _Mapping]] = ..., billable_units: _Optional[int] = ..., dataset_report: _Optional[_Union[_common_pb2.Artifact, _Mapping]] = ...) -> None: ...
 
 class TrainingJobEvent(_message.Message):
-    __slots__ = ("sequence", "time", "state_change", "preprocess_progress", "skipped", "warning", "sample_encoded", "step", "artifact")
+    __slots__ = ("sequence", "time", "state_change", "preprocess_progress", "skipped", "warning", "sample_encoded", "step", "artifact", "file_report")
     SEQUENCE_FIELD_NUMBER: _ClassVar[int]
     TIME_FIELD_NUMBER: _ClassVar[int]
     STATE_CHANGE_FIELD_NUMBER: _ClassVar[int]
@@ -203,6 +207,7 @@ class TrainingJobEvent(_message.Message):
     SAMPLE_ENCODED_FIELD_NUMBER: _ClassVar[int]
     STEP_FIELD_NUMBER: _ClassVar[int]
     ARTIFACT_FIELD_NUMBER: _ClassVar[int]
+    FILE_REPORT_FIELD_NUMBER: _ClassVar[int]
     sequence: int
     time: _timestamp_pb2.Timestamp
     state_change: StateChange
@@ -212,7 +217,8 @@ class TrainingJobEvent(_message.Message):
     sample_encoded: SampleEncoded
     step: TrainingStep
     artifact: _common_pb2.Artifact
-    def __init__(self, sequence: _Optional[int] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., state_change: _Optional[_Union[StateChange, _Mapping]] = ..., preprocess_progress: _Optional[_Union[_common_pb2.PreprocessProgress, _Mapping]] = ..., skipped: _Optional[_Union[_common_pb2.SkippedFile, _Mapping]] = ..., warning: _Optional[_Union[_common_pb2.DatasetWarning, _Mapping]] = ..., sample_encoded: _Optional[_Union[SampleEncoded, _Mapping]] = ..., step: _Optional[_Union[TrainingStep, _Mapping]] = ..., artifact: _Optional[_Union[_common_pb2.Artifact, _Mapping]] = ...) -> None: ...
+    file_report: _common_pb2.FileReport
+    def __init__(self, sequence: _Optional[int] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., state_change: _Optional[_Union[StateChange, _Mapping]] = ..., preprocess_progress: _Optional[_Union[_common_pb2.PreprocessProgress, _Mapping]] = ..., skipped: _Optional[_Union[_common_pb2.SkippedFile, _Mapping]] = ..., warning: _Optional[_Union[_common_pb2.DatasetWarning, _Mapping]] = ..., sample_encoded: _Optional[_Union[SampleEncoded, _Mapping]] = ..., step: _Optional[_Union[TrainingStep, _Mapping]] = ..., artifact: _Optional[_Union[_common_pb2.Artifact, _Mapping]] = ..., file_report: _Optional[_Union[_common_pb2.FileReport, _Mapping]] = ...) -> None: ...
 
 class StateChange(_message.Message):
     __slots__ = ("state", "message", "error")

@@ -1,0 +1,114 @@
+"""Dataset reports between their plain form (shared.dataset_report) and ltx.trainer.v1 messages, both ways."""
+
+from __future__ import annotations
+
+from shared.api import common_pb2 as pb
+from shared.dataset_report import DatasetReport, FileOutcome, FileReport, PartSkipped, SampleFacts, SourceFacts
+
+_KIND_TO_PROTO = {"video": pb.MEDIA_KIND_VIDEO, "image": pb.MEDIA_KIND_IMAGE, "": pb.MEDIA_KIND_UNSPECIFIED}
+_KIND_FROM_PROTO = {value: key for key, value in _KIND_TO_PROTO.items()}
+
+
+def _source_to_proto(s: SourceFacts) -> pb.SourceMedia:
+    return pb.SourceMedia(
+        width=s.width,
+        height=s.height,
+        coded_width=s.coded_width,
+        coded_height=s.coded_height,
+        fps=s.fps,
+        duration_seconds=s.duration_s,
+        frames=s.frames,
+        codec=s.codec,
+        rotation=s.rotation,
+        has_audio=s.has_audio,
+    )
+
+
+def _source_from_proto(s: pb.SourceMedia) -> SourceFacts:
+    return SourceFacts(
+        width=s.width,
+        height=s.height,
+        coded_width=s.coded_width,
+        coded_height=s.coded_height,
+        fps=s.fps,
+        duration_s=s.duration_seconds,
+        frames=s.frames,
+        codec=s.codec,
+        rotation=s.rotation,
+        has_audio=s.has_audio,
+    )
+
+
+def _sample_to_proto(s: SampleFacts) -> pb.SampleReport:
+    return pb.SampleReport(
+        sample_id=s.sample_id,
+        frames=s.frames,
+        fps=s.fps,
+        width=s.width,
+        height=s.height,
+        fit=s.fit,
+        start_seconds=s.start_s,
+        end_seconds=s.end_s,
+        time_scale=s.time_scale,
+    )
+
+
+def _sample_from_proto(s: pb.SampleReport) -> SampleFacts:
+    return SampleFacts(
+        sample_id=s.sample_id,
+        frames=s.frames,
+        fps=s.fps,
+        width=s.width,
+        height=s.height,
+        fit=s.fit,
+        start_s=s.start_seconds,
+        end_s=s.end_seconds,
+        time_scale=s.time_scale,
+    )
+
+
+def file_report_to_proto(report: FileReport) -> pb.FileReport:
+    message = pb.FileReport(
+        path=report.path,
+        outcome=pb.FileReport.Outcome.Value(report.outcome.value),
+        reason=report.reason,
+        message=report.message,
+        media_kind=_KIND_TO_PROTO[report.media_kind],
+        caption_path=report.caption_path,
+        caption_found=report.caption_found,
+        scene_cuts_seconds=list(report.scene_cuts_s),
+        samples=[_sample_to_proto(s) for s in report.samples],
+        skipped_parts=[
+            pb.SkippedFile(path=p.sample_id, reason=p.reason, message=p.message) for p in report.skipped_parts
+        ],
+    )
+    if report.source is not None:
+        message.source.CopyFrom(_source_to_proto(report.source))
+    return message
+
+
+def file_report_from_proto(message: pb.FileReport) -> FileReport:
+    return FileReport(
+        path=message.path,
+        outcome=FileOutcome(pb.FileReport.Outcome.Name(message.outcome)),
+        reason=message.reason,
+        message=message.message,
+        media_kind=_KIND_FROM_PROTO.get(message.media_kind, ""),
+        caption_path=message.caption_path,
+        caption_found=message.caption_found,
+        source=_source_from_proto(message.source) if message.HasField("source") else None,
+        scene_cuts_s=tuple(message.scene_cuts_seconds),
+        samples=tuple(_sample_from_proto(s) for s in message.samples),
+        skipped_parts=tuple(PartSkipped(p.path, p.reason, p.message) for p in message.skipped_parts),
+    )
+
+
+def dataset_report_to_proto(report: DatasetReport) -> pb.DatasetReport:
+    return pb.DatasetReport(
+        media_kind=_KIND_TO_PROTO[report.media_kind],
+        files=[file_report_to_proto(f) for f in report.files],
+        files_used=report.count(FileOutcome.USED),
+        files_skipped=report.count(FileOutcome.SKIPPED),
+        files_ignored=report.count(FileOutcome.IGNORED),
+        samples=report.samples,
+    )
