@@ -17,7 +17,7 @@ class PreprocessServiceConfig:
     storage: Path
     port: int = 50051
     host: str = "127.0.0.1"
-    workers: int = os.cpu_count() or 1  # decode processes per run
+    workers: int = os.cpu_count() or 1  # worker processes, started with the service and shared by all runs
     grace_seconds: float = 10.0
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES  # largest archive UploadArchive accepts
 

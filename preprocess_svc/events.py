@@ -1,9 +1,11 @@
 """Events a preprocessing run yields, in this order:
 
 DatasetWarning*  (pairing: media without caption, orphan captions, ignored files)
+FileReport*      (IGNORED: one per orphan caption or unsupported file)
 Progress         (files_total known, nothing done yet)
-then per media file, as workers finish (not in archive order):
-  BundleWritten | Skipped, followed by Progress
+then per media file (or shot), as workers finish (not in archive order):
+  BundleWritten | Skipped, followed by Progress, then the file's FileReport once the file is done
+  (a split clip's report follows its last shot)
 Summary          (last event of a successful run; a failed run raises instead)
 """
 
@@ -12,6 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
+
+from shared.dataset_report import FileReport, SampleFacts, SourceFacts
 
 MediaKind = Literal["video", "image"]
 
@@ -29,6 +33,7 @@ class Skipped:
     path: str  # inside the archive
     reason: str  # a SkipReason value
     message: str
+    source: SourceFacts | None = None  # the file as probed, when it could be
 
 
 @dataclass(frozen=True)
@@ -51,6 +56,8 @@ class BundleWritten:
     fps: float
     caption: str  # trigger phrase included
     source_path: str  # inside the archive
+    source: SourceFacts  # the file it came from
+    facts: SampleFacts  # how it was fitted, for the dataset report
 
 
 @dataclass(frozen=True)
@@ -61,4 +68,4 @@ class Summary:
     wall_seconds: float
 
 
-PreprocessEvent = Progress | Skipped | DatasetWarning | BundleWritten | Summary
+PreprocessEvent = Progress | Skipped | DatasetWarning | BundleWritten | FileReport | Summary

@@ -9,7 +9,8 @@ give a sample raises UnusableMediaError with a reason code and the figures behin
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import itertools
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,7 +19,7 @@ import ffmpeg
 import numpy as np
 
 from preprocess_svc.errors import SkipReason, UnusableMediaError
-from shared.ffmpeg import FfmpegError, ffmpeg_exe, stream_ffmpeg
+from shared.ffmpeg import FfmpegError, ffmpeg_exe, stream_ffmpeg_into
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,7 @@ class MediaInfo:
     codec: str
     rotation: int  # degrees of the display matrix; ffmpeg applies it when fitting
     has_audio: bool
+    sample_aspect: float = 1.0  # pixel aspect ratio (SAR); display width = width * sample_aspect
 
     def as_source_metadata(self) -> dict[str, str]:
         """Facts about the original file, stored in the bundle as source.*."""
@@ -93,6 +95,7 @@ def probe(path: Path) -> MediaInfo:
             codec=stream.codec_context.name,
             rotation=int(first.rotation),
             has_audio=bool(container.streams.audio),
+            sample_aspect=float(stream.sample_aspect_ratio or 1),
         )
 
 
@@ -107,6 +110,7 @@ class TimeRange:
 def _fitted_frames(
     path: Path,
     *,
+    into: Iterable[np.ndarray],
     frames: int | None,
     frame_rate: int | None,
     width: int,
@@ -114,9 +118,11 @@ def _fitted_frames(
     timeout_s: float,
     time_range: TimeRange | None,
     label: str,
-) -> Iterator[np.ndarray]:
-    """Stream ffmpeg's fit chain one uint8 [H, W, 3] frame at a time (at most `frames`; None: all).
+) -> Iterator[int]:
+    """Stream ffmpeg's fit chain (at most `frames` frames; None: all) straight into the arrays of `into`.
 
+    Each frame is read into the next uint8 [H, W, 3] C-contiguous array taken from `into`, with no copy
+    on our side, and its index (from 0) is yielded once it is there, before the next array is taken.
     Without a frame rate every decoded frame comes out once (no fps conversion, no duplicates).
     """
     if time_range is None:
@@ -141,9 +147,10 @@ def _fitted_frames(
         .global_args("-hide_banner", "-nostats", "-loglevel", "error")
         .compile(cmd=ffmpeg_exe())
     )
+    buffers = (memoryview(frame).cast("B") for frame in into)
     try:
-        for chunk in stream_ffmpeg(argv, chunk_bytes=width * height * 3, timeout=timeout_s):
-            yield np.frombuffer(chunk, dtype=np.uint8).reshape(height, width, 3)
+        for index, _ in enumerate(stream_ffmpeg_into(argv, buffers, timeout=timeout_s)):
+            yield index
     except FfmpegError as exc:
         reason = SkipReason.DECODE_TIMEOUT if exc.timed_out else SkipReason.UNDECODABLE
         raise UnusableMediaError(reason, f"ffmpeg could not fit {label} to {width}x{height}: {exc}") from exc
@@ -170,6 +177,7 @@ def fit_frames(
     count = 0
     stream = _fitted_frames(
         path,
+        into=out,
         frames=frames,
         frame_rate=frame_rate,
         width=width,
@@ -178,10 +186,48 @@ def fit_frames(
         time_range=time_range,
         label=label,
     )
-    for frame in stream:
-        out[count] = frame
+    for _ in stream:
         count += 1
     return out, count
+
+
+FrameSink = Callable[[np.ndarray], None]
+
+
+def stream_frames(
+    path: Path,
+    *,
+    sink: FrameSink,
+    frames: int,
+    frame_rate: int,
+    width: int,
+    height: int,
+    timeout_s: float,
+    time_range: TimeRange | None = None,
+    label: str = "the file",
+) -> int:
+    """Run ffmpeg's fit chain and hand each frame (uint8 [H, W, 3]) to `sink` as it comes; return the count.
+
+    Every frame is read into the same buffer, so the sink must use or copy it before it returns: a
+    sample is never held whole here (the worker's sink writes it straight into the bundle file).
+    """
+    buffer = np.empty((height, width, 3), dtype=np.uint8)
+    count = 0
+    stream = _fitted_frames(
+        path,
+        into=itertools.repeat(buffer),
+        frames=frames,
+        frame_rate=frame_rate,
+        width=width,
+        height=height,
+        timeout_s=timeout_s,
+        time_range=time_range,
+        label=label,
+    )
+    for _ in stream:
+        sink(buffer)
+        count += 1
+    return count
 
 
 def _pick(source_frames: int, frames: int) -> list[int]:
@@ -196,10 +242,16 @@ def _resample_pass(
 ) -> tuple[np.ndarray, int]:
     """Keep the picked source frames (a frame picked twice is copied twice); return them and the frames decoded."""
     out = np.empty((len(picks), height, width, 3), dtype=np.uint8)
+    scratch = np.empty((height, width, 3), dtype=np.uint8)  # where a frame nobody picked is read
+    slots_of: dict[int, list[int]] = {}
+    for slot, source in enumerate(picks):
+        slots_of.setdefault(source, []).append(slot)
+    # Source frame n is read straight into its first slot; later slots of the same frame copy it.
+    targets = (out[slots_of[n][0]] if n in slots_of else scratch for n in itertools.count())
     decoded = 0
-    slot = 0
     stream = _fitted_frames(
         path,
+        into=targets,
         frames=None,
         frame_rate=None,
         width=width,
@@ -208,11 +260,11 @@ def _resample_pass(
         time_range=time_range,
         label=label,
     )
-    for frame in stream:
-        while slot < len(picks) and picks[slot] == decoded:
-            out[slot] = frame
-            slot += 1
-        decoded += 1
+    for index in stream:
+        slots = slots_of.get(index, [])
+        if len(slots) > 1:
+            out[slots[1:]] = out[slots[0]]
+        decoded = index + 1
     if decoded == 0:
         raise UnusableMediaError(SkipReason.UNDECODABLE, f"ffmpeg decoded no frame from {label}")
     return out, decoded
@@ -260,11 +312,23 @@ def decode_timeout_s(info: MediaInfo, *, frames: int, frame_rate: int, base_s: f
 
 
 def fit_video(
-    path: Path, info: MediaInfo, *, frames: int, frame_rate: int, width: int, height: int, timeout_s: float
-) -> np.ndarray:
-    """The first `frames` frames of a clip at frame_rate, fitted to width x height: uint8 [F, H, W, 3]."""
-    pixels, count = fit_frames(
-        path, frames=frames, frame_rate=frame_rate, width=width, height=height, timeout_s=timeout_s
+    path: Path,
+    info: MediaInfo,
+    *,
+    sink: FrameSink,
+    frames: int,
+    frame_rate: int,
+    width: int,
+    height: int,
+    timeout_s: float,
+) -> None:
+    """The first `frames` frames of a clip at frame_rate, fitted to width x height, one by one to `sink`.
+
+    Raises TOO_SHORT (or UNDECODABLE for a truncated file) after the frames there were, so a sink
+    writing a bundle must be abandoned then.
+    """
+    count = stream_frames(
+        path, sink=sink, frames=frames, frame_rate=frame_rate, width=width, height=height, timeout_s=timeout_s
     )
     needed_s = frames / frame_rate
     if count < frames and info.duration_s >= 1.25 * needed_s + 0.1:
@@ -284,7 +348,6 @@ def fit_video(
             f"frames at {info.fps:.3g} fps in the source); a sample needs {frames} frames "
             f"({frames / frame_rate:.2f} s at {frame_rate} fps)",
         )
-    return pixels
 
 
 def fit_image(path: Path, *, width: int, height: int, timeout_s: float) -> np.ndarray:

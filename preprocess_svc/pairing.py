@@ -24,6 +24,8 @@ class MediaSample:
     path: Path  # the extracted file
     kind: MediaKind
     caption: str  # trigger phrase + caption text
+    caption_path: str = ""  # archive-relative path of the paired .txt, "" when there is none
+    caption_found: bool = False  # the .txt exists and is not empty
 
 
 @dataclass(frozen=True)
@@ -86,7 +88,14 @@ def pair_media(root: Path, trigger_phrase: str) -> PairedDataset:
             trains_on = f"the trigger phrase {trigger!r}" if trigger else "an empty caption"
             warnings.append(DatasetWarning(rel[path], "NO_CAPTION", f"{why}; it trains on {trains_on}"))
         samples.append(
-            MediaSample(sample_id=rel[path], path=path, kind=kind, caption=" ".join(t for t in (trigger, text) if t))
+            MediaSample(
+                sample_id=rel[path],
+                path=path,
+                kind=kind,
+                caption=" ".join(t for t in (trigger, text) if t),
+                caption_path=rel[caption_file] if caption_file else "",
+                caption_found=bool(text),
+            )
         )
 
     for caption_file in sorted(set(captions.values()) - used_captions):

@@ -6,8 +6,11 @@ On-disk layout under the storage root:
   datasets/<dataset_id>/bundles/         one <safe name>.safetensors per sample (re-created by every run)
 
 Workers are separate processes started with "spawn" (the caller is a threaded gRPC server, where
-fork is unsafe); each probes, fits and writes one bundle and returns a BundleWritten or Skipped,
-which the run yields as soon as it arrives. Closing the generator cancels the queued files.
+fork is unsafe): the service's warm WorkerPool, shared by its runs, or a private pool for a run
+alone. Each probes, fits and writes one bundle (a video's frames go from ffmpeg into the bundle file
+as they are decoded) and returns a BundleWritten or Skipped, which the run yields as soon as it
+arrives, followed by the file's FileReport once the file is done (preprocess_svc.report). Closing the
+generator cancels this run's queued files.
 
 Scene splitting (split_input_into_scenes): a video longer than split_input_duration_threshold is
 cut into shots in its worker (preprocess_svc.scenes), which returns a ShotPlan instead; the run then
@@ -29,12 +32,11 @@ source.end_s: the part of the clip the sample was taken from.
 
 from __future__ import annotations
 
-import multiprocessing
 import shutil
 import time
 from collections import Counter
 from collections.abc import Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,6 +51,7 @@ from preprocess_svc.errors import (
 )
 from preprocess_svc.events import BundleWritten, PreprocessEvent, Progress, Skipped, Summary
 from preprocess_svc.pairing import pair_media
+from preprocess_svc.report import ReportBuilder, ignored_files
 from preprocess_svc.sample_worker import (
     SampleJob,
     ShotPlan,
@@ -57,6 +60,7 @@ from preprocess_svc.sample_worker import (
     process_shot,
 )
 from preprocess_svc.settings import PreprocessSettings
+from preprocess_svc.worker_pool import WorkerPool
 
 log = structlog.get_logger(__name__)
 
@@ -102,10 +106,14 @@ def _no_samples_error(skipped: list[Skipped], settings: PreprocessSettings) -> D
     )
 
 
-def run_preprocess(settings: PreprocessSettings, storage_root: Path) -> Iterator[PreprocessEvent]:
+def run_preprocess(
+    settings: PreprocessSettings, storage_root: Path, *, worker_pool: WorkerPool | None = None
+) -> Iterator[PreprocessEvent]:
     """Run one dataset through preprocessing, yielding events (see preprocess_svc.events for the order).
 
-    Raises ArchiveError or DatasetError when the run as a whole fails.
+    worker_pool: the service's warm pool, shared with its other runs; None makes a private pool of
+    settings.workers processes for this run alone.
+    Raises ArchiveError or DatasetError when the run as a whole fails, WorkerCrashed when a worker died.
     """
     started = time.monotonic()
     paths = dataset_paths(storage_root, settings.dataset_id)
@@ -128,6 +136,8 @@ def run_preprocess(settings: PreprocessSettings, storage_root: Path) -> Iterator
     dataset = pair_media(paths.extracted, settings.trigger_phrase)
     run_log.info("dataset_paired", media_kind=dataset.kind, files=len(dataset.samples), warnings=len(dataset.warnings))
     yield from dataset.warnings
+    yield from ignored_files(dataset.warnings)
+    report = ReportBuilder(dataset.samples)
 
     jobs = [
         SampleJob(
@@ -149,9 +159,10 @@ def run_preprocess(settings: PreprocessSettings, storage_root: Path) -> Iterator
     skipped: list[Skipped] = []
     yield Progress(files_total=total, files_done=0, samples_written=0, files_skipped=0)
 
-    # A spawn-context pool starts its workers on demand, so sizing it for the shots of split clips
-    # costs nothing when there are none.
-    pool = ProcessPoolExecutor(max_workers=settings.workers, mp_context=multiprocessing.get_context("spawn"))
+    # A private pool starts its workers on demand, so sizing it for the shots of split clips costs
+    # nothing when there are none.
+    process_pool = worker_pool or WorkerPool(settings.workers)
+    pool = process_pool.run()
     pending: set[Future[BundleWritten | Skipped | ShotPlan]] = set()
     finished = False
     try:
@@ -163,6 +174,7 @@ def run_preprocess(settings: PreprocessSettings, storage_root: Path) -> Iterator
                 if isinstance(outcome, ShotPlan):
                     # The clip's place in the count goes to its shots, each of which ends written or skipped.
                     total += len(outcome.shots) - 1
+                    report.split(outcome)
                     pending |= {pool.submit(process_shot, shot) for shot in outcome.shots}
                     run_log.info(
                         "clip_split",
@@ -184,14 +196,16 @@ def run_preprocess(settings: PreprocessSettings, storage_root: Path) -> Iterator
                     samples_written=written,
                     files_skipped=len(skipped),
                 )
+                file_report = report.outcome(outcome)
+                if file_report is not None:
+                    yield file_report
         finished = True
     finally:
-        # On an early close or a failure, drop the queued files instead of waiting for them. The futures
-        # are cancelled here too: once this frame is gone the executor can be collected before its
-        # manager thread acts on cancel_futures, and it would then run the whole queue.
-        for future in pending:
-            future.cancel()
-        pool.shutdown(wait=finished, cancel_futures=True)
+        # On an early close or a failure, drop this run's queued files instead of waiting for them (a
+        # shared pool's other runs keep theirs); the files already in a worker finish there, unseen.
+        pool.cancel_pending()
+        if worker_pool is None:
+            process_pool.shutdown(wait=finished)
 
     if written == 0:
         raise _no_samples_error(skipped, settings)

@@ -29,7 +29,8 @@ from preprocess_svc.media import (
 )
 from preprocess_svc.pairing import MediaSample
 from preprocess_svc.scenes import Shot, detect_shots, fit_shot, shot_time_range
-from shared.bundle import SampleBundle, write_bundle
+from shared.bundle import BundleWriter, WrittenBundle
+from shared.dataset_report import SampleFacts, SourceFacts
 
 _UNSAFE_NAME_CHARS = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -85,15 +86,51 @@ def shot_sample_id(clip_sample_id: str, number: int) -> str:
     return f"{clip_sample_id}#shot{number}"
 
 
-def _span_metadata(fit: str, start_s: float, end_s: float) -> dict[str, str]:
-    """source.* additions naming how a video sample was fitted and the part of the clip it covers."""
-    return {"fit": fit, "start_s": f"{start_s:.6g}", "end_s": f"{end_s:.6g}"}
+@dataclass(frozen=True)
+class Span:
+    """How a sample was fitted and the part of its source it covers (seconds)."""
+
+    fit: str  # "first_frames" | "auto_scale" | "image"
+    start_s: float
+    end_s: float
+    time_scale: float = 1.0
+    source_frames: int | None = None  # frames decoded for an auto_scale sample
+
+    def as_metadata(self) -> dict[str, str]:
+        """source.* additions for the bundle."""
+        meta = {"fit": self.fit, "start_s": f"{self.start_s:.6g}", "end_s": f"{self.end_s:.6g}"}
+        if self.source_frames is not None:
+            meta |= {"source_frames": str(self.source_frames), "time_scale": f"{self.time_scale:.6g}"}
+        return meta
+
+
+def source_facts(info: MediaInfo, *, still: bool = False) -> SourceFacts:
+    """The report's view of a probed file: display size with rotation and pixel aspect applied.
+
+    A still image has no frame rate or duration (the demuxer's nominal 25 fps would only mislead).
+    """
+    width = max(round(info.width * info.sample_aspect), 1)
+    height = info.height
+    if info.rotation % 180:
+        width, height = height, width
+    return SourceFacts(
+        width=width,
+        height=height,
+        coded_width=info.width,
+        coded_height=info.height,
+        fps=0.0 if still else info.fps,
+        duration_s=0.0 if still else info.duration_s,
+        frames=1 if still else info.frame_count,
+        codec=info.codec,
+        rotation=info.rotation,
+        has_audio=info.has_audio,
+    )
 
 
 def _auto_scale(
     job: SampleJob, info: MediaInfo, *, source_frames: int, start_s: float, time_range: TimeRange | None, label: str
-) -> tuple[np.ndarray, dict[str, str]]:
-    """Resample all of a clip, or of its time range, to job.frames frames: (pixels, source.* additions)."""
+) -> tuple[np.ndarray, Span]:
+    """Resample all of a clip, or of its time range, to job.frames frames: (pixels, the span it covers)."""
     span_s = info.duration_s if time_range is None else time_range.duration_s
     pixels, decoded = fit_resampled(
         job.sample.path,
@@ -107,38 +144,76 @@ def _auto_scale(
     )
     # The span the decoded frames cover, at the source rate when it is known.
     covered_s = decoded / info.fps if info.fps > 0 else span_s
-    return pixels, {
-        **_span_metadata("auto_scale", start_s, start_s + covered_s),
-        "source_frames": str(decoded),
-        "time_scale": f"{covered_s / (job.frames / job.frame_rate):.6g}",
-    }
+    time_scale = covered_s / (job.frames / job.frame_rate)
+    return pixels, Span("auto_scale", start_s, start_s + covered_s, time_scale=time_scale, source_frames=decoded)
 
 
-def _write_sample(
-    bundle_path: Path, sample_id: str, sample: MediaSample, pixels: np.ndarray, frame_rate: int, source: dict[str, str]
-) -> BundleWritten:
-    bundle = SampleBundle(
-        sample_id=sample_id,
-        frames=pixels,
-        fps=float(frame_rate),
-        caption=sample.caption,
-        source_path=sample.sample_id,
-        source=source,
-    )
-    written = write_bundle(bundle_path, bundle)
-    return BundleWritten(
-        sample_id=bundle.sample_id,
-        path=written.path,
-        uri=written.uri,
-        sha256=written.sha256,
-        size_bytes=written.size_bytes,
-        frames=bundle.num_frames,
-        height=bundle.height,
-        width=bundle.width,
-        fps=bundle.fps,
-        caption=bundle.caption,
-        source_path=bundle.source_path,
-    )
+@dataclass(frozen=True)
+class _Output:
+    """One sample's bundle: where it goes and what it says about where it came from."""
+
+    path: Path
+    sample_id: str
+    sample: MediaSample  # the media file (a shot's clip)
+    frames: int
+    height: int
+    width: int
+    frame_rate: int
+    info: MediaInfo
+    span: Span
+    extra: dict[str, str]  # more source.* facts (a shot's place in its clip)
+
+    def writer(self) -> BundleWriter:
+        return BundleWriter(
+            self.path,
+            sample_id=self.sample_id,
+            caption=self.sample.caption,
+            fps=float(self.frame_rate),
+            source_path=self.sample.sample_id,
+            source={**self.info.as_source_metadata(), **self.extra, **self.span.as_metadata()},
+            frames=self.frames,
+            height=self.height,
+            width=self.width,
+        )
+
+    def write(self, pixels: np.ndarray) -> BundleWritten:
+        """Write a sample that is already in memory."""
+        with self.writer() as writer:
+            for frame in pixels:
+                writer.add_frame(frame)
+            return self.event(writer.finish())
+
+    def event(self, written: WrittenBundle) -> BundleWritten:
+        return BundleWritten(
+            sample_id=self.sample_id,
+            path=written.path,
+            uri=written.uri,
+            sha256=written.sha256,
+            size_bytes=written.size_bytes,
+            frames=self.frames,
+            height=self.height,
+            width=self.width,
+            fps=float(self.frame_rate),
+            caption=self.sample.caption,
+            source_path=self.sample.sample_id,
+            source=source_facts(self.info, still=self.span.fit == "image"),
+            facts=SampleFacts(
+                sample_id=self.sample_id,
+                frames=self.frames,
+                fps=float(self.frame_rate),
+                width=self.width,
+                height=self.height,
+                fit=self.span.fit,
+                start_s=self.span.start_s,
+                end_s=self.span.end_s,
+                time_scale=self.span.time_scale,
+            ),
+        )
+
+
+def _output(job: SampleJob, path: Path, sample_id: str, info: MediaInfo, span: Span, **extra: str) -> _Output:
+    frames = 1 if span.fit == "image" else job.frames
+    return _Output(path, sample_id, job.sample, frames, job.height, job.width, job.frame_rate, info, span, dict(extra))
 
 
 def _plan_shots(job: SampleJob, info: MediaInfo) -> ShotPlan | None:
@@ -160,58 +235,65 @@ def _plan_shots(job: SampleJob, info: MediaInfo) -> ShotPlan | None:
 
 
 def process_sample(job: SampleJob) -> BundleWritten | Skipped | ShotPlan:
-    """Probe one sample, then fit and write it, or cut it into shots for process_shot (runs in a worker process)."""
+    """Probe one sample, then fit and write it, or cut it into shots for process_shot (runs in a worker process).
+
+    A video's first frames go from ffmpeg straight into the bundle file, frame by frame; a resampled
+    clip (auto_scale_input) or an image is fitted in memory first.
+    """
     sample = job.sample
-    extra: dict[str, str] = {}
+    info: MediaInfo | None = None
     try:
         info = probe(sample.path)
-        if sample.kind == "video":
-            plan = _plan_shots(job, info)
-            if plan is not None:
-                return plan
-        if sample.kind == "video" and job.auto_scale:
-            pixels, extra = _auto_scale(
+        if sample.kind == "image":
+            pixels = fit_image(sample.path, width=job.width, height=job.height, timeout_s=job.timeout_base_s)
+            return _output(job, job.bundle_path, sample.sample_id, info, Span("image", 0.0, 0.0)).write(pixels)
+        plan = _plan_shots(job, info)
+        if plan is not None:
+            return plan
+        if job.auto_scale:
+            pixels, span = _auto_scale(
                 job, info, source_frames=info.frame_count, start_s=0.0, time_range=None, label="the clip"
             )
-        elif sample.kind == "video":
-            extra = _span_metadata("first_frames", 0.0, job.frames / job.frame_rate)
-            timeout = decode_timeout_s(
-                info,
-                frames=job.frames,
-                frame_rate=job.frame_rate,
-                base_s=job.timeout_base_s,
-                per_second_s=job.timeout_per_second_s,
-            )
-            pixels = fit_video(
+            return _output(job, job.bundle_path, sample.sample_id, info, span).write(pixels)
+        span = Span("first_frames", 0.0, job.frames / job.frame_rate)
+        out = _output(job, job.bundle_path, sample.sample_id, info, span)
+        timeout = decode_timeout_s(
+            info,
+            frames=job.frames,
+            frame_rate=job.frame_rate,
+            base_s=job.timeout_base_s,
+            per_second_s=job.timeout_per_second_s,
+        )
+        with out.writer() as writer:
+            fit_video(
                 sample.path,
                 info,
+                sink=writer.add_frame,
                 frames=job.frames,
                 frame_rate=job.frame_rate,
                 width=job.width,
                 height=job.height,
                 timeout_s=timeout,
             )
-        else:
-            pixels = fit_image(sample.path, width=job.width, height=job.height, timeout_s=job.timeout_base_s)
+            return out.event(writer.finish())
     except UnusableMediaError as exc:
-        return Skipped(path=sample.sample_id, reason=exc.reason.value, message=exc.message)
-    source = {**info.as_source_metadata(), **extra}
-    return _write_sample(job.bundle_path, sample.sample_id, sample, pixels, job.frame_rate, source)
+        facts = source_facts(info, still=sample.kind == "image") if info is not None else None
+        return Skipped(path=sample.sample_id, reason=exc.reason.value, message=exc.message, source=facts)
 
 
 def process_shot(job: ShotJob) -> BundleWritten | Skipped:
     """Fit and write one shot of a split clip (runs in a worker process)."""
     clip, shot = job.clip, job.shot
     label = f"shot {job.number} of {len(job.cuts_s) + 1}"
-    source = {
-        **job.info.as_source_metadata(),
+    path = clip.bundle_path.parent / bundle_file_name(job.sample_id)
+    place = {
         "shot_start_s": f"{shot.start_s:.6g}",
         "shot_end_s": f"{shot.end_s:.6g}",
         "cuts_s": ",".join(f"{cut:.6g}" for cut in job.cuts_s),
     }
     try:
         if clip.auto_scale:
-            pixels, extra = _auto_scale(
+            pixels, span = _auto_scale(
                 clip,
                 job.info,
                 source_frames=shot.end_frame - shot.start_frame,
@@ -219,12 +301,14 @@ def process_shot(job: ShotJob) -> BundleWritten | Skipped:
                 time_range=shot_time_range(shot),
                 label=label,
             )
-            source |= extra
-        else:
-            source |= _span_metadata("first_frames", shot.start_s, shot.start_s + clip.frames / clip.frame_rate)
-            pixels = fit_shot(
+            return _output(clip, path, job.sample_id, job.info, span, **place).write(pixels)
+        span = Span("first_frames", shot.start_s, shot.start_s + clip.frames / clip.frame_rate)
+        out = _output(clip, path, job.sample_id, job.info, span, **place)
+        with out.writer() as writer:
+            fit_shot(
                 clip.sample.path,
                 shot,
+                sink=writer.add_frame,
                 label=label,
                 frames=clip.frames,
                 frame_rate=clip.frame_rate,
@@ -233,7 +317,6 @@ def process_shot(job: ShotJob) -> BundleWritten | Skipped:
                 timeout_s=clip.timeout_base_s
                 + clip.timeout_per_second_s * min(shot.end_s - shot.start_s, clip.frames / clip.frame_rate),
             )
+            return out.event(writer.finish())
     except UnusableMediaError as exc:
-        return Skipped(path=job.sample_id, reason=exc.reason.value, message=exc.message)
-    bundle_path = clip.bundle_path.parent / bundle_file_name(job.sample_id)
-    return _write_sample(bundle_path, job.sample_id, clip.sample, pixels, clip.frame_rate, source)
+        return Skipped(path=job.sample_id, reason=exc.reason.value, message=exc.message, source=source_facts(job.info))

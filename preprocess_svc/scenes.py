@@ -32,7 +32,7 @@ import numpy as np
 from scenedetect import AdaptiveDetector, FrameTimecode
 
 from preprocess_svc.errors import SkipReason, UnusableMediaError
-from preprocess_svc.media import MediaInfo, TimeRange, fit_frames
+from preprocess_svc.media import FrameSink, MediaInfo, TimeRange, stream_frames
 from shared.ffmpeg import FfmpegError, ffmpeg_exe, stream_ffmpeg
 
 DETECT_WIDTH = 160  # pixels; cuts are whole-frame changes, visible at any size
@@ -118,19 +118,22 @@ def fit_shot(
     path: Path,
     shot: Shot,
     *,
+    sink: FrameSink,
     label: str,
     frames: int,
     frame_rate: int,
     width: int,
     height: int,
     timeout_s: float,
-) -> np.ndarray:
-    """The first `frames` frames of one shot at frame_rate, filled and centre-cropped to width x height.
+) -> None:
+    """The first `frames` frames of one shot at frame_rate, filled and centre-cropped to width x height,
+    one by one to `sink`.
 
     The clip is read over shot_time_range(shot). label names the shot in a TOO_SHORT message.
     """
-    pixels, count = fit_frames(
+    count = stream_frames(
         path,
+        sink=sink,
         frames=frames,
         frame_rate=frame_rate,
         width=width,
@@ -146,4 +149,3 @@ def fit_shot(
             f"gives {count} frames at {frame_rate} fps; a sample needs {frames} frames "
             f"({frames / frame_rate:.2f} s at {frame_rate} fps)",
         )
-    return pixels

@@ -8,6 +8,7 @@ from dataclasses import dataclass, replace
 import structlog
 
 from preprocess_svc.config import PreprocessServiceConfig
+from preprocess_svc.delivery import BundleChunk, inline_bundles
 from preprocess_svc.errors import ArchiveError, ArchiveReason, DatasetError
 from preprocess_svc.events import BundleWritten, DatasetWarning, Progress, Skipped, Summary
 from preprocess_svc.pipeline import run_preprocess
@@ -27,10 +28,13 @@ from preprocess_svc.uploads import (
     resolve_upload_uri,
     uploads_dir,
 )
+from preprocess_svc.worker_pool import WorkerPool
 from shared.aio_bridge import iterate_in_thread
 from shared.api import common_pb2
 from shared.api import preprocess_service_pb2 as pb
 from shared.api import preprocess_service_pb2_grpc as pb_grpc
+from shared.api.report_codec import file_report_to_proto
+from shared.dataset_report import FileReport
 from shared.grpc_util.server import RunningServer, start_server, stop_server
 from shared.request.errors import DomainError, ErrorCode, FieldViolation, InvalidRequest
 
@@ -68,6 +72,8 @@ def settings_from_request(request: pb.PreprocessRequest, workers: int) -> Prepro
             )
         )
         threshold = DEFAULT_SPLIT_THRESHOLD_S
+    if request.delivery not in pb.BundleDelivery.values():
+        problems.append(FieldViolation("delivery", f"unknown BundleDelivery value {request.delivery}"))
     split = request.split_input_into_scenes if request.HasField("split_input_into_scenes") else True
     try:
         settings = PreprocessSettings(
@@ -123,6 +129,12 @@ def event_message(event) -> pb.PreprocessEvent:
                 source_path=event.source_path,
             )
         )
+    if isinstance(event, FileReport):
+        return pb.PreprocessEvent(file_report=file_report_to_proto(event))
+    if isinstance(event, BundleChunk):
+        return pb.PreprocessEvent(
+            bundle_chunk=pb.BundleChunk(sample_id=event.sample_id, offset=event.offset, data=event.data)
+        )
     if isinstance(event, Summary):
         return pb.PreprocessEvent(
             summary=pb.PreprocessSummary(
@@ -142,8 +154,9 @@ def domain_error(exc: DatasetError | ArchiveError) -> DomainError:
 
 
 class PreprocessServicer(pb_grpc.PreprocessServiceServicer):
-    def __init__(self, config: PreprocessServiceConfig):
+    def __init__(self, config: PreprocessServiceConfig, pool: WorkerPool):
         self._config = config
+        self._pool = pool  # the service's warm worker processes, shared by all runs
 
     async def Preprocess(self, request: pb.PreprocessRequest, context):
         settings = settings_from_request(request, self._config.workers)
@@ -152,7 +165,10 @@ class PreprocessServicer(pb_grpc.PreprocessServiceServicer):
             if is_upload_uri(settings.training_data_url):
                 archive = resolve_upload_uri(settings.training_data_url, uploads_dir(self._config.storage))
                 settings = replace(settings, training_data_url=str(archive))
-            async for event in iterate_in_thread(run_preprocess(settings, self._config.storage), "preprocess"):
+            run = run_preprocess(settings, self._config.storage, worker_pool=self._pool)
+            if request.delivery == pb.BY_VALUE:
+                run = inline_bundles(run)
+            async for event in iterate_in_thread(run, "preprocess"):
                 yield event_message(event)
         except (DatasetError, ArchiveError) as exc:
             raise domain_error(exc) from exc
@@ -192,6 +208,7 @@ def uploaded_archive_message(stored: StoredUpload) -> pb.UploadedArchive:
 @dataclass
 class PreprocessService:
     running: RunningServer
+    pool: WorkerPool
 
     @property
     def port(self) -> int:
@@ -199,14 +216,22 @@ class PreprocessService:
 
     async def stop(self, grace: float | None = 10.0) -> None:
         await stop_server(self.running, grace)
+        await asyncio.to_thread(self.pool.shutdown)
 
 
 async def serve(config: PreprocessServiceConfig) -> PreprocessService:
     config.storage.mkdir(parents=True, exist_ok=True)
-    running = await start_server(
-        [(pb_grpc.add_PreprocessServiceServicer_to_server, PreprocessServicer(config))],
-        [SERVICE_NAME],
-        config.port,
-        config.host,
-    )
-    return PreprocessService(running)
+    # Started now, so the first request finds its workers launched and their imports done.
+    pool = WorkerPool(config.workers)
+    pool.start()
+    try:
+        running = await start_server(
+            [(pb_grpc.add_PreprocessServiceServicer_to_server, PreprocessServicer(config, pool))],
+            [SERVICE_NAME],
+            config.port,
+            config.host,
+        )
+    except BaseException:
+        await asyncio.to_thread(pool.shutdown)
+        raise
+    return PreprocessService(running, pool)

@@ -6,22 +6,31 @@ Metadata (safetensors header, all strings):
   format_version, sample_id, caption, fps, source_path, and any source facts the preprocessor adds
   under "source.*" (codec, original size, original fps, ...).
 The bundle is written to a temporary name and renamed, so a reader never sees half a file.
+
+BundleWriter lays the safetensors file out itself (8-byte little-endian header length, the JSON header
+padded with spaces to a multiple of 8, then the raw pixels) so that every byte is hashed as it is
+written: the sha256 comes for free instead of from a second read of the file, and frames can be
+written as the decoder delivers them, so a worker never holds a whole sample (write_bundle writes
+one that is already in memory).
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
+import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 import numpy as np
 from safetensors import safe_open
-from safetensors.numpy import save_file
 
 FORMAT_VERSION = "1"
 _READ_CHUNK = 1 << 20
+_WRITE_CHUNK = 8 << 20  # bytes hashed and written per step
+_HEADER_ALIGN = 8
 
 
 @dataclass(frozen=True)
@@ -65,24 +74,119 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _safetensors_header(shape: tuple[int, ...], metadata: dict[str, str]) -> bytes:
+    """The length prefix and JSON header of a safetensors file holding uint8 tensor "frames" of `shape`."""
+    nbytes = int(np.prod(shape))
+    header = {"__metadata__": metadata, "frames": {"dtype": "U8", "shape": list(shape), "data_offsets": [0, nbytes]}}
+    text = json.dumps(header, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    text += b" " * (-len(text) % _HEADER_ALIGN)
+    return struct.pack("<Q", len(text)) + text
+
+
+def _metadata(sample_id: str, caption: str, fps: float, source_path: str, source: dict[str, str]) -> dict[str, str]:
+    return {
+        "format_version": FORMAT_VERSION,
+        "sample_id": sample_id,
+        "caption": caption,
+        "fps": repr(float(fps)),
+        "source_path": source_path,
+        **{f"source.{k}": str(v) for k, v in source.items()},
+    }
+
+
+class BundleWriter:
+    """Writes a bundle whose frames arrive one at a time, hashing every byte as it goes.
+
+    The shape is declared up front (the header comes first in the file); finish() checks that exactly
+    that many frames came and puts the file in place. Used as a context manager, a bundle that was not
+    finished (an error while decoding, a clip found too short) leaves nothing behind.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        sample_id: str,
+        caption: str,
+        fps: float,
+        source_path: str,
+        source: dict[str, str],
+        frames: int,
+        height: int,
+        width: int,
+    ):
+        self.path = path
+        self.shape = (frames, height, width, 3)
+        self._count = 0
+        self._digest = hashlib.sha256()
+        header = _safetensors_header(self.shape, _metadata(sample_id, caption, fps, source_path, source))
+        self._size = 0
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+        self._fd: int | None = os.open(self._tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        try:
+            os.fchmod(self._fd, 0o644)  # the training service may run as another user on the same shared storage
+            self._write(memoryview(header))
+        except BaseException:
+            self.abort()
+            raise
+
+    def _write(self, data: memoryview) -> None:
+        for start in range(0, len(data), _WRITE_CHUNK):
+            chunk = data[start : start + _WRITE_CHUNK]
+            self._digest.update(chunk)
+            while chunk:
+                chunk = chunk[os.write(self._fd, chunk) :]
+        self._size += len(data)
+
+    def add_frame(self, frame: np.ndarray) -> None:
+        if frame.dtype != np.uint8 or frame.shape != self.shape[1:]:
+            raise ValueError(f"a frame must be uint8 {self.shape[1:]}, got {frame.dtype} {frame.shape}")
+        if self._count == self.shape[0]:
+            raise ValueError(f"the bundle holds {self.shape[0]} frames; got one more")
+        self._write(memoryview(np.ascontiguousarray(frame)).cast("B"))
+        self._count += 1
+
+    def finish(self) -> WrittenBundle:
+        if self._count != self.shape[0]:
+            raise ValueError(f"the bundle needs {self.shape[0]} frames, got {self._count}")
+        os.close(self._fd)
+        self._fd = None
+        os.replace(self._tmp, self.path)
+        return WrittenBundle(path=self.path, sha256=self._digest.hexdigest(), size_bytes=self._size)
+
+    def abort(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+            self._tmp.unlink(missing_ok=True)
+
+    def __enter__(self) -> BundleWriter:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.abort()
+
+
 def write_bundle(path: Path, bundle: SampleBundle) -> WrittenBundle:
     frames = bundle.frames
     if frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[-1] != 3:
         raise ValueError(f"frames must be uint8 [F,H,W,3], got {frames.dtype} {frames.shape}")
-    metadata = {
-        "format_version": FORMAT_VERSION,
-        "sample_id": bundle.sample_id,
-        "caption": bundle.caption,
-        "fps": repr(float(bundle.fps)),
-        "source_path": bundle.source_path,
-        **{f"source.{k}": str(v) for k, v in bundle.source.items()},
-    }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    save_file({"frames": np.ascontiguousarray(frames)}, str(tmp), metadata=metadata)
-    os.chmod(tmp, 0o644)  # the training service may run as another user on the same shared storage
-    os.replace(tmp, path)
-    return WrittenBundle(path=path, sha256=sha256_file(path), size_bytes=path.stat().st_size)
+    count, height, width, _ = frames.shape
+    with BundleWriter(
+        path,
+        sample_id=bundle.sample_id,
+        caption=bundle.caption,
+        fps=bundle.fps,
+        source_path=bundle.source_path,
+        source=bundle.source,
+        frames=count,
+        height=height,
+        width=width,
+    ) as writer:
+        for frame in frames:
+            writer.add_frame(frame)
+        return writer.finish()
 
 
 def read_bundle(path: Path) -> SampleBundle:

@@ -10,13 +10,16 @@ import os
 import subprocess
 import tempfile
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
+from typing import IO
 
 import imageio_ffmpeg
 
 FFMPEG_ENV = "LTX_FFMPEG"
 _STDERR_TAIL_LINES = 15
+_DRAIN_BYTES = 1 << 20
 
 
 class FfmpegError(RuntimeError):
@@ -57,12 +60,13 @@ def run_ffmpeg(argv: Sequence[str], *, timeout: float) -> None:
         raise FfmpegError(f"ffmpeg exited with status {proc.returncode}", stderr_tail=_tail(proc.stderr))
 
 
-def stream_ffmpeg(argv: Sequence[str], *, chunk_bytes: int, timeout: float) -> Iterator[bytes]:
-    """Run ffmpeg writing to stdout and yield its output in chunks of exactly chunk_bytes.
+@contextmanager
+def _ffmpeg_stdout(argv: Sequence[str], *, timeout: float) -> Iterator[IO[bytes]]:
+    """Start ffmpeg with its stdout on a pipe and hand that pipe over; check how ffmpeg ended afterwards.
 
-    A trailing partial chunk is dropped. The process is killed when the deadline passes (FfmpegError
-    with timed_out=True) or when the consumer stops iterating, so a stuck ffmpeg never hangs the caller.
-    Raises FfmpegError if ffmpeg exits with a non-zero status.
+    Once the body is done reading, ffmpeg is waited for (if the body read to the end of the output)
+    or killed (if it stopped early); past the deadline it is killed. Raises FfmpegError when it timed
+    out or exited with a non-zero status, not when it was killed because the body stopped early.
     """
     with tempfile.TemporaryFile() as stderr_file:
         try:
@@ -79,8 +83,7 @@ def stream_ffmpeg(argv: Sequence[str], *, chunk_bytes: int, timeout: float) -> I
         deadline.start()
         try:
             assert proc.stdout is not None
-            while len(chunk := proc.stdout.read(chunk_bytes)) == chunk_bytes:
-                yield chunk
+            yield proc.stdout
             returncode = proc.wait()
         finally:
             deadline.cancel()
@@ -94,3 +97,43 @@ def stream_ffmpeg(argv: Sequence[str], *, chunk_bytes: int, timeout: float) -> I
             if timed_out.is_set():
                 raise FfmpegError(f"ffmpeg timed out after {timeout:g} s", stderr_tail=tail, timed_out=True)
             raise FfmpegError(f"ffmpeg exited with status {returncode}", stderr_tail=tail)
+
+
+def stream_ffmpeg(argv: Sequence[str], *, chunk_bytes: int, timeout: float) -> Iterator[bytes]:
+    """Run ffmpeg writing to stdout and yield its output in chunks of exactly chunk_bytes.
+
+    A trailing partial chunk is dropped. The process is killed when the deadline passes (FfmpegError
+    with timed_out=True) or when the consumer stops iterating, so a stuck ffmpeg never hangs the caller.
+    Raises FfmpegError if ffmpeg exits with a non-zero status.
+    """
+    with _ffmpeg_stdout(argv, timeout=timeout) as stdout:
+        while len(chunk := stdout.read(chunk_bytes)) == chunk_bytes:
+            yield chunk
+
+
+def stream_ffmpeg_into(argv: Sequence[str], buffers: Iterable[memoryview], *, timeout: float) -> Iterator[memoryview]:
+    """Run ffmpeg writing to stdout and read its output straight into each of `buffers` in turn.
+
+    Each buffer is yielded once it is full, before the next one is taken from `buffers` (so the
+    consumer may pick the next buffer from what it has seen). No bytes object is made and nothing is
+    copied on our side. A trailing partial buffer is not yielded; output left over once `buffers`
+    runs out is read and dropped. Deadline, early stop and errors as stream_ffmpeg.
+    """
+    with _ffmpeg_stdout(argv, timeout=timeout) as stdout:
+        for buffer in buffers:
+            if _fill(stdout, buffer) < len(buffer):
+                return
+            yield buffer
+        while stdout.read(_DRAIN_BYTES):
+            pass
+
+
+def _fill(stream: IO[bytes], buffer: memoryview) -> int:
+    """Read into buffer until it is full or the stream ends; the number of bytes read."""
+    filled = 0
+    while filled < len(buffer):
+        count = stream.readinto(buffer[filled:])
+        if not count:
+            break
+        filled += count
+    return filled

@@ -116,7 +116,8 @@ def test_auto_scale_leaves_images_as_single_frames(tmp_path: Path, make_settings
     (written,) = [e for e in events if isinstance(e, BundleWritten)]
     bundle = read_bundle(written.path)
     assert bundle.frames.shape == (1, 64, 64, 3)
-    assert "fit" not in bundle.source
+    assert bundle.source["fit"] == written.facts.fit == "image"
+    assert written.facts.time_scale == 1.0
 
 
 def test_auto_scale_resamples_each_shot_of_a_split_clip_on_its_own(tmp_path: Path, make_settings) -> None:

@@ -25,7 +25,19 @@ def close_to(pixel: np.ndarray, colour: tuple[int, int, int]) -> bool:
 
 
 def fit(path: Path, frames: int = 17, frame_rate: int = 24, size: int = 64) -> np.ndarray:
-    return fit_video(path, probe(path), frames=frames, frame_rate=frame_rate, width=size, height=size, timeout_s=60)
+    """fit_video's frames, as the worker's sink receives them, stacked."""
+    out: list[np.ndarray] = []
+    fit_video(
+        path,
+        probe(path),
+        sink=lambda frame: out.append(frame.copy()),
+        frames=frames,
+        frame_rate=frame_rate,
+        width=size,
+        height=size,
+        timeout_s=60,
+    )
+    return np.stack(out)
 
 
 def test_probe_reports_the_source_facts(tmp_path: Path) -> None:
@@ -133,7 +145,7 @@ def test_decode_past_its_deadline_is_a_timeout(tmp_path: Path) -> None:
     clip = render_clip(tmp_path / "c.mp4", "testsrc2=s=64x64:r=24", frames=24, fps=24)
 
     with pytest.raises(UnusableMediaError) as info:
-        fit_video(clip, probe(clip), frames=17, frame_rate=24, width=64, height=64, timeout_s=0.001)
+        fit_video(clip, probe(clip), sink=lambda f: None, frames=17, frame_rate=24, width=64, height=64, timeout_s=1e-3)
 
     assert info.value.reason == SkipReason.DECODE_TIMEOUT
 

@@ -26,15 +26,16 @@ def test_demo_dataset_over_http_gives_one_readable_bundle_per_clip(
 
     events = list(run_preprocess(settings, tmp_path / "storage"))
 
-    # Order: pairing warnings, an initial Progress, then (result, Progress) per file, then Summary.
+    # Order: pairing warnings, an initial Progress, then (result, Progress, FileReport) per file, then Summary.
     assert events[0] == DatasetWarning(
         "set_b/drifting_light.mp4",
         "NO_CAPTION",
         "no drifting_light.txt beside it; it trains on the trigger phrase 's3p1a'",
     )
     assert events[1] == Progress(files_total=5, files_done=0, samples_written=0, files_skipped=0)
-    assert all(isinstance(e, BundleWritten) for e in events[2:-1:2])
-    assert [e.files_done for e in events[3:-1:2]] == [1, 2, 3, 4, 5]
+    assert all(isinstance(e, BundleWritten) for e in events[2:-1:3])
+    assert [e.files_done for e in events[3:-1:3]] == [1, 2, 3, 4, 5]
+    assert [e.path for e in events[4:-1:3]] == [e.sample_id for e in events[2:-1:3]]
     assert events[-1] == Summary(media_kind="video", samples=5, files_skipped=0, wall_seconds=events[-1].wall_seconds)
 
     written = {e.sample_id: e for e in of_type(events, BundleWritten)}
@@ -100,7 +101,7 @@ def test_corrupt_files_are_skipped_with_a_reason_and_the_rest_is_used(tmp_path: 
         ("noise.avi", "UNDECODABLE"),
     ]
     assert [b.sample_id for b in of_type(events, BundleWritten)] == ["good.mp4"]
-    assert events[-2] == Progress(files_total=3, files_done=3, samples_written=1, files_skipped=2)
+    assert of_type(events, Progress)[-1] == Progress(files_total=3, files_done=3, samples_written=1, files_skipped=2)
     assert isinstance(events[-1], Summary) and events[-1].files_skipped == 2
 
 

@@ -19,7 +19,7 @@ from preprocess_svc.errors import SkipReason
 from preprocess_svc.events import BundleWritten, Skipped
 from preprocess_svc.media import fit_video, probe
 from preprocess_svc.pairing import MediaSample
-from preprocess_svc.sample_worker import SampleJob, bundle_file_name, process_sample
+from preprocess_svc.sample_worker import SampleJob, bundle_file_name, process_sample, source_facts
 from shared.ffmpeg import ffmpeg_exe, run_ffmpeg
 
 RED, GREEN, BLUE, WHITE = (255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 255)
@@ -66,7 +66,11 @@ def close_to(pixel: np.ndarray, colour: tuple[int, int, int], tolerance: int = 2
 
 
 def fit(path: Path, *, frames: int = 17, width: int = 32, height: int = 32) -> np.ndarray:
-    return fit_video(path, probe(path), frames=frames, frame_rate=FPS, width=width, height=height, timeout_s=30)
+    """fit_video's frames, as the worker's sink receives them, stacked."""
+    out: list[np.ndarray] = []
+    sink = lambda frame: out.append(frame.copy())  # noqa: E731
+    fit_video(path, probe(path), sink=sink, frames=frames, frame_rate=FPS, width=width, height=height, timeout_s=30)
+    return np.stack(out)
 
 
 def assert_small_bands(frame: np.ndarray) -> None:
@@ -123,6 +127,8 @@ def test_phone_clip_with_rotation_metadata_is_fitted_as_displayed(tmp_path: Path
 
     assert (info.width, info.height) == (128, 96)  # stored size, before the turn
     assert info.rotation in (rotation, rotation - 360)
+    # The dataset report gives the size a player shows.
+    assert (source_facts(info).width, source_facts(info).height) == ((96, 128) if rotation != 180 else (128, 96))
     assert pixels.shape == (17, height, width, 3)
     top_left, top_right, bottom_left, bottom_right = UPRIGHT_CORNERS[rotation]
     frame = pixels[0]
@@ -140,6 +146,8 @@ def test_anamorphic_clip_fills_the_bucket_on_its_display_aspect(tmp_path: Path) 
     )
     with av.open(str(clip)) as container:
         assert container.streams.video[0].sample_aspect_ratio == Fraction(4, 3)
+    facts = source_facts(probe(clip))
+    assert (facts.width, facts.height, facts.coded_width, facts.coded_height) == (427, 240, 320, 240)
 
     frame = fit(clip, width=64, height=64)[0]
 

@@ -15,6 +15,7 @@ from preprocess_svc.scenes import detect_shots
 from preprocess_svc.server import settings_from_request
 from shared.api import preprocess_service_pb2 as pb
 from shared.bundle import read_bundle
+from shared.dataset_report import FileOutcome, FileReport, PartSkipped
 from shared.demo_dataset import render_clip, write_zip
 from shared.request.errors import InvalidRequest
 
@@ -100,6 +101,15 @@ def test_a_long_clip_becomes_one_sample_per_shot_sharing_its_caption(
         if start > 0:
             assert np.abs(first - source_means[start - 1]).max() > 30
 
+    # One report for the clip, after its last shot, with the cuts and one sample per shot in time order.
+    (report,) = [e for e in events if isinstance(e, FileReport)]
+    assert events.index(report) == len(events) - 2  # just before the Summary
+    assert (report.path, report.outcome, report.caption_found) == ("set_a/long.mp4", FileOutcome.USED, True)
+    assert report.scene_cuts_s == pytest.approx([cut / FPS for cut in TRUE_CUTS], abs=2 / FPS)
+    assert [s.sample_id for s in report.samples] == [f"set_a/long.mp4#shot{n}" for n in (1, 2, 3)]
+    assert [s.start_s for s in report.samples] == pytest.approx([start / FPS for start in starts], abs=2 / FPS)
+    assert report.source.frames == sum(SHOT_FRAMES)
+
 
 def test_a_clip_no_longer_than_the_threshold_stays_one_sample(tmp_path: Path, three_shots_zip: Path, make_settings):
     settings = make_settings(three_shots_zip, split_input_duration_threshold=6.0)  # the clip lasts exactly 6 s
@@ -134,6 +144,10 @@ def test_a_shot_shorter_than_a_sample_is_skipped_as_too_short_by_name(
     [skip] = [e for e in events if isinstance(e, Skipped)]
     assert (skip.path, skip.reason) == ("set_a/long.mp4#shot2", "TOO_SHORT")
     assert skip.message.startswith("shot 2 of 3 (2.00-3.50 s of the clip, 1.50 s) gives 36 frames at 24 fps")
+    (report,) = [e for e in events if isinstance(e, FileReport)]
+    assert report.outcome is FileOutcome.USED
+    assert [s.sample_id for s in report.samples] == ["set_a/long.mp4#shot1", "set_a/long.mp4#shot3"]
+    assert report.skipped_parts == (PartSkipped(skip.path, skip.reason, skip.message),)
     assert events[-1] == Summary(media_kind="video", samples=2, files_skipped=1, wall_seconds=events[-1].wall_seconds)
 
 

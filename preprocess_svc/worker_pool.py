@@ -1,0 +1,171 @@
+"""The preprocessing worker processes: one warm pool per service, shared by all its runs.
+
+A WorkerPool wraps a spawn-context ProcessPoolExecutor (the service is a threaded gRPC server, where
+fork is unsafe). start() launches every worker at once and has each import the sample worker, so the
+first run pays neither the process start-up nor the imports. Runs submit through a PoolRun, which
+knows its own futures: closing a run early cancels only those, never another run's.
+
+A worker that dies (the OOM killer, a signal) breaks a ProcessPoolExecutor for good: every future
+still pending on it fails. Those futures raise WorkerCrashed here, a clear, retryable error, and the
+next submission replaces the broken executor with a fresh one, so the service itself keeps working.
+"""
+
+from __future__ import annotations
+
+import importlib
+import multiprocessing
+import os
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from typing import Generic, ParamSpec, TypeVar
+
+import structlog
+
+from shared.request.errors import DomainError, ErrorCode
+
+WARM_MODULES = ("preprocess_svc.sample_worker",)
+WORKER_CRASHED_REASON = "PREPROCESS_WORKER_CRASHED"
+
+P = ParamSpec("P")
+T = TypeVar("T")
+log = structlog.get_logger(__name__)
+
+
+class WorkerCrashed(DomainError):
+    """A worker process died while this run had files queued or in progress; retrying gets fresh workers."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(
+            ErrorCode.UNAVAILABLE,
+            WORKER_CRASHED_REASON,
+            "a preprocessing worker process died while fitting this run's files (killed by a signal, most "
+            "likely the out-of-memory killer on a very large clip or bucket); the run was stopped and its "
+            f"remaining files were not processed. The service has started fresh workers: retry the request. ({detail})",
+        )
+
+
+def _warm_up(modules: tuple[str, ...]) -> int:
+    """Runs in each new worker: import what its tasks need, so the first real task does not pay for it."""
+    for name in modules:
+        importlib.import_module(name)
+    return os.getpid()
+
+
+class _RunFuture(Future[T], Generic[T]):
+    """The future a run sees: it follows the executor's future, with BrokenProcessPool turned into WorkerCrashed."""
+
+    def __init__(self, inner: Future[T]) -> None:
+        super().__init__()
+        self._inner = inner
+        inner.add_done_callback(self._follow)
+
+    def cancel(self) -> bool:
+        # Only a task still queued can be cancelled; _follow then marks this future cancelled too.
+        return self._inner.cancel()
+
+    def _follow(self, inner: Future[T]) -> None:
+        if inner.cancelled():
+            super().cancel()
+            self.set_running_or_notify_cancel()  # wakes wait(): a cancelled future counts as done once notified
+            return
+        exc = inner.exception()
+        if isinstance(exc, BrokenProcessPool):
+            self.set_exception(WorkerCrashed(str(exc)))
+        elif exc is not None:
+            self.set_exception(exc)
+        else:
+            self.set_result(inner.result())
+
+
+class WorkerPool:
+    """A spawn-context process pool of `workers` processes, replaced transparently when a worker dies."""
+
+    def __init__(self, workers: int, *, warm_modules: tuple[str, ...] = WARM_MODULES) -> None:
+        if workers < 1:
+            raise ValueError(f"workers must be at least 1 (got {workers})")
+        self.workers = workers
+        self._warm_modules = warm_modules
+        self._lock = threading.Lock()
+        self._executor: ProcessPoolExecutor | None = None
+        self._closed = False
+
+    def start(self, *, wait: bool = False) -> None:
+        """Launch every worker now and have it import the sample worker (wait=True: until all are ready)."""
+        with self._lock:
+            warming = self._warm(self._live_executor())
+        if wait:
+            for future in warming:
+                future.result()
+
+    def run(self) -> PoolRun:
+        """A handle for one run's tasks on this pool."""
+        return PoolRun(self)
+
+    def submit(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> Future[T]:
+        """Queue fn(*args) on a worker; a broken executor is replaced first (its queued tasks already failed)."""
+        with self._lock:
+            executor = self._live_executor()
+            try:
+                inner = executor.submit(fn, *args, **kwargs)
+            except BrokenProcessPool as exc:
+                log.warning("worker_pool_replaced", workers=self.workers, cause=str(exc))
+                executor.shutdown(wait=False, cancel_futures=True)
+                self._executor = None
+                executor = self._live_executor()
+                self._warm(executor)
+                inner = executor.submit(fn, *args, **kwargs)
+        return _RunFuture(inner)
+
+    def shutdown(self, *, wait: bool = True) -> None:
+        """Cancel every queued task and stop the workers (wait=True: until the tasks in progress end)."""
+        with self._lock:
+            self._closed = True
+            executor, self._executor = self._executor, None
+        if executor is not None:
+            executor.shutdown(wait=wait, cancel_futures=True)
+            log.info("worker_pool_stopped", workers=self.workers)
+
+    def _live_executor(self) -> ProcessPoolExecutor:
+        if self._closed:
+            raise RuntimeError("the worker pool has been shut down")
+        if self._executor is None:
+            self._executor = ProcessPoolExecutor(
+                max_workers=self.workers, mp_context=multiprocessing.get_context("spawn")
+            )
+        return self._executor
+
+    def _warm(self, executor: ProcessPoolExecutor) -> list[Future[int]]:
+        # One task per worker, submitted together: a spawn-context executor launches a new process for
+        # each task it cannot hand to an idle one, so this starts all of them at once.
+        warming = [executor.submit(_warm_up, self._warm_modules) for _ in range(self.workers)]
+        log.info("worker_pool_started", workers=self.workers, warm_modules=list(self._warm_modules))
+        return warming
+
+
+class PoolRun:
+    """One run's tasks on a WorkerPool: submit them, and cancel the ones still queued when the run ends early."""
+
+    def __init__(self, pool: WorkerPool) -> None:
+        self._pool = pool
+        self._futures: set[Future] = set()
+        self._lock = threading.Lock()
+
+    def submit(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> Future[T]:
+        future = self._pool.submit(fn, *args, **kwargs)
+        with self._lock:
+            self._futures.add(future)
+        future.add_done_callback(self._forget)
+        return future
+
+    def cancel_pending(self) -> None:
+        """Cancel this run's queued tasks; the ones already handed to a worker finish there, unseen."""
+        with self._lock:
+            futures = list(self._futures)
+        for future in futures:
+            future.cancel()
+
+    def _forget(self, future: Future) -> None:
+        with self._lock:
+            self._futures.discard(future)
