@@ -8,6 +8,8 @@ from google.rpc import status_pb2
 
 from shared.api import common_pb2
 from shared.api import training_service_pb2 as pb
+from shared.api.report_codec import dataset_report_to_proto, file_report_to_proto
+from shared.dataset_report import FileReport
 from shared.grpc_util.errors import status_proto
 from shared.request.json_input import input_from_json
 from train_svc.jobs.event_log import LoggedEvent
@@ -24,7 +26,7 @@ from train_svc.jobs.events import (
 )
 from train_svc.jobs.job import Job
 
-_RESULT_FIELDS = ("lora_file", "config_file", "video", "debug_dataset", "result_file")
+_RESULT_FIELDS = ("lora_file", "config_file", "video", "debug_dataset", "dataset_report", "result_file")
 
 
 def _timestamp(value) -> timestamp_pb2.Timestamp:
@@ -81,6 +83,8 @@ def training_job(job: Job) -> pb.TrainingJob:
         billable_units=job.billable_units,
         base_model=job.base_model,
     )
+    if job.file_reports:
+        message.dataset_report.CopyFrom(dataset_report_to_proto(job.dataset_report))
     if job.error is not None:
         message.error.CopyFrom(error_status(job.error))
     if job.artifacts:
@@ -128,6 +132,8 @@ def job_event(logged: LoggedEvent) -> pb.TrainingJobEvent:
         )
     elif isinstance(event, ArtifactWritten):
         out.artifact.CopyFrom(artifact(event))
+    elif isinstance(event, FileReport):
+        out.file_report.CopyFrom(file_report_to_proto(event))
     else:
         raise TypeError(f"no API form for event {type(event).__name__}")
     return out

@@ -6,6 +6,7 @@ import argparse
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from train_svc.models.base_model import default_base_model
 
@@ -27,6 +28,9 @@ class TrainServiceConfig:
     # orders of magnitude (measured: 43 ms vs 3.3 s per tiny-model step with 1 vs 2 threads on 2 cores).
     cpu_threads: int = 1
     grace_seconds: float = 10.0
+    # "reference": bundles are read where the preprocessor wrote them (storage shared by both services).
+    # "value": their bytes come in the Preprocess stream and are written to this service's storage.
+    bundle_delivery: Literal["reference", "value"] = "reference"
 
 
 def parser() -> argparse.ArgumentParser:
@@ -53,6 +57,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=int(env("LTX_SEED", "42")))
     p.add_argument("--concurrent-jobs", type=int, default=int(env("LTX_CONCURRENT_JOBS", "1")))
     p.add_argument("--cpu-threads", type=int, default=int(env("LTX_CPU_THREADS", "1")), help="torch CPU threads")
+    p.add_argument(
+        "--bundle-delivery",
+        choices=["reference", "value"],
+        default=env("LTX_BUNDLE_DELIVERY", "reference"),
+        help="reference: storage shared with the preprocessor; value: bundle bytes come over gRPC",
+    )
     return p
 
 
@@ -70,4 +80,5 @@ def from_args(argv: list[str] | None = None) -> TrainServiceConfig:
         seed=a.seed,
         concurrent_jobs=a.concurrent_jobs,
         cpu_threads=a.cpu_threads,
+        bundle_delivery=a.bundle_delivery,
     )

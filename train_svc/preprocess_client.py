@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Generator
+from dataclasses import replace
+from pathlib import Path
 
 import grpc
 
 from shared.api import common_pb2, preprocess_service_pb2, preprocess_service_pb2_grpc
+from shared.api.report_codec import file_report_from_proto
 from shared.grpc_util.errors import error_details
+from train_svc.bundle_receiver import BundleReceiver, BundleTransferError
 from train_svc.jobs.events import (
     BundleInfo,
     DatasetFailure,
@@ -47,6 +51,8 @@ def _to_event(message: preprocess_service_pb2.PreprocessEvent) -> PreprocessEven
             caption=b.caption,
             source_path=b.source_path,
         )
+    if kind == "file_report":
+        return file_report_from_proto(message.file_report)
     if kind == "summary":
         s = message.summary
         return DatasetReady(_MEDIA_KIND.get(s.media_kind, "unknown"), s.samples, s.files_skipped)
@@ -66,8 +72,18 @@ def _failure(err: grpc.RpcError) -> DatasetFailure:
 
 
 class PreprocessClient:
-    def __init__(self, target: str):
+    """Asks PreprocessService for a job's bundles, by reference (shared storage) or by value.
+
+    By value, the bundles' bytes come in the stream and are written under
+    <storage_root>/jobs/<job id>/bundles/, checked against their sha256 and size.
+    """
+
+    def __init__(self, target: str, *, by_value: bool = False, storage_root: Path | None = None):
+        if by_value and storage_root is None:
+            raise ValueError("bundles by value need a storage root to write them to")
         self.target = target
+        self.by_value = by_value
+        self.storage_root = storage_root
         self._channel = grpc.insecure_channel(target, options=_CHANNEL_OPTIONS)
         self._stub = preprocess_service_pb2_grpc.PreprocessServiceStub(self._channel)
 
@@ -84,19 +100,39 @@ class PreprocessClient:
             split_input_into_scenes=s.split_input_into_scenes,
             split_input_duration_threshold=s.split_input_duration_threshold,
             auto_scale_input=s.auto_scale_input,
+            delivery=preprocess_service_pb2.BY_VALUE if self.by_value else preprocess_service_pb2.BY_REFERENCE,
         )
 
     def __call__(self, job: Job) -> Generator[PreprocessEvent, None, None]:
         call = self._stub.Preprocess(self.request_for(job), timeout=24 * 3600)
+        receiver = BundleReceiver(self.storage_root / "jobs" / job.id / "bundles") if self.by_value else None
         try:
             for message in call:
-                event = _to_event(message)
+                if receiver is not None and message.WhichOneof("event") in ("bundle_chunk", "bundle"):
+                    event = _received(receiver, message)
+                else:
+                    event = _to_event(message)
                 if event is not None:
                     yield event
         except grpc.RpcError as err:
             raise _failure(err) from None
+        except BundleTransferError as exc:
+            raise DatasetFailure(JobError("DATA_LOSS", "BUNDLE_TRANSFER_FAILED", str(exc))) from None
         finally:
             call.cancel()
+            if receiver is not None:
+                receiver.abort()
 
     def close(self) -> None:
         self._channel.close()
+
+
+def _received(receiver: BundleReceiver, message: preprocess_service_pb2.PreprocessEvent) -> BundleInfo | None:
+    """A by-value chunk is written (None); the BundleRef that closes it becomes a bundle on our storage."""
+    if message.WhichOneof("event") == "bundle_chunk":
+        chunk = message.bundle_chunk
+        receiver.chunk(chunk.sample_id, chunk.offset, chunk.data)
+        return None
+    bundle = _to_event(message)
+    path = receiver.finish(bundle.sample_id, bundle.sha256, bundle.size_bytes)
+    return replace(bundle, uri=path.resolve().as_uri())

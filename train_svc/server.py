@@ -72,7 +72,9 @@ async def serve(config: TrainServiceConfig) -> TrainingService:
     limit_cpu_threads(config.cpu_threads)
     base_model = resolve_base_model(config.base_model)
     placement = choose_placement(config.device, config.precision)
-    preprocess = PreprocessClient(config.preprocess_target)
+    preprocess = PreprocessClient(
+        config.preprocess_target, by_value=config.bundle_delivery == "value", storage_root=config.storage
+    )
     runner = JobRunner(
         RunnerConfig(
             storage_root=config.storage,

@@ -16,15 +16,22 @@ class LocalServices:
 
 @asynccontextmanager
 async def local_services(
-    storage: Path, base_model: str, *, lora_feed_forward: bool = False
+    storage: Path,
+    base_model: str,
+    *,
+    lora_feed_forward: bool = False,
+    preprocess_storage: Path | None = None,
+    bundle_delivery: str = "reference",
 ) -> AsyncIterator[LocalServices]:
+    """Both services on `storage`, or the preprocessor on its own `preprocess_storage` (then bundles
+    must come by value: bundle_delivery="value")."""
     from preprocess_svc.config import PreprocessServiceConfig
     from preprocess_svc.server import serve as serve_preprocess
     from train_svc.config import TrainServiceConfig
     from train_svc.server import serve as serve_training
 
     storage.mkdir(parents=True, exist_ok=True)
-    preprocess = await serve_preprocess(PreprocessServiceConfig(storage=storage, port=0))
+    preprocess = await serve_preprocess(PreprocessServiceConfig(storage=preprocess_storage or storage, port=0))
     preprocess_target = f"127.0.0.1:{preprocess.port}"
     try:
         training = await serve_training(
@@ -34,6 +41,7 @@ async def local_services(
                 base_model=base_model,
                 port=0,
                 lora_feed_forward=lora_feed_forward,
+                bundle_delivery=bundle_delivery,
             )
         )
         try:

@@ -7,6 +7,9 @@ import time
 from typing import TextIO
 
 from shared.api import training_service_pb2 as pb
+from shared.api.report_codec import file_report_from_proto
+from shared.cli.report_table import render
+from shared.dataset_report import DatasetReport, FileReport
 from shared.grpc_util.errors import describe_status
 
 _STATE = pb.TrainingJob.State
@@ -21,7 +24,8 @@ def _duration(seconds: float) -> str:
 
 class ProgressDisplay:
     """Prints state changes, dataset reports and warnings as lines; steps at most once per interval,
-    as one live line on a terminal. The last step before a state change is always shown."""
+    as one live line on a terminal. The last step before a state change is always shown. The dataset
+    report's table is printed once, when the job leaves PREPROCESSING (also when it fails there)."""
 
     def __init__(self, stream: TextIO = sys.stderr, step_interval_s: float = 1.0):
         self.stream = stream
@@ -30,6 +34,8 @@ class ProgressDisplay:
         self._last_step_print = 0.0
         self._unshown_step: pb.TrainingStep | None = None
         self._live_line_open = False
+        self._file_reports: list[FileReport] = []
+        self._report_shown = False
 
     def _line(self, text: str) -> None:
         self._flush_step()
@@ -73,6 +79,9 @@ class ProgressDisplay:
                 self._unshown_step = step
         elif kind == "state_change":
             change = event.state_change
+            if change.state != _STATE.PREPROCESSING and self._file_reports and not self._report_shown:
+                self._report_shown = True
+                self._line("dataset report:\n" + render(DatasetReport.of(self._file_reports)))
             self._line(f"[{_STATE.Name(change.state)}] {change.message}")
             if change.HasField("error"):
                 self._line(describe_status(change.error))
@@ -92,5 +101,7 @@ class ProgressDisplay:
                 f"  encoded {b.sample_id}: {b.frames} frames {b.width}x{b.height} @ {b.fps:g} fps, "
                 f"{event.sample_encoded.video_tokens} tokens, caption {b.caption!r}"
             )
+        elif kind == "file_report":
+            self._file_reports.append(file_report_from_proto(event.file_report))
         elif kind == "artifact":
             self._line(f"  wrote {event.artifact.name}: {event.artifact.uri} ({event.artifact.size_bytes} bytes)")

@@ -22,7 +22,7 @@ from shared.request.errors import InvalidRequest
 from shared.request.json_input import input_from_json
 
 EXIT_OK, EXIT_JOB_FAILED, EXIT_BAD_REQUEST, EXIT_UNREACHABLE = 0, 1, 2, 3
-_OUTPUT_FIELDS = ("lora_file", "config_file", "video", "debug_dataset")
+_OUTPUT_FIELDS = ("lora_file", "config_file", "video", "debug_dataset", "dataset_report")
 
 
 def load_request(path: Path, *, make_paths_absolute: bool) -> dict[str, Any]:

@@ -44,7 +44,13 @@ def test_train_against_a_running_service_writes_the_outputs(services, tmp_path):
     done = _run(["train", str(request), "--out", str(out), "--target", services.training_target])
     assert done.returncode == 0, done.stderr
     assert "[SUCCEEDED]" in done.stderr and "step 100/100" in done.stderr
-    assert {p.name for p in out.iterdir()} == {"lora.safetensors", "config.json", "result.json"}
+    table = done.stderr.split("dataset report:\n", 1)[1].split("\n[TRAINING]", 1)[0].splitlines()
+    assert table[0].split() == ["file", "result", "samples", "frames", "fps", "size", "cuts", "caption", "audio", "why"]
+    rows = {line.split()[0]: line.split() for line in table[2:-1]}
+    assert set(rows) == {"set_a/clip.mp4", "set_b/clip.mp4", "set_a/bouncing_box.mp4"}
+    assert rows["set_b/clip.mp4"][1:9] == ["used", "1", "9", "24->24", "128x128->512x288", "0", "yes", "yes"]
+    assert table[-1] == "3 files: 3 used, 0 skipped, 0 ignored; 3 samples"
+    assert {p.name for p in out.iterdir()} == {"lora.safetensors", "config.json", "dataset_report.json", "result.json"}
     result = json.loads((out / "result.json").read_text())
     assert path_from_uri(result["lora_file"]["url"]) == (out / "lora.safetensors").resolve()
     assert result["billable_units"] == 100

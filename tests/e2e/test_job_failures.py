@@ -97,6 +97,13 @@ def test_all_clips_too_short_fails_with_the_spec_message_and_bills_0(services, t
     skipped = [e.skipped for e in events if e.HasField("skipped")]
     assert sorted(s.path for s in skipped) == ["short_0.mp4", "short_1.mp4"]
     assert all(s.reason == "TOO_SHORT" for s in skipped)
+    # The rejected job still says, file by file, what it found.
+    files = job.dataset_report.files
+    assert [(f.path, f.reason, f.source.frames) for f in files] == [
+        ("short_0.mp4", "TOO_SHORT", 10),
+        ("short_1.mp4", "TOO_SHORT", 10),
+    ]
+    assert job.result.HasField("dataset_report")
 
 
 def test_a_missing_archive_fails_the_job_not_the_service(services, tmp_path):

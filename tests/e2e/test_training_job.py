@@ -39,14 +39,14 @@ def test_job_succeeds_and_bills_its_steps(finished):
 
 def test_every_output_exists_and_matches_its_checksum(finished):
     job, _ = finished
-    for field in ("lora_file", "config_file", "result_file"):
+    for field in ("lora_file", "config_file", "dataset_report", "result_file"):
         artifact = getattr(job.result, field)
         path = path_from_uri(artifact.uri)
         assert path.is_file(), field
         assert sha256_file(path) == artifact.sha256
         assert path.stat().st_size == artifact.size_bytes
     result = json.loads(path_from_uri(job.result.result_file.uri).read_text())
-    assert set(result) == {"lora_file", "config_file", "video", "debug_dataset", "billable_units"}
+    assert set(result) == {"lora_file", "config_file", "video", "debug_dataset", "dataset_report", "billable_units"}
     assert result["billable_units"] == 100
     assert result["video"] is None and result["debug_dataset"] is None
     config = json.loads(path_from_uri(job.result.config_file.uri).read_text())
@@ -127,7 +127,37 @@ def test_events_tell_the_story_in_order(finished):
     assert all(s.total_steps == 100 and s.loss > 0 and s.learning_rate > 0 for s in steps)
     assert steps[0].learning_rate > steps[-1].learning_rate  # linear decay
     assert sum(e.HasField("sample_encoded") for e in events) == 5
-    assert {e.artifact.name for e in events if e.HasField("artifact")} == {"lora_file", "config_file", "result_file"}
+    artifacts = [e.artifact.name for e in events if e.HasField("artifact")]
+    assert artifacts == ["dataset_report", "lora_file", "config_file", "result_file"]
+    # Every file's report arrives during preprocessing, before training starts.
+    training_at = next(e.sequence for e in events if e.state_change.state == pb.TrainingJob.State.TRAINING)
+    assert all(e.sequence < training_at for e in events if e.HasField("file_report"))
+
+
+def test_get_training_job_holds_the_dataset_report(finished):
+    job, events = finished
+    report = job.dataset_report
+    assert [f.path for f in report.files] == sorted(
+        ["life.mp4", "set_a/bouncing_box.mp4", "set_a/clip.mp4", "set_b/clip.mp4", "set_b/drifting_light.mp4"]
+    )
+    assert list(report.files) == sorted(
+        (e.file_report for e in events if e.HasField("file_report")), key=lambda f: f.path
+    )
+    assert (report.media_kind, report.files_used, report.files_skipped, report.samples) == (
+        common_pb2.MEDIA_KIND_VIDEO,
+        5,
+        0,
+        5,
+    )
+    by_path = {f.path: f for f in report.files}
+    light = by_path["set_b/drifting_light.mp4"]
+    assert (light.caption_found, by_path["set_a/clip.mp4"].caption_found) == (False, True)
+    (sample,) = light.samples
+    # 192x192 at 24 fps in, 25 frames at 512x512 (low 1:1) and 24 fps out, with its sine-tone soundtrack.
+    assert (light.source.width, light.source.height, light.source.fps, light.source.has_audio) == (192, 192, 24, True)
+    assert (sample.frames, sample.width, sample.height, sample.fps, sample.fit) == (25, 512, 512, 24, "first_frames")
+    stored = json.loads(path_from_uri(job.result.dataset_report.uri).read_text())
+    assert stored["samples"] == 5 and [f["path"] for f in stored["files"]] == [f.path for f in report.files]
 
 
 def test_a_watcher_that_connects_after_the_end_gets_every_event_from_1(services, finished):

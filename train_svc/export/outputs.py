@@ -15,6 +15,7 @@ CONFIG_FILE = "config.json"
 RESULT_FILE = "result.json"
 VIDEO_FILE = "preview.mp4"
 DEBUG_DATASET_FILE = "debug_dataset.zip"
+DATASET_REPORT_FILE = "dataset_report.json"
 
 
 @dataclass(frozen=True)
@@ -73,12 +74,19 @@ def inference_config(
 
 
 def result_document(
-    *, lora: OutputFile, config: OutputFile, video: OutputFile | None, debug: OutputFile | None, billable: int
+    *,
+    lora: OutputFile,
+    config: OutputFile,
+    video: OutputFile | None,
+    debug: OutputFile | None,
+    report: OutputFile | None,
+    billable: int,
 ) -> dict[str, Any]:
     return {
         "lora_file": lora.as_json("application/octet-stream"),
         "config_file": config.as_json("application/json"),
         "video": video.as_json("video/mp4") if video else None,
         "debug_dataset": debug.as_json("application/zip") if debug else None,
+        "dataset_report": report.as_json("application/json") if report else None,
         "billable_units": billable,
     }

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
+from shared.dataset_report import FileReport
+
 
 class JobState(Enum):
     QUEUED = "QUEUED"
@@ -100,17 +102,24 @@ class StepCompleted:
 
 @dataclass(frozen=True)
 class ArtifactWritten:
-    name: str  # lora_file | config_file | video | debug_dataset | result_file
+    name: str  # lora_file | config_file | video | debug_dataset | dataset_report | result_file
     uri: str
     sha256: str
     size_bytes: int
 
 
 JobEvent = (
-    StateChanged | DatasetProgress | FileSkipped | DatasetWarning | SampleEncoded | StepCompleted | ArtifactWritten
+    StateChanged
+    | DatasetProgress
+    | FileSkipped
+    | DatasetWarning
+    | FileReport
+    | SampleEncoded
+    | StepCompleted
+    | ArtifactWritten
 )
 # What a preprocessor hands the job runner (BundleInfo is a sample ready to encode).
-PreprocessEvent = DatasetProgress | FileSkipped | DatasetWarning | BundleInfo | DatasetReady
+PreprocessEvent = DatasetProgress | FileSkipped | DatasetWarning | FileReport | BundleInfo | DatasetReady
 
 
 class DatasetFailure(Exception):

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from shared.dataset_report import DatasetReport, FileReport
 from train_svc.jobs.event_log import EventLog, LoggedEvent
 from train_svc.jobs.events import (
     ArtifactWritten,
@@ -35,6 +36,7 @@ class Job:
     loss: float = 0.0
     samples: int = 0
     artifacts: dict[str, ArtifactWritten] = field(default_factory=dict)
+    file_reports: list[FileReport] = field(default_factory=list)  # in the order the files were done
     billable_units: int = 0
     log: EventLog = field(default_factory=EventLog)
     cancel_requested: threading.Event = field(default_factory=threading.Event)
@@ -46,6 +48,10 @@ class Job:
     @property
     def total_steps(self) -> int:
         return int(self.settings.number_of_steps)
+
+    @property
+    def dataset_report(self) -> DatasetReport:
+        return DatasetReport.of(self.file_reports)
 
     def record(self, event: JobEvent) -> LoggedEvent:
         """Apply an event to the record and append it to the log."""
@@ -60,6 +66,8 @@ class Job:
             self.samples += 1
         elif isinstance(event, ArtifactWritten):
             self.artifacts[event.name] = event
+        elif isinstance(event, FileReport):
+            self.file_reports.append(event)
         self.update_time = datetime.now(UTC)
         logged = self.log.append(event)
         if isinstance(event, StateChanged) and event.state.is_final:

@@ -5,7 +5,9 @@
                  with debug_dataset, write debug_dataset.zip and announce it before training starts,
                  so a user can check the data early (it stays available if training fails later)
   TRAINING       LoRA on the transformer, one event per step
-  EXPORTING      lora.safetensors, config.json, result.json (which lists debug_dataset.zip too)
+  EXPORTING      lora.safetensors, config.json, result.json (which lists debug_dataset.zip and
+                 dataset_report.json too; the report is written when preprocessing ends, also when the
+                 dataset is rejected)
 Failures end the job FAILED with a reason (billed 0); a cancel request ends it CANCELLED at the next
 step boundary.
 """
@@ -21,6 +23,7 @@ import structlog
 import torch
 
 from shared.bundle import path_from_uri, read_bundle, sha256_file
+from shared.dataset_report import FileReport
 from train_svc.export import outputs
 from train_svc.export.debug_dataset import write_debug_dataset
 from train_svc.export.lora_file import LoraMetadata, NonFiniteLora, write_lora
@@ -121,7 +124,7 @@ class JobRunner:
                     samples.append(self._encode(event, video_encoder, caption_encoder, captions))
                     bundles[event.sample_id] = path_from_uri(event.uri)
                     job.record(SampleEncoded(event, samples[-1].latents.num_tokens))
-                elif isinstance(event, DatasetProgress | FileSkipped | DatasetWarning):
+                elif isinstance(event, DatasetProgress | FileSkipped | DatasetWarning | FileReport):
                     job.record(event)
                 elif isinstance(event, DatasetReady):
                     log.info("dataset ready", job=job.id, samples=event.samples, skipped=event.files_skipped)
@@ -129,10 +132,18 @@ class JobRunner:
             events.close()
             video_encoder.close()
             caption_encoder.close()
+            if job.file_reports:  # also when the dataset was rejected: it says why, file by file
+                self._write_dataset_report(job)
         if not samples:
             raise DatasetFailure(JobError("FAILED_PRECONDITION", "NO_SAMPLES", "the dataset produced no samples"))
         # Arrival order depends on worker timing; training order must depend only on the seed.
         return sorted(samples, key=lambda s: s.sample_id), [bundles[k] for k in sorted(bundles)]
+
+    def _write_dataset_report(self, job: Job) -> None:
+        out = self.output_dir(job)
+        out.mkdir(parents=True, exist_ok=True)
+        report = outputs.write_json(out / outputs.DATASET_REPORT_FILE, job.dataset_report.to_json_dict())
+        job.record(ArtifactWritten("dataset_report", report.uri, report.sha256, report.size_bytes))
 
     def _write_debug_dataset(self, job: Job, bundles: list[Path]) -> outputs.OutputFile:
         """The samples as trained, viewable, announced at once so a user can check them before training."""
@@ -222,10 +233,16 @@ class JobRunner:
                 audio=cfg.audio,
             ),
         )
+        report_path = out / outputs.DATASET_REPORT_FILE
         result = outputs.write_json(
             out / outputs.RESULT_FILE,
             outputs.result_document(
-                lora=lora, config=config, video=None, debug=debug, billable=settings.billable_units_on_success
+                lora=lora,
+                config=config,
+                video=None,
+                debug=debug,
+                report=outputs.describe(report_path) if report_path.exists() else None,
+                billable=settings.billable_units_on_success,
             ),
         )
         for name, item in (("lora_file", lora), ("config_file", config), ("result_file", result)):
