@@ -46,6 +46,8 @@ class SampleFacts:
     start_s: float  # part of the source the sample covers
     end_s: float
     time_scale: float = 1.0  # >1: plays faster than the source (auto_scale only)
+    audio_fit: str = ""  # "" (no audio) | "cut" | "stretch" | "trim_pad"
+    audio_gain: float = 1.0  # applied by peak normalisation
 
 
 @dataclass(frozen=True)

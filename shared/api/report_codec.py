@@ -50,6 +50,8 @@ def _sample_to_proto(s: SampleFacts) -> pb.SampleReport:
         start_seconds=s.start_s,
         end_seconds=s.end_s,
         time_scale=s.time_scale,
+        audio_fit=s.audio_fit,
+        audio_gain=s.audio_gain,
     )
 
 
@@ -64,6 +66,8 @@ def _sample_from_proto(s: pb.SampleReport) -> SampleFacts:
         start_s=s.start_seconds,
         end_s=s.end_seconds,
         time_scale=s.time_scale,
+        audio_fit=s.audio_fit,
+        audio_gain=s.audio_gain,
     )
 
 

@@ -71,7 +71,7 @@ class DatasetWarning(_message.Message):
     def __init__(self, path: _Optional[str] = ..., code: _Optional[str] = ..., message: _Optional[str] = ...) -> None: ...
 
 class BundleRef(_message.Message):
-    __slots__ = ("sample_id", "uri", "sha256", "size_bytes", "frames", "height", "width", "fps", "caption", "source_path")
+    __slots__ = ("sample_id", "uri", "sha256", "size_bytes", "frames", "height", "width", "fps", "caption", "source_path", "has_audio")
     SAMPLE_ID_FIELD_NUMBER: _ClassVar[int]
     URI_FIELD_NUMBER: _ClassVar[int]
     SHA256_FIELD_NUMBER: _ClassVar[int]
@@ -82,6 +82,7 @@ class BundleRef(_message.Message):
     FPS_FIELD_NUMBER: _ClassVar[int]
     CAPTION_FIELD_NUMBER: _ClassVar[int]
     SOURCE_PATH_FIELD_NUMBER: _ClassVar[int]
+    HAS_AUDIO_FIELD_NUMBER: _ClassVar[int]
     sample_id: str
     uri: str
     sha256: str
@@ -92,7 +93,8 @@ class BundleRef(_message.Message):
     fps: float
     caption: str
     source_path: str
-    def __init__(self, sample_id: _Optional[str] = ..., uri: _Optional[str] = ..., sha256: _Optional[str] = ..., size_bytes: _Optional[int] = ..., frames: _Optional[int] = ..., height: _Optional[int] = ..., width: _Optional[int] = ..., fps: _Optional[float] = ..., caption: _Optional[str] = ..., source_path: _Optional[str] = ...) -> None: ...
+    has_audio: bool
+    def __init__(self, sample_id: _Optional[str] = ..., uri: _Optional[str] = ..., sha256: _Optional[str] = ..., size_bytes: _Optional[int] = ..., frames: _Optional[int] = ..., height: _Optional[int] = ..., width: _Optional[int] = ..., fps: _Optional[float] = ..., caption: _Optional[str] = ..., source_path: _Optional[str] = ..., has_audio: _Optional[bool] = ...) -> None: ...
 
 class Artifact(_message.Message):
     __slots__ = ("name", "uri", "sha256", "size_bytes")
@@ -167,7 +169,7 @@ class SourceMedia(_message.Message):
     def __init__(self, width: _Optional[int] = ..., height: _Optional[int] = ..., coded_width: _Optional[int] = ..., coded_height: _Optional[int] = ..., fps: _Optional[float] = ..., duration_seconds: _Optional[float] = ..., frames: _Optional[int] = ..., codec: _Optional[str] = ..., rotation: _Optional[int] = ..., has_audio: _Optional[bool] = ...) -> None: ...
 
 class SampleReport(_message.Message):
-    __slots__ = ("sample_id", "frames", "fps", "width", "height", "fit", "start_seconds", "end_seconds", "time_scale")
+    __slots__ = ("sample_id", "frames", "fps", "width", "height", "fit", "start_seconds", "end_seconds", "time_scale", "audio_fit", "audio_gain")
     SAMPLE_ID_FIELD_NUMBER: _ClassVar[int]
     FRAMES_FIELD_NUMBER: _ClassVar[int]
     FPS_FIELD_NUMBER: _ClassVar[int]
@@ -177,6 +179,8 @@ class SampleReport(_message.Message):
     START_SECONDS_FIELD_NUMBER: _ClassVar[int]
     END_SECONDS_FIELD_NUMBER: _ClassVar[int]
     TIME_SCALE_FIELD_NUMBER: _ClassVar[int]
+    AUDIO_FIT_FIELD_NUMBER: _ClassVar[int]
+    AUDIO_GAIN_FIELD_NUMBER: _ClassVar[int]
     sample_id: str
     frames: int
     fps: float
@@ -186,7 +190,9 @@ class SampleReport(_message.Message):
     start_seconds: float
     end_seconds: float
     time_scale: float
-    def __init__(self, sample_id: _Optional[str] = ..., frames: _Optional[int] = ..., fps: _Optional[float] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., fit: _Optional[str] = ..., start_seconds: _Optional[float] = ..., end_seconds: _Optional[float] = ..., time_scale: _Optional[float] = ...) -> None: ...
+    audio_fit: str
+    audio_gain: float
+    def __init__(self, sample_id: _Optional[str] = ..., frames: _Optional[int] = ..., fps: _Optional[float] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., fit: _Optional[str] = ..., start_seconds: _Optional[float] = ..., end_seconds: _Optional[float] = ..., time_scale: _Optional[float] = ..., audio_fit: _Optional[str] = ..., audio_gain: _Optional[float] = ...) -> None: ...
 
 class DatasetReport(_message.Message):
     __slots__ = ("media_kind", "files", "files_used", "files_skipped", "files_ignored", "samples")

@@ -143,7 +143,7 @@ class TrainingJob(_message.Message):
     def __init__(self, name: _Optional[str] = ..., input: _Optional[_Union[TrainingInput, _Mapping]] = ..., state: _Optional[_Union[TrainingJob.State, str]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., error: _Optional[_Union[_status_pb2.Status, _Mapping]] = ..., resolved: _Optional[_Union[ResolvedSettings, _Mapping]] = ..., progress: _Optional[_Union[TrainingProgress, _Mapping]] = ..., result: _Optional[_Union[TrainingResult, _Mapping]] = ..., billable_units: _Optional[int] = ..., base_model: _Optional[str] = ..., dataset_report: _Optional[_Union[_common_pb2.DatasetReport, _Mapping]] = ...) -> None: ...
 
 class ResolvedSettings(_message.Message):
-    __slots__ = ("number_of_frames", "width", "height", "frame_rate", "rank", "number_of_steps", "learning_rate", "validation_number_of_frames", "validation_width", "validation_height")
+    __slots__ = ("number_of_frames", "width", "height", "frame_rate", "rank", "number_of_steps", "learning_rate", "validation_number_of_frames", "validation_width", "validation_height", "with_audio")
     NUMBER_OF_FRAMES_FIELD_NUMBER: _ClassVar[int]
     WIDTH_FIELD_NUMBER: _ClassVar[int]
     HEIGHT_FIELD_NUMBER: _ClassVar[int]
@@ -154,6 +154,7 @@ class ResolvedSettings(_message.Message):
     VALIDATION_NUMBER_OF_FRAMES_FIELD_NUMBER: _ClassVar[int]
     VALIDATION_WIDTH_FIELD_NUMBER: _ClassVar[int]
     VALIDATION_HEIGHT_FIELD_NUMBER: _ClassVar[int]
+    WITH_AUDIO_FIELD_NUMBER: _ClassVar[int]
     number_of_frames: int
     width: int
     height: int
@@ -164,7 +165,8 @@ class ResolvedSettings(_message.Message):
     validation_number_of_frames: int
     validation_width: int
     validation_height: int
-    def __init__(self, number_of_frames: _Optional[int] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., frame_rate: _Optional[int] = ..., rank: _Optional[int] = ..., number_of_steps: _Optional[int] = ..., learning_rate: _Optional[float] = ..., validation_number_of_frames: _Optional[int] = ..., validation_width: _Optional[int] = ..., validation_height: _Optional[int] = ...) -> None: ...
+    with_audio: bool
+    def __init__(self, number_of_frames: _Optional[int] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., frame_rate: _Optional[int] = ..., rank: _Optional[int] = ..., number_of_steps: _Optional[int] = ..., learning_rate: _Optional[float] = ..., validation_number_of_frames: _Optional[int] = ..., validation_width: _Optional[int] = ..., validation_height: _Optional[int] = ..., with_audio: _Optional[bool] = ...) -> None: ...
 
 class TrainingProgress(_message.Message):
     __slots__ = ("step", "total_steps", "loss", "samples")
@@ -239,17 +241,21 @@ class SampleEncoded(_message.Message):
     def __init__(self, bundle: _Optional[_Union[_common_pb2.BundleRef, _Mapping]] = ..., video_tokens: _Optional[int] = ...) -> None: ...
 
 class TrainingStep(_message.Message):
-    __slots__ = ("step", "total_steps", "loss", "learning_rate", "step_seconds", "eta_seconds")
+    __slots__ = ("step", "total_steps", "loss", "learning_rate", "step_seconds", "eta_seconds", "video_loss", "audio_loss")
     STEP_FIELD_NUMBER: _ClassVar[int]
     TOTAL_STEPS_FIELD_NUMBER: _ClassVar[int]
     LOSS_FIELD_NUMBER: _ClassVar[int]
     LEARNING_RATE_FIELD_NUMBER: _ClassVar[int]
     STEP_SECONDS_FIELD_NUMBER: _ClassVar[int]
     ETA_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    VIDEO_LOSS_FIELD_NUMBER: _ClassVar[int]
+    AUDIO_LOSS_FIELD_NUMBER: _ClassVar[int]
     step: int
     total_steps: int
     loss: float
     learning_rate: float
     step_seconds: float
     eta_seconds: float
-    def __init__(self, step: _Optional[int] = ..., total_steps: _Optional[int] = ..., loss: _Optional[float] = ..., learning_rate: _Optional[float] = ..., step_seconds: _Optional[float] = ..., eta_seconds: _Optional[float] = ...) -> None: ...
+    video_loss: float
+    audio_loss: float
+    def __init__(self, step: _Optional[int] = ..., total_steps: _Optional[int] = ..., loss: _Optional[float] = ..., learning_rate: _Optional[float] = ..., step_seconds: _Optional[float] = ..., eta_seconds: _Optional[float] = ..., video_loss: _Optional[float] = ..., audio_loss: _Optional[float] = ...) -> None: ...
