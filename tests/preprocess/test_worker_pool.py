@@ -63,9 +63,10 @@ def test_closing_a_run_cancels_only_its_own_queued_tasks() -> None:
     pool = WorkerPool(1)
     try:
         pool.start(wait=True)
-        # Occupy the worker and the executor's call queue (which holds tasks it can no longer cancel).
-        busy = [pool.submit(time.sleep, 0.5), pool.submit(time.sleep, 0)]
-        time.sleep(0.1)
+        # Occupy the worker (1 s) and fill the executor's call queue (max_workers + 1 = 2 places, holding
+        # tasks it can no longer cancel), so the runs' tasks below all wait in its cancellable backlog.
+        busy = [pool.submit(time.sleep, 1.0), pool.submit(time.sleep, 0), pool.submit(time.sleep, 0)]
+        time.sleep(0.2)
         run_a, run_b = pool.run(), pool.run()
         a = [run_a.submit(os.getpid) for _ in range(3)]
         b = [run_b.submit(os.getpid) for _ in range(3)]
