@@ -5,7 +5,8 @@ FileReport*      (IGNORED: one per orphan caption or unsupported file)
 Progress         (files_total known, nothing done yet)
 then per media file (or shot), as workers finish (not in archive order):
   BundleWritten | Skipped, followed by Progress, then the file's FileReport once the file is done
-  (a split clip's report follows its last shot)
+  (a split clip's report follows its last shot); a sample kept without its unreadable audio track
+  is preceded by a DatasetWarning AUDIO_UNREADABLE
 Summary          (last event of a successful run; a failed run raises instead)
 """
 
@@ -39,7 +40,7 @@ class Skipped:
 @dataclass(frozen=True)
 class DatasetWarning:
     path: str  # inside the archive
-    code: str  # NO_CAPTION, ORPHAN_CAPTION, IGNORED_FILE
+    code: str  # NO_CAPTION, ORPHAN_CAPTION, IGNORED_FILE, AUDIO_UNREADABLE
     message: str
 
 
@@ -58,6 +59,8 @@ class BundleWritten:
     source_path: str  # inside the archive
     source: SourceFacts  # the file it came from
     facts: SampleFacts  # how it was fitted, for the dataset report
+    has_audio: bool = False  # the bundle holds an "audio" tensor
+    audio_problem: str = ""  # the file's audio track could not be used: why (the sample is kept without it)
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,9 @@ Fitting a video (or a shot) in time:
     service already keeps; a long take that should give more samples can be cut into shots.
 Every video bundle reports source.fit ("auto_scale" or "first_frames") and source.start_s /
 source.end_s: the part of the clip the sample was taken from.
+Audio (preprocess_svc.audio): unless with_audio is off, a video sample whose file has an audio track
+carries that track's audio for the same span; a track that cannot be read leaves the sample without
+audio and the run yields a DatasetWarning AUDIO_UNREADABLE just before the sample's BundleWritten.
 """
 
 from __future__ import annotations
@@ -43,13 +46,14 @@ from pathlib import Path
 import structlog
 
 from preprocess_svc.archive import extract_zip, fetch_archive
+from preprocess_svc.audio import AUDIO_UNREADABLE, AudioOptions
 from preprocess_svc.errors import (
     ALL_CLIPS_TOO_SHORT_MESSAGE,
     DatasetError,
     DatasetReason,
     SkipReason,
 )
-from preprocess_svc.events import BundleWritten, PreprocessEvent, Progress, Skipped, Summary
+from preprocess_svc.events import BundleWritten, DatasetWarning, PreprocessEvent, Progress, Skipped, Summary
 from preprocess_svc.pairing import pair_media
 from preprocess_svc.report import ReportBuilder, ignored_files
 from preprocess_svc.sample_worker import (
@@ -139,6 +143,11 @@ def run_preprocess(
     yield from ignored_files(dataset.warnings)
     report = ReportBuilder(dataset.samples)
 
+    audio = (
+        AudioOptions(normalize=settings.audio_normalize, preserve_pitch=settings.audio_preserve_pitch)
+        if settings.with_audio
+        else None
+    )
     jobs = [
         SampleJob(
             sample=sample,
@@ -151,6 +160,7 @@ def run_preprocess(
             timeout_per_second_s=settings.decode_timeout_per_clip_second_s,
             split_threshold_s=settings.split_input_duration_threshold if settings.split_input_into_scenes else None,
             auto_scale=settings.auto_scale_input,
+            audio=audio,
         )
         for sample in dataset.samples
     ]
@@ -185,7 +195,16 @@ def run_preprocess(
                     continue
                 if isinstance(outcome, BundleWritten):
                     written += 1
-                    run_log.info("sample_written", sample_id=outcome.sample_id, path=str(outcome.path))
+                    run_log.info(
+                        "sample_written", sample_id=outcome.sample_id, path=str(outcome.path), audio=outcome.has_audio
+                    )
+                    if outcome.audio_problem:
+                        yield DatasetWarning(
+                            outcome.source_path,
+                            AUDIO_UNREADABLE,
+                            f"{outcome.sample_id} is kept without audio: its audio track cannot be used "
+                            f"({outcome.audio_problem})",
+                        )
                 else:
                     skipped.append(outcome)
                     run_log.info("file_skipped", path=outcome.path, reason=outcome.reason, detail=outcome.message)

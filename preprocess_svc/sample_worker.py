@@ -2,7 +2,8 @@
 
 A video longer than the split threshold is cut into shots here and handed back as a ShotPlan; the
 run (preprocess_svc.pipeline) then queues one ShotJob per shot. See the pipeline's docstring for the
-fitting rules (auto_scale_input, first frames) and the sample ids.
+fitting rules (auto_scale_input, first frames) and the sample ids, and preprocess_svc.audio for the
+audio a video sample carries (prepared before its frames are written: the bundle header needs its shape).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from preprocess_svc.audio import AudioOptions, AudioOutcome, sample_audio
 from preprocess_svc.errors import (
     UnusableMediaError,
 )
@@ -56,6 +58,7 @@ class SampleJob:
     timeout_per_second_s: float
     split_threshold_s: float | None  # videos longer than this are cut into shots; None: never
     auto_scale: bool = False  # resample each video (or shot) to exactly `frames` frames instead of cutting it
+    audio: AudioOptions | None = AudioOptions()  # None: the run prepares no audio
 
 
 @dataclass(frozen=True)
@@ -162,6 +165,12 @@ class _Output:
     info: MediaInfo
     span: Span
     extra: dict[str, str]  # more source.* facts (a shot's place in its clip)
+    audio: AudioOutcome
+
+    def _audio_metadata(self) -> dict[str, str]:
+        if self.audio.audio is not None:
+            return {"audio_fit": self.audio.audio.fit, "audio_gain": f"{self.audio.audio.gain:.6g}"}
+        return {"audio_error": self.audio.problem} if self.audio.problem else {}
 
     def writer(self) -> BundleWriter:
         return BundleWriter(
@@ -170,10 +179,16 @@ class _Output:
             caption=self.sample.caption,
             fps=float(self.frame_rate),
             source_path=self.sample.sample_id,
-            source={**self.info.as_source_metadata(), **self.extra, **self.span.as_metadata()},
+            source={
+                **self.info.as_source_metadata(),
+                **self.extra,
+                **self.span.as_metadata(),
+                **self._audio_metadata(),
+            },
             frames=self.frames,
             height=self.height,
             width=self.width,
+            audio=None if self.audio.audio is None else self.audio.audio.samples,
         )
 
     def write(self, pixels: np.ndarray) -> BundleWritten:
@@ -184,6 +199,7 @@ class _Output:
             return self.event(writer.finish())
 
     def event(self, written: WrittenBundle) -> BundleWritten:
+        audio = self.audio.audio
         return BundleWritten(
             sample_id=self.sample_id,
             path=written.path,
@@ -207,13 +223,34 @@ class _Output:
                 start_s=self.span.start_s,
                 end_s=self.span.end_s,
                 time_scale=self.span.time_scale,
+                audio_fit="" if audio is None else audio.fit,
+                audio_gain=1.0 if audio is None else audio.gain,
             ),
+            has_audio=audio is not None,
+            audio_problem=self.audio.problem,
         )
 
 
 def _output(job: SampleJob, path: Path, sample_id: str, info: MediaInfo, span: Span, **extra: str) -> _Output:
-    frames = 1 if span.fit == "image" else job.frames
-    return _Output(path, sample_id, job.sample, frames, job.height, job.width, job.frame_rate, info, span, dict(extra))
+    """Where a sample goes and what it carries; a video sample's audio is prepared here, before any frame is written."""
+    if span.fit == "image":
+        frames, audio = 1, AudioOutcome()
+    else:
+        frames = job.frames
+        audio = sample_audio(
+            job.sample.path,
+            options=job.audio,
+            has_track=info.has_audio,
+            sample_fit=span.fit,
+            start_s=span.start_s,
+            end_s=span.end_s,
+            target_s=job.frames / job.frame_rate,
+            timeout_s=job.timeout_base_s + job.timeout_per_second_s * (span.end_s - span.start_s),
+            label=sample_id,
+        )
+    return _Output(
+        path, sample_id, job.sample, frames, job.height, job.width, job.frame_rate, info, span, dict(extra), audio
+    )
 
 
 def _plan_shots(job: SampleJob, info: MediaInfo) -> ShotPlan | None:

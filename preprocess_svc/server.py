@@ -75,6 +75,10 @@ def settings_from_request(request: pb.PreprocessRequest, workers: int) -> Prepro
     if request.delivery not in pb.BundleDelivery.values():
         problems.append(FieldViolation("delivery", f"unknown BundleDelivery value {request.delivery}"))
     split = request.split_input_into_scenes if request.HasField("split_input_into_scenes") else True
+    audio = {
+        name: getattr(request, name) if request.HasField(name) else True
+        for name in ("with_audio", "audio_normalize", "audio_preserve_pitch")
+    }
     try:
         settings = PreprocessSettings(
             dataset_id=request.dataset_id,
@@ -87,6 +91,7 @@ def settings_from_request(request: pb.PreprocessRequest, workers: int) -> Prepro
             split_input_into_scenes=split,
             split_input_duration_threshold=threshold,
             auto_scale_input=request.auto_scale_input,
+            **audio,
             workers=workers,
         )
     except ValueError as exc:
@@ -127,6 +132,7 @@ def event_message(event) -> pb.PreprocessEvent:
                 fps=event.fps,
                 caption=event.caption,
                 source_path=event.source_path,
+                has_audio=event.has_audio,
             )
         )
     if isinstance(event, FileReport):

@@ -36,6 +36,12 @@ class PreprocessSettings:
     # frame_rate. False: a video must give number_of_frames frames at frame_rate; its first
     # number_of_frames frames are the sample (see preprocess_svc.pipeline).
     auto_scale_input: bool = False
+    # Audio (see preprocess_svc.audio): every video sample whose file has an audio track carries it
+    # unless with_audio is False; peak-normalised to -1 dBFS; stretched keeping its pitch when
+    # auto_scale_input resamples a clip (else trimmed or padded with silence).
+    with_audio: bool = True
+    audio_normalize: bool = True
+    audio_preserve_pitch: bool = True
     # Service limits.
     max_archive_bytes: int = 20 * GIB
     max_uncompressed_bytes: int = 50 * GIB

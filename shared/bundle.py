@@ -1,15 +1,17 @@
 """The latent-ready bundle: one training sample as a safetensors file on shared storage.
 
-Tensors:
+Tensors, in this order in the data section (contiguous, no padding between them):
   frames  uint8 [F, H, W, 3]  RGB pixels at the bucket size, F frames (F = 1 for an image)
+  audio   float32 [2, N]      only when the sample carries audio: stereo at audio_sample_rate, as long
+                              as the frames (N = round(F / fps * rate))
 Metadata (safetensors header, all strings):
-  format_version, sample_id, caption, fps, source_path, and any source facts the preprocessor adds
-  under "source.*" (codec, original size, original fps, ...).
+  format_version, sample_id, caption, fps, source_path, audio_sample_rate (only with audio: "16000"),
+  and any source facts the preprocessor adds under "source.*" (codec, original size, original fps, ...).
 The bundle is written to a temporary name and renamed, so a reader never sees half a file.
 
 BundleWriter lays the safetensors file out itself (8-byte little-endian header length, the JSON header
-padded with spaces to a multiple of 8, then the raw pixels) so that every byte is hashed as it is
-written: the sha256 comes for free instead of from a second read of the file, and frames can be
+padded with spaces to a multiple of 8, then the raw pixels, then the audio) so that every byte is hashed as
+it is written: the sha256 comes for free instead of from a second read of the file, and frames can be
 written as the decoder delivers them, so a worker never holds a whole sample (write_bundle writes
 one that is already in memory).
 """
@@ -28,6 +30,7 @@ import numpy as np
 from safetensors import safe_open
 
 FORMAT_VERSION = "1"
+AUDIO_SAMPLE_RATE = 16000  # Hz, the only rate a bundle's audio comes at
 _READ_CHUNK = 1 << 20
 _WRITE_CHUNK = 8 << 20  # bytes hashed and written per step
 _HEADER_ALIGN = 8
@@ -41,6 +44,8 @@ class SampleBundle:
     caption: str
     source_path: str
     source: dict[str, str] = field(default_factory=dict)
+    audio: np.ndarray | None = None  # float32 [2, N]
+    audio_sample_rate: int | None = None  # AUDIO_SAMPLE_RATE when audio is present
 
     @property
     def num_frames(self) -> int:
@@ -74,10 +79,16 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _safetensors_header(shape: tuple[int, ...], metadata: dict[str, str]) -> bytes:
-    """The length prefix and JSON header of a safetensors file holding uint8 tensor "frames" of `shape`."""
+def _safetensors_header(shape: tuple[int, ...], audio_shape: tuple[int, ...] | None, metadata: dict[str, str]) -> bytes:
+    """The length prefix and JSON header of a bundle: uint8 "frames" of `shape`, then float32 "audio" if any."""
     nbytes = int(np.prod(shape))
-    header = {"__metadata__": metadata, "frames": {"dtype": "U8", "shape": list(shape), "data_offsets": [0, nbytes]}}
+    header: dict[str, object] = {
+        "__metadata__": metadata,
+        "frames": {"dtype": "U8", "shape": list(shape), "data_offsets": [0, nbytes]},
+    }
+    if audio_shape is not None:
+        end = nbytes + int(np.prod(audio_shape)) * 4
+        header["audio"] = {"dtype": "F32", "shape": list(audio_shape), "data_offsets": [nbytes, end]}
     text = json.dumps(header, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
     text += b" " * (-len(text) % _HEADER_ALIGN)
     return struct.pack("<Q", len(text)) + text
@@ -97,8 +108,9 @@ def _metadata(sample_id: str, caption: str, fps: float, source_path: str, source
 class BundleWriter:
     """Writes a bundle whose frames arrive one at a time, hashing every byte as it goes.
 
-    The shape is declared up front (the header comes first in the file); finish() checks that exactly
-    that many frames came and puts the file in place. Used as a context manager, a bundle that was not
+    The shape is declared up front (the header comes first in the file), and so is the audio, if any
+    (float32 [2, N] at AUDIO_SAMPLE_RATE, written after the last frame); finish() checks that exactly
+    that many frames came, writes the audio and puts the file in place. Used as a context manager, a bundle that was not
     finished (an error while decoding, a clip found too short) leaves nothing behind.
     """
 
@@ -114,12 +126,19 @@ class BundleWriter:
         frames: int,
         height: int,
         width: int,
+        audio: np.ndarray | None = None,
     ):
+        if audio is not None and (audio.dtype != np.float32 or audio.ndim != 2 or audio.shape[0] != 2):
+            raise ValueError(f"audio must be float32 [2, N], got {audio.dtype} {audio.shape}")
         self.path = path
         self.shape = (frames, height, width, 3)
+        self._audio = audio
         self._count = 0
         self._digest = hashlib.sha256()
-        header = _safetensors_header(self.shape, _metadata(sample_id, caption, fps, source_path, source))
+        metadata = _metadata(sample_id, caption, fps, source_path, source)
+        if audio is not None:
+            metadata["audio_sample_rate"] = str(AUDIO_SAMPLE_RATE)
+        header = _safetensors_header(self.shape, None if audio is None else audio.shape, metadata)
         self._size = 0
         path.parent.mkdir(parents=True, exist_ok=True)
         self._tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
@@ -150,6 +169,8 @@ class BundleWriter:
     def finish(self) -> WrittenBundle:
         if self._count != self.shape[0]:
             raise ValueError(f"the bundle needs {self.shape[0]} frames, got {self._count}")
+        if self._audio is not None:
+            self._write(memoryview(np.ascontiguousarray(self._audio, dtype="<f4")).cast("B"))
         os.close(self._fd)
         self._fd = None
         os.replace(self._tmp, self.path)
@@ -173,6 +194,8 @@ def write_bundle(path: Path, bundle: SampleBundle) -> WrittenBundle:
     if frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[-1] != 3:
         raise ValueError(f"frames must be uint8 [F,H,W,3], got {frames.dtype} {frames.shape}")
     count, height, width, _ = frames.shape
+    if bundle.audio is not None and bundle.audio_sample_rate not in (None, AUDIO_SAMPLE_RATE):
+        raise ValueError(f"a bundle's audio must be at {AUDIO_SAMPLE_RATE} Hz, got {bundle.audio_sample_rate}")
     with BundleWriter(
         path,
         sample_id=bundle.sample_id,
@@ -183,6 +206,7 @@ def write_bundle(path: Path, bundle: SampleBundle) -> WrittenBundle:
         frames=count,
         height=height,
         width=width,
+        audio=bundle.audio,
     ) as writer:
         for frame in frames:
             writer.add_frame(frame)
@@ -193,6 +217,8 @@ def read_bundle(path: Path) -> SampleBundle:
     with safe_open(str(path), framework="numpy") as fh:
         meta = fh.metadata() or {}
         frames = fh.get_tensor("frames")
+        names = fh.keys()
+        audio = fh.get_tensor("audio") if "audio" in names else None
     if meta.get("format_version") != FORMAT_VERSION:
         raise ValueError(f"{path}: not a bundle of format {FORMAT_VERSION} (got {meta.get('format_version')!r})")
     source = {k.removeprefix("source."): v for k, v in meta.items() if k.startswith("source.")}
@@ -203,6 +229,8 @@ def read_bundle(path: Path) -> SampleBundle:
         caption=meta["caption"],
         source_path=meta["source_path"],
         source=source,
+        audio=audio,
+        audio_sample_rate=int(meta["audio_sample_rate"]) if audio is not None else None,
     )
 
 

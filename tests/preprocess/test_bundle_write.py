@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import stat
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 from safetensors import safe_open
 
-from shared.bundle import FORMAT_VERSION, BundleWriter, SampleBundle, read_bundle, write_bundle
+from shared.bundle import AUDIO_SAMPLE_RATE, FORMAT_VERSION, BundleWriter, SampleBundle, read_bundle, write_bundle
 
 
 def _bundle(frames: np.ndarray, *, caption: str = "a clip", source: dict[str, str] | None = None) -> SampleBundle:
@@ -120,3 +121,57 @@ def test_an_unfinished_or_short_bundle_leaves_nothing(tmp_path: Path) -> None:
         with pytest.raises(ValueError, match=r"uint8 \(8, 8, 3\)"):
             writer.add_frame(np.zeros((8, 9, 3), np.uint8))
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("shape", [(17, 64, 96, 3), (3, 1, 5, 3)])
+def test_audio_is_a_second_tensor_after_the_frames(tmp_path: Path, shape: tuple[int, ...]) -> None:
+    rng = np.random.default_rng(11)
+    frames = rng.integers(0, 256, size=shape, dtype=np.uint8)
+    audio = rng.uniform(-1, 1, size=(2, 11_333)).astype(np.float32)
+    path = tmp_path / "b.safetensors"
+    written = write_bundle(path, replace(_bundle(frames), audio=audio, audio_sample_rate=AUDIO_SAMPLE_RATE))
+
+    with safe_open(str(path), framework="numpy") as fh:
+        assert sorted(fh.keys()) == ["audio", "frames"]
+        np.testing.assert_array_equal(fh.get_tensor("frames"), frames)
+        back = fh.get_tensor("audio")
+        assert back.dtype == np.float32 and back.shape == (2, 11_333)
+        np.testing.assert_array_equal(back, audio)
+        assert fh.metadata()["audio_sample_rate"] == "16000"
+    data = path.read_bytes()
+    assert written.sha256 == hashlib.sha256(data).hexdigest()
+    assert written.size_bytes == len(data) == 8 + int.from_bytes(data[:8], "little") + frames.nbytes + audio.nbytes
+    # The audio's bytes are the last of the file, right after the frames (contiguous offsets).
+    assert data[-audio.nbytes :] == audio.astype("<f4").tobytes()
+    bundle = read_bundle(path)
+    np.testing.assert_array_equal(bundle.audio, audio)
+    assert bundle.audio_sample_rate == AUDIO_SAMPLE_RATE
+    np.testing.assert_array_equal(bundle.frames, frames)
+
+
+def test_a_bundle_without_audio_reads_back_without_it(tmp_path: Path) -> None:
+    path = tmp_path / "b.safetensors"
+    write_bundle(path, _bundle(np.zeros((1, 8, 8, 3), np.uint8)))
+    bundle = read_bundle(path)
+    assert (bundle.audio, bundle.audio_sample_rate) == (None, None)
+    with safe_open(str(path), framework="numpy") as fh:
+        assert "audio_sample_rate" not in fh.metadata()
+
+
+def test_streamed_frames_with_audio_make_the_same_file_and_bad_audio_is_refused(tmp_path: Path) -> None:
+    frames = np.random.default_rng(2).integers(0, 256, size=(3, 16, 24, 3), dtype=np.uint8)
+    audio = np.random.default_rng(3).uniform(-1, 1, size=(2, 1600)).astype(np.float32)
+    whole = write_bundle(tmp_path / "whole.safetensors", replace(_bundle(frames), audio=audio))
+    fields = dict(sample_id="set/clip.mp4", caption="a clip", fps=24.0, source_path="set/clip.mp4")
+    source = {"codec": "h264", "width": "1280"}
+    with BundleWriter(
+        tmp_path / "streamed.safetensors", **fields, source=source, frames=3, height=16, width=24, audio=audio
+    ) as writer:
+        for frame in frames:
+            writer.add_frame(frame)
+        streamed = writer.finish()
+    assert (streamed.sha256, streamed.size_bytes) == (whole.sha256, whole.size_bytes)
+    for bad in (audio.astype(np.float64), audio[:1], audio[0]):
+        with pytest.raises(ValueError, match=r"float32 \[2, N\]"):
+            BundleWriter(tmp_path / "bad.safetensors", **fields, source={}, frames=3, height=16, width=24, audio=bad)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["streamed.safetensors", "whole.safetensors"]
