@@ -1,4 +1,4 @@
-"""ltx-trainer: train LTX-2.3 LoRAs through the gRPC services (in-process, or a remote --target)."""
+"""ltx-trainer: train LTX-2.3 LoRAs through the gRPC services (in-process or remote), and generate with them."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import os
 import sys
 from pathlib import Path
 
+from shared.cli.generate_cmd import add_generate_parser, run_generate
 from shared.logs import configure_logging
 
 
@@ -40,6 +41,8 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--preprocess-port", type=int, default=50051)
     serve.add_argument("--storage", type=Path)
     serve.add_argument("--base-model")
+
+    add_generate_parser(sub)
     return p
 
 
@@ -110,6 +113,8 @@ def main(argv: list[str] | None = None) -> int:
         from shared.cli.demo_cmd import run_demo
 
         return asyncio.run(run_demo(args.out, args.steps))
+    if args.command == "generate":
+        return run_generate(args)
     if args.command == "serve":
         try:
             return asyncio.run(_serve(args))

@@ -15,7 +15,7 @@ import torch
 
 from train_svc.models.device import Placement, release
 
-_MAX_TEXT_TOKENS = 1024
+MAX_TEXT_TOKENS = 1024  # prompts are cut to this many tokens, in training and in generation alike
 
 
 @dataclass(frozen=True)
@@ -56,7 +56,7 @@ class CaptionEncoder:
         self._pipe = _text_pipeline(model_path, placement)
         self._pipe.text_encoder.to(placement.device).eval().requires_grad_(False)
         self._pipe.connectors.to(placement.device).eval().requires_grad_(False)
-        self.max_sequence_length = min(int(self._pipe.tokenizer.model_max_length), _MAX_TEXT_TOKENS)
+        self.max_sequence_length = min(int(self._pipe.tokenizer.model_max_length), MAX_TEXT_TOKENS)
 
     @torch.no_grad()
     def encode(self, caption: str) -> CaptionEmbedding:

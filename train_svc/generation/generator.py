@@ -1,0 +1,160 @@
+"""Text-to-video+audio generation with LTX2Pipeline, optionally through an exported LoRA.
+
+The pipeline is loaded once; each `generate` call may name a different LoRA file (loaded under one
+adapter name, replaced when the file changes) and scale. Guidance is passed to the pipeline explicitly
+for both modalities, because it reads `audio_x = audio_x or x`: an audio value of 0 silently becomes the
+video value. STG is aimed at a block the loaded transformer has; the pipeline's default block 28 does not
+exist in a small model and would be a silent no-op that still costs a transformer pass per step.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import structlog
+import torch
+
+from train_svc.generation.lora_check import check_lora_file
+from train_svc.generation.request import GenerationRequest
+from train_svc.models.base_model import BaseModel
+from train_svc.models.device import Placement
+from train_svc.training.encoding import MAX_TEXT_TOKENS
+
+log = structlog.get_logger(__name__)
+
+ADAPTER_NAME = "generate"
+LTX23_STG_BLOCK = 28  # Lightricks' recommended STG block for the 48-block LTX-2.3 transformer
+# LTX-2.3's recommended modality-isolation guidance and guidance rescale, the same for both streams.
+MODALITY_SCALE = 3.0
+GUIDANCE_RESCALE = 0.7
+
+ProgressCallback = Callable[[int, int], None]  # (steps done, total steps)
+
+
+@dataclass(frozen=True)
+class GeneratedVideo:
+    frames: np.ndarray  # uint8 [F, H, W, 3]
+    audio: np.ndarray  # float32 [channels, samples], nominally in [-1, 1]
+    sample_rate: int  # of `audio`, from the vocoder's config
+    frame_rate: int
+
+    @property
+    def duration_s(self) -> float:
+        return self.frames.shape[0] / self.frame_rate
+
+
+def stg_blocks(transformer: torch.nn.Module) -> list[int]:
+    """Block 28 on a full-size LTX-2.3 transformer; the last block on a shallower one."""
+    depth = len(transformer.transformer_blocks)
+    return [LTX23_STG_BLOCK] if depth > LTX23_STG_BLOCK else [depth - 1]
+
+
+@dataclass(frozen=True)
+class _LoadedLora:
+    path: Path
+    mtime_ns: int
+    size: int
+
+    @classmethod
+    def of(cls, path: Path) -> _LoadedLora:
+        stat = path.stat()
+        return cls(path, stat.st_mtime_ns, stat.st_size)
+
+
+class Generator:
+    def __init__(self, base_model: BaseModel, placement: Placement):
+        from diffusers import LTX2Pipeline
+
+        started = time.perf_counter()
+        self.base_model = base_model
+        self.placement = placement
+        self._pipe = LTX2Pipeline.from_pretrained(base_model.path, dtype=placement.base_dtype, local_files_only=True)
+        self._pipe.to(placement.device)
+        self._pipe.set_progress_bar_config(disable=True)
+        self._lora: _LoadedLora | None = None
+        self.sample_rate = int(self._pipe.vocoder.config.output_sampling_rate)
+        self.max_sequence_length = min(int(self._pipe.tokenizer.model_max_length), MAX_TEXT_TOKENS)
+        self.stg_blocks = stg_blocks(self._pipe.transformer)
+        log.info(
+            "generation pipeline loaded",
+            base_model=base_model.name,
+            device=str(placement.device),
+            dtype=str(placement.base_dtype),
+            stg_blocks=self.stg_blocks,
+            sample_rate=self.sample_rate,
+            seconds=round(time.perf_counter() - started, 2),
+        )
+
+    def _use_lora(self, path: Path | None, scale: float) -> None:
+        """Make `path` (or no LoRA) the active adapter, at `scale`. Raises LoraFileError for a bad file."""
+        wanted = _LoadedLora.of(path) if path is not None and path.is_file() else None
+        if self._lora is not None and self._lora != wanted:
+            self._pipe.unload_lora_weights()
+            self._lora = None
+            log.info("lora unloaded")
+        if path is None:
+            return
+        if self._lora is None:
+            layers = check_lora_file(path, self._pipe.transformer)
+            self._pipe.load_lora_weights(str(path), adapter_name=ADAPTER_NAME)
+            self._lora = _LoadedLora.of(path)
+            log.info("lora loaded", path=str(path), layers=layers)
+        self._pipe.set_adapters([ADAPTER_NAME], adapter_weights=[scale])
+
+    def _guidance(self, request: GenerationRequest) -> dict[str, Any]:
+        # Every audio_* value is explicit and is 0 only when its video value is 0 too (STG off), so the
+        # pipeline's `audio_x or x` fallback never swaps in a value nobody asked for.
+        return {
+            "guidance_scale": request.guidance_scale,
+            "audio_guidance_scale": request.audio_guidance_scale,
+            "stg_scale": request.stg_scale,
+            "audio_stg_scale": request.stg_scale,
+            "spatio_temporal_guidance_blocks": self.stg_blocks if request.stg_scale > 0 else None,
+            "modality_scale": MODALITY_SCALE,
+            "audio_modality_scale": MODALITY_SCALE,
+            "guidance_rescale": GUIDANCE_RESCALE,
+            "audio_guidance_rescale": GUIDANCE_RESCALE,
+        }
+
+    @torch.no_grad()
+    def generate(self, request: GenerationRequest, on_step: ProgressCallback | None = None) -> GeneratedVideo:
+        self._use_lora(request.lora_path, request.lora_scale)
+        started = time.perf_counter()
+
+        def step_done(pipe, index: int, timestep, tensors: dict) -> dict:
+            if on_step is not None:
+                on_step(index + 1, request.steps)
+            return {}
+
+        output = self._pipe(
+            prompt=request.prompt,
+            negative_prompt=request.negative_prompt,
+            width=request.width,
+            height=request.height,
+            num_frames=request.num_frames,
+            frame_rate=float(request.frame_rate),
+            num_inference_steps=request.steps,
+            generator=torch.Generator().manual_seed(request.seed),
+            max_sequence_length=self.max_sequence_length,
+            output_type="np",
+            callback_on_step_end=step_done,
+            callback_on_step_end_tensor_inputs=[],
+            **self._guidance(request),
+        )
+        frames = np.rint(np.clip(output.frames[0], 0.0, 1.0) * 255.0).astype(np.uint8)
+        audio = output.audio[0].float().cpu().numpy()
+        log.info(
+            "video generated",
+            frames=int(frames.shape[0]),
+            size=f"{frames.shape[2]}x{frames.shape[1]}",
+            audio_samples=int(audio.shape[-1]),
+            lora=str(request.lora_path) if request.lora_path else None,
+            lora_scale=request.lora_scale,
+            seconds=round(time.perf_counter() - started, 2),
+        )
+        return GeneratedVideo(frames=frames, audio=audio, sample_rate=self.sample_rate, frame_rate=request.frame_rate)
