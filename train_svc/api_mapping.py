@@ -56,6 +56,7 @@ def bundle_ref(b: BundleInfo) -> common_pb2.BundleRef:
         fps=b.fps,
         caption=b.caption,
         source_path=b.source_path,
+        has_audio=b.has_audio,
     )
 
 
@@ -78,6 +79,7 @@ def training_job(job: Job) -> pb.TrainingJob:
             validation_number_of_frames=s.validation_number_of_frames,
             validation_width=s.validation_width,
             validation_height=s.validation_height,
+            with_audio=bool(job.with_audio),
         ),
         progress=pb.TrainingProgress(step=job.step, total_steps=job.total_steps, loss=job.loss, samples=job.samples),
         billable_units=job.billable_units,
@@ -128,6 +130,8 @@ def job_event(logged: LoggedEvent) -> pb.TrainingJobEvent:
                 learning_rate=event.learning_rate,
                 step_seconds=event.step_seconds,
                 eta_seconds=event.eta_seconds,
+                video_loss=event.video_loss,
+                audio_loss=event.audio_loss,
             )
         )
     elif isinstance(event, ArtifactWritten):

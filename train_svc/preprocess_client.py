@@ -50,6 +50,7 @@ def _to_event(message: preprocess_service_pb2.PreprocessEvent) -> PreprocessEven
             fps=b.fps,
             caption=b.caption,
             source_path=b.source_path,
+            has_audio=b.has_audio,
         )
     if kind == "file_report":
         return file_report_from_proto(message.file_report)
@@ -100,6 +101,9 @@ class PreprocessClient:
             split_input_into_scenes=s.split_input_into_scenes,
             split_input_duration_threshold=s.split_input_duration_threshold,
             auto_scale_input=s.auto_scale_input,
+            with_audio=s.with_audio is not False,
+            audio_normalize=s.audio_normalize,
+            audio_preserve_pitch=s.audio_preserve_pitch,
             delivery=preprocess_service_pb2.BY_VALUE if self.by_value else preprocess_service_pb2.BY_REFERENCE,
         )
 

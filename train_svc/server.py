@@ -14,7 +14,6 @@ from shared.request.json_input import input_to_json
 from shared.request.validate import resolve
 from train_svc.api_mapping import job_event, training_job
 from train_svc.config import TrainServiceConfig
-from train_svc.jobs.capabilities import refuse_unsupported
 from train_svc.jobs.manager import JobManager
 from train_svc.jobs.runner import JobRunner, RunnerConfig
 from train_svc.models.base_model import resolve_base_model
@@ -32,7 +31,6 @@ class TrainingServicer(pb_grpc.TrainingServiceServicer):
 
     async def CreateTrainingJob(self, request: pb.CreateTrainingJobRequest, context) -> pb.TrainingJob:
         settings = resolve(request.input)
-        refuse_unsupported(settings)
         job = self._manager.create(settings, input_to_json(request.input), request.request_id)
         return training_job(job)
 

@@ -49,9 +49,11 @@ class ProgressDisplay:
     def _step_text(step: pb.TrainingStep) -> str:
         width = 24
         done = int(width * step.step / max(step.total_steps, 1))
+        parts = f" (video {step.video_loss:.4f}, audio {step.audio_loss:.4f})" if step.audio_loss else ""
         return (
             f"  step {step.step}/{step.total_steps} [{'#' * done}{'.' * (width - done)}] "
-            f"loss {step.loss:.4f}  lr {step.learning_rate:.2e}  {step.step_seconds * 1000:.0f} ms/step  "
+            f"loss {step.loss:.4f}{parts}"
+            f"  lr {step.learning_rate:.2e}  {step.step_seconds * 1000:.0f} ms/step  "
             f"ETA {_duration(step.eta_seconds)}"
         )
 

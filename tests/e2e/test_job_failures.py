@@ -120,14 +120,6 @@ def test_unknown_enum_values_are_rejected_by_name(services):
     assert [v.field for v in bad_request.field_violations] == ["resolution"]
 
 
-def test_forced_audio_is_refused_rather_than_silently_dropped(services):
-    with pytest.raises(grpc.RpcError) as caught:
-        services.create(training_data_url="/x.zip", with_audio=True)
-    assert caught.value.code() == grpc.StatusCode.UNIMPLEMENTED
-    _, info = error_details(caught.value)
-    assert info.reason == "AUDIO_TRAINING_UNAVAILABLE"
-
-
 def test_an_unreachable_preprocessor_fails_the_job_with_a_clear_reason(tmp_path):
     from tests.e2e.conftest import LoopThread
     from train_svc.config import TrainServiceConfig

@@ -99,3 +99,74 @@ def test_trainer_forward_matches_the_pipelines_isolated_transformer_pass(pipe, c
             trainer_velocity = transformer_velocity(pipe.transformer, kwargs["hidden_states"], sigma, meta, caption)
         torch.testing.assert_close(trainer_velocity, pipeline_velocity.float(), rtol=1e-5, atol=1e-5)
     assert sigmas[0] == pytest.approx(1.0) and sigmas[-1] < 0.5, sigmas
+
+
+def test_audio_encoder_tokens_match_the_pipelines_audio_latent_preparation(pipe, tiny_model, placement):
+    from train_svc.training.audio_encoding import AudioEncoder
+    from train_svc.training.mel import LogMel
+
+    seconds = 17 / 24
+    t = np.arange(round(seconds * 16_000)) / 16_000
+    waveform = np.stack([np.sin(2 * np.pi * 330 * t), 0.5 * np.sin(2 * np.pi * 660 * t)]).astype(np.float32)
+    encoder = AudioEncoder(tiny_model.path, placement)
+    try:
+        encoded = encoder.encode(waveform, 16_000, seconds)
+    finally:
+        encoder.close()
+
+    with torch.no_grad():
+        raw = pipe.audio_vae.encode(LogMel()(torch.from_numpy(waveform)[None])).latent_dist.mode()
+    # The pipeline's own path for user-supplied [B, C, L, M] audio latents: pack, then normalise.
+    expected = pipe.prepare_audio_latents(latents=raw, noise_scale=0.0, dtype=torch.float32, device=torch.device("cpu"))
+    assert encoded.tokens.shape == expected.shape == (1, round(seconds * 25), pipe.transformer.config.audio_in_channels)
+    torch.testing.assert_close(encoded.tokens, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_joint_trainer_forward_matches_the_pipelines_audio_video_pass(pipe, caption_encoder):
+    """With audio, the trainer's (video, audio) velocities equal the pipeline's joint transformer pass."""
+    from train_svc.training.trainer import NoisyAudio, transformer_velocities
+
+    height, width, num_frames, fps = 64, 64, 17, 24.0
+    calls = []
+
+    def record(module, args, kwargs, output):
+        calls.append((dict(kwargs), output[0].detach().clone(), output[1].detach().clone()))
+
+    handle = pipe.transformer.register_forward_hook(record, with_kwargs=True)
+    try:
+        with torch.no_grad():
+            pipe(
+                prompt=PROMPT,
+                height=height,
+                width=width,
+                num_frames=num_frames,
+                frame_rate=fps,
+                num_inference_steps=2,
+                guidance_scale=1.0,
+                stg_scale=0.0,
+                modality_scale=1.0,
+                audio_guidance_scale=1.0,
+                audio_stg_scale=0.0,
+                audio_modality_scale=1.0,
+                generator=torch.Generator().manual_seed(1),
+                output_type="latent",
+                max_sequence_length=caption_encoder.max_sequence_length,
+            )
+    finally:
+        handle.remove()
+
+    joint = [call for call in calls if not call[0]["isolate_modalities"]]
+    assert len(joint) == 2, "expected one joint pass per step"
+    caption = caption_encoder.encode(PROMPT)
+    meta = VideoLatents(tokens=torch.empty(0), frames=3, height=2, width=2, fps=fps)
+    for kwargs, video_out, audio_out in joint:
+        sigma = kwargs["timestep"].float() / 1000.0
+        audio_timestep = kwargs.get("audio_timestep")
+        audio_sigma = (audio_timestep if audio_timestep is not None else kwargs["timestep"]).float() / 1000.0
+        audio = NoisyAudio(kwargs["audio_hidden_states"], audio_sigma)
+        with torch.no_grad():
+            video_v, audio_v = transformer_velocities(
+                pipe.transformer, kwargs["hidden_states"], sigma, meta, caption, audio
+            )
+        torch.testing.assert_close(video_v, video_out.float(), rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(audio_v, audio_out.float(), rtol=1e-5, atol=1e-5)

@@ -73,6 +73,7 @@ class BundleInfo:
     fps: float
     caption: str
     source_path: str
+    has_audio: bool = False  # the bundle carries the sample's audio
 
 
 @dataclass(frozen=True)
@@ -98,6 +99,8 @@ class StepCompleted:
     learning_rate: float
     step_seconds: float
     eta_seconds: float
+    video_loss: float
+    audio_loss: float  # 0 when audio is not trained
 
 
 @dataclass(frozen=True)

@@ -37,6 +37,8 @@ class Job:
     samples: int = 0
     artifacts: dict[str, ArtifactWritten] = field(default_factory=dict)
     file_reports: list[FileReport] = field(default_factory=list)  # in the order the files were done
+    with_audio: bool | None = None  # whether audio is trained; decided when preprocessing ends
+    training_mode: str = ""  # how the decision reads, e.g. "video only (1 clip(s) without sound)"
     billable_units: int = 0
     log: EventLog = field(default_factory=EventLog)
     cancel_requested: threading.Event = field(default_factory=threading.Event)

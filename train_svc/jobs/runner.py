@@ -16,18 +16,19 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Generator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import structlog
 import torch
 
-from shared.bundle import path_from_uri, read_bundle, sha256_file
+from shared.bundle import path_from_uri
 from shared.dataset_report import FileReport
 from train_svc.export import outputs
 from train_svc.export.debug_dataset import write_debug_dataset
 from train_svc.export.lora_file import LoraMetadata, NonFiniteLora, write_lora
 from train_svc.jobs import capabilities
+from train_svc.jobs.audio_decision import decide_audio
 from train_svc.jobs.events import (
     ArtifactWritten,
     BundleInfo,
@@ -44,10 +45,10 @@ from train_svc.jobs.events import (
     StepCompleted,
 )
 from train_svc.jobs.job import Job
+from train_svc.jobs.sample_encoding import SampleEncoders
 from train_svc.models.base_model import BaseModel
 from train_svc.models.device import Placement
 from train_svc.training.config import TrainConfig
-from train_svc.training.encoding import CaptionEmbedding, CaptionEncoder, VideoEncoder
 from train_svc.training.trainer import LoraTrainer, NonFiniteLoss, StepReport, TrainingSample
 
 log = structlog.get_logger(__name__)
@@ -105,39 +106,47 @@ class JobRunner:
             raise JobCancelled()
 
     def _prepare_dataset(self, job: Job) -> tuple[list[TrainingSample], list[Path]]:
-        """Encode every bundle; returns the samples and their bundle files, both in sample-id order."""
+        """Encode every bundle and decide on audio; returns the samples and their bundle files, in sample-id order."""
         self._check_cancel(job)
         job.record(StateChanged(JobState.PREPROCESSING, "fetching and preprocessing the dataset"))
         for notice in capabilities.notices(job.settings):
             job.record(notice)
-        cfg = self.config
         events = self._preprocess(job)
-        video_encoder = VideoEncoder(cfg.base_model.path, cfg.placement)
-        caption_encoder = CaptionEncoder(cfg.base_model.path, cfg.placement)
-        captions: dict[str, CaptionEmbedding] = {}
+        encoders = SampleEncoders(
+            self.config.base_model.path, self.config.placement, audio=job.settings.with_audio is not False
+        )
         samples: list[TrainingSample] = []
-        bundles: dict[str, Path] = {}
+        bundles: list[BundleInfo] = []
+        media_kind = "video"
         try:
             for event in events:
                 self._check_cancel(job)
                 if isinstance(event, BundleInfo):
-                    samples.append(self._encode(event, video_encoder, caption_encoder, captions))
-                    bundles[event.sample_id] = path_from_uri(event.uri)
+                    samples.append(encoders.encode(event))
+                    bundles.append(event)
                     job.record(SampleEncoded(event, samples[-1].latents.num_tokens))
                 elif isinstance(event, DatasetProgress | FileSkipped | DatasetWarning | FileReport):
                     job.record(event)
                 elif isinstance(event, DatasetReady):
+                    media_kind = event.media_kind
                     log.info("dataset ready", job=job.id, samples=event.samples, skipped=event.files_skipped)
         finally:
             events.close()
-            video_encoder.close()
-            caption_encoder.close()
+            encoders.close()
             if job.file_reports:  # also when the dataset was rejected: it says why, file by file
                 self._write_dataset_report(job)
         if not samples:
             raise DatasetFailure(JobError("FAILED_PRECONDITION", "NO_SAMPLES", "the dataset produced no samples"))
+        decision = decide_audio(job.settings.with_audio, bundles, images=media_kind == "image")
+        for warning in decision.warnings():
+            job.record(warning)
+        job.with_audio = decision.train_audio
+        job.training_mode = decision.describe()
+        if not decision.train_audio:
+            samples = [replace(s, audio=None) for s in samples]
         # Arrival order depends on worker timing; training order must depend only on the seed.
-        return sorted(samples, key=lambda s: s.sample_id), [bundles[k] for k in sorted(bundles)]
+        paths = {b.sample_id: path_from_uri(b.uri) for b in bundles}
+        return sorted(samples, key=lambda s: s.sample_id), [paths[k] for k in sorted(paths)]
 
     def _write_dataset_report(self, job: Job) -> None:
         out = self.output_dir(job)
@@ -153,32 +162,9 @@ class JobRunner:
         job.record(ArtifactWritten("debug_dataset", debug.uri, debug.sha256, debug.size_bytes))
         return debug
 
-    @staticmethod
-    def _encode(
-        bundle: BundleInfo,
-        video_encoder: VideoEncoder,
-        caption_encoder: CaptionEncoder,
-        captions: dict[str, CaptionEmbedding],
-    ) -> TrainingSample:
-        path = path_from_uri(bundle.uri)
-        digest = sha256_file(path)
-        if digest != bundle.sha256:
-            raise DatasetFailure(
-                JobError(
-                    "DATA_LOSS",
-                    "BUNDLE_CORRUPTED",
-                    f"bundle {bundle.sample_id} at {bundle.uri} has sha256 {digest}, expected {bundle.sha256}",
-                )
-            )
-        sample = read_bundle(path)
-        latents = video_encoder.encode(sample.frames, sample.fps)
-        if sample.caption not in captions:
-            captions[sample.caption] = caption_encoder.encode(sample.caption)
-        return TrainingSample(sample.sample_id, latents, captions[sample.caption])
-
     def _train(self, job: Job, samples: list[TrainingSample]) -> LoraTrainer:
         settings = job.settings
-        job.record(StateChanged(JobState.TRAINING, f"training on {len(samples)} samples"))
+        job.record(StateChanged(JobState.TRAINING, f"training on {len(samples)} samples, {job.training_mode}"))
         config = TrainConfig(
             rank=settings.rank,
             learning_rate=settings.learning_rate,
@@ -186,6 +172,7 @@ class JobRunner:
             seed=self.config.seed,
             gradient_checkpointing=self.config.gradient_checkpointing,
             feed_forward=self.config.feed_forward,
+            audio=bool(job.with_audio),
         )
         trainer = LoraTrainer(self.config.base_model.path, self.config.placement, config)
         started = time.perf_counter()
@@ -200,6 +187,8 @@ class JobRunner:
                     learning_rate=report.learning_rate,
                     step_seconds=report.step_seconds,
                     eta_seconds=pace * (report.total_steps - report.step),
+                    video_loss=report.video_loss,
+                    audio_loss=report.audio_loss,
                 )
             )
 

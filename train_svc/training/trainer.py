@@ -5,9 +5,12 @@ One step, batch 1:
   sigma  ~ shifted logit-normal for the sample's token count        (training/sigmas.py)
   x_t    = (1 - sigma) * x0 + sigma * noise
   loss   = MSE(transformer(x_t, sigma * 1000, caption), noise - x0)  (velocity target)
-then AdamW on the LoRA parameters only, gradients clipped to norm 1.0, learning rate decayed
-linearly to 0.1x over the run. A video-only run isolates the modalities (no audio<->video
-cross-attention), the transformer's equivalent of running without an audio branch.
+With audio, the sample's audio latents get their own sigma (drawn independently, shifted for the
+audio token count) and noise, both streams go through the transformer together with audio<->video
+cross-attention on, and loss = video MSE + audio MSE. Then AdamW on the LoRA parameters only,
+gradients clipped to norm 1.0, learning rate decayed linearly to 0.1x over the run. A video-only run
+isolates the modalities (no audio<->video cross-attention), the transformer's equivalent of running
+without an audio branch.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from train_svc.models.device import Placement
+from train_svc.training.audio_encoding import AudioLatents
 from train_svc.training.config import TrainConfig
 from train_svc.training.encoding import CaptionEmbedding, VideoLatents
 from train_svc.training.lora_targets import target_module_names
@@ -34,15 +38,26 @@ class TrainingSample:
     sample_id: str
     latents: VideoLatents
     caption: CaptionEmbedding
+    audio: AudioLatents | None = None
 
 
 @dataclass(frozen=True)
 class StepReport:
     step: int
     total_steps: int
-    loss: float
+    loss: float  # video_loss + audio_loss
     learning_rate: float
     step_seconds: float
+    video_loss: float
+    audio_loss: float  # 0 when audio is not trained
+
+
+@dataclass(frozen=True)
+class NoisyAudio:
+    """The audio stream of a joint step: noisy packed latents and their own noise level ([B])."""
+
+    tokens: torch.Tensor
+    sigma: torch.Tensor
 
 
 class NonFiniteLoss(Exception):
@@ -61,33 +76,53 @@ def load_transformer(model_path: Path, placement: Placement):
 def transformer_velocity(
     transformer, noisy: torch.Tensor, sigma: torch.Tensor, latents: VideoLatents, caption: CaptionEmbedding
 ) -> torch.Tensor:
-    """Predicted velocity for video tokens `noisy` at noise level `sigma` ([B])."""
+    """Predicted velocity for video tokens `noisy` at noise level `sigma` ([B]), modalities isolated."""
+    return transformer_velocities(transformer, noisy, sigma, latents, caption)[0]
+
+
+def transformer_velocities(
+    transformer,
+    noisy: torch.Tensor,
+    sigma: torch.Tensor,
+    latents: VideoLatents,
+    caption: CaptionEmbedding,
+    audio: NoisyAudio | None = None,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Predicted (video, audio) velocities. Without audio, a one-token silent placeholder stands in and
+    the modalities are isolated; with it, both streams attend to each other, each at its own sigma."""
     device, dtype = noisy.device, noisy.dtype
     batch = noisy.shape[0]
     timestep = (sigma * 1000.0).to(device=device, dtype=dtype)
-    audio_placeholder = torch.zeros(batch, 1, transformer.config.audio_in_channels, device=device, dtype=dtype)
+    if audio is None:
+        audio_tokens = torch.zeros(batch, 1, transformer.config.audio_in_channels, device=device, dtype=dtype)
+        audio_timestep = timestep
+    else:
+        audio_tokens = audio.tokens.to(device=device, dtype=dtype)
+        audio_timestep = (audio.sigma * 1000.0).to(device=device, dtype=dtype)
     video_text = caption.video.to(device=device, dtype=dtype).expand(batch, -1, -1)
     audio_text = caption.audio.to(device=device, dtype=dtype).expand(batch, -1, -1)
     mask = caption.mask.to(device).expand(batch, -1)
-    out = transformer(
+    video_out, audio_out = transformer(
         hidden_states=noisy,
-        audio_hidden_states=audio_placeholder,
+        audio_hidden_states=audio_tokens,
         encoder_hidden_states=video_text,
         audio_encoder_hidden_states=audio_text,
         timestep=timestep,
+        audio_timestep=audio_timestep,
         sigma=timestep,
+        audio_sigma=audio_timestep,
         encoder_attention_mask=mask,
         audio_encoder_attention_mask=mask,
         num_frames=latents.frames,
         height=latents.height,
         width=latents.width,
         fps=latents.fps,
-        audio_num_frames=1,
-        isolate_modalities=True,
+        audio_num_frames=int(audio_tokens.shape[1]),
+        isolate_modalities=audio is None,
         use_cross_timestep=True,
         return_dict=False,
-    )[0]
-    return out.float()
+    )[:2]
+    return video_out.float(), (audio_out.float() if audio is not None else None)
 
 
 class LoraTrainer:
@@ -111,14 +146,46 @@ class LoraTrainer:
         self.target_modules = targets
         self.generator = torch.Generator().manual_seed(config.seed)
 
-    def loss(self, sample: TrainingSample, sigma: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
-        """Velocity MSE of one sample at a given sigma ([1]) and noise (same shape as its tokens)."""
-        x0 = sample.latents.tokens.to(self.placement.device, torch.float32)
+    def _noised(self, x0: torch.Tensor, sigma: torch.Tensor, noise: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(x_t in the base dtype, velocity target) for clean tokens x0 at sigma ([1])."""
+        x0 = x0.to(self.placement.device, torch.float32)
         noise = noise.to(x0.device, torch.float32)
         s = sigma.to(x0.device, torch.float32).view(-1, 1, 1)
-        noisy = ((1.0 - s) * x0 + s * noise).to(self.placement.base_dtype)
+        return ((1.0 - s) * x0 + s * noise).to(self.placement.base_dtype), noise - x0
+
+    def loss(self, sample: TrainingSample, sigma: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+        """Video velocity MSE of one sample at a given sigma ([1]) and noise (same shape as its tokens)."""
+        noisy, target = self._noised(sample.latents.tokens, sigma, noise)
         velocity = transformer_velocity(self.transformer, noisy, sigma, sample.latents, sample.caption)
-        return F.mse_loss(velocity, noise - x0)
+        return F.mse_loss(velocity, target)
+
+    def joint_loss(
+        self,
+        sample: TrainingSample,
+        sigma: torch.Tensor,
+        noise: torch.Tensor,
+        audio_sigma: torch.Tensor,
+        audio_noise: torch.Tensor,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(video MSE, audio MSE) of one sample with both streams noised, each at its own sigma."""
+        if sample.audio is None:
+            raise ValueError(f"sample {sample.sample_id} has no audio to train on")
+        noisy, target = self._noised(sample.latents.tokens, sigma, noise)
+        noisy_audio, audio_target = self._noised(sample.audio.tokens, audio_sigma, audio_noise)
+        video_v, audio_v = transformer_velocities(
+            self.transformer, noisy, sigma, sample.latents, sample.caption, NoisyAudio(noisy_audio, audio_sigma)
+        )
+        return F.mse_loss(video_v, target), F.mse_loss(audio_v, audio_target)
+
+    def _step_losses(self, sample: TrainingSample) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Draw this step's noise levels and noise (video first, then audio) and compute the losses."""
+        sigma = sample_sigmas(1, sample.latents.num_tokens, self.generator)
+        noise = torch.randn(sample.latents.tokens.shape, generator=self.generator)
+        if not self.config.audio:
+            return self.loss(sample, sigma, noise), None
+        audio_sigma = sample_sigmas(1, sample.audio.num_tokens, self.generator)
+        audio_noise = torch.randn(sample.audio.tokens.shape, generator=self.generator)
+        return self.joint_loss(sample, sigma, noise, audio_sigma, audio_noise)
 
     def _order(self, count: int):
         while True:
@@ -134,6 +201,8 @@ class LoraTrainer:
         if not samples:
             raise ValueError("no training samples")
         cfg = self.config
+        if cfg.audio and (silent := [s.sample_id for s in samples if s.audio is None]):
+            raise ValueError(f"audio training needs audio on every sample; none on {silent}")
         optimizer = torch.optim.AdamW(self.lora_parameters, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
         scheduler = torch.optim.lr_scheduler.LinearLR(
             optimizer, start_factor=1.0, end_factor=cfg.lr_end_factor, total_iters=cfg.steps
@@ -144,9 +213,8 @@ class LoraTrainer:
         while step < cfg.steps and not should_stop():
             started = time.perf_counter()
             sample = samples[next(order)]
-            sigma = sample_sigmas(1, sample.latents.num_tokens, self.generator)
-            noise = torch.randn(sample.latents.tokens.shape, generator=self.generator)
-            loss = self.loss(sample, sigma, noise)
+            video_loss, audio_loss = self._step_losses(sample)
+            loss = video_loss if audio_loss is None else video_loss + audio_loss
             if not torch.isfinite(loss):
                 raise NonFiniteLoss(f"step {step + 1}: loss is {loss.item()} on sample {sample.sample_id}")
             optimizer.zero_grad(set_to_none=True)
@@ -156,7 +224,17 @@ class LoraTrainer:
             optimizer.step()
             scheduler.step()
             step += 1
-            on_step(StepReport(step, cfg.steps, loss.item(), learning_rate, time.perf_counter() - started))
+            on_step(
+                StepReport(
+                    step=step,
+                    total_steps=cfg.steps,
+                    loss=loss.item(),
+                    learning_rate=learning_rate,
+                    step_seconds=time.perf_counter() - started,
+                    video_loss=video_loss.item(),
+                    audio_loss=audio_loss.item() if audio_loss is not None else 0.0,
+                )
+            )
         self.transformer.eval()
         return step
 
