@@ -199,7 +199,7 @@ class TrainingResult(_message.Message):
     def __init__(self, lora_file: _Optional[_Union[_common_pb2.Artifact, _Mapping]] = ..., config_file: _Optional[_Union[_common_pb2.Artifact, _Mapping]] = ..., video: _Optional[_Union[_common_pb2.Artifact, _Mapping]] = ..., debug_dataset: _Optional[_Union[_common_pb2.Artifact, _Mapping]] = ..., result_file: _Optional[_Union[_common_pb2.Artifact, _Mapping]] = ..., billable_units: _Optional[int] = ..., dataset_report: _Optional[_Union[_common_pb2.Artifact, _Mapping]] = ...) -> None: ...
 
 class TrainingJobEvent(_message.Message):
-    __slots__ = ("sequence", "time", "state_change", "preprocess_progress", "skipped", "warning", "sample_encoded", "step", "artifact", "file_report")
+    __slots__ = ("sequence", "time", "state_change", "preprocess_progress", "skipped", "warning", "sample_encoded", "step", "artifact", "file_report", "preview")
     SEQUENCE_FIELD_NUMBER: _ClassVar[int]
     TIME_FIELD_NUMBER: _ClassVar[int]
     STATE_CHANGE_FIELD_NUMBER: _ClassVar[int]
@@ -210,6 +210,7 @@ class TrainingJobEvent(_message.Message):
     STEP_FIELD_NUMBER: _ClassVar[int]
     ARTIFACT_FIELD_NUMBER: _ClassVar[int]
     FILE_REPORT_FIELD_NUMBER: _ClassVar[int]
+    PREVIEW_FIELD_NUMBER: _ClassVar[int]
     sequence: int
     time: _timestamp_pb2.Timestamp
     state_change: StateChange
@@ -220,7 +221,110 @@ class TrainingJobEvent(_message.Message):
     step: TrainingStep
     artifact: _common_pb2.Artifact
     file_report: _common_pb2.FileReport
-    def __init__(self, sequence: _Optional[int] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., state_change: _Optional[_Union[StateChange, _Mapping]] = ..., preprocess_progress: _Optional[_Union[_common_pb2.PreprocessProgress, _Mapping]] = ..., skipped: _Optional[_Union[_common_pb2.SkippedFile, _Mapping]] = ..., warning: _Optional[_Union[_common_pb2.DatasetWarning, _Mapping]] = ..., sample_encoded: _Optional[_Union[SampleEncoded, _Mapping]] = ..., step: _Optional[_Union[TrainingStep, _Mapping]] = ..., artifact: _Optional[_Union[_common_pb2.Artifact, _Mapping]] = ..., file_report: _Optional[_Union[_common_pb2.FileReport, _Mapping]] = ...) -> None: ...
+    preview: ValidationPreview
+    def __init__(self, sequence: _Optional[int] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., state_change: _Optional[_Union[StateChange, _Mapping]] = ..., preprocess_progress: _Optional[_Union[_common_pb2.PreprocessProgress, _Mapping]] = ..., skipped: _Optional[_Union[_common_pb2.SkippedFile, _Mapping]] = ..., warning: _Optional[_Union[_common_pb2.DatasetWarning, _Mapping]] = ..., sample_encoded: _Optional[_Union[SampleEncoded, _Mapping]] = ..., step: _Optional[_Union[TrainingStep, _Mapping]] = ..., artifact: _Optional[_Union[_common_pb2.Artifact, _Mapping]] = ..., file_report: _Optional[_Union[_common_pb2.FileReport, _Mapping]] = ..., preview: _Optional[_Union[ValidationPreview, _Mapping]] = ...) -> None: ...
+
+class ValidationPreview(_message.Message):
+    __slots__ = ("step", "prompt_index", "prompt", "jpeg_frames", "video", "seed", "render_seconds")
+    STEP_FIELD_NUMBER: _ClassVar[int]
+    PROMPT_INDEX_FIELD_NUMBER: _ClassVar[int]
+    PROMPT_FIELD_NUMBER: _ClassVar[int]
+    JPEG_FRAMES_FIELD_NUMBER: _ClassVar[int]
+    VIDEO_FIELD_NUMBER: _ClassVar[int]
+    SEED_FIELD_NUMBER: _ClassVar[int]
+    RENDER_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    step: int
+    prompt_index: int
+    prompt: str
+    jpeg_frames: _containers.RepeatedScalarFieldContainer[bytes]
+    video: _common_pb2.Artifact
+    seed: int
+    render_seconds: float
+    def __init__(self, step: _Optional[int] = ..., prompt_index: _Optional[int] = ..., prompt: _Optional[str] = ..., jpeg_frames: _Optional[_Iterable[bytes]] = ..., video: _Optional[_Union[_common_pb2.Artifact, _Mapping]] = ..., seed: _Optional[int] = ..., render_seconds: _Optional[float] = ...) -> None: ...
+
+class GenerateVideoRequest(_message.Message):
+    __slots__ = ("prompt", "negative_prompt", "job", "lora_file", "lora_scale", "number_of_frames", "frame_rate", "resolution", "aspect_ratio", "steps", "guidance_scale", "audio_guidance_scale", "stg_scale", "seed")
+    PROMPT_FIELD_NUMBER: _ClassVar[int]
+    NEGATIVE_PROMPT_FIELD_NUMBER: _ClassVar[int]
+    JOB_FIELD_NUMBER: _ClassVar[int]
+    LORA_FILE_FIELD_NUMBER: _ClassVar[int]
+    LORA_SCALE_FIELD_NUMBER: _ClassVar[int]
+    NUMBER_OF_FRAMES_FIELD_NUMBER: _ClassVar[int]
+    FRAME_RATE_FIELD_NUMBER: _ClassVar[int]
+    RESOLUTION_FIELD_NUMBER: _ClassVar[int]
+    ASPECT_RATIO_FIELD_NUMBER: _ClassVar[int]
+    STEPS_FIELD_NUMBER: _ClassVar[int]
+    GUIDANCE_SCALE_FIELD_NUMBER: _ClassVar[int]
+    AUDIO_GUIDANCE_SCALE_FIELD_NUMBER: _ClassVar[int]
+    STG_SCALE_FIELD_NUMBER: _ClassVar[int]
+    SEED_FIELD_NUMBER: _ClassVar[int]
+    prompt: str
+    negative_prompt: str
+    job: str
+    lora_file: str
+    lora_scale: float
+    number_of_frames: int
+    frame_rate: int
+    resolution: _common_pb2.Resolution
+    aspect_ratio: _common_pb2.AspectRatio
+    steps: int
+    guidance_scale: float
+    audio_guidance_scale: float
+    stg_scale: float
+    seed: int
+    def __init__(self, prompt: _Optional[str] = ..., negative_prompt: _Optional[str] = ..., job: _Optional[str] = ..., lora_file: _Optional[str] = ..., lora_scale: _Optional[float] = ..., number_of_frames: _Optional[int] = ..., frame_rate: _Optional[int] = ..., resolution: _Optional[_Union[_common_pb2.Resolution, str]] = ..., aspect_ratio: _Optional[_Union[_common_pb2.AspectRatio, str]] = ..., steps: _Optional[int] = ..., guidance_scale: _Optional[float] = ..., audio_guidance_scale: _Optional[float] = ..., stg_scale: _Optional[float] = ..., seed: _Optional[int] = ...) -> None: ...
+
+class GenerateVideoEvent(_message.Message):
+    __slots__ = ("progress", "preview_jpeg", "result")
+    PROGRESS_FIELD_NUMBER: _ClassVar[int]
+    PREVIEW_JPEG_FIELD_NUMBER: _ClassVar[int]
+    RESULT_FIELD_NUMBER: _ClassVar[int]
+    progress: GenerationProgress
+    preview_jpeg: bytes
+    result: GenerationResult
+    def __init__(self, progress: _Optional[_Union[GenerationProgress, _Mapping]] = ..., preview_jpeg: _Optional[bytes] = ..., result: _Optional[_Union[GenerationResult, _Mapping]] = ...) -> None: ...
+
+class GenerationProgress(_message.Message):
+    __slots__ = ("step", "total_steps", "stage")
+    STEP_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_STEPS_FIELD_NUMBER: _ClassVar[int]
+    STAGE_FIELD_NUMBER: _ClassVar[int]
+    step: int
+    total_steps: int
+    stage: str
+    def __init__(self, step: _Optional[int] = ..., total_steps: _Optional[int] = ..., stage: _Optional[str] = ...) -> None: ...
+
+class GenerationResult(_message.Message):
+    __slots__ = ("name", "video", "seed", "seconds")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    VIDEO_FIELD_NUMBER: _ClassVar[int]
+    SEED_FIELD_NUMBER: _ClassVar[int]
+    SECONDS_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    video: _common_pb2.Artifact
+    seed: int
+    seconds: float
+    def __init__(self, name: _Optional[str] = ..., video: _Optional[_Union[_common_pb2.Artifact, _Mapping]] = ..., seed: _Optional[int] = ..., seconds: _Optional[float] = ...) -> None: ...
+
+class DownloadArtifactRequest(_message.Message):
+    __slots__ = ("name", "artifact", "offset")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    ARTIFACT_FIELD_NUMBER: _ClassVar[int]
+    OFFSET_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    artifact: str
+    offset: int
+    def __init__(self, name: _Optional[str] = ..., artifact: _Optional[str] = ..., offset: _Optional[int] = ...) -> None: ...
+
+class DownloadArtifactResponse(_message.Message):
+    __slots__ = ("artifact", "offset", "data")
+    ARTIFACT_FIELD_NUMBER: _ClassVar[int]
+    OFFSET_FIELD_NUMBER: _ClassVar[int]
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    artifact: _common_pb2.Artifact
+    offset: int
+    data: bytes
+    def __init__(self, artifact: _Optional[_Union[_common_pb2.Artifact, _Mapping]] = ..., offset: _Optional[int] = ..., data: _Optional[bytes] = ...) -> None: ...
 
 class StateChange(_message.Message):
     __slots__ = ("state", "message", "error")

@@ -55,6 +55,16 @@ class TrainingServiceStub:
                 request_serializer=ltx_dot_trainer_dot_v1_dot_training__service__pb2.WatchTrainingJobRequest.SerializeToString,
                 response_deserializer=ltx_dot_trainer_dot_v1_dot_training__service__pb2.TrainingJobEvent.FromString,
                 _registered_method=True)
+        self.GenerateVideo = channel.unary_stream(
+                '/ltx.trainer.v1.TrainingService/GenerateVideo',
+                request_serializer=ltx_dot_trainer_dot_v1_dot_training__service__pb2.GenerateVideoRequest.SerializeToString,
+                response_deserializer=ltx_dot_trainer_dot_v1_dot_training__service__pb2.GenerateVideoEvent.FromString,
+                _registered_method=True)
+        self.DownloadArtifact = channel.unary_stream(
+                '/ltx.trainer.v1.TrainingService/DownloadArtifact',
+                request_serializer=ltx_dot_trainer_dot_v1_dot_training__service__pb2.DownloadArtifactRequest.SerializeToString,
+                response_deserializer=ltx_dot_trainer_dot_v1_dot_training__service__pb2.DownloadArtifactResponse.FromString,
+                _registered_method=True)
 
 
 class TrainingServiceServicer:
@@ -90,6 +100,23 @@ class TrainingServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GenerateVideo(self, request, context):
+        """Generates a video (with sound) from a prompt, with a finished job's LoRA, a LoRA file, or the base
+        model alone. Streams progress and a preview frame, then the result as an artifact reference
+        (fetch its bytes with DownloadArtifact). Bad values: INVALID_ARGUMENT with a BadRequest.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DownloadArtifact(self, request, context):
+        """Streams any output of a job (or a generated video) in chunks; the first message names the
+        artifact with its size and sha256, so a client without shared storage gets every output intact.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_TrainingServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -112,6 +139,16 @@ def add_TrainingServiceServicer_to_server(servicer, server):
                     servicer.WatchTrainingJob,
                     request_deserializer=ltx_dot_trainer_dot_v1_dot_training__service__pb2.WatchTrainingJobRequest.FromString,
                     response_serializer=ltx_dot_trainer_dot_v1_dot_training__service__pb2.TrainingJobEvent.SerializeToString,
+            ),
+            'GenerateVideo': grpc.unary_stream_rpc_method_handler(
+                    servicer.GenerateVideo,
+                    request_deserializer=ltx_dot_trainer_dot_v1_dot_training__service__pb2.GenerateVideoRequest.FromString,
+                    response_serializer=ltx_dot_trainer_dot_v1_dot_training__service__pb2.GenerateVideoEvent.SerializeToString,
+            ),
+            'DownloadArtifact': grpc.unary_stream_rpc_method_handler(
+                    servicer.DownloadArtifact,
+                    request_deserializer=ltx_dot_trainer_dot_v1_dot_training__service__pb2.DownloadArtifactRequest.FromString,
+                    response_serializer=ltx_dot_trainer_dot_v1_dot_training__service__pb2.DownloadArtifactResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -223,6 +260,60 @@ class TrainingService:
             '/ltx.trainer.v1.TrainingService/WatchTrainingJob',
             ltx_dot_trainer_dot_v1_dot_training__service__pb2.WatchTrainingJobRequest.SerializeToString,
             ltx_dot_trainer_dot_v1_dot_training__service__pb2.TrainingJobEvent.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GenerateVideo(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/ltx.trainer.v1.TrainingService/GenerateVideo',
+            ltx_dot_trainer_dot_v1_dot_training__service__pb2.GenerateVideoRequest.SerializeToString,
+            ltx_dot_trainer_dot_v1_dot_training__service__pb2.GenerateVideoEvent.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DownloadArtifact(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/ltx.trainer.v1.TrainingService/DownloadArtifact',
+            ltx_dot_trainer_dot_v1_dot_training__service__pb2.DownloadArtifactRequest.SerializeToString,
+            ltx_dot_trainer_dot_v1_dot_training__service__pb2.DownloadArtifactResponse.FromString,
             options,
             channel_credentials,
             insecure,
