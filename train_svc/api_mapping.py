@@ -23,6 +23,7 @@ from train_svc.jobs.events import (
     SampleEncoded,
     StateChanged,
     StepCompleted,
+    ValidationPreview,
 )
 from train_svc.jobs.job import Job
 
@@ -138,6 +139,18 @@ def job_event(logged: LoggedEvent) -> pb.TrainingJobEvent:
         out.artifact.CopyFrom(artifact(event))
     elif isinstance(event, FileReport):
         out.file_report.CopyFrom(file_report_to_proto(event))
+    elif isinstance(event, ValidationPreview):
+        out.preview.CopyFrom(
+            pb.ValidationPreview(
+                step=event.step,
+                prompt_index=event.prompt_index,
+                prompt=event.prompt,
+                jpeg_frames=event.jpeg_frames,
+                video=artifact(event.video),
+                seed=event.seed,
+                render_seconds=event.render_seconds,
+            )
+        )
     else:
         raise TypeError(f"no API form for event {type(event).__name__}")
     return out

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from train_svc.generation.request import STEPS_MAX, STEPS_MIN
 from train_svc.models.base_model import default_base_model
 
 
@@ -31,6 +32,12 @@ class TrainServiceConfig:
     # "reference": bundles are read where the preprocessor wrote them (storage shared by both services).
     # "value": their bytes come in the Preprocess stream and are written to this service's storage.
     bundle_delivery: Literal["reference", "value"] = "reference"
+    # Denoising steps of each validation preview (single-stage, full guidance). 30 is the generation
+    # default: previews then look like what the LoRA will give; fewer make them cheaper and rougher.
+    preview_steps: int = 30
+    # GenerateVideo reads LoRA files only under the storage root and these folders (the in-process CLI
+    # adds the folder of the --lora it was given; a remote caller never gets an arbitrary file read).
+    extra_lora_dirs: tuple[Path, ...] = ()
 
 
 def parser() -> argparse.ArgumentParser:
@@ -63,11 +70,20 @@ def parser() -> argparse.ArgumentParser:
         default=env("LTX_BUNDLE_DELIVERY", "reference"),
         help="reference: storage shared with the preprocessor; value: bundle bytes come over gRPC",
     )
+    p.add_argument(
+        "--preview-steps",
+        type=int,
+        default=int(env("LTX_PREVIEW_STEPS", "30")),
+        help=f"denoising steps of each validation preview ({STEPS_MIN}-{STEPS_MAX})",
+    )
     return p
 
 
 def from_args(argv: list[str] | None = None) -> TrainServiceConfig:
-    a = parser().parse_args(argv)
+    p = parser()
+    a = p.parse_args(argv)
+    if not STEPS_MIN <= a.preview_steps <= STEPS_MAX:
+        p.error(f"--preview-steps must be between {STEPS_MIN} and {STEPS_MAX} (got {a.preview_steps})")
     return TrainServiceConfig(
         storage=Path(a.storage),
         preprocess_target=a.preprocess_target,
@@ -81,4 +97,5 @@ def from_args(argv: list[str] | None = None) -> TrainServiceConfig:
         concurrent_jobs=a.concurrent_jobs,
         cpu_threads=a.cpu_threads,
         bundle_delivery=a.bundle_delivery,
+        preview_steps=a.preview_steps,
     )

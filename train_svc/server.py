@@ -1,19 +1,32 @@
-"""TrainingService over gRPC: a thin translation layer over the job manager."""
+"""TrainingService over gRPC: a thin translation layer over the job manager, generations and artifacts."""
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 
 import structlog
 
+from shared.aio_bridge import iterate_in_thread
+from shared.api import common_pb2
 from shared.api import training_service_pb2 as pb
 from shared.api import training_service_pb2_grpc as pb_grpc
 from shared.grpc_util.server import RunningServer, start_server, stop_server
 from shared.request.errors import FieldViolation, InvalidRequest
 from shared.request.json_input import input_to_json
 from shared.request.validate import resolve
+from train_svc.accelerator import AcceleratorSlots
 from train_svc.api_mapping import job_event, training_job
+from train_svc.artifacts import ArtifactFile, ArtifactFinder, check_offset, read_chunks
 from train_svc.config import TrainServiceConfig
+from train_svc.generation.order import generation_order
+from train_svc.generation.service import (
+    GenerationEvent,
+    GenerationFinished,
+    GenerationPreview,
+    GenerationProgress,
+    GenerationService,
+)
 from train_svc.jobs.manager import JobManager
 from train_svc.jobs.runner import JobRunner, RunnerConfig
 from train_svc.models.base_model import resolve_base_model
@@ -25,9 +38,35 @@ SERVICE_NAME = pb.DESCRIPTOR.services_by_name["TrainingService"].full_name
 log = structlog.get_logger(__name__)
 
 
+def artifact_message(artifact: ArtifactFile) -> common_pb2.Artifact:
+    return common_pb2.Artifact(
+        name=artifact.name, uri=artifact.uri, sha256=artifact.sha256, size_bytes=artifact.size_bytes
+    )
+
+
+def generation_event(event: GenerationEvent) -> pb.GenerateVideoEvent:
+    if isinstance(event, GenerationProgress):
+        progress = pb.GenerationProgress(step=event.step, total_steps=event.total_steps, stage=event.stage)
+        return pb.GenerateVideoEvent(progress=progress)
+    if isinstance(event, GenerationPreview):
+        return pb.GenerateVideoEvent(preview_jpeg=event.jpeg)
+    if isinstance(event, GenerationFinished):
+        video = common_pb2.Artifact(
+            name="video", uri=event.video.uri, sha256=event.video.sha256, size_bytes=event.video.size_bytes
+        )
+        result = pb.GenerationResult(name=event.name, video=video, seed=event.seed, seconds=event.seconds)
+        return pb.GenerateVideoEvent(result=result)
+    raise TypeError(f"no API form for generation event {type(event).__name__}")
+
+
 class TrainingServicer(pb_grpc.TrainingServiceServicer):
-    def __init__(self, manager: JobManager):
+    def __init__(
+        self, manager: JobManager, generations: GenerationService, artifacts: ArtifactFinder, config: TrainServiceConfig
+    ):
         self._manager = manager
+        self._generations = generations
+        self._artifacts = artifacts
+        self._lora_roots = (config.storage, *config.extra_lora_dirs)
 
     async def CreateTrainingJob(self, request: pb.CreateTrainingJobRequest, context) -> pb.TrainingJob:
         settings = resolve(request.input)
@@ -47,11 +86,28 @@ class TrainingServicer(pb_grpc.TrainingServiceServicer):
         async for logged in job.log.follow(request.after_sequence):
             yield job_event(logged)
 
+    async def GenerateVideo(self, request: pb.GenerateVideoRequest, context):
+        order = generation_order(request, self._lora_roots)
+        async for event in self._generations.generate(order):
+            yield generation_event(event)
+
+    async def DownloadArtifact(self, request: pb.DownloadArtifactRequest, context):
+        if request.offset < 0:
+            raise InvalidRequest(
+                [FieldViolation("offset", f"must be >= 0 (got {request.offset})")], reason="INVALID_OFFSET"
+            )
+        artifact = await asyncio.to_thread(self._artifacts.find, request.name, request.artifact)
+        check_offset(artifact, request.offset)
+        yield pb.DownloadArtifactResponse(artifact=artifact_message(artifact), offset=request.offset)
+        async for chunk in iterate_in_thread(read_chunks(artifact, request.offset), "artifact-download", 4):
+            yield pb.DownloadArtifactResponse(offset=chunk.offset, data=chunk.data)
+
 
 @dataclass
 class TrainingService:
     running: RunningServer
     manager: JobManager
+    generations: GenerationService
     preprocess: PreprocessClient
 
     @property
@@ -60,6 +116,7 @@ class TrainingService:
 
     async def stop(self, grace: float | None = 10.0) -> None:
         await stop_server(self.running, grace)
+        self.generations.shutdown()
         self.manager.shutdown()
         self.preprocess.close()
 
@@ -80,12 +137,17 @@ async def serve(config: TrainServiceConfig) -> TrainingService:
             placement=placement,
             feed_forward=config.lora_feed_forward,
             seed=config.seed,
+            preview_steps=config.preview_steps,
         ),
         preprocess,
     )
-    manager = JobManager(runner, base_model.name, config.concurrent_jobs)
+    slots = AcceleratorSlots(config.concurrent_jobs)  # shared by training jobs and generations
+    manager = JobManager(runner, base_model.name, slots)
+    generations = GenerationService(config.storage, base_model, placement, slots, manager.get)
+    artifacts = ArtifactFinder(manager.get, runner.output_dir, generations.store)
+    servicer = TrainingServicer(manager, generations, artifacts, config)
     running = await start_server(
-        [(pb_grpc.add_TrainingServiceServicer_to_server, TrainingServicer(manager))],
+        [(pb_grpc.add_TrainingServiceServicer_to_server, servicer)],
         [SERVICE_NAME],
         config.port,
         config.host,
@@ -97,4 +159,4 @@ async def serve(config: TrainServiceConfig) -> TrainingService:
         device=str(placement.device),
         dtype=str(placement.base_dtype),
     )
-    return TrainingService(running, manager, preprocess)
+    return TrainingService(running, manager, generations, preprocess)

@@ -16,6 +16,8 @@ from shared.api import training_service_pb2_grpc as pb_grpc
 from shared.demo_dataset import make_demo_dataset
 from train_svc.models.tiny_preset import PRESET_NAME
 
+PREVIEW_STEPS = 2  # denoising steps of a validation preview: enough to exercise the pipeline, cheap on a CPU
+
 
 @dataclass
 class Services:
@@ -58,7 +60,7 @@ def services(tmp_path_factory) -> Iterator[Services]:
 
     storage = tmp_path_factory.mktemp("storage")
     host = LoopThread()
-    context = local_services(storage, PRESET_NAME)
+    context = local_services(storage, PRESET_NAME, preview_steps=PREVIEW_STEPS)
     targets = host.call(context.__aenter__())
     channel = grpc.insecure_channel(targets.training_target)
     try:
@@ -75,3 +77,23 @@ def services(tmp_path_factory) -> Iterator[Services]:
 def demo_zip(tmp_path_factory) -> Path:
     """Five clips with motion in two folders: set_a/clip.mp4 and set_b/clip.mp4 clash, one has no caption."""
     return make_demo_dataset(tmp_path_factory.mktemp("data") / "demo.zip", seconds=1.5)
+
+
+@pytest.fixture(scope="session")
+def finished_job(services, tmp_path_factory) -> pb.TrainingJob:
+    """A small job that succeeded: its LoRA for generation tests, its outputs for download tests."""
+    from shared.api import common_pb2
+
+    archive = make_demo_dataset(tmp_path_factory.mktemp("small") / "clips.zip", clips=3, seconds=1.0, size=(128, 128))
+    job, _ = services.run(
+        training_data_url=str(archive),
+        trigger_phrase="zqx",
+        rank=8,
+        number_of_steps=100,
+        learning_rate=2e-3,
+        number_of_frames=9,
+        resolution=common_pb2.RESOLUTION_LOW,
+        aspect_ratio=common_pb2.ASPECT_RATIO_16_9,
+    )
+    assert job.state == pb.TrainingJob.State.SUCCEEDED, job.error
+    return job

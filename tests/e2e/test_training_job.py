@@ -113,9 +113,10 @@ def test_clip_without_caption_is_reported_and_trains_on_the_trigger_phrase(finis
     assert encoded["set_b/drifting_light.mp4"].caption == "sepiatone"
 
 
-def test_without_validation_prompts_every_setting_is_applied(finished):
-    _, events = finished
-    assert not [e.warning for e in events if e.HasField("warning") and e.warning.code == "NOT_APPLIED_YET"]
+def test_without_validation_prompts_there_are_no_previews_and_no_reel(finished):
+    job, events = finished
+    assert not [e for e in events if e.HasField("preview")]
+    assert not job.result.HasField("video")
 
 
 def test_events_tell_the_story_in_order(finished):

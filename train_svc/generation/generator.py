@@ -54,6 +54,30 @@ def stg_blocks(transformer: torch.nn.Module) -> list[int]:
     return [LTX23_STG_BLOCK] if depth > LTX23_STG_BLOCK else [depth - 1]
 
 
+def pipeline_guidance(request: GenerationRequest, blocks: list[int]) -> dict[str, Any]:
+    """LTX2Pipeline's guidance arguments for a request, STG aimed at `blocks` (see `stg_blocks`)."""
+    # Every audio_* value is explicit and is 0 only when its video value is 0 too (STG off), so the
+    # pipeline's `audio_x or x` fallback never swaps in a value nobody asked for.
+    return {
+        "guidance_scale": request.guidance_scale,
+        "audio_guidance_scale": request.audio_guidance_scale,
+        "stg_scale": request.stg_scale,
+        "audio_stg_scale": request.stg_scale,
+        "spatio_temporal_guidance_blocks": blocks if request.stg_scale > 0 else None,
+        "modality_scale": MODALITY_SCALE,
+        "audio_modality_scale": MODALITY_SCALE,
+        "guidance_rescale": GUIDANCE_RESCALE,
+        "audio_guidance_rescale": GUIDANCE_RESCALE,
+    }
+
+
+def generated_video(output, sample_rate: int, frame_rate: int) -> GeneratedVideo:
+    """The first video of an LTX2Pipeline output (output_type="np") as uint8 frames and float audio."""
+    frames = np.rint(np.clip(output.frames[0], 0.0, 1.0) * 255.0).astype(np.uint8)
+    audio = output.audio[0].float().cpu().numpy()
+    return GeneratedVideo(frames=frames, audio=audio, sample_rate=sample_rate, frame_rate=frame_rate)
+
+
 @dataclass(frozen=True)
 class _LoadedLora:
     path: Path
@@ -106,21 +130,6 @@ class Generator:
             log.info("lora loaded", path=str(path), layers=layers)
         self._pipe.set_adapters([ADAPTER_NAME], adapter_weights=[scale])
 
-    def _guidance(self, request: GenerationRequest) -> dict[str, Any]:
-        # Every audio_* value is explicit and is 0 only when its video value is 0 too (STG off), so the
-        # pipeline's `audio_x or x` fallback never swaps in a value nobody asked for.
-        return {
-            "guidance_scale": request.guidance_scale,
-            "audio_guidance_scale": request.audio_guidance_scale,
-            "stg_scale": request.stg_scale,
-            "audio_stg_scale": request.stg_scale,
-            "spatio_temporal_guidance_blocks": self.stg_blocks if request.stg_scale > 0 else None,
-            "modality_scale": MODALITY_SCALE,
-            "audio_modality_scale": MODALITY_SCALE,
-            "guidance_rescale": GUIDANCE_RESCALE,
-            "audio_guidance_rescale": GUIDANCE_RESCALE,
-        }
-
     @torch.no_grad()
     def generate(self, request: GenerationRequest, on_step: ProgressCallback | None = None) -> GeneratedVideo:
         self._use_lora(request.lora_path, request.lora_scale)
@@ -144,10 +153,10 @@ class Generator:
             output_type="np",
             callback_on_step_end=step_done,
             callback_on_step_end_tensor_inputs=[],
-            **self._guidance(request),
+            **pipeline_guidance(request, self.stg_blocks),
         )
-        frames = np.rint(np.clip(output.frames[0], 0.0, 1.0) * 255.0).astype(np.uint8)
-        audio = output.audio[0].float().cpu().numpy()
+        video = generated_video(output, self.sample_rate, request.frame_rate)
+        frames, audio = video.frames, video.audio
         log.info(
             "video generated",
             frames=int(frames.shape[0]),
@@ -157,4 +166,4 @@ class Generator:
             lora_scale=request.lora_scale,
             seconds=round(time.perf_counter() - started, 2),
         )
-        return GeneratedVideo(frames=frames, audio=audio, sample_rate=self.sample_rate, frame_rate=request.frame_rate)
+        return video

@@ -13,7 +13,8 @@ from shared.request.validate import FRAME_RATE_MAX, FRAME_RATE_MIN, STG_SCALE_MA
 DEFAULT_NEGATIVE_PROMPT = defaults.VALIDATION_NEGATIVE_PROMPT
 FRAMES_MIN, FRAMES_MAX = 9, 257  # then snapped down to 8k+1
 SIZE_MULTIPLE = 32  # the video VAE's spatial compression
-STEPS_MIN, STEPS_MAX = 1, 100  # ours
+# ours; at least 2: with one step the LTX-2 scheduler's terminal stretch divides 0 by 0 and the video is NaN
+STEPS_MIN, STEPS_MAX = 2, 100
 GUIDANCE_MIN, GUIDANCE_MAX = 1.0, 20.0  # ours; 1.0 turns classifier-free guidance off
 # LTX-2.3's recommended classifier-free guidance: 3.0 for video, 7.0 for audio.
 GUIDANCE_SCALE = 3.0

@@ -111,6 +111,19 @@ class ArtifactWritten:
     size_bytes: int
 
 
+@dataclass(frozen=True)
+class ValidationPreview:
+    """A validation prompt rendered with the LoRA as it was after `step`."""
+
+    step: int
+    prompt_index: int  # into the request's `validation` list
+    prompt: str
+    seed: int  # fixed per prompt for the whole run
+    render_seconds: float
+    video: ArtifactWritten  # the preview mp4, name "preview"
+    jpeg_frames: tuple[bytes, ...]  # a few frames, evenly spread, first and last included
+
+
 JobEvent = (
     StateChanged
     | DatasetProgress
@@ -120,6 +133,7 @@ JobEvent = (
     | SampleEncoded
     | StepCompleted
     | ArtifactWritten
+    | ValidationPreview
 )
 # What a preprocessor hands the job runner (BundleInfo is a sample ready to encode).
 PreprocessEvent = DatasetProgress | FileSkipped | DatasetWarning | FileReport | BundleInfo | DatasetReady

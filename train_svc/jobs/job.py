@@ -17,6 +17,7 @@ from train_svc.jobs.events import (
     SampleEncoded,
     StateChanged,
     StepCompleted,
+    ValidationPreview,
 )
 
 NAME_PREFIX = "trainingJobs/"
@@ -37,6 +38,7 @@ class Job:
     samples: int = 0
     artifacts: dict[str, ArtifactWritten] = field(default_factory=dict)
     file_reports: list[FileReport] = field(default_factory=list)  # in the order the files were done
+    previews: list[ValidationPreview] = field(default_factory=list)  # in the order they were rendered
     with_audio: bool | None = None  # whether audio is trained; decided when preprocessing ends
     training_mode: str = ""  # how the decision reads, e.g. "video only (1 clip(s) without sound)"
     billable_units: int = 0
@@ -70,6 +72,8 @@ class Job:
             self.artifacts[event.name] = event
         elif isinstance(event, FileReport):
             self.file_reports.append(event)
+        elif isinstance(event, ValidationPreview):
+            self.previews.append(event)
         self.update_time = datetime.now(UTC)
         logged = self.log.append(event)
         if isinstance(event, StateChanged) and event.state.is_final:

@@ -1,4 +1,4 @@
-"""The job table and the queue: jobs run in FIFO order, one at a time per accelerator."""
+"""The job table and the queue: jobs run in FIFO order, each holding an accelerator slot while it runs."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from typing import Any
 import structlog
 
 from shared.request.errors import DomainError, ErrorCode
+from train_svc.accelerator import AcceleratorSlots
 from train_svc.jobs.events import JobState, StateChanged
 from train_svc.jobs.job import NAME_PREFIX, Job
 from train_svc.jobs.runner import JobRunner
@@ -38,13 +39,14 @@ class RequestIdConflict(DomainError):
 
 
 class JobManager:
-    def __init__(self, runner: JobRunner, base_model_name: str, concurrent_jobs: int = 1):
+    def __init__(self, runner: JobRunner, base_model_name: str, slots: AcceleratorSlots):
         self._runner = runner
         self._base_model_name = base_model_name
+        self._slots = slots  # shared with generations
         self._jobs: dict[str, Job] = {}
         self._by_request_id: dict[str, Job] = {}
         self._lock = threading.Lock()
-        self._executor = ThreadPoolExecutor(max_workers=concurrent_jobs, thread_name_prefix="training-job")
+        self._executor = ThreadPoolExecutor(max_workers=slots.count, thread_name_prefix="training-job")
 
     def create(self, settings: Any, input_json: dict[str, Any], request_id: str = "") -> Job:
         with self._lock:
@@ -64,8 +66,12 @@ class JobManager:
                 self._by_request_id[request_id] = job
         job.record(StateChanged(JobState.QUEUED, "waiting for a free accelerator"))
         log.info("job created", job=job.id, steps=settings.number_of_steps)
-        self._executor.submit(self._runner.run, job)
+        self._executor.submit(self._run, job)
         return job
+
+    def _run(self, job: Job) -> None:
+        with self._slots.hold():  # a generation may be using the accelerator; the job waits QUEUED
+            self._runner.run(job)
 
     def get(self, name: str) -> Job:
         job_id = name.removeprefix(NAME_PREFIX)

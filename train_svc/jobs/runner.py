@@ -1,13 +1,15 @@
 """Runs one training job from dataset to artifacts, recording every event on the job.
 
   PREPROCESSING  ask the preprocessor for bundles; encode each one as it arrives (video VAE, text
-                 encoder + connectors), so encoding overlaps preprocessing; then free the encoders;
-                 with debug_dataset, write debug_dataset.zip and announce it before training starts,
-                 so a user can check the data early (it stays available if training fails later)
-  TRAINING       LoRA on the transformer, one event per step
-  EXPORTING      lora.safetensors, config.json, result.json (which lists debug_dataset.zip and
-                 dataset_report.json too; the report is written when preprocessing ends, also when the
-                 dataset is rejected)
+                 encoder + connectors), so encoding overlaps preprocessing; encode the validation
+                 prompts; then free the encoders; with debug_dataset, write debug_dataset.zip and
+                 announce it before training starts, so a user can check the data early (it stays
+                 available if training fails later)
+  TRAINING       LoRA on the transformer, one event per step; with validation prompts, previews
+                 rendered with the transformer as trained so far at the scheduled steps
+  EXPORTING      lora.safetensors, config.json, preview.mp4 (the previews joined, when there are any),
+                 result.json (which lists debug_dataset.zip and dataset_report.json too; the report is
+                 written when preprocessing ends, also when the dataset is rejected)
 Failures end the job FAILED with a reason (billed 0); a cancel request ends it CANCELLED at the next
 step boundary.
 """
@@ -27,7 +29,6 @@ from shared.dataset_report import FileReport
 from train_svc.export import outputs
 from train_svc.export.debug_dataset import write_debug_dataset
 from train_svc.export.lora_file import LoraMetadata, NonFiniteLora, write_lora
-from train_svc.jobs import capabilities
 from train_svc.jobs.audio_decision import decide_audio
 from train_svc.jobs.events import (
     ArtifactWritten,
@@ -50,6 +51,9 @@ from train_svc.models.base_model import BaseModel
 from train_svc.models.device import Placement
 from train_svc.training.config import TrainConfig
 from train_svc.training.trainer import LoraTrainer, NonFiniteLoss, StepReport, TrainingSample
+from train_svc.validation.previews import JobPreviews, encode_prompts, preview_requests
+from train_svc.validation.reel import write_reel
+from train_svc.validation.renderer import EncodedPrompts, PreviewRenderer
 
 log = structlog.get_logger(__name__)
 
@@ -65,6 +69,7 @@ class RunnerConfig:
     feed_forward: bool = False  # also adapt the transformer's feed-forward layers
     gradient_checkpointing: bool = True
     seed: int = 42
+    preview_steps: int = 30  # denoising steps of each validation preview
 
 
 class JobCancelled(Exception):
@@ -82,9 +87,9 @@ class JobRunner:
     def run(self, job: Job) -> None:
         bound = log.bind(job=job.id)
         try:
-            samples, bundles = self._prepare_dataset(job)
+            samples, bundles, prompts = self._prepare_dataset(job)
             debug = self._write_debug_dataset(job, bundles) if job.settings.debug_dataset else None
-            trainer = self._train(job, samples)
+            trainer = self._train(job, samples, prompts)
             self._export(job, trainer, debug)
             job.record(StateChanged(JobState.SUCCEEDED, f"billed {job.settings.billable_units_on_success} units"))
         except JobCancelled:
@@ -105,12 +110,11 @@ class JobRunner:
         if job.cancel_requested.is_set():
             raise JobCancelled()
 
-    def _prepare_dataset(self, job: Job) -> tuple[list[TrainingSample], list[Path]]:
-        """Encode every bundle and decide on audio; returns the samples and their bundle files, in sample-id order."""
+    def _prepare_dataset(self, job: Job) -> tuple[list[TrainingSample], list[Path], EncodedPrompts | None]:
+        """Encode every bundle (and the validation prompts) and decide on audio; returns the samples and their
+        bundle files, in sample-id order, and the encoded validation prompts (None without any)."""
         self._check_cancel(job)
         job.record(StateChanged(JobState.PREPROCESSING, "fetching and preprocessing the dataset"))
-        for notice in capabilities.notices(job.settings):
-            job.record(notice)
         events = self._preprocess(job)
         encoders = SampleEncoders(
             self.config.base_model.path, self.config.placement, audio=job.settings.with_audio is not False
@@ -130,6 +134,7 @@ class JobRunner:
                 elif isinstance(event, DatasetReady):
                     media_kind = event.media_kind
                     log.info("dataset ready", job=job.id, samples=event.samples, skipped=event.files_skipped)
+            prompts = encode_prompts(job.settings, encoders.caption) if samples else None
         finally:
             events.close()
             encoders.close()
@@ -146,7 +151,7 @@ class JobRunner:
             samples = [replace(s, audio=None) for s in samples]
         # Arrival order depends on worker timing; training order must depend only on the seed.
         paths = {b.sample_id: path_from_uri(b.uri) for b in bundles}
-        return sorted(samples, key=lambda s: s.sample_id), [paths[k] for k in sorted(paths)]
+        return sorted(samples, key=lambda s: s.sample_id), [paths[k] for k in sorted(paths)], prompts
 
     def _write_dataset_report(self, job: Job) -> None:
         out = self.output_dir(job)
@@ -162,7 +167,7 @@ class JobRunner:
         job.record(ArtifactWritten("debug_dataset", debug.uri, debug.sha256, debug.size_bytes))
         return debug
 
-    def _train(self, job: Job, samples: list[TrainingSample]) -> LoraTrainer:
+    def _train(self, job: Job, samples: list[TrainingSample], prompts: EncodedPrompts | None) -> LoraTrainer:
         settings = job.settings
         job.record(StateChanged(JobState.TRAINING, f"training on {len(samples)} samples, {job.training_mode}"))
         config = TrainConfig(
@@ -175,6 +180,7 @@ class JobRunner:
             audio=bool(job.with_audio),
         )
         trainer = LoraTrainer(self.config.base_model.path, self.config.placement, config)
+        previews = self._previews(job, trainer, prompts) if prompts is not None else None
         started = time.perf_counter()
 
         def on_step(report: StepReport) -> None:
@@ -191,10 +197,24 @@ class JobRunner:
                     audio_loss=report.audio_loss,
                 )
             )
+            if previews is not None and not job.cancel_requested.is_set():  # a cancel skips pending previews
+                previews.after_step(report.step)
 
         trainer.train(samples, on_step=on_step, should_stop=job.cancel_requested.is_set)
         self._check_cancel(job)
         return trainer
+
+    def _previews(self, job: Job, trainer: LoraTrainer, prompts: EncodedPrompts) -> JobPreviews:
+        return JobPreviews(
+            PreviewRenderer(self.config.base_model.path, self.config.placement, trainer.transformer),
+            preview_requests(job.settings, self.config.preview_steps, self.config.seed),
+            prompts,
+            total_steps=trainer.config.steps,
+            output_dir=self.output_dir(job),
+            with_audio=trainer.config.audio,
+            record=job.record,
+            warn=job.record,
+        )
 
     def _export(self, job: Job, trainer: LoraTrainer, debug: outputs.OutputFile | None) -> None:
         job.record(StateChanged(JobState.EXPORTING, "writing the LoRA and its companions"))
@@ -222,17 +242,23 @@ class JobRunner:
                 audio=cfg.audio,
             ),
         )
+        reel = None
+        if job.previews:
+            reel_path = write_reel(out / outputs.VIDEO_FILE, job.previews, cfg.steps, with_audio=cfg.audio)
+            reel = outputs.describe(reel_path)
         report_path = out / outputs.DATASET_REPORT_FILE
         result = outputs.write_json(
             out / outputs.RESULT_FILE,
             outputs.result_document(
                 lora=lora,
                 config=config,
-                video=None,
+                video=reel,
                 debug=debug,
                 report=outputs.describe(report_path) if report_path.exists() else None,
                 billable=settings.billable_units_on_success,
             ),
         )
-        for name, item in (("lora_file", lora), ("config_file", config), ("result_file", result)):
-            job.record(ArtifactWritten(name, item.uri, item.sha256, item.size_bytes))
+        written = (("lora_file", lora), ("config_file", config), ("video", reel), ("result_file", result))
+        for name, item in written:
+            if item is not None:
+                job.record(ArtifactWritten(name, item.uri, item.sha256, item.size_bytes))

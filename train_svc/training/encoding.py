@@ -26,6 +26,17 @@ class CaptionEmbedding:
 
 
 @dataclass(frozen=True)
+class PromptStates:
+    """Gemma 3's hidden states of a prompt (every layer, packed) and its attention mask, before the connectors."""
+
+    embeds: torch.Tensor  # [1, S, hidden * (layers + 1)]
+    mask: torch.Tensor  # [1, S]
+
+    def to(self, device: torch.device | str) -> PromptStates:
+        return PromptStates(self.embeds.to(device), self.mask.to(device))
+
+
+@dataclass(frozen=True)
 class VideoLatents:
     tokens: torch.Tensor  # [1, F'*H'*W', C] normalised and packed
     frames: int  # latent frames F'
@@ -59,15 +70,23 @@ class CaptionEncoder:
         self.max_sequence_length = min(int(self._pipe.tokenizer.model_max_length), MAX_TEXT_TOKENS)
 
     @torch.no_grad()
-    def encode(self, caption: str) -> CaptionEmbedding:
-        pipe = self._pipe
-        embeds, mask, _, _ = pipe.encode_prompt(
-            caption,
+    def text_states(self, text: str) -> PromptStates:
+        """Gemma's hidden states for `text`, before the connectors: what LTX2Pipeline takes as prompt_embeds."""
+        embeds, mask, _, _ = self._pipe.encode_prompt(
+            text,
             do_classifier_free_guidance=False,
             max_sequence_length=self.max_sequence_length,
             device=self._placement.device,
         )
-        video, audio, connector_mask = pipe.connectors(embeds, mask, padding_side=pipe.tokenizer.padding_side)
+        return PromptStates(embeds=embeds, mask=mask)
+
+    @torch.no_grad()
+    def encode(self, caption: str) -> CaptionEmbedding:
+        pipe = self._pipe
+        states = self.text_states(caption)
+        video, audio, connector_mask = pipe.connectors(
+            states.embeds, states.mask, padding_side=pipe.tokenizer.padding_side
+        )
         return CaptionEmbedding(
             video=video.to(torch.float32).cpu(),
             audio=audio.to(torch.float32).cpu(),

@@ -1,0 +1,218 @@
+"""Generation as a service: one pipeline per process, runs in a worker thread, events relayed to asyncio.
+
+A run waits for the pipeline (one generation at a time: it holds one set of LoRA weights) and then for an
+accelerator slot (shared with training jobs), samples with a step callback that also notices a caller who
+went away, writes the mp4 atomically under the generation's folder and ends with a preview frame and the
+result. An abandoned run stops at the next step and leaves no file behind; a failed one becomes a
+DomainError, and the service keeps serving.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import structlog
+import torch
+
+from shared.bundle import path_from_uri
+from shared.request.errors import DomainError, ErrorCode
+from train_svc.accelerator import AcceleratorSlots, WaitAbandoned, held
+from train_svc.export.outputs import OutputFile, describe
+from train_svc.generation.generator import Generator
+from train_svc.generation.lora_check import LoraFileError
+from train_svc.generation.mp4 import write_mp4
+from train_svc.generation.order import GenerationOrder
+from train_svc.generation.preview import middle_frame_jpeg
+from train_svc.generation.request import GenerationRequest
+from train_svc.generation.store import GenerationStore
+from train_svc.jobs.events import JobState
+from train_svc.jobs.job import Job
+from train_svc.models.base_model import BaseModel
+from train_svc.models.device import Placement
+
+log = structlog.get_logger(__name__)
+
+RUNNERS = 4  # generation threads: one samples, the others wait for the pipeline or encode an mp4
+_DONE = object()
+
+
+@dataclass(frozen=True)
+class GenerationProgress:
+    stage: str  # "queued", "loading", "sampling", "encoding"
+    step: int = 0
+    total_steps: int = 0
+
+
+@dataclass(frozen=True)
+class GenerationPreview:
+    jpeg: bytes
+
+
+@dataclass(frozen=True)
+class GenerationFinished:
+    name: str  # "generations/{id}"
+    video: OutputFile
+    seed: int
+    seconds: float
+
+
+GenerationEvent = GenerationProgress | GenerationPreview | GenerationFinished
+
+
+class LoraMismatch(DomainError):
+    def __init__(self, message: str):
+        super().__init__(ErrorCode.FAILED_PRECONDITION, "LORA_MISMATCH", message)
+
+
+class JobNotFinished(DomainError):
+    def __init__(self, job: Job):
+        message = f"training job {job.name} is {job.state.value}: only a SUCCEEDED job has a LoRA to generate with"
+        super().__init__(ErrorCode.FAILED_PRECONDITION, "JOB_NOT_FINISHED", message, {"name": job.name})
+
+
+class GenerationFailed(DomainError):
+    def __init__(self, exc: BaseException):
+        out_of_memory = isinstance(exc, torch.OutOfMemoryError | MemoryError) or "out of memory" in str(exc).lower()
+        reason = "OUT_OF_MEMORY" if out_of_memory else "GENERATION_FAILED"
+        super().__init__(ErrorCode.INTERNAL, reason, f"generation failed: {type(exc).__name__}: {exc}")
+
+
+class _Abandoned(Exception):
+    pass
+
+
+class _Run:
+    """One generation's shared state between the caller's coroutine and the worker thread."""
+
+    def __init__(self, generation_id: str, store: GenerationStore):
+        self.id = generation_id
+        self.abandoned = threading.Event()
+        self._store = store
+        self._lock = threading.Lock()
+        self._committed = False
+
+    def check(self) -> None:
+        if self.abandoned.is_set():
+            raise _Abandoned()
+
+    def commit(self) -> None:
+        """The video is complete: from now on only `abandon` removes it."""
+        with self._lock:
+            self.check()
+            self._committed = True
+
+    def abandon(self) -> None:
+        with self._lock:
+            self.abandoned.set()
+            if self._committed:
+                self._store.discard(self.id)
+
+
+class GenerationService:
+    def __init__(
+        self,
+        storage_root: Path,
+        base_model: BaseModel,
+        placement: Placement,
+        slots: AcceleratorSlots,
+        find_job: Callable[[str], Job],
+    ):
+        self.store = GenerationStore(storage_root)
+        self._base_model = base_model
+        self._placement = placement
+        self._slots = slots
+        self._find_job = find_job
+        self._pipeline_lock = threading.Lock()  # held while the pipeline is loaded or sampling
+        self._generator: Generator | None = None  # loaded on first use, then kept
+        self._runs: set[_Run] = set()
+        self._executor = ThreadPoolExecutor(max_workers=RUNNERS, thread_name_prefix="generation")
+
+    def _job_lora(self, name: str) -> Path:
+        job = self._find_job(name)
+        if job.state is not JobState.SUCCEEDED or "lora_file" not in job.artifacts:
+            raise JobNotFinished(job)
+        return path_from_uri(job.artifacts["lora_file"].uri)
+
+    async def generate(self, order: GenerationOrder) -> AsyncIterator[GenerationEvent]:
+        """Progress, then a preview and the result; raises a DomainError when the generation fails."""
+        request = order.request
+        if order.job is not None:
+            request = replace(request, lora_path=self._job_lora(order.job))
+        run = _Run(self.store.new_id(), self.store)
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue = asyncio.Queue()
+
+        def emit(item: object) -> None:
+            if not loop.is_closed():
+                loop.call_soon_threadsafe(queue.put_nowait, item)
+
+        yield GenerationProgress("queued", 0, request.steps)
+        self._runs.add(run)
+        future = self._executor.submit(self._run, run, request, emit)
+        delivered = False
+        try:
+            while (item := await queue.get()) is not _DONE:
+                if isinstance(item, BaseException):
+                    raise item
+                delivered = isinstance(item, GenerationFinished)
+                yield item
+        finally:
+            if not delivered:
+                future.cancel()
+                run.abandon()
+            self._runs.discard(run)
+
+    def _loaded(self, emit: Callable[[object], None], steps: int) -> Generator:
+        emit(GenerationProgress("loading", 0, steps))
+        if self._generator is None:
+            self._generator = Generator(self._base_model, self._placement)
+        return self._generator
+
+    def _run(self, run: _Run, request: GenerationRequest, emit: Callable[[object], None]) -> None:
+        bound = log.bind(generation=run.id)
+        started = time.perf_counter()
+
+        def on_step(step: int, total: int) -> None:
+            run.check()  # raised through the pipeline: sampling stops at this step
+            emit(GenerationProgress("sampling", step, total))
+
+        try:
+            with held(self._pipeline_lock, run.abandoned.is_set), self._slots.hold(run.abandoned.is_set):
+                run.check()
+                video = self._loaded(emit, request.steps).generate(request, on_step=on_step)
+            run.check()
+            emit(GenerationProgress("encoding", request.steps, request.steps))
+            path = write_mp4(
+                self.store.video_path(run.id), video.frames, video.frame_rate, video.audio, video.sample_rate
+            )
+            written, preview = describe(path), middle_frame_jpeg(video.frames)
+            run.commit()
+            emit(GenerationPreview(preview))
+            seconds = time.perf_counter() - started
+            emit(GenerationFinished(self.store.name(run.id), written, request.seed, seconds))
+            bound.info("generation written", path=str(path), seconds=round(seconds, 2))
+        except (_Abandoned, WaitAbandoned):
+            self.store.discard(run.id)
+            bound.info("generation abandoned by its caller")
+        except LoraFileError as exc:
+            self.store.discard(run.id)
+            emit(LoraMismatch(str(exc)))
+        except Exception as exc:  # out of memory, a bad model file, a full disk: this request fails, not the service
+            self.store.discard(run.id)
+            bound.exception("generation failed")
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+            emit(GenerationFailed(exc))
+        finally:
+            emit(_DONE)
+
+    def shutdown(self) -> None:
+        for run in list(self._runs):
+            run.abandon()
+        self._executor.shutdown(wait=True, cancel_futures=True)

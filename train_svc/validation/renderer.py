@@ -1,0 +1,102 @@
+"""Rendering prompts with the transformer as trained so far, not a reload of the LoRA.
+
+An LTX2Pipeline is assembled from the base model's VAE, audio VAE, vocoder, text connectors and
+scheduler around the trainer's own transformer, whose peft adapter is live. There is no text encoder:
+it is freed once the dataset is encoded, so the prompts' Gemma states are computed before that
+(`CaptionEncoder.text_states`) and handed to the pipeline as prompt_embeds; the pipeline runs the
+connectors itself, as it does for text. Sampling, guidance and STG block are generation's own
+(`pipeline_guidance`, `stg_blocks`), so a preview is what a single-stage generation with the LoRA gives.
+
+While rendering, the transformer is in eval mode under no_grad (gradient checkpointing only applies
+with grad enabled) and the helper modules sit on the accelerator; afterwards they go back to the CPU
+and the transformer to its previous mode. Noise comes from a fresh generator seeded per request, so
+the trainer's generator is never touched and a run with previews trains the same LoRA as one without.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import structlog
+import torch
+
+from train_svc.generation.generator import GeneratedVideo, generated_video, pipeline_guidance, stg_blocks
+from train_svc.generation.request import GenerationRequest
+from train_svc.models.device import Placement, release
+from train_svc.training.encoding import PromptStates
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class EncodedPrompts:
+    """The validation prompts' and the negative prompt's Gemma states, on the CPU until a render needs them."""
+
+    prompts: tuple[PromptStates, ...]
+    negative: PromptStates
+
+
+class PreviewRenderer:
+    def __init__(self, model_path: Path, placement: Placement, transformer: torch.nn.Module):
+        from diffusers import LTX2Pipeline
+
+        started = time.perf_counter()
+        self._placement = placement
+        self._transformer = transformer
+        self._pipe = LTX2Pipeline.from_pretrained(
+            model_path,
+            transformer=transformer,
+            text_encoder=None,
+            tokenizer=None,
+            dtype=placement.base_dtype,
+            local_files_only=True,
+        )
+        self._pipe.set_progress_bar_config(disable=True)
+        self._helpers = (self._pipe.vae, self._pipe.audio_vae, self._pipe.vocoder, self._pipe.connectors)
+        for module in self._helpers:
+            module.eval().requires_grad_(False)
+        self.sample_rate = int(self._pipe.vocoder.config.output_sampling_rate)
+        self.stg_blocks = stg_blocks(transformer)
+        log.info(
+            "preview pipeline assembled",
+            stg_blocks=self.stg_blocks,
+            seconds=round(time.perf_counter() - started, 2),
+        )
+
+    @contextmanager
+    def _rendering(self) -> Iterator[None]:
+        was_training = self._transformer.training
+        for module in self._helpers:
+            module.to(self._placement.device)
+        self._transformer.eval()
+        try:
+            with torch.no_grad():
+                yield
+        finally:
+            self._transformer.train(was_training)
+            release(*self._helpers)
+
+    def render(self, request: GenerationRequest, prompt: PromptStates, negative: PromptStates) -> GeneratedVideo:
+        """One single-stage generation of `request` (its text given as Gemma states), seeded by request.seed."""
+        device = self._placement.device
+        prompt, negative = prompt.to(device), negative.to(device)
+        with self._rendering():
+            output = self._pipe(
+                prompt_embeds=prompt.embeds,
+                prompt_attention_mask=prompt.mask,
+                negative_prompt_embeds=negative.embeds,
+                negative_prompt_attention_mask=negative.mask,
+                width=request.width,
+                height=request.height,
+                num_frames=request.num_frames,
+                frame_rate=float(request.frame_rate),
+                num_inference_steps=request.steps,
+                generator=torch.Generator().manual_seed(request.seed),
+                output_type="np",
+                **pipeline_guidance(request, self.stg_blocks),
+            )
+        return generated_video(output, self.sample_rate, request.frame_rate)
