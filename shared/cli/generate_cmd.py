@@ -1,8 +1,15 @@
-"""`ltx-trainer generate`: one video with sound from a base model and an optional LoRA, written as an mp4."""
+"""`ltx-trainer generate`: one video with sound through TrainingService.GenerateVideo, saved as an mp4.
+
+Without --target the services start in this process (as `train` does) with --device/--precision/
+--cpu-threads, and --lora is any local file. With --target the LoRA must already be on the service's
+storage, or --job names a finished training job whose LoRA to use. The mp4 is copied from storage shared
+with the service, or downloaded with DownloadArtifact; either way its sha256 is checked.
+"""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import sys
 import time
@@ -11,9 +18,10 @@ from pathlib import Path
 from shared.request import defaults
 from shared.request.defaults import AspectRatio, Resolution
 
-# Exit codes, as for `train`: 0 success, 1 generation failed, 2 invalid input.
+# Exit codes, as for `train`: 0 success, 1 generation failed, 2 invalid input, 3 service unreachable.
 EXIT_FAILED = 1
 EXIT_INVALID = 2
+EXIT_UNREACHABLE = 3
 
 
 def add_generate_parser(sub: argparse._SubParsersAction) -> None:
@@ -26,7 +34,11 @@ def add_generate_parser(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("generate", help="generate a video with sound (mp4), optionally through a trained LoRA")
     p.add_argument("--base-model", help="diffusers LTX-2.3 dir, hub id, or ltx2.3-tiny (default: LTX_BASE_MODEL)")
-    p.add_argument("--lora", type=Path, help="LoRA file (lora.safetensors from `train`)")
+    p.add_argument("--target", help="HOST:PORT of a running TrainingService; default: start the services here")
+    p.add_argument("--storage", type=Path, help="storage root of the in-process services")
+    lora = p.add_mutually_exclusive_group()
+    lora.add_argument("--lora", type=Path, help="LoRA file (with --target: a path on the service's storage)")
+    lora.add_argument("--job", help="trainingJobs/ID: use that finished job's LoRA")
     p.add_argument("--lora-scale", type=float, default=1.0, help="strength of the LoRA; 0 gives the base model")
     p.add_argument("--prompt", required=True)
     p.add_argument("--negative-prompt", default=DEFAULT_NEGATIVE_PROMPT, help="default: a built-in quality prompt")
@@ -40,13 +52,13 @@ def add_generate_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--guidance", type=float, default=GUIDANCE_SCALE, help="video CFG scale; 1 turns it off")
     p.add_argument("--audio-guidance", type=float, default=AUDIO_GUIDANCE_SCALE, help="audio CFG scale; 1 = off")
     p.add_argument("--stg-scale", type=float, default=defaults.STG_SCALE, help="spatio-temporal guidance; 0 = off")
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
-    p.add_argument("--precision", default="auto", choices=["auto", "bf16", "fp32"])
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (in-process only)")
+    p.add_argument("--precision", default="auto", choices=["auto", "bf16", "fp32"], help="in-process only")
     p.add_argument(
         "--cpu-threads",
         type=int,
         default=int(os.environ.get("LTX_CPU_THREADS") or "1"),
-        help="torch CPU threads, as for the service (LTX_CPU_THREADS, 1)",
+        help="torch CPU threads, as for the service (LTX_CPU_THREADS, 1; in-process only)",
     )
 
 
@@ -55,81 +67,125 @@ def _error(message: str, code: int = EXIT_INVALID) -> int:
     return code
 
 
-def _quiet_libraries() -> None:
-    """diffusers and transformers print loading bars and notices; this command prints its own progress."""
-    from diffusers.utils import logging as diffusers_logging
-    from transformers.utils import logging as transformers_logging
+def _request(args: argparse.Namespace, lora_file: str | None):
+    from shared.api import training_service_pb2 as pb
+    from shared.request.validate import ASPECT_RATIOS, RESOLUTIONS
 
-    for lib in (diffusers_logging, transformers_logging):
-        lib.set_verbosity_error()
-        lib.disable_progress_bar()
+    resolution = next(n for n, r in RESOLUTIONS.items() if r.value == args.resolution)
+    aspect_ratio = next(n for n, a in ASPECT_RATIOS.items() if a.value == args.aspect_ratio)
+    return pb.GenerateVideoRequest(
+        prompt=args.prompt,
+        negative_prompt=args.negative_prompt,
+        job=args.job,
+        lora_file=lora_file,
+        lora_scale=args.lora_scale,
+        number_of_frames=args.num_frames,
+        frame_rate=args.frame_rate,
+        resolution=resolution,
+        aspect_ratio=aspect_ratio,
+        steps=args.steps,
+        guidance_scale=args.guidance,
+        audio_guidance_scale=args.audio_guidance,
+        stg_scale=args.stg_scale,
+        seed=args.seed,
+    )
 
 
 def run_generate(args: argparse.Namespace) -> int:
-    from train_svc.generation.generator import Generator
-    from train_svc.generation.lora_check import LoraFileError
-    from train_svc.generation.mp4 import write_mp4
-    from train_svc.generation.request import GenerationRequest, InvalidGenerationRequest
-    from train_svc.models.base_model import BaseModelNotFound, default_base_model, resolve_base_model
-    from train_svc.models.device import choose_placement, limit_cpu_threads
-
     if args.out.suffix.lower() != ".mp4":
         return _error(f"--out must name an .mp4 file (got {args.out})")
-    if args.lora is not None and not args.lora.is_file():
+    if args.target is None and args.lora is not None and not args.lora.is_file():
         return _error(f"LoRA file {args.lora} does not exist")
-    width, height = defaults.pixel_size(Resolution(args.resolution), AspectRatio(args.aspect_ratio))
+    if args.target is None:
+        return asyncio.run(_in_process(args))
+    if args.base_model:
+        print("note: --base-model is the server's setting; ignored with --target", file=sys.stderr)
+    return asyncio.run(_generate(args.target, _request(args, str(args.lora) if args.lora else None), args))
+
+
+async def _in_process(args: argparse.Namespace) -> int:
+    from shared.cli.local_services import local_services
+    from shared.cli.main import default_storage
+    from train_svc.models.base_model import BaseModelNotFound, default_base_model
+
+    lora = args.lora.resolve() if args.lora else None
     try:
-        request = GenerationRequest(
-            prompt=args.prompt,
-            negative_prompt=args.negative_prompt,
-            seed=args.seed,
-            num_frames=args.num_frames,
-            frame_rate=args.frame_rate,
-            width=width,
-            height=height,
-            steps=args.steps,
-            guidance_scale=args.guidance,
-            audio_guidance_scale=args.audio_guidance,
-            stg_scale=args.stg_scale,
-            lora_path=args.lora,
-            lora_scale=args.lora_scale,
-        )
-        placement = choose_placement(args.device, args.precision)
-        limit_cpu_threads(args.cpu_threads)
-        base_model = resolve_base_model(args.base_model or default_base_model())
-    except InvalidGenerationRequest as exc:
-        return _error("invalid values:\n" + "\n".join(f"  {field}: {message}" for field, message in exc.problems))
-    except (ValueError, BaseModelNotFound) as exc:
+        async with local_services(
+            args.storage or default_storage(),
+            args.base_model or default_base_model(),
+            device=args.device,
+            precision=args.precision,
+            cpu_threads=args.cpu_threads,
+            extra_lora_dirs=(lora.parent,) if lora else (),
+        ) as services:
+            return await _generate(services.training_target, _request(args, str(lora) if lora else None), args)
+    except (BaseModelNotFound, ValueError) as exc:  # a missing model, a bad --device
         return _error(str(exc))
 
-    _quiet_libraries()
-    print(f"loading {base_model.name} ({base_model.path}) on {placement.device}", file=sys.stderr)
 
-    def progress(step: int, total: int) -> None:
-        per_step = (time.perf_counter() - started) / step
-        print(f"step {step}/{total} ({per_step:.2f} s/step, ~{per_step * (total - step):.0f} s left)", file=sys.stderr)
+async def _generate(target: str, request, args: argparse.Namespace) -> int:
+    import grpc
 
-    try:
-        generator = Generator(base_model, placement)
-        lora = f", LoRA {request.lora_path} x{request.lora_scale:g}" if request.lora_path else ""
-        print(
-            f"generating {request.num_frames} frames at {request.frame_rate} fps, {width}x{height}, "
-            f"{request.steps} steps{lora}",
-            file=sys.stderr,
-        )
-        started = time.perf_counter()
-        video = generator.generate(request, on_step=progress)
-    except LoraFileError as exc:
-        return _error(str(exc))
-    except Exception as exc:  # the model's own failures (out of memory, corrupt weights): one line, no traceback
-        return _error(f"generation failed: {type(exc).__name__}: {exc}", EXIT_FAILED)
-    try:
-        write_mp4(args.out, video.frames, video.frame_rate, video.audio, video.sample_rate)
-    except Exception as exc:  # disk full, no permission, an encoder refusing the stream
-        return _error(f"could not write {args.out}: {exc}", EXIT_FAILED)
+    from shared.api import training_service_pb2_grpc as pb_grpc
+    from shared.cli.download import DownloadError, fetch
+    from shared.grpc_util.errors import describe_rpc_error
+
+    started = time.perf_counter()
+    sampling_started = None
+    result = None
+    async with grpc.aio.insecure_channel(target) as channel:
+        stub = pb_grpc.TrainingServiceStub(channel)
+        try:
+            async for event in stub.GenerateVideo(request):
+                if event.HasField("result"):
+                    result = event.result
+                elif event.HasField("progress"):
+                    progress = event.progress
+                    if progress.stage == "sampling":
+                        sampling_started = sampling_started or time.perf_counter()
+                        _show_step(progress.step, progress.total_steps, sampling_started)
+                    else:
+                        print(_STAGES.get(progress.stage, progress.stage), file=sys.stderr)
+            if result is None:
+                return _error("the service ended the generation without a result", EXIT_FAILED)
+            await fetch(stub, result.name, result.video, args.out, field="video")
+        except grpc.aio.AioRpcError as err:
+            return _rpc_error(err, args, describe_rpc_error(err))
+        except (DownloadError, OSError) as exc:
+            return _error(f"could not write {args.out}: {exc}", EXIT_FAILED)
     print(
-        f"wrote {args.out}: {video.frames.shape[0]} frames at {video.frame_rate} fps ({video.duration_s:.2f} s), "
-        f"{video.frames.shape[2]}x{video.frames.shape[1]}, audio {video.sample_rate} Hz, "
-        f"{time.perf_counter() - started:.1f} s"
+        f"wrote {args.out} ({result.video.size_bytes / 1e6:.2f} MB, sha256 {result.video.sha256[:12]}...) "
+        f"from {result.name}, seed {result.seed}, {time.perf_counter() - started:.1f} s"
     )
     return 0
+
+
+_STAGES = {
+    "queued": "queued: waiting for the accelerator",
+    "loading": "loading the model and the LoRA",
+    "encoding": "encoding the mp4",
+}
+
+
+def _show_step(step: int, total: int, sampling_started: float) -> None:
+    per_step = (time.perf_counter() - sampling_started) / step
+    print(f"step {step}/{total} ({per_step:.2f} s/step, ~{per_step * (total - step):.0f} s left)", file=sys.stderr)
+
+
+def _rpc_error(err, args: argparse.Namespace, detail: str) -> int:
+    import grpc
+
+    from shared.grpc_util.errors import error_details
+
+    code = err.code()
+    if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+        return _error(f"the training service at {args.target} is unreachable\n{detail}", EXIT_UNREACHABLE)
+    bad_request, _ = error_details(err)
+    if args.target and bad_request and any(v.field == "lora_file" for v in bad_request.field_violations):
+        detail += (
+            f"\n  with --target, --lora must name a file already on the service's storage (not this machine's "
+            f"{args.lora}); copy it there, or pass --job trainingJobs/ID to use a finished job's LoRA"
+        )
+    if code in (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.NOT_FOUND, grpc.StatusCode.FAILED_PRECONDITION):
+        return _error(f"generation refused\n{detail}")
+    return _error(f"generation failed\n{detail}", EXIT_FAILED)

@@ -22,9 +22,15 @@ async def local_services(
     lora_feed_forward: bool = False,
     preprocess_storage: Path | None = None,
     bundle_delivery: str = "reference",
+    device: str = "auto",
+    precision: str = "auto",
+    cpu_threads: int = 1,
+    extra_lora_dirs: tuple[Path, ...] = (),
+    preview_steps: int = 30,
 ) -> AsyncIterator[LocalServices]:
     """Both services on `storage`, or the preprocessor on its own `preprocess_storage` (then bundles
-    must come by value: bundle_delivery="value")."""
+    must come by value: bundle_delivery="value"). `extra_lora_dirs`: folders besides storage whose LoRA
+    files GenerateVideo may read (the caller's own files, in-process)."""
     from preprocess_svc.config import PreprocessServiceConfig
     from preprocess_svc.server import serve as serve_preprocess
     from train_svc.config import TrainServiceConfig
@@ -42,6 +48,11 @@ async def local_services(
                 port=0,
                 lora_feed_forward=lora_feed_forward,
                 bundle_delivery=bundle_delivery,
+                device=device,
+                precision=precision,
+                cpu_threads=cpu_threads,
+                extra_lora_dirs=extra_lora_dirs,
+                preview_steps=preview_steps,
             )
         )
         try:

@@ -105,5 +105,11 @@ class ProgressDisplay:
             )
         elif kind == "file_report":
             self._file_reports.append(file_report_from_proto(event.file_report))
+        elif kind == "preview":
+            v = event.preview
+            self._line(
+                f"  preview at step {v.step}, prompt {v.prompt_index + 1} {v.prompt!r} (seed {v.seed}, "
+                f"{v.render_seconds:.1f} s): {v.video.uri}"
+            )
         elif kind == "artifact":
             self._line(f"  wrote {event.artifact.name}: {event.artifact.uri} ({event.artifact.size_bytes} bytes)")

@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import json
-import shutil
 import sys
 import uuid
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
-from urllib.parse import urlparse
+from urllib.parse import unquote, urlparse
 
 import grpc
 
 from shared.api import training_service_pb2 as pb
 from shared.api import training_service_pb2_grpc as pb_grpc
-from shared.bundle import path_from_uri, sha256_file
+from shared.cli.download import DownloadError, fetch
 from shared.cli.progress import ProgressDisplay
 from shared.cli.upload import upload_archive
 from shared.grpc_util.errors import describe_rpc_error, describe_status
@@ -88,31 +87,22 @@ async def upload_local_archive(request_path: Path, request: dict[str, Any], prep
     return EXIT_OK
 
 
-def _collect(job: pb.TrainingJob, out_dir: Path) -> list[Path]:
-    """Copy the job's outputs into out_dir (verifying sha256); result.json then points at the copies."""
+async def _collect(stub: pb_grpc.TrainingServiceStub, job: pb.TrainingJob, out_dir: Path) -> list[Path]:
+    """Copy or download the job's outputs into out_dir (sha256 checked); result.json then points at them."""
     out_dir.mkdir(parents=True, exist_ok=True)
     copied: dict[str, Path] = {}
     for field in _OUTPUT_FIELDS:
-        if not job.result.HasField(field):
-            continue
-        artifact = getattr(job.result, field)
-        source = path_from_uri(artifact.uri)
-        target = out_dir / source.name
-        shutil.copyfile(source, target)
-        if sha256_file(target) != artifact.sha256:
-            raise SystemExit(f"copy of {field} at {target} does not match the server's sha256")
-        copied[source.name] = target
-    result = json.loads(path_from_uri(job.result.result_file.uri).read_text())
+        if job.result.HasField(field):
+            artifact = getattr(job.result, field)
+            file_name = PurePosixPath(unquote(urlparse(artifact.uri).path)).name
+            copied[file_name] = await fetch(stub, job.name, artifact, out_dir / file_name, field=field)
+    result_path = await fetch(stub, job.name, job.result.result_file, out_dir / "result.json", field="result_file")
+    result = json.loads(result_path.read_text())
     for entry in result.values():
         if isinstance(entry, dict) and entry.get("file_name") in copied:
             entry["url"] = copied[entry["file_name"]].resolve().as_uri()
-    (out_dir / "result.json").write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
-    return [*copied.values(), out_dir / "result.json"]
-
-
-def _outputs_are_local(job: pb.TrainingJob) -> bool:
-    uri = job.result.result_file.uri
-    return uri.startswith("file://") and path_from_uri(uri).exists()
+    result_path.write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
+    return [*copied.values(), result_path]
 
 
 async def submit_and_follow(target: str, request: dict[str, Any], out_dir: Path, display: ProgressDisplay) -> int:
@@ -135,20 +125,19 @@ async def submit_and_follow(target: str, request: dict[str, Any], out_dir: Path,
         async for event in stub.WatchTrainingJob(pb.WatchTrainingJobRequest(name=job.name)):
             display.show(event)
         job = await stub.GetTrainingJob(pb.GetTrainingJobRequest(name=job.name))
-    if job.state != pb.TrainingJob.State.SUCCEEDED:
-        state = pb.TrainingJob.State.Name(job.state)
-        detail = describe_status(job.error) if job.HasField("error") else "no error recorded"
-        print(f"error: {job.name} ended {state}\n{detail}", file=sys.stderr)
-        return EXIT_JOB_FAILED
-    if _outputs_are_local(job):
-        files = _collect(job, out_dir)
-        print(f"outputs of {job.name} in {out_dir.resolve()}:")
-        for path in files:
-            print(f"  {path.name}")
-    else:
-        print(f"outputs of {job.name} are on the service's storage:")
-        for field in (*_OUTPUT_FIELDS, "result_file"):
-            if job.result.HasField(field):
-                print(f"  {field}: {getattr(job.result, field).uri}")
+        if job.state != pb.TrainingJob.State.SUCCEEDED:
+            state = pb.TrainingJob.State.Name(job.state)
+            detail = describe_status(job.error) if job.HasField("error") else "no error recorded"
+            print(f"error: {job.name} ended {state}\n{detail}", file=sys.stderr)
+            return EXIT_JOB_FAILED
+        try:
+            files = await _collect(stub, job, out_dir)
+        except (DownloadError, grpc.aio.AioRpcError) as exc:
+            detail = describe_rpc_error(exc) if isinstance(exc, grpc.aio.AioRpcError) else str(exc)
+            print(f"error: could not fetch the outputs of {job.name}\n{detail}", file=sys.stderr)
+            return EXIT_JOB_FAILED
+    print(f"outputs of {job.name} in {out_dir.resolve()}:")
+    for path in files:
+        print(f"  {path.name}")
     print(f"billable units: {job.billable_units}")
     return EXIT_OK

@@ -67,7 +67,7 @@ def test_generate_writes_an_mp4_and_the_lora_and_its_scale_act_on_it(tmp_path, l
 def test_bad_values_and_missing_lora_exit_nonzero_with_a_message(tmp_path):
     bad = _run([*SMALL, "--num-frames", "3", "--steps", "0", "--stg-scale", "9", "--out", str(tmp_path / "x.mp4")])
     assert bad.returncode == 2
-    for field in ("num_frames", "steps", "stg_scale"):
+    for field in ("number_of_frames", "steps", "stg_scale"):
         assert f"  {field}:" in bad.stderr, bad.stderr
     missing = _run([*SMALL, "--lora", str(tmp_path / "nope.safetensors"), "--out", str(tmp_path / "x.mp4")])
     assert missing.returncode == 2 and "nope.safetensors does not exist" in missing.stderr
