@@ -156,41 +156,6 @@ def _fitted_frames(
         raise UnusableMediaError(reason, f"ffmpeg could not fit {label} to {width}x{height}: {exc}") from exc
 
 
-def fit_frames(
-    path: Path,
-    *,
-    frames: int,
-    frame_rate: int | None,
-    width: int,
-    height: int,
-    timeout_s: float,
-    time_range: TimeRange | None = None,
-    label: str = "the file",
-) -> tuple[np.ndarray, int]:
-    """Run ffmpeg's fit chain and return (uint8 [frames, H, W, 3], number of frames actually read).
-
-    With a time range the input is seeked accurately (ffmpeg decodes from the keyframe before and drops
-    what precedes the seek point) and its timestamps restart at 0, so the fps conversion starts on the
-    range's first frame. `label` names what is fitted in error messages.
-    """
-    out = np.empty((frames, height, width, 3), dtype=np.uint8)
-    count = 0
-    stream = _fitted_frames(
-        path,
-        into=out,
-        frames=frames,
-        frame_rate=frame_rate,
-        width=width,
-        height=height,
-        timeout_s=timeout_s,
-        time_range=time_range,
-        label=label,
-    )
-    for _ in stream:
-        count += 1
-    return out, count
-
-
 FrameSink = Callable[[np.ndarray], None]
 
 
@@ -199,7 +164,7 @@ def stream_frames(
     *,
     sink: FrameSink,
     frames: int,
-    frame_rate: int,
+    frame_rate: int | None,
     width: int,
     height: int,
     timeout_s: float,
@@ -228,6 +193,43 @@ def stream_frames(
         sink(buffer)
         count += 1
     return count
+
+
+def fit_frames(
+    path: Path,
+    *,
+    frames: int,
+    frame_rate: int | None,
+    width: int,
+    height: int,
+    timeout_s: float,
+    time_range: TimeRange | None = None,
+    label: str = "the file",
+) -> tuple[np.ndarray, int]:
+    """stream_frames into memory: (uint8 [frames, H, W, 3], number of frames actually read).
+
+    With a time range the input is seeked accurately (ffmpeg decodes from the keyframe before and drops
+    what precedes the seek point) and its timestamps restart at 0, so the fps conversion starts on the
+    range's first frame. `label` names what is fitted in error messages.
+    """
+    out = np.empty((frames, height, width, 3), dtype=np.uint8)
+    slots = iter(out)
+
+    def keep(frame: np.ndarray) -> None:
+        next(slots)[...] = frame
+
+    count = stream_frames(
+        path,
+        sink=keep,
+        frames=frames,
+        frame_rate=frame_rate,
+        width=width,
+        height=height,
+        timeout_s=timeout_s,
+        time_range=time_range,
+        label=label,
+    )
+    return out, count
 
 
 def _pick(source_frames: int, frames: int) -> list[int]:

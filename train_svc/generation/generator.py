@@ -54,11 +54,19 @@ def stg_blocks(transformer: torch.nn.Module) -> list[int]:
     return [LTX23_STG_BLOCK] if depth > LTX23_STG_BLOCK else [depth - 1]
 
 
-def pipeline_guidance(request: GenerationRequest, blocks: list[int]) -> dict[str, Any]:
-    """LTX2Pipeline's guidance arguments for a request, STG aimed at `blocks` (see `stg_blocks`)."""
+def sampling_arguments(request: GenerationRequest, blocks: list[int]) -> dict[str, Any]:
+    """LTX2Pipeline's arguments for a request, all but the text: size, length, steps, seed, output as
+    numpy, and guidance with STG aimed at `blocks` (see `stg_blocks`)."""
     # Every audio_* value is explicit and is 0 only when its video value is 0 too (STG off), so the
     # pipeline's `audio_x or x` fallback never swaps in a value nobody asked for.
     return {
+        "width": request.width,
+        "height": request.height,
+        "num_frames": request.num_frames,
+        "frame_rate": float(request.frame_rate),
+        "num_inference_steps": request.steps,
+        "generator": torch.Generator().manual_seed(request.seed),
+        "output_type": "np",
         "guidance_scale": request.guidance_scale,
         "audio_guidance_scale": request.audio_guidance_scale,
         "stg_scale": request.stg_scale,
@@ -143,17 +151,10 @@ class Generator:
         output = self._pipe(
             prompt=request.prompt,
             negative_prompt=request.negative_prompt,
-            width=request.width,
-            height=request.height,
-            num_frames=request.num_frames,
-            frame_rate=float(request.frame_rate),
-            num_inference_steps=request.steps,
-            generator=torch.Generator().manual_seed(request.seed),
             max_sequence_length=self.max_sequence_length,
-            output_type="np",
             callback_on_step_end=step_done,
             callback_on_step_end_tensor_inputs=[],
-            **pipeline_guidance(request, self.stg_blocks),
+            **sampling_arguments(request, self.stg_blocks),
         )
         video = generated_video(output, self.sample_rate, request.frame_rate)
         frames, audio = video.frames, video.audio

@@ -5,7 +5,7 @@ scheduler around the trainer's own transformer, whose peft adapter is live. Ther
 it is freed once the dataset is encoded, so the prompts' Gemma states are computed before that
 (`CaptionEncoder.text_states`) and handed to the pipeline as prompt_embeds; the pipeline runs the
 connectors itself, as it does for text. Sampling, guidance and STG block are generation's own
-(`pipeline_guidance`, `stg_blocks`), so a preview is what a single-stage generation with the LoRA gives.
+(`sampling_arguments`, `stg_blocks`), so a preview is what a single-stage generation with the LoRA gives.
 
 While rendering, the transformer is in eval mode under no_grad (gradient checkpointing only applies
 with grad enabled) and the helper modules sit on the accelerator; afterwards they go back to the CPU
@@ -24,7 +24,7 @@ from pathlib import Path
 import structlog
 import torch
 
-from train_svc.generation.generator import GeneratedVideo, generated_video, pipeline_guidance, stg_blocks
+from train_svc.generation.generator import GeneratedVideo, generated_video, sampling_arguments, stg_blocks
 from train_svc.generation.request import GenerationRequest
 from train_svc.models.device import Placement, release
 from train_svc.training.encoding import PromptStates
@@ -90,13 +90,6 @@ class PreviewRenderer:
                 prompt_attention_mask=prompt.mask,
                 negative_prompt_embeds=negative.embeds,
                 negative_prompt_attention_mask=negative.mask,
-                width=request.width,
-                height=request.height,
-                num_frames=request.num_frames,
-                frame_rate=float(request.frame_rate),
-                num_inference_steps=request.steps,
-                generator=torch.Generator().manual_seed(request.seed),
-                output_type="np",
-                **pipeline_guidance(request, self.stg_blocks),
+                **sampling_arguments(request, self.stg_blocks),
             )
         return generated_video(output, self.sample_rate, request.frame_rate)
