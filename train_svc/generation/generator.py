@@ -10,7 +10,8 @@ exist in a small model and would be a silent no-op that still costs a transforme
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,7 @@ import torch
 from train_svc.generation.lora_check import check_lora_file
 from train_svc.generation.request import GenerationRequest
 from train_svc.models.base_model import BaseModel
-from train_svc.models.device import Placement
+from train_svc.models.device import Placement, release
 from train_svc.training.encoding import MAX_TEXT_TOKENS
 
 log = structlog.get_logger(__name__)
@@ -105,8 +106,8 @@ class Generator:
         started = time.perf_counter()
         self.base_model = base_model
         self.placement = placement
+        # Kept in host memory between generations (see _on_device).
         self._pipe = LTX2Pipeline.from_pretrained(base_model.path, dtype=placement.base_dtype, local_files_only=True)
-        self._pipe.to(placement.device)
         self._pipe.set_progress_bar_config(disable=True)
         self._lora: _LoadedLora | None = None
         self.sample_rate = int(self._pipe.vocoder.config.output_sampling_rate)
@@ -121,6 +122,19 @@ class Generator:
             sample_rate=self.sample_rate,
             seconds=round(time.perf_counter() - started, 2),
         )
+
+    @contextmanager
+    def _on_device(self) -> Iterator[None]:
+        """The pipeline on the accelerator for one generation, then back in host memory: a training job
+        that takes the accelerator slot next must find the device free (the full pipeline alone is
+        ~60 GB in bf16). On the CPU this moves nothing."""
+        self._pipe.to(self.placement.device)
+        try:
+            yield
+        finally:
+            if self.placement.device.type != "cpu":
+                self._pipe.to("cpu")
+                release()
 
     def _use_lora(self, path: Path | None, scale: float) -> None:
         """Make `path` (or no LoRA) the active adapter, at `scale`. Raises LoraFileError for a bad file."""
@@ -148,14 +162,15 @@ class Generator:
                 on_step(index + 1, request.steps)
             return {}
 
-        output = self._pipe(
-            prompt=request.prompt,
-            negative_prompt=request.negative_prompt,
-            max_sequence_length=self.max_sequence_length,
-            callback_on_step_end=step_done,
-            callback_on_step_end_tensor_inputs=[],
-            **sampling_arguments(request, self.stg_blocks),
-        )
+        with self._on_device():
+            output = self._pipe(
+                prompt=request.prompt,
+                negative_prompt=request.negative_prompt,
+                max_sequence_length=self.max_sequence_length,
+                callback_on_step_end=step_done,
+                callback_on_step_end_tensor_inputs=[],
+                **sampling_arguments(request, self.stg_blocks),
+            )
         video = generated_video(output, self.sample_rate, request.frame_rate)
         frames, audio = video.frames, video.audio
         log.info(
