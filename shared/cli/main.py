@@ -61,6 +61,8 @@ async def _train(args: argparse.Namespace) -> int:
         return await submit_and_follow(args.target, request, args.out, display)
     from train_svc.models.base_model import BaseModelNotFound
 
+    if args.preprocess_target:
+        print("note: --preprocess-target is for uploads to a remote --target; ignored in-process", file=sys.stderr)
     try:
         async with local_services(
             args.storage or default_storage(),
