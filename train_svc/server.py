@@ -76,6 +76,11 @@ class TrainingServicer(pb_grpc.TrainingServiceServicer):
     async def GetTrainingJob(self, request: pb.GetTrainingJobRequest, context) -> pb.TrainingJob:
         return training_job(self._manager.get(request.name))
 
+    async def ListTrainingJobs(self, request: pb.ListTrainingJobsRequest, context) -> pb.ListTrainingJobsResponse:
+        jobs, next_token = self._manager.list(request.page_size, request.page_token)
+        messages = [training_job(job) for job in jobs]
+        return pb.ListTrainingJobsResponse(training_jobs=messages, next_page_token=next_token)
+
     async def CancelTrainingJob(self, request: pb.CancelTrainingJobRequest, context) -> pb.TrainingJob:
         return training_job(self._manager.cancel(request.name))
 
@@ -116,8 +121,10 @@ class TrainingService:
 
     async def stop(self, grace: float | None = 10.0) -> None:
         await stop_server(self.running, grace)
-        self.generations.shutdown()
-        self.manager.shutdown()
+        # Waiting for the job threads must not block this event loop: in-process, the PreprocessService a
+        # running job is still reading from is served by the same loop (blocking it here deadlocked).
+        await asyncio.to_thread(self.generations.shutdown)
+        await asyncio.to_thread(self.manager.shutdown)
         self.preprocess.close()
 
 
