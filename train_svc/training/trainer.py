@@ -11,6 +11,9 @@ cross-attention on, and loss = video MSE + audio MSE. Then AdamW on the LoRA par
 gradients clipped to norm 1.0, learning rate decayed linearly to 0.1x over the run. A video-only run
 isolates the modalities (no audio<->video cross-attention), the transformer's equivalent of running
 without an audio branch.
+
+A run can write checkpoints (training/checkpoint.py) and resume from one, in a fresh process, to the
+same LoRA and the same per-step losses as if it had never stopped.
 """
 
 from __future__ import annotations
@@ -25,7 +28,9 @@ import torch.nn.functional as F
 
 from train_svc.models.device import Placement
 from train_svc.training.audio_encoding import AudioLatents
+from train_svc.training.checkpoint import Checkpoint, CheckpointMismatch, CheckpointPolicy, write_checkpoint
 from train_svc.training.config import TrainConfig
+from train_svc.training.data_order import DataOrder
 from train_svc.training.encoding import CaptionEmbedding, VideoLatents
 from train_svc.training.lora_targets import target_module_names
 from train_svc.training.sigmas import sample_sigmas
@@ -138,7 +143,8 @@ class LoraTrainer:
             LoraConfig(r=config.rank, lora_alpha=config.lora_alpha, target_modules=targets, init_lora_weights=True),
             adapter_name=ADAPTER_NAME,
         )
-        self.lora_parameters = [p for p in self.transformer.parameters() if p.requires_grad]
+        self.named_lora_parameters = {n: p for n, p in self.transformer.named_parameters() if p.requires_grad}
+        self.lora_parameters = list(self.named_lora_parameters.values())
         for param in self.lora_parameters:
             param.data = param.data.to(placement.train_dtype)
         if config.gradient_checkpointing:
@@ -187,17 +193,18 @@ class LoraTrainer:
         audio_noise = torch.randn(sample.audio.tokens.shape, generator=self.generator)
         return self.joint_loss(sample, sigma, noise, audio_sigma, audio_noise)
 
-    def _order(self, count: int):
-        while True:
-            yield from torch.randperm(count, generator=self.generator).tolist()
-
     def train(
         self,
         samples: Sequence[TrainingSample],
         on_step: Callable[[StepReport], None] = lambda report: None,
         should_stop: Callable[[], bool] = lambda: False,
+        *,
+        resume: Checkpoint | None = None,
+        checkpoints: CheckpointPolicy | None = None,
     ) -> int:
-        """Run the configured number of steps (or until should_stop); return the steps completed."""
+        """Run the configured number of steps (or until should_stop), continuing from `resume` if given
+        (same config and samples required), writing checkpoints as `checkpoints` says; return the
+        number of steps completed in the whole run."""
         if not samples:
             raise ValueError("no training samples")
         cfg = self.config
@@ -207,12 +214,14 @@ class LoraTrainer:
         scheduler = torch.optim.lr_scheduler.LinearLR(
             optimizer, start_factor=1.0, end_factor=cfg.lr_end_factor, total_iters=cfg.steps
         )
+        if resume is None:
+            order, step = DataOrder(len(samples), self.generator), 0
+        else:
+            order, step = self._restore(resume, optimizer, scheduler, len(samples)), resume.step
         self.transformer.train()
-        order = self._order(len(samples))
-        step = 0
         while step < cfg.steps and not should_stop():
             started = time.perf_counter()
-            sample = samples[next(order)]
+            sample = samples[order.next()]
             video_loss, audio_loss = self._step_losses(sample)
             loss = video_loss if audio_loss is None else video_loss + audio_loss
             if not torch.isfinite(loss):
@@ -235,8 +244,42 @@ class LoraTrainer:
                     audio_loss=audio_loss.item() if audio_loss is not None else 0.0,
                 )
             )
+            if checkpoints is not None and step % checkpoints.every == 0:
+                state = self._checkpoint(step, optimizer, scheduler, order)
+                checkpoints.on_checkpoint(step, write_checkpoint(checkpoints.folder, state, keep=checkpoints.keep))
         self.transformer.eval()
         return step
+
+    def _checkpoint(self, step: int, optimizer, scheduler, order: DataOrder) -> Checkpoint:
+        """The run's state after `step` steps (live tensors: write it before the next step)."""
+        return Checkpoint(
+            step=step,
+            config=self.config,
+            lora={name: p.detach() for name, p in self.named_lora_parameters.items()},
+            optimizer=optimizer.state_dict(),
+            scheduler=scheduler.state_dict(),
+            generator=self.generator.get_state(),
+            order=order.state(),
+        )
+
+    def _restore(self, checkpoint: Checkpoint, optimizer, scheduler, sample_count: int) -> DataOrder:
+        """Put the LoRA, optimizer, scheduler and generator back as they were at the checkpoint; return
+        the data order, positioned after the last sample trained."""
+        checkpoint.require_config(self.config)
+        if len(checkpoint.order.permutation) not in (0, sample_count):
+            raise CheckpointMismatch(
+                f"the checkpoint's data order covers {len(checkpoint.order.permutation)} samples, "
+                f"this run has {sample_count}"
+            )
+        if checkpoint.lora.keys() != self.named_lora_parameters.keys():
+            raise CheckpointMismatch("the checkpoint's LoRA parameters are not this model's")
+        with torch.no_grad():
+            for name, param in self.named_lora_parameters.items():
+                param.copy_(checkpoint.lora[name])
+        optimizer.load_state_dict(checkpoint.optimizer)
+        scheduler.load_state_dict(checkpoint.scheduler)
+        self.generator.set_state(checkpoint.generator)
+        return DataOrder(sample_count, self.generator, checkpoint.order)
 
     def lora_state_dict(self) -> dict[str, torch.Tensor]:
         """LoRA weights with peft/diffusers module names, e.g. transformer_blocks.0.attn1.to_q.lora_A.weight."""
