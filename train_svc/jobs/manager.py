@@ -13,6 +13,7 @@ from shared.request.errors import DomainError, ErrorCode
 from train_svc.accelerator import AcceleratorSlots
 from train_svc.jobs.events import JobState, StateChanged
 from train_svc.jobs.job import NAME_PREFIX, Job
+from train_svc.jobs.listing import page
 from train_svc.jobs.runner import JobRunner
 
 log = structlog.get_logger(__name__)
@@ -43,7 +44,8 @@ class JobManager:
         self._runner = runner
         self._base_model_name = base_model_name
         self._slots = slots  # shared with generations
-        self._jobs: dict[str, Job] = {}
+        self._jobs: dict[str, Job] = {}  # in creation order
+        self._numbers: dict[str, int] = {}  # job id -> creation number, for stable list pages
         self._by_request_id: dict[str, Job] = {}
         self._lock = threading.Lock()
         self._executor = ThreadPoolExecutor(max_workers=slots.count, thread_name_prefix="training-job")
@@ -62,6 +64,7 @@ class JobManager:
                 base_model=self._base_model_name,
             )
             self._jobs[job.id] = job
+            self._numbers[job.id] = len(self._numbers) + 1
             if request_id:
                 self._by_request_id[request_id] = job
         job.record(StateChanged(JobState.QUEUED, "waiting for a free accelerator"))
@@ -80,6 +83,12 @@ class JobManager:
         if job is None or not name.startswith(NAME_PREFIX):
             raise JobNotFound(name)
         return job
+
+    def list(self, page_size: int, page_token: str) -> tuple[list[Job], str]:
+        """A page of jobs, newest first, and the token of the next page ("" on the last)."""
+        with self._lock:
+            numbered = [(self._numbers[job_id], job) for job_id, job in self._jobs.items()]
+        return page(numbered, page_size, page_token)
 
     def cancel(self, name: str) -> Job:
         job = self.get(name)

@@ -45,6 +45,11 @@ class TrainingServiceStub:
                 request_serializer=ltx_dot_trainer_dot_v1_dot_training__service__pb2.GetTrainingJobRequest.SerializeToString,
                 response_deserializer=ltx_dot_trainer_dot_v1_dot_training__service__pb2.TrainingJob.FromString,
                 _registered_method=True)
+        self.ListTrainingJobs = channel.unary_unary(
+                '/ltx.trainer.v1.TrainingService/ListTrainingJobs',
+                request_serializer=ltx_dot_trainer_dot_v1_dot_training__service__pb2.ListTrainingJobsRequest.SerializeToString,
+                response_deserializer=ltx_dot_trainer_dot_v1_dot_training__service__pb2.ListTrainingJobsResponse.FromString,
+                _registered_method=True)
         self.CancelTrainingJob = channel.unary_unary(
                 '/ltx.trainer.v1.TrainingService/CancelTrainingJob',
                 request_serializer=ltx_dot_trainer_dot_v1_dot_training__service__pb2.CancelTrainingJobRequest.SerializeToString,
@@ -81,6 +86,13 @@ class TrainingServiceServicer:
 
     def GetTrainingJob(self, request, context):
         """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListTrainingJobs(self, request, context):
+        """The service's jobs, newest first, a page at a time (AIP-158).
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -129,6 +141,11 @@ def add_TrainingServiceServicer_to_server(servicer, server):
                     servicer.GetTrainingJob,
                     request_deserializer=ltx_dot_trainer_dot_v1_dot_training__service__pb2.GetTrainingJobRequest.FromString,
                     response_serializer=ltx_dot_trainer_dot_v1_dot_training__service__pb2.TrainingJob.SerializeToString,
+            ),
+            'ListTrainingJobs': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListTrainingJobs,
+                    request_deserializer=ltx_dot_trainer_dot_v1_dot_training__service__pb2.ListTrainingJobsRequest.FromString,
+                    response_serializer=ltx_dot_trainer_dot_v1_dot_training__service__pb2.ListTrainingJobsResponse.SerializeToString,
             ),
             'CancelTrainingJob': grpc.unary_unary_rpc_method_handler(
                     servicer.CancelTrainingJob,
@@ -206,6 +223,33 @@ class TrainingService:
             '/ltx.trainer.v1.TrainingService/GetTrainingJob',
             ltx_dot_trainer_dot_v1_dot_training__service__pb2.GetTrainingJobRequest.SerializeToString,
             ltx_dot_trainer_dot_v1_dot_training__service__pb2.TrainingJob.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListTrainingJobs(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ltx.trainer.v1.TrainingService/ListTrainingJobs',
+            ltx_dot_trainer_dot_v1_dot_training__service__pb2.ListTrainingJobsRequest.SerializeToString,
+            ltx_dot_trainer_dot_v1_dot_training__service__pb2.ListTrainingJobsResponse.FromString,
             options,
             channel_credentials,
             insecure,

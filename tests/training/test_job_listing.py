@@ -1,0 +1,47 @@
+"""Pages of the job list: newest first, stable under new jobs, strict about sizes and tokens."""
+
+from __future__ import annotations
+
+import pytest
+
+from shared.request.errors import InvalidRequest
+from train_svc.jobs.listing import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, page
+
+
+def numbered(count: int) -> list[tuple[int, str]]:
+    return [(n, f"job{n}") for n in range(1, count + 1)]
+
+
+def all_pages(items: list[tuple[int, str]], size: int) -> list[list[str]]:
+    pages, token = [], ""
+    while True:
+        chunk, token = page(items, size, token)
+        pages.append(chunk)
+        if not token:
+            return pages
+
+
+def test_pages_go_from_the_newest_job_to_the_oldest() -> None:
+    assert all_pages(numbered(5), 2) == [["job5", "job4"], ["job3", "job2"], ["job1"]]
+    assert all_pages(numbered(4), 2) == [["job4", "job3"], ["job2", "job1"]]
+    assert all_pages([], 2) == [[]]
+
+
+def test_jobs_created_while_paging_do_not_shift_the_pages_still_to_come() -> None:
+    items = numbered(5)
+    first, token = page(items, 2, "")
+    items.append((6, "job6"))
+    second, token = page(items, 2, token)
+    assert (first, second) == (["job5", "job4"], ["job3", "job2"])
+
+
+def test_page_size_zero_means_the_default_and_large_sizes_are_capped() -> None:
+    assert len(page(numbered(DEFAULT_PAGE_SIZE + 5), 0, "")[0]) == DEFAULT_PAGE_SIZE
+    assert len(page(numbered(MAX_PAGE_SIZE + 5), 10**6, "")[0]) == MAX_PAGE_SIZE
+
+
+@pytest.mark.parametrize(("size", "token", "field"), [(-1, "", "page_size"), (2, "not-a-token", "page_token")])
+def test_a_negative_size_or_a_made_up_token_is_refused_by_field(size: int, token: str, field: str) -> None:
+    with pytest.raises(InvalidRequest) as caught:
+        page(numbered(3), size, token)
+    assert [v.field for v in caught.value.violations] == [field]

@@ -1,0 +1,50 @@
+"""Pages of the job list (AIP-158): newest first, with an opaque token naming where the next page starts.
+
+A token holds the creation number of the last job on its page, so jobs created while a client pages
+through do not shift the pages it has yet to read.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Sequence
+from typing import TypeVar
+
+from shared.request.errors import FieldViolation, InvalidRequest
+
+DEFAULT_PAGE_SIZE = 50
+MAX_PAGE_SIZE = 1000
+_TOKEN_PREFIX = "jobs.v1:"
+_REASON = "INVALID_LIST_REQUEST"
+
+T = TypeVar("T")
+
+
+def _token(number: int) -> str:
+    return base64.urlsafe_b64encode(f"{_TOKEN_PREFIX}{number}".encode()).decode()
+
+
+def _number(token: str) -> int:
+    try:
+        text = base64.urlsafe_b64decode(token.encode()).decode()
+        if not text.startswith(_TOKEN_PREFIX):
+            raise ValueError(text)
+        return int(text.removeprefix(_TOKEN_PREFIX))
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise InvalidRequest(
+            [FieldViolation("page_token", "is not a token this service gave out (pass next_page_token unchanged)")],
+            reason=_REASON,
+        ) from None
+
+
+def page(numbered: Sequence[tuple[int, T]], page_size: int, page_token: str) -> tuple[list[T], str]:
+    """One page of `numbered` ((creation number, item) in creation order), newest first, and the next token."""
+    if page_size < 0:
+        raise InvalidRequest([FieldViolation("page_size", f"must be >= 0 (got {page_size})")], reason=_REASON)
+    size = min(page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+    before = _number(page_token) if page_token else None
+    newest_first = [(n, item) for n, item in reversed(numbered) if before is None or n < before]
+    chunk = newest_first[:size]
+    more = len(newest_first) > size
+    return [item for _, item in chunk], (_token(chunk[-1][0]) if more else "")
