@@ -17,6 +17,7 @@ from shared.bundle import path_from_uri, sha256_file
 from shared.request.errors import DomainError, ErrorCode, FieldViolation, InvalidRequest
 from train_svc.generation.store import NAME_PREFIX as GENERATION_PREFIX
 from train_svc.generation.store import GenerationStore
+from train_svc.jobs.events import ArtifactWritten
 from train_svc.jobs.job import NAME_PREFIX as JOB_PREFIX
 from train_svc.jobs.job import Job
 
@@ -24,18 +25,6 @@ CHUNK_BYTES = 1 << 20
 JOB_OUTPUTS = ("lora_file", "config_file", "video", "debug_dataset", "dataset_report", "result_file")
 PREVIEWS_DIR = "previews"
 GENERATION_VIDEO = "video"
-
-
-@dataclass(frozen=True)
-class ArtifactFile:
-    name: str  # the artifact's name: an output field, "video", or a preview's file name
-    path: Path
-    sha256: str
-    size_bytes: int
-
-    @property
-    def uri(self) -> str:
-        return self.path.resolve().as_uri()
 
 
 @dataclass(frozen=True)
@@ -58,7 +47,7 @@ class ArtifactFinder:
         self._digests: dict[tuple[Path, int, int], str] = {}  # (path, size, mtime_ns) -> sha256
         self._lock = threading.Lock()
 
-    def find(self, name: str, artifact: str) -> ArtifactFile:
+    def find(self, name: str, artifact: str) -> ArtifactWritten:
         """The file behind (name, artifact); blocking (may hash the file): call it from a worker thread."""
         if name.startswith(GENERATION_PREFIX):
             path = self._store.find_video(name)
@@ -77,7 +66,7 @@ class ArtifactFinder:
             path = path_from_uri(recorded.uri)
             if not path.is_file():
                 raise ArtifactNotFound(name, artifact, "the job recorded it, but it is no longer on the storage")
-            return ArtifactFile(artifact, path, recorded.sha256, recorded.size_bytes)
+            return recorded
         if not artifact or artifact in (".", "..") or any(c in artifact for c in "/\\\0"):
             raise InvalidRequest(
                 [FieldViolation("artifact", f"must be an output name or a preview's file name (got {artifact!r})")],
@@ -88,7 +77,7 @@ class ArtifactFinder:
             raise ArtifactNotFound(name, artifact, "neither an output name nor one of its previews")
         return self._described(artifact, path)
 
-    def _described(self, artifact: str, path: Path) -> ArtifactFile:
+    def _described(self, artifact: str, path: Path) -> ArtifactWritten:
         stat = path.stat()
         key = (path, stat.st_size, stat.st_mtime_ns)
         with self._lock:
@@ -97,10 +86,10 @@ class ArtifactFinder:
             digest = sha256_file(path)
             with self._lock:
                 self._digests[key] = digest
-        return ArtifactFile(artifact, path, digest, stat.st_size)
+        return ArtifactWritten(artifact, path.resolve().as_uri(), digest, stat.st_size)
 
 
-def check_offset(artifact: ArtifactFile, offset: int) -> None:
+def check_offset(artifact: ArtifactWritten, offset: int) -> None:
     if not 0 <= offset <= artifact.size_bytes:
         raise InvalidRequest(
             [FieldViolation("offset", f"must be between 0 and the file's size {artifact.size_bytes} (got {offset})")],
@@ -108,9 +97,9 @@ def check_offset(artifact: ArtifactFile, offset: int) -> None:
         )
 
 
-def read_chunks(artifact: ArtifactFile, offset: int) -> Generator[Chunk, None, None]:
+def read_chunks(artifact: ArtifactWritten, offset: int) -> Generator[Chunk, None, None]:
     """The file from `offset` on, CHUNK_BYTES at a time (blocking: iterate it in a worker thread)."""
-    with open(artifact.path, "rb") as fh:
+    with open(path_from_uri(artifact.uri), "rb") as fh:
         fh.seek(offset)
         while data := fh.read(CHUNK_BYTES):
             yield Chunk(offset, data)

@@ -16,8 +16,9 @@ from shared.request.errors import FieldViolation, InvalidRequest
 from shared.request.json_input import input_to_json
 from shared.request.validate import resolve
 from train_svc.accelerator import AcceleratorSlots
+from train_svc.api_mapping import artifact as artifact_message
 from train_svc.api_mapping import job_event, training_job
-from train_svc.artifacts import ArtifactFile, ArtifactFinder, check_offset, read_chunks
+from train_svc.artifacts import ArtifactFinder, check_offset, read_chunks
 from train_svc.config import TrainServiceConfig
 from train_svc.generation.order import generation_order
 from train_svc.generation.service import (
@@ -36,12 +37,6 @@ from train_svc.preprocess_client import PreprocessClient
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["TrainingService"].full_name
 log = structlog.get_logger(__name__)
-
-
-def artifact_message(artifact: ArtifactFile) -> common_pb2.Artifact:
-    return common_pb2.Artifact(
-        name=artifact.name, uri=artifact.uri, sha256=artifact.sha256, size_bytes=artifact.size_bytes
-    )
 
 
 def generation_event(event: GenerationEvent) -> pb.GenerateVideoEvent:
