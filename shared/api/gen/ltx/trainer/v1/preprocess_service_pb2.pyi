@@ -115,13 +115,17 @@ class PreprocessEvent(_message.Message):
     def __init__(self, progress: _Optional[_Union[_common_pb2.PreprocessProgress, _Mapping]] = ..., skipped: _Optional[_Union[_common_pb2.SkippedFile, _Mapping]] = ..., warning: _Optional[_Union[_common_pb2.DatasetWarning, _Mapping]] = ..., bundle: _Optional[_Union[_common_pb2.BundleRef, _Mapping]] = ..., summary: _Optional[_Union[PreprocessSummary, _Mapping]] = ..., file_report: _Optional[_Union[_common_pb2.FileReport, _Mapping]] = ..., bundle_chunk: _Optional[_Union[BundleChunk, _Mapping]] = ...) -> None: ...
 
 class PreprocessSummary(_message.Message):
-    __slots__ = ("media_kind", "samples", "files_skipped", "wall_seconds")
+    __slots__ = ("media_kind", "samples", "files_skipped", "wall_seconds", "from_cache", "cache_key")
     MEDIA_KIND_FIELD_NUMBER: _ClassVar[int]
     SAMPLES_FIELD_NUMBER: _ClassVar[int]
     FILES_SKIPPED_FIELD_NUMBER: _ClassVar[int]
     WALL_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    FROM_CACHE_FIELD_NUMBER: _ClassVar[int]
+    CACHE_KEY_FIELD_NUMBER: _ClassVar[int]
     media_kind: _common_pb2.MediaKind
     samples: int
     files_skipped: int
     wall_seconds: float
-    def __init__(self, media_kind: _Optional[_Union[_common_pb2.MediaKind, str]] = ..., samples: _Optional[int] = ..., files_skipped: _Optional[int] = ..., wall_seconds: _Optional[float] = ...) -> None: ...
+    from_cache: bool
+    cache_key: str
+    def __init__(self, media_kind: _Optional[_Union[_common_pb2.MediaKind, str]] = ..., samples: _Optional[int] = ..., files_skipped: _Optional[int] = ..., wall_seconds: _Optional[float] = ..., from_cache: _Optional[bool] = ..., cache_key: _Optional[str] = ...) -> None: ...

@@ -215,7 +215,7 @@ class TrainingResult(_message.Message):
     def __init__(self, lora_file: _Optional[_Union[_common_pb2.Artifact, _Mapping]] = ..., config_file: _Optional[_Union[_common_pb2.Artifact, _Mapping]] = ..., video: _Optional[_Union[_common_pb2.Artifact, _Mapping]] = ..., debug_dataset: _Optional[_Union[_common_pb2.Artifact, _Mapping]] = ..., result_file: _Optional[_Union[_common_pb2.Artifact, _Mapping]] = ..., billable_units: _Optional[int] = ..., dataset_report: _Optional[_Union[_common_pb2.Artifact, _Mapping]] = ...) -> None: ...
 
 class TrainingJobEvent(_message.Message):
-    __slots__ = ("sequence", "time", "state_change", "preprocess_progress", "skipped", "warning", "sample_encoded", "step", "artifact", "file_report", "preview")
+    __slots__ = ("sequence", "time", "state_change", "preprocess_progress", "skipped", "warning", "sample_encoded", "step", "artifact", "file_report", "preview", "dataset_ready", "checkpoint", "resumed", "heartbeat")
     SEQUENCE_FIELD_NUMBER: _ClassVar[int]
     TIME_FIELD_NUMBER: _ClassVar[int]
     STATE_CHANGE_FIELD_NUMBER: _ClassVar[int]
@@ -227,6 +227,10 @@ class TrainingJobEvent(_message.Message):
     ARTIFACT_FIELD_NUMBER: _ClassVar[int]
     FILE_REPORT_FIELD_NUMBER: _ClassVar[int]
     PREVIEW_FIELD_NUMBER: _ClassVar[int]
+    DATASET_READY_FIELD_NUMBER: _ClassVar[int]
+    CHECKPOINT_FIELD_NUMBER: _ClassVar[int]
+    RESUMED_FIELD_NUMBER: _ClassVar[int]
+    HEARTBEAT_FIELD_NUMBER: _ClassVar[int]
     sequence: int
     time: _timestamp_pb2.Timestamp
     state_change: StateChange
@@ -238,7 +242,51 @@ class TrainingJobEvent(_message.Message):
     artifact: _common_pb2.Artifact
     file_report: _common_pb2.FileReport
     preview: ValidationPreview
-    def __init__(self, sequence: _Optional[int] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., state_change: _Optional[_Union[StateChange, _Mapping]] = ..., preprocess_progress: _Optional[_Union[_common_pb2.PreprocessProgress, _Mapping]] = ..., skipped: _Optional[_Union[_common_pb2.SkippedFile, _Mapping]] = ..., warning: _Optional[_Union[_common_pb2.DatasetWarning, _Mapping]] = ..., sample_encoded: _Optional[_Union[SampleEncoded, _Mapping]] = ..., step: _Optional[_Union[TrainingStep, _Mapping]] = ..., artifact: _Optional[_Union[_common_pb2.Artifact, _Mapping]] = ..., file_report: _Optional[_Union[_common_pb2.FileReport, _Mapping]] = ..., preview: _Optional[_Union[ValidationPreview, _Mapping]] = ...) -> None: ...
+    dataset_ready: DatasetReady
+    checkpoint: CheckpointWritten
+    resumed: JobResumed
+    heartbeat: Heartbeat
+    def __init__(self, sequence: _Optional[int] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., state_change: _Optional[_Union[StateChange, _Mapping]] = ..., preprocess_progress: _Optional[_Union[_common_pb2.PreprocessProgress, _Mapping]] = ..., skipped: _Optional[_Union[_common_pb2.SkippedFile, _Mapping]] = ..., warning: _Optional[_Union[_common_pb2.DatasetWarning, _Mapping]] = ..., sample_encoded: _Optional[_Union[SampleEncoded, _Mapping]] = ..., step: _Optional[_Union[TrainingStep, _Mapping]] = ..., artifact: _Optional[_Union[_common_pb2.Artifact, _Mapping]] = ..., file_report: _Optional[_Union[_common_pb2.FileReport, _Mapping]] = ..., preview: _Optional[_Union[ValidationPreview, _Mapping]] = ..., dataset_ready: _Optional[_Union[DatasetReady, _Mapping]] = ..., checkpoint: _Optional[_Union[CheckpointWritten, _Mapping]] = ..., resumed: _Optional[_Union[JobResumed, _Mapping]] = ..., heartbeat: _Optional[_Union[Heartbeat, _Mapping]] = ...) -> None: ...
+
+class DatasetReady(_message.Message):
+    __slots__ = ("media_kind", "samples", "files_skipped", "from_cache", "cache_key")
+    MEDIA_KIND_FIELD_NUMBER: _ClassVar[int]
+    SAMPLES_FIELD_NUMBER: _ClassVar[int]
+    FILES_SKIPPED_FIELD_NUMBER: _ClassVar[int]
+    FROM_CACHE_FIELD_NUMBER: _ClassVar[int]
+    CACHE_KEY_FIELD_NUMBER: _ClassVar[int]
+    media_kind: _common_pb2.MediaKind
+    samples: int
+    files_skipped: int
+    from_cache: bool
+    cache_key: str
+    def __init__(self, media_kind: _Optional[_Union[_common_pb2.MediaKind, str]] = ..., samples: _Optional[int] = ..., files_skipped: _Optional[int] = ..., from_cache: _Optional[bool] = ..., cache_key: _Optional[str] = ...) -> None: ...
+
+class CheckpointWritten(_message.Message):
+    __slots__ = ("step", "uri", "size_bytes")
+    STEP_FIELD_NUMBER: _ClassVar[int]
+    URI_FIELD_NUMBER: _ClassVar[int]
+    SIZE_BYTES_FIELD_NUMBER: _ClassVar[int]
+    step: int
+    uri: str
+    size_bytes: int
+    def __init__(self, step: _Optional[int] = ..., uri: _Optional[str] = ..., size_bytes: _Optional[int] = ...) -> None: ...
+
+class JobResumed(_message.Message):
+    __slots__ = ("from_step", "last_step", "message")
+    FROM_STEP_FIELD_NUMBER: _ClassVar[int]
+    LAST_STEP_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    from_step: int
+    last_step: int
+    message: str
+    def __init__(self, from_step: _Optional[int] = ..., last_step: _Optional[int] = ..., message: _Optional[str] = ...) -> None: ...
+
+class Heartbeat(_message.Message):
+    __slots__ = ("last_sequence",)
+    LAST_SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    last_sequence: int
+    def __init__(self, last_sequence: _Optional[int] = ...) -> None: ...
 
 class ValidationPreview(_message.Message):
     __slots__ = ("step", "prompt_index", "prompt", "jpeg_frames", "video", "seed", "render_seconds")
@@ -353,12 +401,14 @@ class StateChange(_message.Message):
     def __init__(self, state: _Optional[_Union[TrainingJob.State, str]] = ..., message: _Optional[str] = ..., error: _Optional[_Union[_status_pb2.Status, _Mapping]] = ...) -> None: ...
 
 class SampleEncoded(_message.Message):
-    __slots__ = ("bundle", "video_tokens")
+    __slots__ = ("bundle", "video_tokens", "from_cache")
     BUNDLE_FIELD_NUMBER: _ClassVar[int]
     VIDEO_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    FROM_CACHE_FIELD_NUMBER: _ClassVar[int]
     bundle: _common_pb2.BundleRef
     video_tokens: int
-    def __init__(self, bundle: _Optional[_Union[_common_pb2.BundleRef, _Mapping]] = ..., video_tokens: _Optional[int] = ...) -> None: ...
+    from_cache: bool
+    def __init__(self, bundle: _Optional[_Union[_common_pb2.BundleRef, _Mapping]] = ..., video_tokens: _Optional[int] = ..., from_cache: _Optional[bool] = ...) -> None: ...
 
 class TrainingStep(_message.Message):
     __slots__ = ("step", "total_steps", "loss", "learning_rate", "step_seconds", "eta_seconds", "video_loss", "audio_loss")

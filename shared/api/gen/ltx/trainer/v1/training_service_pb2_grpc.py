@@ -106,7 +106,13 @@ class TrainingServiceServicer:
 
     def WatchTrainingJob(self, request, context):
         """Every event of the job in order, each with a job-wide sequence number starting at 1: first the
-        ones already recorded (after `after_sequence`), then live ones until the job ends.
+        ones already recorded (after `after_sequence`), then live ones until the job ends. The log is
+        kept across restarts of the service, so a client that lost its stream (or the server) resumes
+        with after_sequence = the last sequence it received and misses nothing, sees nothing twice.
+        An idle stream gets a `heartbeat` (sequence 0, not part of the log) every few seconds.
+        A watcher that stops reading is cut off rather than allowed to hold anything up:
+        RESOURCE_EXHAUSTED, reason WATCHER_TOO_SLOW; it may resume from its last sequence.
+        While the service shuts down, streams end with UNAVAILABLE: reconnect and resume.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
