@@ -20,6 +20,7 @@ class PreprocessServiceConfig:
     workers: int = os.cpu_count() or 1  # worker processes, started with the service and shared by all runs
     grace_seconds: float = 10.0
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES  # largest archive UploadArchive accepts
+    cache: bool = True  # reuse the bundles of an earlier run with the same archive and settings
 
 
 def parser() -> argparse.ArgumentParser:
@@ -35,11 +36,23 @@ def parser() -> argparse.ArgumentParser:
         default=int(env("PREPROCESS_MAX_UPLOAD_BYTES", str(DEFAULT_MAX_UPLOAD_BYTES))),
         help="largest archive UploadArchive accepts",
     )
+    p.add_argument(
+        "--cache",
+        action=argparse.BooleanOptionalAction,
+        default=env("PREPROCESS_CACHE", "1").strip().lower() not in ("0", "false", "no", "off"),
+        help="keep finished runs under <storage>/cache/preprocess and reuse them for the same archive and "
+        "settings (no eviction)",
+    )
     return p
 
 
 def from_args(argv: list[str] | None = None) -> PreprocessServiceConfig:
     a = parser().parse_args(argv)
     return PreprocessServiceConfig(
-        storage=Path(a.storage), port=a.port, host=a.host, workers=a.workers, max_upload_bytes=a.max_upload_bytes
+        storage=Path(a.storage),
+        port=a.port,
+        host=a.host,
+        workers=a.workers,
+        max_upload_bytes=a.max_upload_bytes,
+        cache=a.cache,
     )

@@ -2,7 +2,9 @@
 
 inline_bundles wraps a run's events: before each BundleWritten it yields the file's bytes as
 BundleChunks (offsets from 0), then the BundleWritten with an empty uri (its sha256 and size cover
-the chunks), and deletes the file, since no one else can read it. Chunks are read one at a time, so
+the chunks), and deletes the file, since no one else can read it: only the run's own copy
+(BundleWritten.run_copy); a cache hit's bundles are the cache's files and stay (on a miss the cache
+holds its own hard link, so deleting the run's copy leaves it intact). Chunks are read one at a time, so
 a bundle is never held whole in memory here.
 """
 
@@ -35,5 +37,6 @@ def inline_bundles(
             while data := fh.read(chunk_bytes):
                 yield BundleChunk(event.sample_id, offset, data)
                 offset += len(data)
-        event.path.unlink()
+        if event.run_copy:
+            event.path.unlink()
         yield replace(event, uri="")

@@ -8,11 +8,14 @@ then per media file (or shot), as workers finish (not in archive order):
   (a split clip's report follows its last shot); a sample kept without its unreadable audio track
   is preceded by a DatasetWarning AUDIO_UNREADABLE
 Summary          (last event of a successful run; a failed run raises instead)
+
+A cache hit (preprocess_svc.dataset_cache) replays the earlier run's events in the same order, its
+bundles pointing at the cache's files, then a Summary with from_cache=True.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
@@ -61,6 +64,9 @@ class BundleWritten:
     facts: SampleFacts  # how it was fitted, for the dataset report
     has_audio: bool = False  # the bundle holds an "audio" tensor
     audio_problem: str = ""  # the file's audio track could not be used: why (the sample is kept without it)
+    # True: path is this run's own copy, which BY_VALUE delivery deletes once sent. False: path is a
+    # file of the preprocess cache (a cache hit), which must be left in place.
+    run_copy: bool = True
 
 
 @dataclass(frozen=True)
@@ -69,6 +75,10 @@ class Summary:
     samples: int
     files_skipped: int
     wall_seconds: float
+    from_cache: bool = False  # the run replayed a cached earlier run: nothing was extracted or decoded
+    # SHA-256 of the archive's content and the shaping settings (preprocess_svc.dataset_cache); "" when
+    # the cache is off. Not compared: it identifies the inputs, not the outcome.
+    cache_key: str = field(default="", compare=False)
 
 
 PreprocessEvent = Progress | Skipped | DatasetWarning | BundleWritten | FileReport | Summary

@@ -2,8 +2,14 @@
 
 On-disk layout under the storage root:
   datasets/<dataset_id>/archive.zip      the fetched archive
-  datasets/<dataset_id>/extracted/       its data files (re-created by every run)
+  datasets/<dataset_id>/extracted/       its data files (re-created by every run that is not a cache hit)
   datasets/<dataset_id>/bundles/         one <safe name>.safetensors per sample (re-created by every run)
+  cache/preprocess/<key>/                finished runs, by archive content and settings (dataset_cache)
+
+Cache (use_cache): right after the fetch the archive is hashed into a cache key. A hit replays the
+cached run (its events, its bundles in the cache's folder) without extracting or decoding anything; a
+miss runs as below while a CacheRecorder links each bundle into the cache as it is written, and
+publishes the entry only when the run completes. Either way the Summary carries the cache key.
 
 Workers are separate processes started with "spawn" (the caller is a threaded gRPC server, where
 fork is unsafe): the service's warm WorkerPool, shared by its runs, or a private pool for a run
@@ -40,13 +46,14 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, wait
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import structlog
 
 from preprocess_svc.archive import extract_zip, fetch_archive
 from preprocess_svc.audio import AUDIO_UNREADABLE, AudioOptions
+from preprocess_svc.dataset_cache import DatasetCache, cache_key
 from preprocess_svc.errors import (
     ALL_CLIPS_TOO_SHORT_MESSAGE,
     DatasetError,
@@ -65,6 +72,7 @@ from preprocess_svc.sample_worker import (
 )
 from preprocess_svc.settings import PreprocessSettings
 from preprocess_svc.worker_pool import WorkerPool
+from shared.bundle import sha256_file
 
 log = structlog.get_logger(__name__)
 
@@ -111,12 +119,17 @@ def _no_samples_error(skipped: list[Skipped], settings: PreprocessSettings) -> D
 
 
 def run_preprocess(
-    settings: PreprocessSettings, storage_root: Path, *, worker_pool: WorkerPool | None = None
+    settings: PreprocessSettings,
+    storage_root: Path,
+    *,
+    worker_pool: WorkerPool | None = None,
+    use_cache: bool = True,
 ) -> Iterator[PreprocessEvent]:
     """Run one dataset through preprocessing, yielding events (see preprocess_svc.events for the order).
 
     worker_pool: the service's warm pool, shared with its other runs; None makes a private pool of
     settings.workers processes for this run alone.
+    use_cache: reuse (and store) finished runs by archive content and settings (see above).
     Raises ArchiveError or DatasetError when the run as a whole fails, WorkerCrashed when a worker died.
     """
     started = time.monotonic()
@@ -131,6 +144,39 @@ def run_preprocess(
         connect_timeout_s=settings.http_connect_timeout_s,
         read_timeout_s=settings.http_read_timeout_s,
     )
+    if not use_cache:
+        yield from _process(settings, paths, worker_pool, started)
+        return
+    cache = DatasetCache(storage_root)
+    key = cache_key(sha256_file(paths.archive), settings)
+    run_log = run_log.bind(cache_key=key)
+    hit = cache.lookup(key)
+    if hit is not None:
+        run_log.info("preprocess_cache_hit", samples=hit.samples, files_skipped=hit.files_skipped)
+        yield from hit.events
+        yield hit.summary(time.monotonic() - started)
+        return
+    run_log.info("preprocess_cache_miss")
+    recorder = cache.recorder(key)
+    run = _process(settings, paths, worker_pool, started)
+    try:
+        for event in run:
+            if isinstance(event, Summary):
+                recorder.commit(event)  # before the Summary goes out: a consumer may stop once it has it
+                yield replace(event, cache_key=key)
+            else:
+                recorder.record(event)  # links a bundle into the cache before delivery can delete it
+                yield event
+    finally:
+        run.close()  # an early close or a failure: cancel this run's queued files now
+        recorder.discard()  # a run that did not complete leaves no entry
+
+
+def _process(
+    settings: PreprocessSettings, paths: DatasetPaths, worker_pool: WorkerPool | None, started: float
+) -> Iterator[PreprocessEvent]:
+    """Extract the fetched archive, pair it, and fit every media file to a bundle on the worker pool."""
+    run_log = log.bind(dataset_id=settings.dataset_id)
     extract_zip(
         paths.archive,
         paths.extracted,

@@ -148,6 +148,8 @@ def event_message(event) -> pb.PreprocessEvent:
                 samples=event.samples,
                 files_skipped=event.files_skipped,
                 wall_seconds=event.wall_seconds,
+                from_cache=event.from_cache,
+                cache_key=event.cache_key,
             )
         )
     raise TypeError(f"no API form for event {type(event).__name__}")
@@ -171,7 +173,7 @@ class PreprocessServicer(pb_grpc.PreprocessServiceServicer):
             if is_upload_uri(settings.training_data_url):
                 archive = resolve_upload_uri(settings.training_data_url, uploads_dir(self._config.storage))
                 settings = replace(settings, training_data_url=str(archive))
-            run = run_preprocess(settings, self._config.storage, worker_pool=self._pool)
+            run = run_preprocess(settings, self._config.storage, worker_pool=self._pool, use_cache=self._config.cache)
             if request.delivery == pb.BY_VALUE:
                 run = inline_bundles(run)
             async for event in iterate_in_thread(run, "preprocess"):
