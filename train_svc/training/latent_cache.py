@@ -1,0 +1,165 @@
+"""Encoded latents kept on disk by content, so a bundle already encoded for this base model is never encoded again.
+
+An entry is keyed by sha256 over the cache format, the model identity (model_identity below: the
+encoder weights and configs, the base dtype, the device type and the library versions that shape the
+encoding) and the bundle's sha256 with the audio flag, or the prompt text for a validation prompt's
+Gemma states. It is a safetensors file holding the exact encoder outputs and, in its metadata, the
+scalar facts (latent grid, fps, sample id) and a sha256 over every tensor's dtype, shape and bytes, so
+what is loaded is bit-identical to what was stored and a damaged entry is a miss (logged, and replaced
+by the next put). Entries are written to a temporary file and renamed into place.
+
+FORMAT_VERSION must be bumped whenever the encoding code (encoding.py, audio_encoding.py, mel.py)
+changes what it produces for the same inputs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import diffusers
+import structlog
+import torch
+from safetensors.torch import load, save
+
+from train_svc.models.device import Placement
+from train_svc.training.audio_encoding import AudioLatents
+from train_svc.training.encoding import CaptionEmbedding, PromptStates, VideoLatents
+from train_svc.training.trainer import TrainingSample
+
+log = structlog.get_logger(__name__)
+
+FORMAT_VERSION = "1"
+# What the encoders read from the base model: the text path (LTX2Pipeline reads model_index.json),
+# the video VAE and the audio VAE. The transformer does not change an encoding, so it is left out.
+_ENCODER_PARTS = ("model_index.json", "tokenizer", "text_encoder", "connectors", "vae", "audio_vae")
+_HASHED_FILE_LIMIT = 1 << 20  # files up to this size are fingerprinted by content, larger ones by size and mtime
+
+
+def _file_fingerprint(path: Path) -> str:
+    stat = path.stat()  # follows the symlinks of a hub snapshot to their blobs
+    if stat.st_size <= _HASHED_FILE_LIMIT:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    return f"{stat.st_size}:{stat.st_mtime_ns}"
+
+
+def model_identity(model_path: Path, placement: Placement) -> str:
+    """What decides the encoders' outputs, as a sha256: every file the encoders load (configs and tokenizer by
+    content; weights, too large to hash per job, by size and modification time, so a model rewritten at
+    the same path gets a new identity), the base dtype, the device type and the torch/diffusers versions."""
+    digest = hashlib.sha256()
+    for part in _ENCODER_PARTS:
+        root = model_path / part
+        files = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file())
+        for file in files:
+            digest.update(f"{file.relative_to(model_path).as_posix()}={_file_fingerprint(file)}\n".encode())
+    digest.update(
+        f"{placement.base_dtype}|{placement.device.type}|{torch.__version__}|{diffusers.__version__}".encode()
+    )
+    return digest.hexdigest()
+
+
+def _tensor_digest(tensors: dict[str, torch.Tensor]) -> str:
+    digest = hashlib.sha256()
+    for name in sorted(tensors):
+        tensor = tensors[name].contiguous()
+        digest.update(f"{name}|{tensor.dtype}|{tuple(tensor.shape)}|".encode())
+        digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
+class LatentCache:
+    def __init__(self, folder: Path, model_identity: str):
+        self.folder = folder
+        self.model_identity = model_identity
+
+    def get(self, bundle_sha256: str, audio: bool) -> TrainingSample | None:
+        """The sample encoded from the bundle with this sha256 (audio encoded when `audio`), or None."""
+        entry = self._read(self._sample_path(bundle_sha256, audio))
+        if entry is None:
+            return None
+        tensors, facts = entry
+        return TrainingSample(
+            sample_id=facts["sample_id"],
+            latents=VideoLatents(
+                tokens=tensors["video"],
+                frames=facts["frames"],
+                height=facts["height"],
+                width=facts["width"],
+                fps=facts["fps"],
+            ),
+            caption=CaptionEmbedding(
+                video=tensors["caption_video"], audio=tensors["caption_audio"], mask=tensors["caption_mask"]
+            ),
+            audio=AudioLatents(tensors["audio"]) if "audio" in tensors else None,
+        )
+
+    def put(self, bundle_sha256: str, audio: bool, sample: TrainingSample) -> None:
+        latents, caption = sample.latents, sample.caption
+        tensors = {
+            "video": latents.tokens,
+            "caption_video": caption.video,
+            "caption_audio": caption.audio,
+            "caption_mask": caption.mask,
+        }
+        if sample.audio is not None:
+            tensors["audio"] = sample.audio.tokens
+        facts = {
+            "sample_id": sample.sample_id,
+            "frames": latents.frames,
+            "height": latents.height,
+            "width": latents.width,
+            "fps": latents.fps,
+        }
+        self._write(self._sample_path(bundle_sha256, audio), tensors, facts)
+
+    def get_prompt(self, text: str) -> PromptStates | None:
+        """Gemma's states of a validation prompt, on the CPU, or None."""
+        entry = self._read(self._prompt_path(text))
+        return None if entry is None else PromptStates(embeds=entry[0]["embeds"], mask=entry[0]["mask"])
+
+    def put_prompt(self, text: str, states: PromptStates) -> None:
+        self._write(self._prompt_path(text), {"embeds": states.embeds, "mask": states.mask}, {})
+
+    def _key(self, *parts: str) -> str:
+        return hashlib.sha256("\0".join((FORMAT_VERSION, self.model_identity, *parts)).encode()).hexdigest()
+
+    def _sample_path(self, bundle_sha256: str, audio: bool) -> Path:
+        return self.folder / "samples" / f"{self._key('sample', bundle_sha256, str(audio))}.safetensors"
+
+    def _prompt_path(self, text: str) -> Path:
+        return self.folder / "prompts" / f"{self._key('prompt', text)}.safetensors"
+
+    def _read(self, path: Path) -> tuple[dict[str, torch.Tensor], dict] | None:
+        try:
+            data = path.read_bytes()
+            tensors = load(data)
+            header_size = int.from_bytes(data[:8], "little")  # safetensors' loader keeps the metadata to itself
+            metadata = json.loads(data[8 : 8 + header_size])["__metadata__"]
+            if _tensor_digest(tensors) != metadata["tensors_sha256"]:
+                raise ValueError("tensor checksum mismatch")
+            return tensors, json.loads(metadata["facts"])
+        except FileNotFoundError:
+            return None
+        except Exception as exc:  # any damage (truncation, flipped bits, foreign file) makes it a miss
+            log.warning("latent cache entry unreadable; it will be re-encoded", entry=path.name, error=repr(exc))
+            return None
+
+    def _write(self, path: Path, tensors: dict[str, torch.Tensor], facts: dict) -> None:
+        tensors = {name: tensor.detach().cpu().contiguous() for name, tensor in tensors.items()}
+        metadata = {"facts": json.dumps(facts), "tensors_sha256": _tensor_digest(tensors)}
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp")
+            try:
+                with os.fdopen(fd, "wb") as fh:
+                    fh.write(save(tensors, metadata))
+                os.replace(tmp, path)
+            except BaseException:
+                os.unlink(tmp)
+                raise
+        except OSError as exc:  # a full or read-only disk costs a re-encode next time, never the job
+            log.warning("latent cache entry not written", entry=path.name, error=repr(exc))
