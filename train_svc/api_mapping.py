@@ -16,10 +16,13 @@ from train_svc.jobs.event_log import LoggedEvent
 from train_svc.jobs.events import (
     ArtifactWritten,
     BundleInfo,
+    CheckpointWritten,
     DatasetProgress,
+    DatasetReady,
     DatasetWarning,
     FileSkipped,
     JobError,
+    JobResumed,
     SampleEncoded,
     StateChanged,
     StepCompleted,
@@ -27,6 +30,7 @@ from train_svc.jobs.events import (
 )
 from train_svc.jobs.job import Job
 
+_MEDIA_KIND = {"video": common_pb2.MEDIA_KIND_VIDEO, "image": common_pb2.MEDIA_KIND_IMAGE}
 _RESULT_FIELDS = ("lora_file", "config_file", "video", "debug_dataset", "dataset_report", "result_file")
 
 
@@ -121,7 +125,11 @@ def job_event(logged: LoggedEvent) -> pb.TrainingJobEvent:
     elif isinstance(event, DatasetWarning):
         out.warning.CopyFrom(common_pb2.DatasetWarning(path=event.path, code=event.code, message=event.message))
     elif isinstance(event, SampleEncoded):
-        out.sample_encoded.CopyFrom(pb.SampleEncoded(bundle=bundle_ref(event.bundle), video_tokens=event.video_tokens))
+        out.sample_encoded.CopyFrom(
+            pb.SampleEncoded(
+                bundle=bundle_ref(event.bundle), video_tokens=event.video_tokens, from_cache=event.from_cache
+            )
+        )
     elif isinstance(event, StepCompleted):
         out.step.CopyFrom(
             pb.TrainingStep(
@@ -151,6 +159,26 @@ def job_event(logged: LoggedEvent) -> pb.TrainingJobEvent:
                 render_seconds=event.render_seconds,
             )
         )
+    elif isinstance(event, DatasetReady):
+        out.dataset_ready.CopyFrom(
+            pb.DatasetReady(
+                media_kind=_MEDIA_KIND.get(event.media_kind, common_pb2.MEDIA_KIND_UNSPECIFIED),
+                samples=event.samples,
+                files_skipped=event.files_skipped,
+                from_cache=event.from_cache,
+                cache_key=event.cache_key,
+            )
+        )
+    elif isinstance(event, CheckpointWritten):
+        out.checkpoint.CopyFrom(pb.CheckpointWritten(step=event.step, uri=event.uri, size_bytes=event.size_bytes))
+    elif isinstance(event, JobResumed):
+        out.resumed.CopyFrom(pb.JobResumed(from_step=event.from_step, last_step=event.last_step, message=event.message))
     else:
         raise TypeError(f"no API form for event {type(event).__name__}")
     return out
+
+
+def heartbeat(last_sequence: int) -> pb.TrainingJobEvent:
+    message = pb.TrainingJobEvent(sequence=0, heartbeat=pb.Heartbeat(last_sequence=last_sequence))
+    message.time.GetCurrentTime()
+    return message

@@ -28,7 +28,14 @@ class TrainServiceConfig:
     # box that also decodes video, OpenMP threads spinning against busy cores slow every op down by
     # orders of magnitude (measured: 43 ms vs 3.3 s per tiny-model step with 1 vs 2 threads on 2 cores).
     cpu_threads: int = 1
-    grace_seconds: float = 10.0
+    # SIGTERM: running jobs stop at their next step boundary and checkpoint, then the server stops; all
+    # within this many seconds (keep the pod's terminationGracePeriodSeconds above it).
+    grace_seconds: float = 25.0
+    checkpoint_every: int = 100  # training steps between checkpoints (also written after the last step)
+    checkpoint_keep: int = 2  # newest checkpoints kept per job
+    heartbeat_seconds: float = 10.0  # an idle WatchTrainingJob stream gets a heartbeat this often
+    # A watcher whose stream accepts nothing for this long is cut off (RESOURCE_EXHAUSTED, WATCHER_TOO_SLOW).
+    watch_write_timeout_seconds: float = 30.0
     # "reference": bundles are read where the preprocessor wrote them (storage shared by both services).
     # "value": their bytes come in the Preprocess stream and are written to this service's storage.
     bundle_delivery: Literal["reference", "value"] = "reference"
@@ -76,6 +83,21 @@ def parser() -> argparse.ArgumentParser:
         default=int(env("LTX_PREVIEW_STEPS", "30")),
         help=f"denoising steps of each validation preview ({STEPS_MIN}-{STEPS_MAX})",
     )
+    p.add_argument(
+        "--grace-seconds",
+        type=float,
+        default=float(env("LTX_GRACE_SECONDS", "25")),
+        help="on SIGTERM: seconds for running jobs to checkpoint and the server to stop",
+    )
+    p.add_argument("--checkpoint-every", type=int, default=int(env("LTX_CHECKPOINT_EVERY", "100")), help="steps")
+    p.add_argument("--checkpoint-keep", type=int, default=int(env("LTX_CHECKPOINT_KEEP", "2")))
+    p.add_argument("--heartbeat-seconds", type=float, default=float(env("LTX_HEARTBEAT_SECONDS", "10")))
+    p.add_argument(
+        "--watch-write-timeout",
+        type=float,
+        default=float(env("LTX_WATCH_WRITE_TIMEOUT", "30")),
+        help="seconds a watcher may take to accept an event before it is cut off",
+    )
     return p
 
 
@@ -84,6 +106,16 @@ def from_args(argv: list[str] | None = None) -> TrainServiceConfig:
     a = p.parse_args(argv)
     if not STEPS_MIN <= a.preview_steps <= STEPS_MAX:
         p.error(f"--preview-steps must be between {STEPS_MIN} and {STEPS_MAX} (got {a.preview_steps})")
+    for flag, value in (("--checkpoint-every", a.checkpoint_every), ("--checkpoint-keep", a.checkpoint_keep)):
+        if value < 1:
+            p.error(f"{flag} must be at least 1 (got {value})")
+    for flag, value in (
+        ("--grace-seconds", a.grace_seconds),
+        ("--heartbeat-seconds", a.heartbeat_seconds),
+        ("--watch-write-timeout", a.watch_write_timeout),
+    ):
+        if value <= 0:
+            p.error(f"{flag} must be positive (got {value})")
     return TrainServiceConfig(
         storage=Path(a.storage),
         preprocess_target=a.preprocess_target,
@@ -98,4 +130,9 @@ def from_args(argv: list[str] | None = None) -> TrainServiceConfig:
         cpu_threads=a.cpu_threads,
         bundle_delivery=a.bundle_delivery,
         preview_steps=a.preview_steps,
+        grace_seconds=a.grace_seconds,
+        checkpoint_every=a.checkpoint_every,
+        checkpoint_keep=a.checkpoint_keep,
+        heartbeat_seconds=a.heartbeat_seconds,
+        watch_write_timeout_seconds=a.watch_write_timeout,
     )

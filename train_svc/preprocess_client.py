@@ -56,7 +56,9 @@ def _to_event(message: preprocess_service_pb2.PreprocessEvent) -> PreprocessEven
         return file_report_from_proto(message.file_report)
     if kind == "summary":
         s = message.summary
-        return DatasetReady(_MEDIA_KIND.get(s.media_kind, "unknown"), s.samples, s.files_skipped)
+        return DatasetReady(
+            _MEDIA_KIND.get(s.media_kind, "unknown"), s.samples, s.files_skipped, s.from_cache, s.cache_key
+        )
     return None  # an event type newer than this client: nothing to act on
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import time
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import structlog
@@ -12,12 +14,12 @@ from shared.api import common_pb2
 from shared.api import training_service_pb2 as pb
 from shared.api import training_service_pb2_grpc as pb_grpc
 from shared.grpc_util.server import RunningServer, start_server, stop_server
-from shared.request.errors import FieldViolation, InvalidRequest
-from shared.request.json_input import input_to_json
+from shared.request.errors import DomainError, ErrorCode, FieldViolation, InvalidRequest
+from shared.request.json_input import input_from_json, input_to_json
 from shared.request.validate import resolve
 from train_svc.accelerator import AcceleratorSlots
 from train_svc.api_mapping import artifact as artifact_message
-from train_svc.api_mapping import job_event, training_job
+from train_svc.api_mapping import heartbeat, job_event, training_job
 from train_svc.artifacts import ArtifactFinder, check_offset, read_chunks
 from train_svc.config import TrainServiceConfig
 from train_svc.generation.order import generation_order
@@ -28,8 +30,11 @@ from train_svc.generation.service import (
     GenerationProgress,
     GenerationService,
 )
-from train_svc.jobs.manager import JobManager
+from train_svc.jobs.event_log import LoggedEvent
+from train_svc.jobs.job import Job
+from train_svc.jobs.manager import JobManager, ShuttingDown
 from train_svc.jobs.runner import JobRunner, RunnerConfig
+from train_svc.jobs.store import JobStore, store_path
 from train_svc.models.base_model import resolve_base_model
 from train_svc.models.device import choose_placement, limit_cpu_threads
 from train_svc.models.library_noise import quiet_model_libraries
@@ -54,6 +59,34 @@ def generation_event(event: GenerationEvent) -> pb.GenerateVideoEvent:
     raise TypeError(f"no API form for generation event {type(event).__name__}")
 
 
+class WatcherTooSlow(DomainError):
+    def __init__(self, name: str, last_sequence: int, timeout: float):
+        message = (
+            f"the stream of {name} accepted nothing for {timeout:g} s and was cut off so it holds nothing up; "
+            f"watch again with after_sequence set to the last sequence received (the server sent up to {last_sequence})"
+        )
+        super().__init__(
+            ErrorCode.RESOURCE_EXHAUSTED, "WATCHER_TOO_SLOW", message, {"name": name, "sent": str(last_sequence)}
+        )
+
+
+class EventMessages:
+    """Each logged event turned into its message once, however many watchers send it."""
+
+    def __init__(self, size: int = 8192):
+        self._size = size
+        self._messages: OrderedDict[tuple[str, int], pb.TrainingJobEvent] = OrderedDict()
+
+    def of(self, job: Job, logged: LoggedEvent) -> pb.TrainingJobEvent:
+        key = (job.id, logged.sequence)
+        message = self._messages.get(key)
+        if message is None:
+            message = self._messages[key] = job_event(logged)
+            if len(self._messages) > self._size:
+                self._messages.popitem(last=False)
+        return message
+
+
 class TrainingServicer(pb_grpc.TrainingServiceServicer):
     def __init__(
         self, manager: JobManager, generations: GenerationService, artifacts: ArtifactFinder, config: TrainServiceConfig
@@ -62,6 +95,9 @@ class TrainingServicer(pb_grpc.TrainingServiceServicer):
         self._generations = generations
         self._artifacts = artifacts
         self._lora_roots = (config.storage, *config.extra_lora_dirs)
+        self._heartbeat_s = config.heartbeat_seconds
+        self._write_timeout_s = config.watch_write_timeout_seconds
+        self._messages = EventMessages()
 
     async def CreateTrainingJob(self, request: pb.CreateTrainingJobRequest, context) -> pb.TrainingJob:
         settings = resolve(request.input)
@@ -83,8 +119,17 @@ class TrainingServicer(pb_grpc.TrainingServiceServicer):
         if request.after_sequence < 0:
             raise InvalidRequest([FieldViolation("after_sequence", f"must be >= 0 (got {request.after_sequence})")])
         job = self._manager.get(request.name)
-        async for logged in job.log.follow(request.after_sequence):
-            yield job_event(logged)
+        sent = request.after_sequence
+        async for logged in job.log.follow(request.after_sequence, idle_seconds=self._heartbeat_s):
+            message = heartbeat(sent) if logged is None else self._messages.of(job, logged)
+            try:
+                await asyncio.wait_for(context.write(message), self._write_timeout_s)
+            except TimeoutError:
+                raise WatcherTooSlow(job.name, sent, self._write_timeout_s) from None
+            if logged is not None:
+                sent = logged.sequence
+        if not job.log.closed:  # the log was interrupted: the service is stopping, the job resumes later
+            raise ShuttingDown()
 
     async def GenerateVideo(self, request: pb.GenerateVideoRequest, context):
         order = generation_order(request, self._lora_roots)
@@ -109,18 +154,26 @@ class TrainingService:
     manager: JobManager
     generations: GenerationService
     preprocess: PreprocessClient
+    store: JobStore
 
     @property
     def port(self) -> int:
         return self.running.port
 
-    async def stop(self, grace: float | None = 10.0) -> None:
-        await stop_server(self.running, grace)
+    async def stop(self, grace: float = 25.0) -> None:
+        """Graceful shutdown, all within `grace` seconds: health turns NOT_SERVING and new jobs are refused
+        (UNAVAILABLE); running jobs stop at their next step boundary with a checkpoint, to resume on the
+        next start; watchers get every event recorded until then, and their streams end UNAVAILABLE."""
+        deadline = time.monotonic() + grace
+        await self.running.health.enter_graceful_shutdown()
         # Waiting for the job threads must not block this event loop: in-process, the PreprocessService a
         # running job is still reading from is served by the same loop (blocking it here deadlocked).
+        await asyncio.to_thread(self.manager.drain, max(grace - 1.0, 0.0) * 0.9)
+        self.manager.interrupt_watchers()
         await asyncio.to_thread(self.generations.shutdown)
-        await asyncio.to_thread(self.manager.shutdown)
+        await stop_server(self.running, max(deadline - time.monotonic(), 0.0))
         self.preprocess.close()
+        self.store.close()
 
 
 async def serve(config: TrainServiceConfig) -> TrainingService:
@@ -140,11 +193,15 @@ async def serve(config: TrainServiceConfig) -> TrainingService:
             feed_forward=config.lora_feed_forward,
             seed=config.seed,
             preview_steps=config.preview_steps,
+            checkpoint_every=config.checkpoint_every,
+            checkpoint_keep=config.checkpoint_keep,
         ),
         preprocess,
     )
     slots = AcceleratorSlots(config.concurrent_jobs)  # shared by training jobs and generations
-    manager = JobManager(runner, base_model.name, slots)
+    store = JobStore(store_path(config.storage))
+    manager = JobManager(runner, base_model.name, slots, store)
+    manager.start(lambda input_json: resolve(input_from_json(input_json)))
     generations = GenerationService(config.storage, base_model, placement, slots, manager.get)
     artifacts = ArtifactFinder(manager.get, runner.output_dir, generations.store)
     servicer = TrainingServicer(manager, generations, artifacts, config)
@@ -161,4 +218,4 @@ async def serve(config: TrainServiceConfig) -> TrainingService:
         device=str(placement.device),
         dtype=str(placement.base_dtype),
     )
-    return TrainingService(running, manager, generations, preprocess)
+    return TrainingService(running, manager, generations, preprocess, store)

@@ -147,12 +147,12 @@ def test_rotation_keeps_the_newest_checkpoints_and_leaves_other_files_alone(
     policy = CheckpointPolicy(folder, every=2, keep=2, on_checkpoint=lambda s, p: written.append(s))
     _run(tiny_model, placement, samples, _config(steps=7), checkpoints=policy)
 
-    assert written == [2, 4, 6]
+    assert written == [2, 4, 6, 7]  # every 2 steps, and after the last one
     checkpoints = sorted(p.name for p in folder.glob("step-0*.pt") if p.is_file())
-    assert checkpoints == ["step-000004.pt", "step-000006.pt"]
+    assert checkpoints == ["step-000006.pt", "step-000007.pt"]
     assert all(path.read_bytes() == content for path, content in others.items())
     assert (folder / "step-000001.pt").is_dir() and not list(folder.glob(".*.tmp"))
-    assert latest_checkpoint(folder).step == 6
+    assert latest_checkpoint(folder).step == 7
 
 
 def test_a_damaged_checkpoint_is_refused_and_the_previous_one_still_resumes(

@@ -37,6 +37,9 @@ class StateChanged:
     state: JobState
     message: str = ""
     error: JobError | None = None
+    # Set on the change to TRAINING: whether audio is trained, and how that decision reads.
+    with_audio: bool | None = None
+    training_mode: str = ""
 
 
 @dataclass(frozen=True)
@@ -83,12 +86,15 @@ class DatasetReady:
     media_kind: str  # "video" | "image"
     samples: int
     files_skipped: int
+    from_cache: bool = False  # the preprocessor reused an earlier run's bundles (same content and settings)
+    cache_key: str = ""
 
 
 @dataclass(frozen=True)
 class SampleEncoded:
     bundle: BundleInfo
     video_tokens: int
+    from_cache: bool = False  # the latents came from the content cache: no encoder ran
 
 
 @dataclass(frozen=True)
@@ -124,6 +130,22 @@ class ValidationPreview:
     jpeg_frames: tuple[bytes, ...]  # a few frames, evenly spread, first and last included
 
 
+@dataclass(frozen=True)
+class CheckpointWritten:
+    step: int
+    uri: str
+    size_bytes: int
+
+
+@dataclass(frozen=True)
+class JobResumed:
+    """The service restarted while the job ran; training continues after checkpoint step `from_step`."""
+
+    from_step: int
+    last_step: int  # the last step recorded before the restart
+    message: str
+
+
 JobEvent = (
     StateChanged
     | DatasetProgress
@@ -134,6 +156,9 @@ JobEvent = (
     | StepCompleted
     | ArtifactWritten
     | ValidationPreview
+    | DatasetReady
+    | CheckpointWritten
+    | JobResumed
 )
 # What a preprocessor hands the job runner (BundleInfo is a sample ready to encode).
 PreprocessEvent = DatasetProgress | FileSkipped | DatasetWarning | FileReport | BundleInfo | DatasetReady

@@ -1,8 +1,16 @@
-"""A training job's record. Its fields follow from the events recorded on it, so the log is the truth."""
+"""A training job's record. Its fields follow from the events recorded on it, so the log is the truth:
+a job restored after a restart is rebuilt by applying its stored events again (`Job.restore`).
+
+A restored job that was running is re-run from the start of its pipeline (with its caches and its
+last checkpoint making that quick). Everything that run does again is what it did before, so while
+`resuming`, an event is dropped when the log already has one of the same kind for the same thing
+(`event_key`): the log keeps one continuous account of the job.
+"""
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Hashable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -11,8 +19,11 @@ from shared.dataset_report import DatasetReport, FileReport
 from train_svc.jobs.event_log import EventLog, LoggedEvent
 from train_svc.jobs.events import (
     ArtifactWritten,
+    CheckpointWritten,
+    DatasetReady,
     JobError,
     JobEvent,
+    JobResumed,
     JobState,
     SampleEncoded,
     StateChanged,
@@ -21,6 +32,29 @@ from train_svc.jobs.events import (
 )
 
 NAME_PREFIX = "trainingJobs/"
+
+
+def event_key(event: JobEvent) -> Hashable | None:
+    """What an event is about, for dropping a repeat while a job resumes; None: never a repeat."""
+    if isinstance(event, StateChanged):
+        return ("state", event.state)
+    if isinstance(event, FileReport):
+        return ("file", event.path)
+    if isinstance(event, SampleEncoded):
+        return ("sample", event.bundle.sample_id)
+    if isinstance(event, StepCompleted):
+        return ("step", event.step)
+    if isinstance(event, ArtifactWritten):
+        return ("artifact", event.name)
+    if isinstance(event, ValidationPreview):
+        return ("preview", event.step, event.prompt_index)
+    if isinstance(event, CheckpointWritten):
+        return ("checkpoint", event.step)
+    if isinstance(event, DatasetReady):
+        return ("dataset_ready",)
+    if isinstance(event, JobResumed):
+        return None
+    return event  # progress, skips and warnings: a repeat is an equal event
 
 
 @dataclass
@@ -42,8 +76,27 @@ class Job:
     with_audio: bool | None = None  # whether audio is trained; decided when preprocessing ends
     training_mode: str = ""  # how the decision reads, e.g. "video only (1 clip(s) without sound)"
     billable_units: int = 0
+    dataset_ready: DatasetReady | None = None
+    bundles: list[SampleEncoded] = field(default_factory=list)  # in the order they were encoded
+    checkpoints: list[CheckpointWritten] = field(default_factory=list)
     log: EventLog = field(default_factory=EventLog)
     cancel_requested: threading.Event = field(default_factory=threading.Event)
+    stop_requested: threading.Event = field(default_factory=threading.Event)  # the service is shutting down
+    resuming: bool = False  # re-running after a restart: repeats of logged events are dropped
+    _keys: set[Hashable] = field(default_factory=set)
+
+    @classmethod
+    def restore(cls, logged: list[LoggedEvent], persist, **fields: Any) -> Job:
+        """The job as its stored events left it; it resumes if it was past QUEUED and not finished."""
+        job = cls(**fields)
+        for item in logged:
+            job._apply(item.event)
+            job.update_time = item.time
+        job.log = EventLog(logged, persist)
+        job.resuming = job.state not in (JobState.QUEUED,) and not job.state.is_final
+        if job.state.is_final:
+            job.log.close()
+        return job
 
     @property
     def name(self) -> str:
@@ -57,25 +110,44 @@ class Job:
     def dataset_report(self) -> DatasetReport:
         return DatasetReport.of(self.file_reports)
 
-    def record(self, event: JobEvent) -> LoggedEvent:
-        """Apply an event to the record and append it to the log."""
+    @property
+    def should_stop(self) -> bool:
+        return self.cancel_requested.is_set() or self.stop_requested.is_set()
+
+    def record(self, event: JobEvent) -> LoggedEvent | None:
+        """Apply an event to the record and append it to the log (None: a repeat dropped while resuming)."""
+        if self.resuming and event_key(event) in self._keys:
+            return None
+        self._apply(event)
+        self.update_time = datetime.now(UTC)
+        logged = self.log.append(event)
+        if isinstance(event, StateChanged) and event.state.is_final:
+            self.log.close()
+        return logged
+
+    def _apply(self, event: JobEvent) -> None:
+        key = event_key(event)
+        if key is not None:
+            self._keys.add(key)
         if isinstance(event, StateChanged):
             self.state = event.state
             self.error = event.error
             if event.state is JobState.SUCCEEDED:
                 self.billable_units = int(self.settings.billable_units_on_success)
+            if event.state is JobState.TRAINING:
+                self.with_audio, self.training_mode = event.with_audio, event.training_mode
         elif isinstance(event, StepCompleted):
             self.step, self.loss = event.step, event.loss
         elif isinstance(event, SampleEncoded):
             self.samples += 1
+            self.bundles.append(event)
+        elif isinstance(event, DatasetReady):
+            self.dataset_ready = event
+        elif isinstance(event, CheckpointWritten):
+            self.checkpoints.append(event)
         elif isinstance(event, ArtifactWritten):
             self.artifacts[event.name] = event
         elif isinstance(event, FileReport):
             self.file_reports.append(event)
         elif isinstance(event, ValidationPreview):
             self.previews.append(event)
-        self.update_time = datetime.now(UTC)
-        logged = self.log.append(event)
-        if isinstance(event, StateChanged) and event.state.is_final:
-            self.log.close()
-        return logged

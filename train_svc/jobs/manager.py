@@ -1,22 +1,36 @@
-"""The job table and the queue: jobs run in FIFO order, each holding an accelerator slot while it runs."""
+"""The job table and the queue: jobs run in FIFO order, each holding an accelerator slot while it runs.
+
+Jobs and their event logs live in the job store, so a restart loses none of them: on start, jobs
+that were running are resumed first (in the order they were created), then the queued ones.
+Shutting down (`drain`) refuses new jobs, asks running ones to stop at their next step boundary
+(they checkpoint and stay as they are, to resume on the next start) and waits for them up to a
+deadline. Job threads are daemons, so a job that cannot stop in time never holds the process up.
+"""
 
 from __future__ import annotations
 
+import queue
 import threading
+import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import structlog
 
 from shared.request.errors import DomainError, ErrorCode
 from train_svc.accelerator import AcceleratorSlots
+from train_svc.jobs.event_log import EventLog
 from train_svc.jobs.events import JobState, StateChanged
 from train_svc.jobs.job import NAME_PREFIX, Job
 from train_svc.jobs.listing import page
 from train_svc.jobs.runner import JobRunner
+from train_svc.jobs.store import JobStore, StoredJob
 
 log = structlog.get_logger(__name__)
+
+SettingsOf = Callable[[dict[str, Any]], Any]  # a stored request (JSON) -> its resolved settings
 
 
 class JobNotFound(DomainError):
@@ -39,16 +53,56 @@ class RequestIdConflict(DomainError):
         super().__init__(ErrorCode.ALREADY_EXISTS, "REQUEST_ID_REUSED", message, {"name": job.name})
 
 
+class ShuttingDown(DomainError):
+    def __init__(self):
+        message = "the training service is shutting down and takes no new jobs; retry against another replica or later"
+        super().__init__(ErrorCode.UNAVAILABLE, "SHUTTING_DOWN", message)
+
+
 class JobManager:
-    def __init__(self, runner: JobRunner, base_model_name: str, slots: AcceleratorSlots):
+    def __init__(self, runner: JobRunner, base_model_name: str, slots: AcceleratorSlots, store: JobStore):
         self._runner = runner
         self._base_model_name = base_model_name
         self._slots = slots  # shared with generations
+        self._store = store
         self._jobs: dict[str, Job] = {}  # in creation order
         self._numbers: dict[str, int] = {}  # job id -> creation number, for stable list pages
         self._by_request_id: dict[str, Job] = {}
         self._lock = threading.Lock()
-        self._executor = ThreadPoolExecutor(max_workers=slots.count, thread_name_prefix="training-job")
+        self._queue: queue.Queue[Job | None] = queue.Queue()
+        self._draining = False
+        self._workers = [
+            threading.Thread(target=self._work, name=f"training-job-{i}", daemon=True) for i in range(slots.count)
+        ]
+
+    def start(self, settings_of: SettingsOf) -> None:
+        """Load every stored job, queue the unfinished ones (running first), and start the workers."""
+        restored = []
+        for stored in self._store.jobs():
+            events = self._store.events(stored.id)
+            job = Job.restore(
+                events,
+                self._persister(stored.id),
+                id=stored.id,
+                settings=settings_of(stored.input_json),
+                input_json=stored.input_json,
+                base_model=stored.base_model,
+                create_time=stored.create_time,
+            )
+            self._jobs[job.id] = job
+            self._numbers[job.id] = stored.number
+            if stored.request_id:
+                self._by_request_id[stored.request_id] = job
+            restored.append(job)
+        for job in sorted((j for j in restored if not j.state.is_final), key=lambda j: not j.resuming):
+            self._queue.put(job)
+        unfinished = [j.id for j in restored if not j.state.is_final]
+        log.info("jobs restored", jobs=len(restored), resuming=unfinished)
+        for worker in self._workers:
+            worker.start()
+
+    def _persister(self, job_id: str):
+        return lambda logged: self._store.append_event(job_id, logged)
 
     def create(self, settings: Any, input_json: dict[str, Any], request_id: str = "") -> Job:
         with self._lock:
@@ -57,24 +111,39 @@ class JobManager:
                 if existing.input_json != input_json:
                     raise RequestIdConflict(request_id, existing)
                 return existing
+            if self._draining:
+                raise ShuttingDown()
+            job_id = uuid.uuid4().hex[:16]
+            number = max(self._numbers.values(), default=0) + 1
+            created = datetime.now(UTC)
+            self._store.add_job(StoredJob(job_id, number, request_id, input_json, self._base_model_name, created))
             job = Job(
-                id=uuid.uuid4().hex[:16],
+                id=job_id,
                 settings=settings,
                 input_json=input_json,
                 base_model=self._base_model_name,
+                create_time=created,
+                log=EventLog(persist=self._persister(job_id)),
             )
             self._jobs[job.id] = job
-            self._numbers[job.id] = len(self._numbers) + 1
+            self._numbers[job.id] = number
             if request_id:
                 self._by_request_id[request_id] = job
-        job.record(StateChanged(JobState.QUEUED, "waiting for a free accelerator"))
+            job.record(StateChanged(JobState.QUEUED, "waiting for a free accelerator"))
         log.info("job created", job=job.id, steps=settings.number_of_steps)
-        self._executor.submit(self._run, job)
+        self._queue.put(job)
         return job
 
-    def _run(self, job: Job) -> None:
-        with self._slots.hold():  # a generation may be using the accelerator; the job waits QUEUED
-            self._runner.run(job)
+    def _work(self) -> None:
+        while (job := self._queue.get()) is not None:
+            if self._draining:  # stays queued in the store; the next start runs it
+                continue
+            try:
+                with self._slots.hold(give_up=lambda: self._draining):
+                    self._runner.run(job)
+            except Exception:  # WaitAbandoned while draining, or a bug outside the runner's own handling
+                if not self._draining:
+                    log.exception("job worker failed", job=job.id)
 
     def get(self, name: str) -> Job:
         job_id = name.removeprefix(NAME_PREFIX)
@@ -98,9 +167,31 @@ class JobManager:
         log.info("cancel requested", job=job.id, state=job.state.value)
         return job
 
-    def shutdown(self) -> None:
+    def drain(self, timeout: float) -> bool:
+        """Refuse new jobs, ask running ones to checkpoint and stop, wait up to `timeout` seconds for them;
+        True when every job thread stopped in time."""
+        with self._lock:
+            self._draining = True
+            jobs = list(self._jobs.values())
+        for job in jobs:
+            job.stop_requested.set()
+        for _ in self._workers:
+            self._queue.put(None)
+        deadline = time.monotonic() + timeout
+        for worker in self._workers:
+            if worker.is_alive():
+                worker.join(max(deadline - time.monotonic(), 0.0))
+        stopped = not any(worker.is_alive() for worker in self._workers)
+        log.info("jobs drained" if stopped else "jobs still stopping at the deadline", timeout_s=timeout)
+        return stopped
+
+    def interrupt_watchers(self) -> None:
+        """End every watch once it has caught up: the service is stopping (jobs resume on the next start)."""
         with self._lock:
             jobs = list(self._jobs.values())
         for job in jobs:
-            job.cancel_requested.set()
-        self._executor.shutdown(wait=True, cancel_futures=False)
+            job.log.interrupt()
+
+    @property
+    def draining(self) -> bool:
+        return self._draining

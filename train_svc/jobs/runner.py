@@ -11,11 +11,18 @@
                  result.json (which lists debug_dataset.zip and dataset_report.json too; the report is
                  written when preprocessing ends, also when the dataset is rejected)
 Failures end the job FAILED with a reason (billed 0); a cancel request ends it CANCELLED at the next
-step boundary.
+step boundary (billed 0: only a delivered LoRA is billed), with a checkpoint of that step kept.
+
+Training writes a checkpoint every `checkpoint_every` steps, after the last step, and when it stops
+early. When the service shuts down, the job stops at the next step boundary with a checkpoint and
+records nothing more: the next start re-runs it (Job.resuming) from the dataset's caches and the
+newest checkpoint, and the job's log drops what it already holds, so the steps continue in sequence.
+A job that succeeds has its checkpoints deleted (its outputs are the result).
 """
 
 from __future__ import annotations
 
+import shutil
 import time
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, replace
@@ -33,12 +40,14 @@ from train_svc.jobs.audio_decision import decide_audio
 from train_svc.jobs.events import (
     ArtifactWritten,
     BundleInfo,
+    CheckpointWritten,
     DatasetFailure,
     DatasetProgress,
     DatasetReady,
     DatasetWarning,
     FileSkipped,
     JobError,
+    JobResumed,
     JobState,
     PreprocessEvent,
     SampleEncoded,
@@ -49,7 +58,9 @@ from train_svc.jobs.job import Job
 from train_svc.jobs.sample_encoding import SampleEncoders
 from train_svc.models.base_model import BaseModel
 from train_svc.models.device import Placement
+from train_svc.training.checkpoint import Checkpoint, CheckpointPolicy, latest_checkpoint
 from train_svc.training.config import TrainConfig
+from train_svc.training.latent_cache import LatentCache, model_identity
 from train_svc.training.trainer import LoraTrainer, NonFiniteLoss, StepReport, TrainingSample
 from train_svc.validation.previews import JobPreviews, encode_prompts, preview_requests
 from train_svc.validation.reel import write_reel
@@ -70,10 +81,16 @@ class RunnerConfig:
     gradient_checkpointing: bool = True
     seed: int = 42
     preview_steps: int = 30  # denoising steps of each validation preview
+    checkpoint_every: int = 100  # steps
+    checkpoint_keep: int = 2  # newest checkpoints kept per job
 
 
 class JobCancelled(Exception):
     pass
+
+
+class JobStopped(Exception):
+    """The service is shutting down: the job stops where it is, to resume on the next start."""
 
 
 class JobRunner:
@@ -84,16 +101,24 @@ class JobRunner:
     def output_dir(self, job: Job) -> Path:
         return self.config.storage_root / "jobs" / job.id / "outputs"
 
+    def checkpoint_dir(self, job: Job) -> Path:
+        return self.config.storage_root / "jobs" / job.id / "checkpoints"
+
     def run(self, job: Job) -> None:
         bound = log.bind(job=job.id)
         try:
+            resume = self._resume(job) if job.resuming else None
             samples, bundles, prompts = self._prepare_dataset(job)
-            debug = self._write_debug_dataset(job, bundles) if job.settings.debug_dataset else None
-            trainer = self._train(job, samples, prompts)
+            debug = self._debug_dataset(job, bundles) if job.settings.debug_dataset else None
+            trainer = self._train(job, samples, prompts, resume)
             self._export(job, trainer, debug)
             job.record(StateChanged(JobState.SUCCEEDED, f"billed {job.settings.billable_units_on_success} units"))
+            shutil.rmtree(self.checkpoint_dir(job), ignore_errors=True)
+        except JobStopped:
+            bound.info("job stopped for shutdown; it resumes on the next start", step=job.step)
         except JobCancelled:
-            job.record(StateChanged(JobState.CANCELLED, f"cancelled by request at step {job.step}"))
+            kept = f"; its checkpoint at step {job.checkpoints[-1].step} is kept" if job.checkpoints else ""
+            job.record(StateChanged(JobState.CANCELLED, f"cancelled by request at step {job.step}{kept}; billed 0"))
         except DatasetFailure as failure:
             self._fail(job, failure.error)
         except (NonFiniteLoss, NonFiniteLora) as exc:
@@ -109,40 +134,59 @@ class JobRunner:
     def _check_cancel(self, job: Job) -> None:
         if job.cancel_requested.is_set():
             raise JobCancelled()
+        if job.stop_requested.is_set():
+            raise JobStopped()
+
+    def _resume(self, job: Job) -> Checkpoint | None:
+        """Announce that the job picks up again after a restart; return the checkpoint it continues from."""
+        checkpoint = latest_checkpoint(self.checkpoint_dir(job))
+        from_step = checkpoint.step if checkpoint is not None else 0
+        if job.dataset_ready is None:
+            where = "preprocessing starts over"
+        elif from_step:
+            where = f"training continues after step {from_step}"
+        else:
+            where = "training starts over"
+        repeated = (
+            f"; steps {from_step + 1}-{job.step} are trained again, not recorded twice" if job.step > from_step else ""
+        )
+        message = f"the service restarted while the job was {job.state.value}: {where}{repeated}"
+        job.record(JobResumed(from_step, job.step, message))
+        log.info("job resuming", job=job.id, from_step=from_step, last_step=job.step, state=job.state.value)
+        return checkpoint
+
+    def _encoders(self, job: Job) -> SampleEncoders:
+        model = self.config.base_model.path
+        cache = LatentCache(
+            self.config.storage_root / "cache" / "latents", model_identity(model, self.config.placement)
+        )
+        return SampleEncoders(model, self.config.placement, audio=job.settings.with_audio is not False, cache=cache)
+
+    def _encode(self, job: Job, encoders: SampleEncoders, bundle: BundleInfo) -> TrainingSample:
+        sample, cached = encoders.encode(bundle)
+        job.record(SampleEncoded(bundle, sample.latents.num_tokens, from_cache=cached))
+        return sample
 
     def _prepare_dataset(self, job: Job) -> tuple[list[TrainingSample], list[Path], EncodedPrompts | None]:
         """Encode every bundle (and the validation prompts) and decide on audio; returns the samples and their
         bundle files, in sample-id order, and the encoded validation prompts (None without any)."""
         self._check_cancel(job)
         job.record(StateChanged(JobState.PREPROCESSING, "fetching and preprocessing the dataset"))
-        events = self._preprocess(job)
-        encoders = SampleEncoders(
-            self.config.base_model.path, self.config.placement, audio=job.settings.with_audio is not False
-        )
-        samples: list[TrainingSample] = []
-        bundles: list[BundleInfo] = []
-        media_kind = "video"
+        encoders = self._encoders(job)
         try:
-            for event in events:
-                self._check_cancel(job)
-                if isinstance(event, BundleInfo):
-                    samples.append(encoders.encode(event))
-                    bundles.append(event)
-                    job.record(SampleEncoded(event, samples[-1].latents.num_tokens))
-                elif isinstance(event, DatasetProgress | FileSkipped | DatasetWarning | FileReport):
-                    job.record(event)
-                elif isinstance(event, DatasetReady):
-                    media_kind = event.media_kind
-                    log.info("dataset ready", job=job.id, samples=event.samples, skipped=event.files_skipped)
-            prompts = encode_prompts(job.settings, encoders.caption) if samples else None
+            if job.dataset_ready is not None:  # resumed after the dataset was complete: rebuild it from the log
+                ready = job.dataset_ready
+                bundles = [encoded.bundle for encoded in job.bundles]
+                samples = [encoders.encode(bundle)[0] for bundle in bundles]
+            else:
+                ready, samples, bundles = self._preprocess_and_encode(job, encoders)
+            prompts = encode_prompts(job.settings, encoders.prompt_states) if samples else None
         finally:
-            events.close()
             encoders.close()
-            if job.file_reports:  # also when the dataset was rejected: it says why, file by file
-                self._write_dataset_report(job)
         if not samples:
             raise DatasetFailure(JobError("FAILED_PRECONDITION", "NO_SAMPLES", "the dataset produced no samples"))
-        decision = decide_audio(job.settings.with_audio, bundles, images=media_kind == "image")
+        job.record(ready)
+        decision = decide_audio(job.settings.with_audio, bundles, images=ready.media_kind == "image")
         for warning in decision.warnings():
             job.record(warning)
         job.with_audio = decision.train_audio
@@ -153,23 +197,67 @@ class JobRunner:
         paths = {b.sample_id: path_from_uri(b.uri) for b in bundles}
         return sorted(samples, key=lambda s: s.sample_id), [paths[k] for k in sorted(paths)], prompts
 
+    def _preprocess_and_encode(
+        self, job: Job, encoders: SampleEncoders
+    ) -> tuple[DatasetReady, list[TrainingSample], list[BundleInfo]]:
+        """Follow the preprocessor's stream, encoding each bundle as it arrives."""
+        events = self._preprocess(job)
+        samples: list[TrainingSample] = []
+        bundles: list[BundleInfo] = []
+        ready = None
+        try:
+            for event in events:
+                self._check_cancel(job)
+                if isinstance(event, BundleInfo):
+                    samples.append(self._encode(job, encoders, event))
+                    bundles.append(event)
+                elif isinstance(event, DatasetProgress | FileSkipped | DatasetWarning | FileReport):
+                    job.record(event)
+                elif isinstance(event, DatasetReady):
+                    ready = event
+                    log.info("dataset ready", job=job.id, samples=event.samples, cached=event.from_cache)
+        finally:
+            events.close()
+            if job.file_reports:  # also when the dataset was rejected: it says why, file by file
+                self._write_dataset_report(job)
+        return ready or DatasetReady("video", len(samples), 0), samples, bundles
+
+    def _written(self, job: Job, name: str) -> outputs.OutputFile | None:
+        """An output this job wrote before a restart (it is kept, never written again), if any."""
+        artifact = job.artifacts.get(name)
+        path = self.output_dir(job) / Path(path_from_uri(artifact.uri)).name if artifact is not None else None
+        return outputs.describe(path) if path is not None and path.is_file() else None
+
     def _write_dataset_report(self, job: Job) -> None:
+        if self._written(job, "dataset_report") is not None:
+            return
         out = self.output_dir(job)
         out.mkdir(parents=True, exist_ok=True)
         report = outputs.write_json(out / outputs.DATASET_REPORT_FILE, job.dataset_report.to_json_dict())
         job.record(ArtifactWritten("dataset_report", report.uri, report.sha256, report.size_bytes))
 
-    def _write_debug_dataset(self, job: Job, bundles: list[Path]) -> outputs.OutputFile:
+    def _debug_dataset(self, job: Job, bundles: list[Path]) -> outputs.OutputFile:
         """The samples as trained, viewable, announced at once so a user can check them before training."""
         self._check_cancel(job)
+        if (done := self._written(job, "debug_dataset")) is not None:
+            return done
         out = self.output_dir(job)
         debug = outputs.describe(write_debug_dataset(out / outputs.DEBUG_DATASET_FILE, bundles))
         job.record(ArtifactWritten("debug_dataset", debug.uri, debug.sha256, debug.size_bytes))
         return debug
 
-    def _train(self, job: Job, samples: list[TrainingSample], prompts: EncodedPrompts | None) -> LoraTrainer:
+    def _train(
+        self, job: Job, samples: list[TrainingSample], prompts: EncodedPrompts | None, resume: Checkpoint | None
+    ) -> LoraTrainer:
         settings = job.settings
-        job.record(StateChanged(JobState.TRAINING, f"training on {len(samples)} samples, {job.training_mode}"))
+        job.record(
+            StateChanged(
+                JobState.TRAINING,
+                f"training on {len(samples)} samples, {job.training_mode}",
+                with_audio=job.with_audio,
+                training_mode=job.training_mode,
+            )
+        )
         config = TrainConfig(
             rank=settings.rank,
             learning_rate=settings.learning_rate,
@@ -181,10 +269,10 @@ class JobRunner:
         )
         trainer = LoraTrainer(self.config.base_model.path, self.config.placement, config)
         previews = self._previews(job, trainer, prompts) if prompts is not None else None
-        started = time.perf_counter()
+        started, first_step = time.perf_counter(), resume.step if resume is not None else 0
 
         def on_step(report: StepReport) -> None:
-            pace = (time.perf_counter() - started) / report.step
+            pace = (time.perf_counter() - started) / (report.step - first_step)
             job.record(
                 StepCompleted(
                     step=report.step,
@@ -197,10 +285,19 @@ class JobRunner:
                     audio_loss=report.audio_loss,
                 )
             )
-            if previews is not None and not job.cancel_requested.is_set():  # a cancel skips pending previews
+            if previews is not None and not job.should_stop:  # a cancel or shutdown skips pending previews
                 previews.after_step(report.step)
 
-        trainer.train(samples, on_step=on_step, should_stop=job.cancel_requested.is_set)
+        def on_checkpoint(step: int, path: Path) -> None:
+            job.record(CheckpointWritten(step, path.resolve().as_uri(), path.stat().st_size))
+
+        policy = CheckpointPolicy(
+            self.checkpoint_dir(job),
+            every=self.config.checkpoint_every,
+            keep=self.config.checkpoint_keep,
+            on_checkpoint=on_checkpoint,
+        )
+        trainer.train(samples, on_step=on_step, should_stop=lambda: job.should_stop, resume=resume, checkpoints=policy)
         self._check_cancel(job)
         return trainer
 
@@ -214,6 +311,8 @@ class JobRunner:
             with_audio=trainer.config.audio,
             record=job.record,
             warn=job.record,
+            done={(preview.step, preview.prompt_index) for preview in job.previews},
+            should_stop=lambda: job.should_stop,
         )
 
     def _export(self, job: Job, trainer: LoraTrainer, debug: outputs.OutputFile | None) -> None:

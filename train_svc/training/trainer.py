@@ -203,8 +203,9 @@ class LoraTrainer:
         checkpoints: CheckpointPolicy | None = None,
     ) -> int:
         """Run the configured number of steps (or until should_stop), continuing from `resume` if given
-        (same config and samples required), writing checkpoints as `checkpoints` says; return the
-        number of steps completed in the whole run."""
+        (same config and samples required), writing checkpoints as `checkpoints` says (and always after
+        the last step trained, also when stopped early); return the number of steps completed in the
+        whole run."""
         if not samples:
             raise ValueError("no training samples")
         cfg = self.config
@@ -218,6 +219,7 @@ class LoraTrainer:
             order, step = DataOrder(len(samples), self.generator), 0
         else:
             order, step = self._restore(resume, optimizer, scheduler, len(samples)), resume.step
+        first_step = step
         self.transformer.train()
         while step < cfg.steps and not should_stop():
             started = time.perf_counter()
@@ -245,10 +247,16 @@ class LoraTrainer:
                 )
             )
             if checkpoints is not None and step % checkpoints.every == 0:
-                state = self._checkpoint(step, optimizer, scheduler, order)
-                checkpoints.on_checkpoint(step, write_checkpoint(checkpoints.folder, state, keep=checkpoints.keep))
+                self._write_checkpoint(checkpoints, step, optimizer, scheduler, order)
+        # The last step (and a stop before it) is always kept, so a resume never has to redo work.
+        if checkpoints is not None and step > first_step and step % checkpoints.every != 0:
+            self._write_checkpoint(checkpoints, step, optimizer, scheduler, order)
         self.transformer.eval()
         return step
+
+    def _write_checkpoint(self, policy: CheckpointPolicy, step: int, optimizer, scheduler, order: DataOrder) -> None:
+        state = self._checkpoint(step, optimizer, scheduler, order)
+        policy.on_checkpoint(step, write_checkpoint(policy.folder, state, keep=policy.keep))
 
     def _checkpoint(self, step: int, optimizer, scheduler, order: DataOrder) -> Checkpoint:
         """The run's state after `step` steps (live tensors: write it before the next step)."""

@@ -20,8 +20,8 @@ from train_svc.export.outputs import describe
 from train_svc.generation.mp4 import write_mp4
 from train_svc.generation.request import GenerationRequest
 from train_svc.jobs.events import ArtifactWritten, DatasetWarning, ValidationPreview
-from train_svc.training.encoding import CaptionEncoder
-from train_svc.validation.renderer import EncodedPrompts, PreviewRenderer
+from train_svc.training.encoding import PromptStates
+from train_svc.validation.renderer import EncodedPrompts, PreviewRenderer, RenderInterrupted
 from train_svc.validation.schedule import preview_schedule
 from train_svc.validation.thumbnails import jpeg_frames
 
@@ -50,13 +50,15 @@ def preview_requests(settings, inference_steps: int, seed: int) -> tuple[Generat
     )
 
 
-def encode_prompts(settings, encoder: CaptionEncoder) -> EncodedPrompts | None:
-    """The job's validation prompts and negative prompt as Gemma states (None without prompts), kept on the CPU."""
+def encode_prompts(settings, text_states: Callable[[str], PromptStates]) -> EncodedPrompts | None:
+    """The job's validation prompts and negative prompt as Gemma states (None without prompts), kept on the CPU.
+
+    text_states: a prompt's Gemma states, e.g. SampleEncoders.prompt_states (cached) or CaptionEncoder.text_states."""
     if not settings.validation:
         return None
     return EncodedPrompts(
-        prompts=tuple(encoder.text_states(prompt).to("cpu") for prompt in settings.validation),
-        negative=encoder.text_states(settings.validation_negative_prompt).to("cpu"),
+        prompts=tuple(text_states(prompt).to("cpu") for prompt in settings.validation),
+        negative=text_states(settings.validation_negative_prompt).to("cpu"),
     )
 
 
@@ -76,7 +78,11 @@ class JobPreviews:
         with_audio: bool,
         record: Callable[[ValidationPreview], object],
         warn: Callable[[DatasetWarning], object],
+        done: set[tuple[int, int]] = frozenset(),
+        should_stop: Callable[[], bool] = lambda: False,
     ):
+        """`done`: (step, prompt index) of previews already rendered (before a restart), not rendered again.
+        `should_stop`: checked at every denoising step; when true, the preview is abandoned unrecorded."""
         if len(requests) != len(prompts.prompts):
             raise ValueError(f"{len(requests)} preview requests for {len(prompts.prompts)} encoded prompts")
         self._renderer = renderer
@@ -87,14 +93,21 @@ class JobPreviews:
         self._with_audio = with_audio
         self._record = record
         self._warn = warn
+        self._done = done
+        self._should_stop = should_stop
 
     def after_step(self, step: int) -> None:
         """Render every prompt if `step` is a preview step."""
         if step not in self.schedule:
             return
         for index, request in enumerate(self._requests):
+            if (step, index) in self._done:
+                continue
             try:
                 self._render(step, index, request)
+            except RenderInterrupted:
+                log.info("preview abandoned: the job is stopping", step=step, prompt=index)
+                return
             except Exception as exc:  # e.g. out of memory at a large preview size: the run itself is fine
                 log.exception("preview failed", step=step, prompt=index)
                 self._warn(
@@ -108,7 +121,9 @@ class JobPreviews:
 
     def _render(self, step: int, index: int, request: GenerationRequest) -> None:
         started = time.perf_counter()
-        video = self._renderer.render(request, self._prompts.prompts[index], self._prompts.negative)
+        video = self._renderer.render(
+            request, self._prompts.prompts[index], self._prompts.negative, should_stop=self._should_stop
+        )
         path = preview_file(self._output_dir, step, index)
         audio = video.audio if self._with_audio else None
         written = describe(write_mp4(path, video.frames, video.frame_rate, audio, video.sample_rate))

@@ -16,7 +16,7 @@ the trainer's generator is never touched and a run with previews trains the same
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +30,10 @@ from train_svc.models.device import Placement, release
 from train_svc.training.encoding import PromptStates
 
 log = structlog.get_logger(__name__)
+
+
+class RenderInterrupted(Exception):
+    """The render was abandoned because its job is stopping."""
 
 
 @dataclass(frozen=True)
@@ -80,16 +84,31 @@ class PreviewRenderer:
             self._transformer.train(was_training)
             release(*self._helpers)
 
-    def render(self, request: GenerationRequest, prompt: PromptStates, negative: PromptStates) -> GeneratedVideo:
-        """One single-stage generation of `request` (its text given as Gemma states), seeded by request.seed."""
+    def render(
+        self,
+        request: GenerationRequest,
+        prompt: PromptStates,
+        negative: PromptStates,
+        should_stop: Callable[[], bool] = lambda: False,
+    ) -> GeneratedVideo:
+        """One single-stage generation of `request` (its text given as Gemma states), seeded by request.seed;
+        raises RenderInterrupted at the first denoising step after `should_stop()` turns true."""
         device = self._placement.device
         prompt, negative = prompt.to(device), negative.to(device)
+
+        def check(pipe, index: int, timestep, tensors: dict) -> dict:
+            if should_stop():
+                raise RenderInterrupted()
+            return tensors
+
         with self._rendering():
             output = self._pipe(
                 prompt_embeds=prompt.embeds,
                 prompt_attention_mask=prompt.mask,
                 negative_prompt_embeds=negative.embeds,
                 negative_prompt_attention_mask=negative.mask,
+                callback_on_step_end=check,
+                callback_on_step_end_tensor_inputs=[],
                 **sampling_arguments(request, self.stg_blocks),
             )
         return generated_video(output, self.sample_rate, request.frame_rate)

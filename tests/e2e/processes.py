@@ -1,0 +1,104 @@
+"""The services as real processes (python -m ...), their logs in files, for tests that kill and restart them."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import grpc
+
+from shared.api import training_service_pb2 as pb
+from shared.api import training_service_pb2_grpc as pb_grpc
+from train_svc.models.tiny_preset import PRESET_NAME
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class ServiceProcess:
+    """`python -m <module> <args> --port N`, logging to `log_path`; `start` waits until it serves."""
+
+    def __init__(self, module: str, args: list[str], log_path: Path, port: int = 0):
+        self.module, self.args, self.log_path, self.port = module, args, log_path, port
+        self.proc: subprocess.Popen | None = None
+
+    def start(self, timeout: float = 180) -> int:
+        offset = self.log_path.stat().st_size if self.log_path.exists() else 0
+        with open(self.log_path, "a") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", self.module, *self.args, "--port", str(self.port)], stderr=log, env=os.environ
+            )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"{self.module} exited with {self.proc.returncode}; log: {self.log_path}")
+            for record in self.records(offset):
+                if record.get("event") == "grpc_server_started":
+                    self.port = record["port"]
+                    return self.port
+            time.sleep(0.1)
+        raise AssertionError(f"{self.module} did not start serving in {timeout} s; log: {self.log_path}")
+
+    def records(self, offset: int = 0) -> list[dict]:
+        with open(self.log_path) as f:
+            f.seek(offset)
+            lines = f.read().splitlines()
+        out = []
+        for line in lines:
+            try:
+                out.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue
+        return out
+
+    @property
+    def target(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def kill(self) -> None:
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(timeout=30)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=30)
+
+
+def train_service(storage: Path, preprocess_target: str, log_path: Path, *extra: str) -> ServiceProcess:
+    args = ["--storage", str(storage), "--preprocess-target", preprocess_target, "--base-model", PRESET_NAME]
+    return ServiceProcess("train_svc", [*args, *extra], log_path, port=free_port())
+
+
+def wait_for_step(target: str, name: str, step: int, timeout: float = 600) -> list[pb.TrainingJobEvent]:
+    """Watch a job until it has reported `step` (or ended); return the events seen."""
+    seen: list[pb.TrainingJobEvent] = []
+    with grpc.insecure_channel(target) as channel:
+        stub = pb_grpc.TrainingServiceStub(channel)
+        for event in stub.WatchTrainingJob(pb.WatchTrainingJobRequest(name=name), timeout=timeout):
+            seen.append(event)
+            if event.WhichOneof("event") == "step" and event.step.step >= step:
+                return seen
+    raise AssertionError(f"{name} ended before step {step}")
+
+
+def all_events(target: str, name: str, timeout: float = 900) -> list[pb.TrainingJobEvent]:
+    """Every event of a job, from the start to its end (waits for the end)."""
+    with grpc.insecure_channel(target) as channel:
+        stub = pb_grpc.TrainingServiceStub(channel)
+        request = pb.WatchTrainingJobRequest(name=name)
+        return [e for e in stub.WatchTrainingJob(request, timeout=timeout) if e.WhichOneof("event") != "heartbeat"]
+
+
+def get_job(target: str, name: str) -> pb.TrainingJob:
+    with grpc.insecure_channel(target) as channel:
+        return pb_grpc.TrainingServiceStub(channel).GetTrainingJob(pb.GetTrainingJobRequest(name=name), timeout=30)

@@ -1,0 +1,128 @@
+"""train_svc as a real process, killed (SIGKILL) or stopped (SIGTERM) in the middle of a job, then started
+again on the same storage and port: the job resumes from its checkpoint and ends as if never interrupted."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import grpc
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from shared.api import training_service_pb2 as pb
+from shared.api import training_service_pb2_grpc as pb_grpc
+from shared.bundle import path_from_uri
+from shared.demo_dataset import make_demo_dataset
+from tests.e2e.processes import ServiceProcess, all_events, get_job, train_service, wait_for_step
+
+STEPS = 100
+REQUEST = {
+    "rank": 8,
+    "number_of_steps": STEPS,
+    "learning_rate": 1e-3,
+    "number_of_frames": 17,
+    "resolution": "low",
+    "aspect_ratio": "1:1",
+}
+
+
+@pytest.fixture(scope="module")
+def preprocess(tmp_path_factory) -> Iterator[tuple[ServiceProcess, Path]]:
+    root = tmp_path_factory.mktemp("restart")
+    storage = root / "storage"
+    service = ServiceProcess("preprocess_svc", ["--storage", str(storage)], root / "preprocess.log")
+    service.start()
+    yield service, storage
+    service.stop()
+
+
+@pytest.fixture(scope="module")
+def archive(tmp_path_factory) -> Path:
+    return make_demo_dataset(tmp_path_factory.mktemp("clips") / "clips.zip", clips=2, seconds=1.0, size=(128, 128))
+
+
+def _kinds(events: list[pb.TrainingJobEvent], kind: str) -> list:
+    return [getattr(e, kind) for e in events if e.WhichOneof("event") == kind]
+
+
+def _assert_one_continuous_account(events: list[pb.TrainingJobEvent]) -> None:
+    assert [e.sequence for e in events] == list(range(1, len(events) + 1))
+    assert [s.step for s in _kinds(events, "step")] == list(range(1, STEPS + 1))
+    states = [pb.TrainingJob.State.Name(c.state) for c in _kinds(events, "state_change")]
+    assert states == ["QUEUED", "PREPROCESSING", "TRAINING", "EXPORTING", "SUCCEEDED"]
+
+
+def _lora(job: pb.TrainingJob) -> dict[str, torch.Tensor]:
+    return load_file(path_from_uri(job.result.lora_file.uri))
+
+
+def _run_uninterrupted(target: str, archive: Path) -> pb.TrainingJob:
+    from shared.request.json_input import input_from_json
+
+    with grpc.insecure_channel(target) as channel:
+        stub = pb_grpc.TrainingServiceStub(channel)
+        training_input = input_from_json({**REQUEST, "training_data_url": str(archive)})
+        job = stub.CreateTrainingJob(pb.CreateTrainingJobRequest(input=training_input), timeout=30)
+    all_events(target, job.name)
+    return get_job(target, job.name)
+
+
+def _assert_same_lora(got: dict[str, torch.Tensor], want: dict[str, torch.Tensor]) -> None:
+    assert got.keys() == want.keys()
+    worst = max((got[k] - want[k]).abs().max().item() for k in want)
+    assert worst <= 1e-6, worst
+
+
+def _first_job(target: str, timeout: float = 120) -> str:
+    deadline = time.monotonic() + timeout
+    with grpc.insecure_channel(target) as channel:
+        stub = pb_grpc.TrainingServiceStub(channel)
+        while time.monotonic() < deadline:
+            jobs = stub.ListTrainingJobs(pb.ListTrainingJobsRequest(), timeout=10).training_jobs
+            if jobs:
+                return jobs[-1].name
+            time.sleep(0.2)
+    raise AssertionError("the CLI created no job")
+
+
+def test_a_job_killed_mid_run_resumes_to_the_same_lora_and_the_waiting_cli_writes_its_outputs(
+    preprocess, archive, tmp_path
+):
+    pre, storage = preprocess
+    train = train_service(storage, pre.target, tmp_path / "train.log", "--checkpoint-every", "10")
+    train.start()
+    try:
+        request = tmp_path / "request.json"
+        request.write_text(json.dumps({**REQUEST, "training_data_url": str(archive)}))
+        out = tmp_path / "out"
+        command = ["train", str(request), "--target", train.target, "--out", str(out)]
+        with open(tmp_path / "cli.log", "w") as cli_log:
+            cli = subprocess.Popen([sys.executable, "-m", "shared.cli.main", *command], stdout=cli_log, stderr=cli_log)
+        name = _first_job(train.target)
+        seen = wait_for_step(train.target, name, 37)
+        train.kill()
+        time.sleep(1.0)  # the CLI notices the service has gone
+        train.start()
+        assert cli.wait(timeout=900) == 0, (tmp_path / "cli.log").read_text()
+
+        events = all_events(train.target, name)
+        _assert_one_continuous_account(events)
+        assert [e.SerializeToString() for e in events[: len(seen)]] == [e.SerializeToString() for e in seen]
+        [resumed] = _kinds(events, "resumed")
+        assert resumed.from_step % 10 == 0 and 30 <= resumed.from_step <= resumed.last_step
+        assert resumed.last_step >= 37
+        job = get_job(train.target, name)
+        assert job.state == pb.TrainingJob.State.SUCCEEDED
+
+        reference = _run_uninterrupted(train.target, archive)
+        assert reference.state == pb.TrainingJob.State.SUCCEEDED
+        _assert_same_lora(_lora(job), _lora(reference))
+        _assert_same_lora(load_file(out / "lora.safetensors"), _lora(reference))
+    finally:
+        train.stop()
