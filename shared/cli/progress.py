@@ -6,6 +6,7 @@ import sys
 import time
 from typing import TextIO
 
+from shared.api import common_pb2
 from shared.api import training_service_pb2 as pb
 from shared.api.report_codec import file_report_from_proto
 from shared.cli.report_table import render
@@ -13,6 +14,7 @@ from shared.dataset_report import DatasetReport, FileReport
 from shared.grpc_util.errors import describe_status
 
 _STATE = pb.TrainingJob.State
+_MEDIA = common_pb2.MediaKind
 
 
 def _duration(seconds: float) -> str:
@@ -36,6 +38,10 @@ class ProgressDisplay:
         self._live_line_open = False
         self._file_reports: list[FileReport] = []
         self._report_shown = False
+
+    def note(self, text: str) -> None:
+        """A line outside the job's events (e.g. the connection to the service was lost or regained)."""
+        self._line(text)
 
     def _line(self, text: str) -> None:
         self._flush_step()
@@ -72,6 +78,7 @@ class ProgressDisplay:
             self._print_step(self._unshown_step)
 
     def show(self, event: pb.TrainingJobEvent) -> None:
+        """Display one event; heartbeats (and kinds this client does not know) show nothing."""
         kind = event.WhichOneof("event")
         if kind == "step":
             step = event.step
@@ -99,10 +106,28 @@ class ProgressDisplay:
             self._line(f"  warning {event.warning.path}: {event.warning.code} - {event.warning.message}")
         elif kind == "sample_encoded":
             b = event.sample_encoded.bundle
+            cached = " (cached)" if event.sample_encoded.from_cache else ""
             self._line(
                 f"  encoded {b.sample_id}: {b.frames} frames {b.width}x{b.height} @ {b.fps:g} fps, "
-                f"{event.sample_encoded.video_tokens} tokens, caption {b.caption!r}"
+                f"{event.sample_encoded.video_tokens} tokens, caption {b.caption!r}{cached}"
             )
+        elif kind == "dataset_ready":
+            d = event.dataset_ready
+            media = {_MEDIA.MEDIA_KIND_VIDEO: "video", _MEDIA.MEDIA_KIND_IMAGE: "image"}.get(d.media_kind)
+            what = f"{d.samples} {media} samples" if media else f"{d.samples} samples"
+            skipped = f", {d.files_skipped} files skipped" if d.files_skipped else ""
+            cache = f" (from cache {d.cache_key[:12]})" if d.from_cache else ""
+            self._line(f"  dataset ready: {what}{skipped}{cache}")
+        elif kind == "checkpoint":
+            c = event.checkpoint
+            size = f" ({c.size_bytes / 1e6:.1f} MB)" if c.size_bytes else ""
+            self._line(f"  checkpoint at step {c.step}: {c.uri}{size}")
+        elif kind == "resumed":
+            r = event.resumed
+            where = f"from the checkpoint at step {r.from_step}" if r.from_step else "from the start"
+            redo = f"; steps {r.from_step + 1}..{r.last_step} are trained again" if r.last_step > r.from_step else ""
+            message = f": {r.message}" if r.message else ""
+            self._line(f"[RESUMED] the service restarted; training continues {where}{redo}{message}")
         elif kind == "file_report":
             self._file_reports.append(file_report_from_proto(event.file_report))
         elif kind == "preview":

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 import uuid
+from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import unquote, urlparse
@@ -16,12 +17,17 @@ from shared.api import training_service_pb2_grpc as pb_grpc
 from shared.cli.download import DownloadError, fetch
 from shared.cli.progress import ProgressDisplay
 from shared.cli.upload import upload_archive
+from shared.cli.watch import CHANNEL_OPTIONS, DEFAULT_RECONNECT_BUDGET_S, JobWatcher, WatchError, call_with_retry
 from shared.grpc_util.errors import describe_rpc_error, describe_status
 from shared.request.errors import InvalidRequest
 from shared.request.json_input import input_from_json
 
 EXIT_OK, EXIT_JOB_FAILED, EXIT_BAD_REQUEST, EXIT_UNREACHABLE = 0, 1, 2, 3
 _OUTPUT_FIELDS = ("lora_file", "config_file", "video", "debug_dataset", "dataset_report")
+
+
+def _unreachable(err: grpc.RpcError) -> bool:
+    return err.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
 
 
 def load_request(path: Path, *, make_paths_absolute: bool) -> dict[str, Any]:
@@ -87,16 +93,35 @@ async def upload_local_archive(request_path: Path, request: dict[str, Any], prep
     return EXIT_OK
 
 
-async def _collect(stub: pb_grpc.TrainingServiceStub, job: pb.TrainingJob, out_dir: Path) -> list[Path]:
-    """Copy or download the job's outputs into out_dir (sha256 checked); result.json then points at them."""
+async def _collect(
+    stub: pb_grpc.TrainingServiceStub,
+    job: pb.TrainingJob,
+    out_dir: Path,
+    *,
+    budget_s: float = DEFAULT_RECONNECT_BUDGET_S,
+    note: Callable[[str], None] | None = None,
+) -> list[Path]:
+    """Copy or download the job's outputs into out_dir (sha256 checked); result.json then points at them.
+
+    A download the service breaks off (e.g. while it restarts) is started again for up to `budget_s`.
+    """
     out_dir.mkdir(parents=True, exist_ok=True)
+
+    async def fetch_retrying(artifact, target: Path, field: str) -> Path:
+        return await call_with_retry(
+            lambda: fetch(stub, job.name, artifact, target, field=field),
+            what=f"downloading {target.name}",
+            budget_s=budget_s,
+            **({"note": note} if note else {}),
+        )
+
     copied: dict[str, Path] = {}
     for field in _OUTPUT_FIELDS:
         if job.result.HasField(field):
             artifact = getattr(job.result, field)
             file_name = PurePosixPath(unquote(urlparse(artifact.uri).path)).name
-            copied[file_name] = await fetch(stub, job.name, artifact, out_dir / file_name, field=field)
-    result_path = await fetch(stub, job.name, job.result.result_file, out_dir / "result.json", field="result_file")
+            copied[file_name] = await fetch_retrying(artifact, out_dir / file_name, field)
+    result_path = await fetch_retrying(job.result.result_file, out_dir / "result.json", "result_file")
     result = json.loads(result_path.read_text())
     for entry in result.values():
         if isinstance(entry, dict) and entry.get("file_name") in copied:
@@ -105,33 +130,55 @@ async def _collect(stub: pb_grpc.TrainingServiceStub, job: pb.TrainingJob, out_d
     return [*copied.values(), result_path]
 
 
-async def submit_and_follow(target: str, request: dict[str, Any], out_dir: Path, display: ProgressDisplay) -> int:
+async def submit_and_follow(
+    target: str,
+    request: dict[str, Any],
+    out_dir: Path,
+    display: ProgressDisplay,
+    *,
+    reconnect_budget_s: float = DEFAULT_RECONNECT_BUDGET_S,
+) -> int:
+    """Create the job, show its events to the end, then collect its outputs into out_dir.
+
+    The service may go away and come back at any point (a restart keeps the job and its event log):
+    creating (idempotent on request_id), watching, the final GetTrainingJob and the downloads are all
+    retried until `reconnect_budget_s` of continuous failure has passed.
+    """
     try:
         training_input = input_from_json(request)
     except InvalidRequest as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_REQUEST
-    async with grpc.aio.insecure_channel(target) as channel:
+    retry = {"budget_s": reconnect_budget_s, "note": display.note}
+    async with grpc.aio.insecure_channel(target, options=CHANNEL_OPTIONS) as channel:
         stub = pb_grpc.TrainingServiceStub(channel)
+        create = pb.CreateTrainingJobRequest(input=training_input, request_id=uuid.uuid4().hex)
         try:
-            job = await stub.CreateTrainingJob(
-                pb.CreateTrainingJobRequest(input=training_input, request_id=uuid.uuid4().hex)
-            )
+            job = await call_with_retry(lambda: stub.CreateTrainingJob(create), what="creating the job", **retry)
         except grpc.aio.AioRpcError as err:
             print(f"error: the training service refused the request\n{describe_rpc_error(err)}", file=sys.stderr)
-            unreachable = err.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
-            return EXIT_UNREACHABLE if unreachable else EXIT_BAD_REQUEST
+            return EXIT_UNREACHABLE if _unreachable(err) else EXIT_BAD_REQUEST
         print(f"created {job.name} on {target}", file=sys.stderr)
-        async for event in stub.WatchTrainingJob(pb.WatchTrainingJobRequest(name=job.name)):
-            display.show(event)
-        job = await stub.GetTrainingJob(pb.GetTrainingJobRequest(name=job.name))
+        watcher = JobWatcher(stub, job.name, reconnect_budget_s=reconnect_budget_s, note=display.note)
+        try:
+            async for event in watcher:
+                display.show(event)
+            job = await call_with_retry(
+                lambda: stub.GetTrainingJob(pb.GetTrainingJobRequest(name=job.name)), what="reading the job", **retry
+            )
+        except WatchError as exc:
+            print(f"error: stopped following {job.name}\n{exc}", file=sys.stderr)
+            return EXIT_UNREACHABLE
+        except grpc.aio.AioRpcError as err:
+            print(f"error: following {job.name} failed\n{describe_rpc_error(err)}", file=sys.stderr)
+            return EXIT_UNREACHABLE if _unreachable(err) else EXIT_JOB_FAILED
         if job.state != pb.TrainingJob.State.SUCCEEDED:
             state = pb.TrainingJob.State.Name(job.state)
             detail = describe_status(job.error) if job.HasField("error") else "no error recorded"
             print(f"error: {job.name} ended {state}\n{detail}", file=sys.stderr)
             return EXIT_JOB_FAILED
         try:
-            files = await _collect(stub, job, out_dir)
+            files = await _collect(stub, job, out_dir, **retry)
         except (DownloadError, grpc.aio.AioRpcError) as exc:
             detail = describe_rpc_error(exc) if isinstance(exc, grpc.aio.AioRpcError) else str(exc)
             print(f"error: could not fetch the outputs of {job.name}\n{detail}", file=sys.stderr)

@@ -1,0 +1,426 @@
+"""JobWatcher and submit_and_follow against a real grpc.aio server that goes away and comes back.
+
+A small TrainingServiceServicer serves a fixed event log from after_sequence on; each test scripts how
+the server misbehaves (stops mid-stream, cuts the watcher off, repeats or skips events, goes silent).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import time
+from collections.abc import Callable
+
+import grpc
+import pytest
+
+from shared.api import common_pb2
+from shared.api import training_service_pb2 as pb
+from shared.api import training_service_pb2_grpc as pb_grpc
+from shared.cli.progress import ProgressDisplay
+from shared.cli.train_cmd import EXIT_OK, submit_and_follow
+from shared.cli.watch import CHANNEL_OPTIONS, EventGapError, JobWatcher, ReconnectBudgetExhausted, call_with_retry
+from shared.grpc_util.errors import status_for
+
+JOB = "trainingJobs/test"
+_STATE = pb.TrainingJob.State
+FAST = {"initial_backoff_s": 0.05, "max_backoff_s": 0.2}
+
+
+def _log(steps: int = 8) -> list[pb.TrainingJobEvent]:
+    """A job's log: TRAINING, `steps` steps, SUCCEEDED; sequences 1..steps+2."""
+    events = [pb.TrainingJobEvent(state_change=pb.StateChange(state=_STATE.TRAINING, message="training"))]
+    events += [pb.TrainingJobEvent(step=pb.TrainingStep(step=i, total_steps=steps)) for i in range(1, steps + 1)]
+    events.append(pb.TrainingJobEvent(state_change=pb.StateChange(state=_STATE.SUCCEEDED, message="done")))
+    for sequence, event in enumerate(events, 1):
+        event.sequence = sequence
+    return events
+
+
+def _heartbeat(last: int) -> pb.TrainingJobEvent:
+    return pb.TrainingJobEvent(sequence=0, heartbeat=pb.Heartbeat(last_sequence=last))
+
+
+class FakeTraining(pb_grpc.TrainingServiceServicer):
+    """Serves `log` after the requested sequence. `script(call_index, after)` may return, per Watch call,
+    a list of what to send: events, ("abort", grpc.Status), ("hang",), ("end",) - else the log is served."""
+
+    def __init__(self, log: list[pb.TrainingJobEvent], script: Callable | None = None, delay_s: float = 0.01):
+        self.log, self.script, self.delay_s = log, script, delay_s
+        self.watch_requests: list[int] = []
+        self.create_requests: list[str] = []
+        self.sent: dict[int, asyncio.Event] = {}
+        self.job_state = _STATE.TRAINING
+        self.result = pb.TrainingResult()
+        self.create_failures = 0
+
+    def sent_event(self, sequence: int) -> asyncio.Event:
+        return self.sent.setdefault(sequence, asyncio.Event())
+
+    async def WatchTrainingJob(self, request, context):
+        call = len(self.watch_requests)
+        self.watch_requests.append(request.after_sequence)
+        plan = self.script(call, request.after_sequence) if self.script else None
+        if plan is None:
+            plan = [e for e in self.log if e.sequence > request.after_sequence]
+        for item in plan:
+            if isinstance(item, tuple):
+                if item[0] == "abort":
+                    await context.abort_with_status(item[1])
+                if item[0] == "hang":
+                    await asyncio.Event().wait()
+                if item[0] == "end":
+                    return
+                continue
+            yield item
+            if item.sequence:
+                self.sent_event(item.sequence).set()
+            await asyncio.sleep(self.delay_s)
+
+    async def CreateTrainingJob(self, request, context):
+        self.create_requests.append(request.request_id)
+        if len(self.create_requests) <= self.create_failures:
+            await context.abort(grpc.StatusCode.UNAVAILABLE, "starting up")
+        return pb.TrainingJob(name=JOB, state=_STATE.QUEUED)
+
+    async def GetTrainingJob(self, request, context):
+        return pb.TrainingJob(name=JOB, state=self.job_state, result=self.result)
+
+
+class Server:
+    """A grpc.aio server for `servicer` that can be stopped and started again on the same port."""
+
+    def __init__(self, servicer: FakeTraining, port: int = 0):
+        self.servicer, self.port = servicer, port
+        self.server: grpc.aio.Server | None = None
+
+    async def start(self) -> Server:
+        self.server = grpc.aio.server()
+        pb_grpc.add_TrainingServiceServicer_to_server(self.servicer, self.server)
+        self.port = self.server.add_insecure_port(f"127.0.0.1:{self.port}")
+        assert self.port
+        await self.server.start()
+        return self
+
+    async def stop(self) -> None:
+        await self.server.stop(0)
+
+    @property
+    def target(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+
+def run(coro, timeout: float = 10):
+    return asyncio.run(asyncio.wait_for(coro, timeout))
+
+
+async def _collect(watcher: JobWatcher) -> list[pb.TrainingJobEvent]:
+    return [event async for event in watcher]
+
+
+def test_a_restart_mid_stream_resumes_after_the_last_event_seen():
+    log = _log()
+
+    async def scenario():
+        servicer = FakeTraining(log, delay_s=0.05)
+        server = await Server(servicer).start()
+        notes: list[str] = []
+        async with grpc.aio.insecure_channel(server.target, options=CHANNEL_OPTIONS) as channel:
+            watcher = JobWatcher(pb_grpc.TrainingServiceStub(channel), JOB, note=notes.append, **FAST)
+            task = asyncio.create_task(_collect(watcher))
+            await servicer.sent_event(4).wait()
+            await server.stop()
+            await asyncio.sleep(0.5)
+            again = await Server(servicer, server.port).start()  # keep a reference: a dropped server stops
+            events = await task
+        await again.stop()
+        return servicer, watcher, events, notes
+
+    servicer, watcher, events, notes = run(scenario())
+    assert [e.sequence for e in events] == list(range(1, len(log) + 1))
+    assert events == log
+    resumed_from = servicer.watch_requests[-1]
+    assert servicer.watch_requests[0] == 0 and 4 <= resumed_from <= 5
+    assert all(after == resumed_from for after in servicer.watch_requests[1:])  # failed attempts: same point
+    assert watcher.last_sequence == len(log) and watcher.final_state == _STATE.SUCCEEDED
+    assert watcher.reconnects >= len(servicer.watch_requests) - 1 >= 1  # refused attempts never reach it
+    assert notes[0].startswith("lost the training service (UNAVAILABLE")
+    assert notes[0].endswith(f"reconnecting from event {resumed_from}")
+    assert notes[-1] == f"reconnected to the training service; resuming after event {resumed_from}"
+    assert len(notes) == 2
+
+
+def test_heartbeats_are_not_events_and_do_not_move_the_sequence():
+    log = _log(3)
+
+    def script(call, after):
+        return [_heartbeat(0), log[0], _heartbeat(1), _heartbeat(1), *log[1:3], ("abort", _unavailable())]
+
+    async def scenario():
+        servicer = FakeTraining(log, script=lambda call, after: script(call, after) if call == 0 else None)
+        server = await Server(servicer).start()
+        beats: list[pb.TrainingJobEvent] = []
+        async with grpc.aio.insecure_channel(server.target, options=CHANNEL_OPTIONS) as channel:
+            watcher = JobWatcher(
+                pb_grpc.TrainingServiceStub(channel), JOB, note=lambda _: None, on_heartbeat=beats.append, **FAST
+            )
+            events = await _collect(watcher)
+        await server.stop()
+        return servicer, events, beats
+
+    servicer, events, beats = run(scenario())
+    assert events == log
+    assert len(beats) == 3
+    assert servicer.watch_requests == [0, 3]
+
+
+def _unavailable() -> grpc.Status:
+    return status_for(grpc.StatusCode.UNAVAILABLE, "SHUTTING_DOWN", "the service is shutting down")
+
+
+def test_a_watcher_cut_off_as_too_slow_resumes_from_its_last_event():
+    log = _log(6)
+    too_slow = status_for(grpc.StatusCode.RESOURCE_EXHAUSTED, "WATCHER_TOO_SLOW", "the watcher fell behind")
+
+    async def scenario():
+        servicer = FakeTraining(log, script=lambda call, after: [*log[:3], ("abort", too_slow)] if call == 0 else None)
+        server = await Server(servicer).start()
+        notes: list[str] = []
+        async with grpc.aio.insecure_channel(server.target, options=CHANNEL_OPTIONS) as channel:
+            events = await _collect(JobWatcher(pb_grpc.TrainingServiceStub(channel), JOB, note=notes.append, **FAST))
+        await server.stop()
+        return servicer, events, notes
+
+    servicer, events, notes = run(scenario())
+    assert events == log
+    assert servicer.watch_requests == [0, 3]
+    assert "RESOURCE_EXHAUSTED" in notes[0] and "reconnecting from event 3" in notes[0]
+
+
+def test_other_resource_exhausted_errors_are_not_retried():
+    log = _log(2)
+    quota = status_for(grpc.StatusCode.RESOURCE_EXHAUSTED, "QUOTA_EXCEEDED", "no more jobs today")
+
+    async def scenario():
+        servicer = FakeTraining(log, script=lambda call, after: [log[0], ("abort", quota)])
+        server = await Server(servicer).start()
+        seen: list[pb.TrainingJobEvent] = []
+        async with grpc.aio.insecure_channel(server.target, options=CHANNEL_OPTIONS) as channel:
+            with pytest.raises(grpc.aio.AioRpcError) as caught:
+                async for event in JobWatcher(pb_grpc.TrainingServiceStub(channel), JOB, note=print, **FAST):
+                    seen.append(event)
+        await server.stop()
+        return servicer, seen, caught.value
+
+    servicer, seen, err = run(scenario())
+    assert err.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert seen == log[:1] and servicer.watch_requests == [0]
+
+
+def test_repeated_events_from_the_server_are_dropped():
+    log = _log(5)
+
+    def script(call, after):
+        if call == 0:  # repeats within a stream, then breaks
+            return [log[0], log[1], log[1], log[2], log[0], log[3], ("abort", _unavailable())]
+        return log  # a server that ignores after_sequence: replays everything
+
+    async def scenario():
+        servicer = FakeTraining(log, script=script)
+        server = await Server(servicer).start()
+        async with grpc.aio.insecure_channel(server.target, options=CHANNEL_OPTIONS) as channel:
+            events = await _collect(JobWatcher(pb_grpc.TrainingServiceStub(channel), JOB, note=lambda _: None, **FAST))
+        await server.stop()
+        return servicer, events
+
+    servicer, events = run(scenario())
+    assert events == log
+    assert servicer.watch_requests == [0, 4]
+
+
+def test_a_gap_in_the_sequence_is_an_error():
+    log = _log(5)
+
+    async def scenario():
+        servicer = FakeTraining(log, script=lambda call, after: [log[0], log[1], log[3], log[4]])
+        server = await Server(servicer).start()
+        seen: list[int] = []
+        async with grpc.aio.insecure_channel(server.target, options=CHANNEL_OPTIONS) as channel:
+            with pytest.raises(EventGapError, match=r"events 3\.\.3 of trainingJobs/test are missing"):
+                async for event in JobWatcher(pb_grpc.TrainingServiceStub(channel), JOB, **FAST):
+                    seen.append(event.sequence)
+        await server.stop()
+        return seen
+
+    assert run(scenario()) == [1, 2]
+
+
+def test_a_stream_that_ends_before_the_job_is_final_is_resumed():
+    log = _log(4)
+
+    async def scenario():
+        servicer = FakeTraining(log, script=lambda call, after: [*log[:3], ("end",)] if call == 0 else None)
+        server = await Server(servicer).start()
+        async with grpc.aio.insecure_channel(server.target, options=CHANNEL_OPTIONS) as channel:
+            events = await _collect(JobWatcher(pb_grpc.TrainingServiceStub(channel), JOB, note=lambda _: None, **FAST))
+        await server.stop()
+        return servicer, events
+
+    servicer, events = run(scenario())
+    assert events == log and servicer.watch_requests == [0, 3]
+
+
+def test_a_normal_end_means_the_job_is_final_even_without_a_final_state_change():
+    log = _log(2)[:-1]
+
+    async def scenario():
+        servicer = FakeTraining(log)
+        servicer.job_state = _STATE.CANCELLED
+        server = await Server(servicer).start()
+        async with grpc.aio.insecure_channel(server.target, options=CHANNEL_OPTIONS) as channel:
+            events = await _collect(JobWatcher(pb_grpc.TrainingServiceStub(channel), JOB, **FAST))
+        await server.stop()
+        return servicer, events
+
+    servicer, events = run(scenario())
+    assert events == log and servicer.watch_requests == [0]
+
+
+def test_a_silent_stream_is_abandoned_and_resumed():
+    log = _log(3)
+
+    async def scenario():
+        servicer = FakeTraining(log, script=lambda call, after: [log[0], ("hang",)] if call == 0 else None)
+        server = await Server(servicer).start()
+        notes: list[str] = []
+        async with grpc.aio.insecure_channel(server.target, options=CHANNEL_OPTIONS) as channel:
+            watcher = JobWatcher(
+                pb_grpc.TrainingServiceStub(channel), JOB, idle_timeout_s=0.3, note=notes.append, **FAST
+            )
+            events = await _collect(watcher)
+        await server.stop()
+        return servicer, events, notes
+
+    servicer, events, notes = run(scenario())
+    assert events == log and servicer.watch_requests == [0, 1]
+    assert notes[0] == "lost the training service (no message for 0.3 s); reconnecting from event 1"
+
+
+def test_a_permanent_outage_ends_with_a_clear_error_after_the_budget():
+    log = _log(6)
+
+    async def scenario():
+        servicer = FakeTraining(log, delay_s=0.02)
+        server = await Server(servicer).start()
+        seen: list[int] = []
+        notes: list[str] = []
+        async with grpc.aio.insecure_channel(server.target, options=CHANNEL_OPTIONS) as channel:
+            watcher = JobWatcher(
+                pb_grpc.TrainingServiceStub(channel), JOB, reconnect_budget_s=1.0, note=notes.append, **FAST
+            )
+
+            async def follow():
+                async for event in watcher:
+                    seen.append(event.sequence)
+                    if event.sequence == 2:
+                        await server.stop()
+
+            started = time.monotonic()
+            with pytest.raises(ReconnectBudgetExhausted) as caught:
+                await follow()
+            elapsed = time.monotonic() - started
+        return seen, notes, str(caught.value), elapsed, watcher
+
+    seen, notes, message, elapsed, watcher = run(scenario())
+    assert seen[:2] == [1, 2]
+    last = seen[-1]
+    assert f"the last event seen was {last}" in message and "within 1 s" in message
+    assert "trainingJobs/test" in message
+    assert 0.9 <= elapsed < 4
+    assert len(notes) == 1  # one note for the outage, not one per attempt
+    assert watcher.reconnects >= 3
+
+
+def test_call_with_retry_gives_up_after_the_budget():
+    attempts = 0
+
+    async def call():
+        nonlocal attempts
+        attempts += 1
+        async with grpc.aio.insecure_channel("127.0.0.1:1") as channel:
+            return await pb_grpc.TrainingServiceStub(channel).GetTrainingJob(pb.GetTrainingJobRequest(name=JOB))
+
+    async def scenario():
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await call_with_retry(call, what="reading", budget_s=0.5, note=lambda _: None, **FAST)
+        return caught.value
+
+    assert run(scenario()).code() == grpc.StatusCode.UNAVAILABLE
+    assert attempts >= 3
+
+
+def test_submit_and_follow_survives_a_late_start_a_refusal_and_a_restart(tmp_path):
+    log = _log(6)
+    result_file = tmp_path / "storage" / "result.json"
+    result_file.parent.mkdir()
+    result_file.write_text(json.dumps({"billable_units": 6}))
+    data = result_file.read_bytes()
+    artifact = common_pb2.Artifact(
+        uri=result_file.as_uri(), size_bytes=len(data), sha256=hashlib.sha256(data).hexdigest()
+    )
+
+    async def scenario():
+        servicer = FakeTraining(log, delay_s=0.05)
+        servicer.create_failures = 1
+        servicer.job_state = _STATE.SUCCEEDED
+        servicer.result = pb.TrainingResult(result_file=artifact)
+        first = Server(servicer)
+        await first.start()
+        port = first.port
+        await first.stop()  # the client starts while the service is down
+        stream = _Stream()
+        follow = asyncio.create_task(
+            submit_and_follow(
+                f"127.0.0.1:{port}",
+                {"training_data_url": "/data/clips.zip"},
+                tmp_path / "out",
+                ProgressDisplay(stream),
+                reconnect_budget_s=5,
+            )
+        )
+        await asyncio.sleep(0.4)
+        server = await Server(servicer, port).start()
+        await servicer.sent_event(3).wait()
+        await server.stop()
+        await asyncio.sleep(0.3)
+        again = await Server(servicer, port).start()
+        code = await follow
+        await again.stop()
+        return servicer, code, stream.text()
+
+    servicer, code, shown = run(scenario())
+    assert code == EXIT_OK
+    assert len(servicer.create_requests) == 2 and len(set(servicer.create_requests)) == 1  # same request_id
+    assert servicer.watch_requests[0] == 0 and servicer.watch_requests[-1] >= 3
+    assert shown.count("step 6/6") == 1 and shown.count("[SUCCEEDED]") == 1
+    assert "creating the job: the training service is not answering (UNAVAILABLE" in shown
+    assert "lost the training service (UNAVAILABLE" in shown
+    assert json.loads((tmp_path / "out" / "result.json").read_text()) == {"billable_units": 6}
+
+
+class _Stream:
+    def __init__(self):
+        self.parts: list[str] = []
+
+    def isatty(self) -> bool:
+        return False
+
+    def write(self, text: str) -> None:
+        self.parts.append(text)
+
+    def flush(self) -> None:
+        pass
+
+    def text(self) -> str:
+        return "".join(self.parts)
