@@ -161,14 +161,24 @@ class TrainingService:
         return self.running.port
 
     async def stop(self, grace: float = 25.0) -> None:
-        """Graceful shutdown, all within `grace` seconds: health turns NOT_SERVING and new jobs are refused
-        (UNAVAILABLE); running jobs stop at their next step boundary with a checkpoint, to resume on the
-        next start; watchers get every event recorded until then, and their streams end UNAVAILABLE."""
+        """Graceful shutdown within `grace` seconds: `refuse_new_work`, then `wind_down`."""
         deadline = time.monotonic() + grace
+        await self.refuse_new_work()
+        await self.wind_down(deadline)
+
+    async def refuse_new_work(self) -> None:
+        """Health turns NOT_SERVING (so the mesh sends nothing new) and CreateTrainingJob fails UNAVAILABLE."""
         await self.running.health.enter_graceful_shutdown()
+        self.manager.refuse_new_jobs()
+
+    async def wind_down(self, deadline: float) -> None:
+        """Running jobs stop at their next step boundary with a checkpoint, to resume on the next start;
+        watchers get every event recorded until then and their streams end UNAVAILABLE; the server stops
+        by `deadline` (time.monotonic())."""
         # Waiting for the job threads must not block this event loop: in-process, the PreprocessService a
         # running job is still reading from is served by the same loop (blocking it here deadlocked).
-        await asyncio.to_thread(self.manager.drain, max(grace - 1.0, 0.0) * 0.9)
+        jobs_budget = max(deadline - time.monotonic() - 1.0, 0.0) * 0.9
+        await asyncio.to_thread(self.manager.stop_jobs, jobs_budget)
         self.manager.interrupt_watchers()
         await asyncio.to_thread(self.generations.shutdown)
         await stop_server(self.running, max(deadline - time.monotonic(), 0.0))

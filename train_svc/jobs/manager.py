@@ -2,9 +2,9 @@
 
 Jobs and their event logs live in the job store, so a restart loses none of them: on start, jobs
 that were running are resumed first (in the order they were created), then the queued ones.
-Shutting down (`drain`) refuses new jobs, asks running ones to stop at their next step boundary
-(they checkpoint and stay as they are, to resume on the next start) and waits for them up to a
-deadline. Job threads are daemons, so a job that cannot stop in time never holds the process up.
+Shutting down (`refuse_new_jobs`, then `stop_jobs`) refuses new jobs, asks running ones to stop at
+their next step boundary (they checkpoint and stay as they are, to resume on the next start) and
+waits for them up to a deadline. Job threads are daemons, so a job that cannot stop in time never holds the process up.
 """
 
 from __future__ import annotations
@@ -167,11 +167,16 @@ class JobManager:
         log.info("cancel requested", job=job.id, state=job.state.value)
         return job
 
-    def drain(self, timeout: float) -> bool:
-        """Refuse new jobs, ask running ones to checkpoint and stop, wait up to `timeout` seconds for them;
-        True when every job thread stopped in time."""
+    def refuse_new_jobs(self) -> None:
+        """From now on CreateTrainingJob fails UNAVAILABLE (a repeat of a known request_id still answers)."""
         with self._lock:
             self._draining = True
+
+    def stop_jobs(self, timeout: float) -> bool:
+        """Ask running jobs to checkpoint and stop (queued ones stay queued), wait up to `timeout` seconds
+        for them; True when every job thread stopped in time. Both survive in the store for the next start."""
+        self.refuse_new_jobs()
+        with self._lock:
             jobs = list(self._jobs.values())
         for job in jobs:
             job.stop_requested.set()
@@ -182,7 +187,7 @@ class JobManager:
             if worker.is_alive():
                 worker.join(max(deadline - time.monotonic(), 0.0))
         stopped = not any(worker.is_alive() for worker in self._workers)
-        log.info("jobs drained" if stopped else "jobs still stopping at the deadline", timeout_s=timeout)
+        log.info("jobs stopped" if stopped else "jobs still stopping at the deadline", timeout_s=timeout)
         return stopped
 
     def interrupt_watchers(self) -> None:

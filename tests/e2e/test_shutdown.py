@@ -1,0 +1,91 @@
+"""The two phases of a graceful shutdown, observed from outside: first new work is refused and health
+says NOT_SERVING while the running job goes on; then the job checkpoints and stops (without ending),
+and its watchers receive everything recorded before their stream ends UNAVAILABLE."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from shared.api import common_pb2
+from shared.api import training_service_pb2 as pb
+from shared.api import training_service_pb2_grpc as pb_grpc
+from shared.demo_dataset import make_demo_dataset
+from shared.grpc_util.errors import error_details
+from tests.e2e.conftest import LoopThread
+from tests.e2e.processes import wait_for_step
+from train_svc.models.tiny_preset import PRESET_NAME
+
+SERVICE = "ltx.trainer.v1.TrainingService"
+
+
+def test_shutdown_refuses_new_jobs_then_checkpoints_the_running_one_and_ends_its_watchers(tmp_path):
+    from preprocess_svc.config import PreprocessServiceConfig
+    from preprocess_svc.server import serve as serve_preprocess
+    from train_svc.config import TrainServiceConfig
+    from train_svc.server import serve as serve_training
+
+    host = LoopThread()
+    preprocess = host.call(serve_preprocess(PreprocessServiceConfig(storage=tmp_path, port=0)))
+    config = TrainServiceConfig(
+        storage=tmp_path, preprocess_target=f"127.0.0.1:{preprocess.port}", base_model=PRESET_NAME, port=0
+    )
+    training = host.call(serve_training(config))
+    target = f"127.0.0.1:{training.port}"
+    archive = make_demo_dataset(tmp_path / "clips.zip", clips=2, seconds=1.0, size=(96, 96))
+    training_input = pb.TrainingInput(
+        training_data_url=str(archive),
+        rank=8,
+        number_of_steps=5000,
+        number_of_frames=9,
+        resolution=common_pb2.RESOLUTION_LOW,
+    )
+    channel = grpc.insecure_channel(target)
+    try:
+        stub = pb_grpc.TrainingServiceStub(channel)
+        create = pb.CreateTrainingJobRequest(input=training_input, request_id="first")
+        job = stub.CreateTrainingJob(create)
+        wait_for_step(target, job.name, 3)
+        watched: list[pb.TrainingJobEvent] = []
+        ended: list[grpc.RpcError] = []
+
+        def watch() -> None:
+            try:
+                for event in stub.WatchTrainingJob(pb.WatchTrainingJobRequest(name=job.name), timeout=120):
+                    watched.append(event)
+            except grpc.RpcError as err:
+                ended.append(err)
+
+        watcher = threading.Thread(target=watch)
+        watcher.start()
+
+        host.call(training.refuse_new_work())
+        health = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(service=SERVICE))
+        assert health.status == health_pb2.HealthCheckResponse.NOT_SERVING
+        again = stub.CreateTrainingJob(create)  # a repeat of a known request still gets its job
+        assert again.name == job.name
+        try:
+            stub.CreateTrainingJob(pb.CreateTrainingJobRequest(input=training_input, request_id="second"))
+            raise AssertionError("a new job was accepted while shutting down")
+        except grpc.RpcError as err:
+            assert err.code() == grpc.StatusCode.UNAVAILABLE and error_details(err)[1].reason == "SHUTTING_DOWN"
+        running = stub.GetTrainingJob(pb.GetTrainingJobRequest(name=job.name))
+        assert running.state == pb.TrainingJob.State.TRAINING
+
+        started = time.monotonic()
+        host.call(training.wind_down(time.monotonic() + 20))
+        assert time.monotonic() - started < 20
+        watcher.join(timeout=30)
+        [err] = ended
+        assert err.code() == grpc.StatusCode.UNAVAILABLE
+        last_step = max(e.step.step for e in watched if e.HasField("step"))
+        assert watched[-1].checkpoint.step == last_step  # the last thing recorded: the stop's checkpoint
+        job_dir = tmp_path / "jobs" / job.name.split("/")[1]
+        assert (job_dir / "checkpoints" / f"step-{last_step:06d}.pt").is_file()
+    finally:
+        channel.close()
+        host.call(preprocess.stop(grace=1.0))
+        host.close()
