@@ -126,3 +126,41 @@ def test_a_job_killed_mid_run_resumes_to_the_same_lora_and_the_waiting_cli_write
         _assert_same_lora(load_file(out / "lora.safetensors"), _lora(reference))
     finally:
         train.stop()
+
+
+def test_sigterm_mid_run_stops_within_the_grace_period_with_a_checkpoint_and_the_next_start_resumes(
+    preprocess, archive, tmp_path
+):
+    pre, storage = preprocess
+    grace = 20.0
+    extra = ("--checkpoint-every", "1000", "--grace-seconds", str(grace))
+    train = train_service(storage, pre.target, tmp_path / "train.log", *extra)
+    train.start()
+    try:
+        from shared.request.json_input import input_from_json
+
+        with grpc.insecure_channel(train.target) as channel:
+            stub = pb_grpc.TrainingServiceStub(channel)
+            training_input = input_from_json({**REQUEST, "training_data_url": str(archive), "learning_rate": 5e-4})
+            name = stub.CreateTrainingJob(pb.CreateTrainingJobRequest(input=training_input), timeout=30).name
+        seen = wait_for_step(train.target, name, 20)
+        asked = time.monotonic()
+        train.proc.terminate()
+        assert train.proc.wait(timeout=grace + 10) == 0
+        took = time.monotonic() - asked
+        assert took < grace, took
+
+        checkpoints = sorted((storage / "jobs" / name.split("/")[1] / "checkpoints").glob("step-*.pt"))
+        assert checkpoints, "no checkpoint was written on the way down"
+        stopped_at = int(checkpoints[-1].stem.removeprefix("step-"))
+        assert stopped_at >= seen[-1].step.step
+
+        train.start()
+        events = all_events(train.target, name)
+        _assert_one_continuous_account(events)
+        [resumed] = _kinds(events, "resumed")
+        assert resumed.from_step == resumed.last_step == stopped_at  # nothing to train twice
+        assert _kinds(events, "checkpoint")[0].step == stopped_at
+        assert get_job(train.target, name).state == pb.TrainingJob.State.SUCCEEDED
+    finally:
+        train.stop()

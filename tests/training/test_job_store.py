@@ -1,0 +1,171 @@
+"""The job store keeps a job's request and every event; a job rebuilt from it is the job that was recorded."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from datetime import UTC, datetime
+
+import pytest
+
+from shared.dataset_report import FileOutcome, FileReport, PartSkipped, SampleFacts, SourceFacts
+from train_svc.jobs.event_codec import EVENT_TYPES, decode_event, encode_event
+from train_svc.jobs.event_log import EventLog
+from train_svc.jobs.events import (
+    ArtifactWritten,
+    BundleInfo,
+    CheckpointWritten,
+    DatasetProgress,
+    DatasetReady,
+    DatasetWarning,
+    FileSkipped,
+    JobError,
+    JobResumed,
+    JobState,
+    SampleEncoded,
+    StateChanged,
+    StepCompleted,
+    ValidationPreview,
+)
+from train_svc.jobs.job import Job
+from train_svc.jobs.store import JobStore, StoredJob, StoreError
+
+BUNDLE = BundleInfo("a.mp4", "file:///s/a.safetensors", "ab" * 32, 123, 9, 64, 96, 24.0, "a cat", "a.mp4", True)
+ARTIFACT = ArtifactWritten("lora_file", "file:///s/lora.safetensors", "cd" * 32, 456)
+REPORT = FileReport(
+    path="a.mp4",
+    outcome=FileOutcome.USED,
+    media_kind="video",
+    caption_path="a.txt",
+    caption_found=True,
+    source=SourceFacts(640, 360, 640, 360, 30.0, 2.5, 75, "h264", 0, True),
+    scene_cuts_s=(1.25,),
+    samples=(SampleFacts("a.mp4", 9, 24.0, 96, 64, "first_frames", 0.0, 0.375, audio_fit="cut", audio_gain=1.5),),
+    skipped_parts=(PartSkipped("a.mp4#shot2", "TOO_SHORT", "2 frames"),),
+)
+EVENTS = [
+    StateChanged(JobState.QUEUED, "waiting"),
+    StateChanged(JobState.PREPROCESSING, "fetching"),
+    DatasetProgress(1, 0, 0, 0),
+    FileSkipped("b.mov", "UNREADABLE", "not a video"),
+    DatasetWarning("c.mp4", "NO_AUDIO_TRACK", "silent"),
+    REPORT,
+    SampleEncoded(BUNDLE, 96, from_cache=True),
+    DatasetReady("video", 1, 1, from_cache=True, cache_key="ef" * 32),
+    StateChanged(JobState.TRAINING, "training", with_audio=True, training_mode="video + audio"),
+    StepCompleted(1, 100, 0.5, 2e-4, 0.1, 9.9, 0.3, 0.2),
+    CheckpointWritten(1, "file:///s/step-000001.pt", 789),
+    ValidationPreview(
+        1, 0, "a dog", 42, 1.5, ArtifactWritten("preview", "file:///p.mp4", "01" * 32, 9), (b"\xff\xd8", b"")
+    ),
+    JobResumed(1, 3, "the service restarted"),
+    ARTIFACT,
+    StateChanged(JobState.FAILED, "boom", JobError("INTERNAL", "INTERNAL_ERROR", "boom", ("x", "y"))),
+]
+
+
+class Settings:
+    number_of_steps = 100
+    billable_units_on_success = 100
+
+
+def test_every_event_type_survives_the_codec_unchanged():
+    assert {type(e).__name__ for e in EVENTS} == set(EVENT_TYPES)
+    for event in EVENTS:
+        assert decode_event(*encode_event(event)) == event
+
+
+def _stored(store: JobStore, job_id: str = "j1", request_id: str = "r1") -> StoredJob:
+    created = datetime(2026, 12, 1, tzinfo=UTC)
+    stored = StoredJob(job_id, 1, request_id, {"rank": 8, "training_data_url": "x.zip"}, "ltx2.3-tiny", created)
+    store.add_job(stored)
+    return stored
+
+
+def _recorded(store: JobStore, events) -> Job:
+    job = Job(id="j1", settings=Settings(), input_json={}, base_model="m")
+    job.log = EventLog(persist=lambda logged: store.append_event("j1", logged))
+    for event in events:
+        job.record(event)
+    return job
+
+
+def test_a_job_rebuilt_from_the_store_after_a_restart_is_the_job_recorded(tmp_path):
+    path = tmp_path / "jobs.sqlite3"
+    store = JobStore(path)
+    stored = _stored(store)
+    original = _recorded(store, EVENTS[:-3])  # stopped while TRAINING
+    store.close()
+
+    reopened = JobStore(path)
+    [again] = reopened.jobs()
+    assert again == stored
+    logged = reopened.events("j1")
+    assert [item.event for item in logged] == EVENTS[:-3]
+    job = Job.restore(logged, lambda item: None, id="j1", settings=Settings(), input_json={}, base_model="m")
+    assert job.state is JobState.TRAINING and job.resuming and not job.log.closed
+    assert (job.step, job.samples, job.with_audio, job.training_mode) == (1, 1, True, "video + audio")
+    assert job.file_reports == original.file_reports and job.previews == original.previews
+    assert job.dataset_ready == EVENTS[7] and job.checkpoints == [EVENTS[10]]
+
+
+def test_a_resuming_job_drops_what_its_log_already_holds_and_numbers_the_rest_on(tmp_path):
+    store = JobStore(tmp_path / "jobs.sqlite3")
+    _stored(store)
+    _recorded(store, EVENTS[:10])
+    job = Job.restore(
+        store.events("j1"),
+        lambda item: store.append_event("j1", item),
+        id="j1",
+        settings=Settings(),
+        input_json={},
+        base_model="m",
+    )
+    assert job.record(StateChanged(JobState.TRAINING, "training again")) is None
+    assert job.record(StepCompleted(1, 100, 0.5, 2e-4, 0.2, 9.0, 0.3, 0.2)) is None
+    assert job.record(REPORT) is None and job.record(SampleEncoded(BUNDLE, 96, from_cache=False)) is None
+    resumed = job.record(JobResumed(1, 1, "again"))
+    step = job.record(StepCompleted(2, 100, 0.4, 2e-4, 0.2, 9.0, 0.2, 0.2))
+    assert (resumed.sequence, step.sequence) == (11, 12)
+    assert [item.sequence for item in store.events("j1")] == list(range(1, 13))
+
+
+def test_a_finished_job_is_restored_closed_and_not_resumed(tmp_path):
+    store = JobStore(tmp_path / "jobs.sqlite3")
+    _stored(store)
+    _recorded(store, EVENTS)
+    job = Job.restore(
+        store.events("j1"), lambda item: None, id="j1", settings=Settings(), input_json={}, base_model="m"
+    )
+    assert job.state is JobState.FAILED and job.log.closed and not job.resuming
+    assert job.error == EVENTS[-1].error
+
+
+def test_a_request_id_is_used_once(tmp_path):
+    store = JobStore(tmp_path / "jobs.sqlite3")
+    _stored(store)
+    with pytest.raises(sqlite3.IntegrityError, match="UNIQUE"):
+        _stored(store, job_id="j2")
+
+
+def test_a_store_of_another_schema_is_refused(tmp_path):
+    path = tmp_path / "jobs.sqlite3"
+    JobStore(path)._db.execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'")
+    with pytest.raises(StoreError, match="schema 99"):
+        JobStore(path)
+
+
+def test_an_idle_follower_gets_heartbeats_and_an_interrupted_log_ends_its_followers():
+    log = EventLog()
+    log.append(StateChanged(JobState.QUEUED))
+
+    async def follow() -> list:
+        got = []
+        async for item in log.follow(0, idle_seconds=0.05):
+            got.append(item)
+            if got.count(None) == 2:
+                log.interrupt()
+        return got
+
+    got = asyncio.run(follow())
+    assert got[0].sequence == 1 and got[1:] == [None, None]
