@@ -177,7 +177,7 @@ class TrainingService:
         by `deadline` (time.monotonic())."""
         # Waiting for the job threads must not block this event loop: in-process, the PreprocessService a
         # running job is still reading from is served by the same loop (blocking it here deadlocked).
-        jobs_budget = max(deadline - time.monotonic() - 1.0, 0.0) * 0.9
+        jobs_budget = max(deadline - time.monotonic(), 0.0) * 0.8  # the rest is for ending the streams
         await asyncio.to_thread(self.manager.stop_jobs, jobs_budget)
         self.manager.interrupt_watchers()
         await asyncio.to_thread(self.generations.shutdown)

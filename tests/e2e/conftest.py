@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -97,3 +98,39 @@ def finished_job(services, tmp_path_factory) -> pb.TrainingJob:
     )
     assert job.state == pb.TrainingJob.State.SUCCEEDED, job.error
     return job
+
+
+@dataclass
+class OwnServices:
+    host: LoopThread
+    training: object  # train_svc.server.TrainingService
+    target: str
+
+
+@contextmanager
+def own_services(storage: Path, **training_settings) -> Iterator[OwnServices]:
+    """Both services on `storage` for one test, the training service with its own settings."""
+    from preprocess_svc.config import PreprocessServiceConfig
+    from preprocess_svc.server import serve as serve_preprocess
+    from train_svc.config import TrainServiceConfig
+    from train_svc.server import serve as serve_training
+
+    host = LoopThread()
+    preprocess = host.call(serve_preprocess(PreprocessServiceConfig(storage=storage, port=0)))
+    try:
+        config = TrainServiceConfig(
+            storage=storage,
+            preprocess_target=f"127.0.0.1:{preprocess.port}",
+            base_model=PRESET_NAME,
+            port=0,
+            **training_settings,
+        )
+        training = host.call(serve_training(config))
+        try:
+            yield OwnServices(host, training, f"127.0.0.1:{training.port}")
+        finally:
+            if not training.manager.draining:
+                host.call(training.stop(grace=2.0))
+    finally:
+        host.call(preprocess.stop(grace=1.0))
+        host.close()

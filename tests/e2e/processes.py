@@ -91,11 +91,11 @@ def wait_for_step(target: str, name: str, step: int, timeout: float = 600) -> li
     raise AssertionError(f"{name} ended before step {step}")
 
 
-def all_events(target: str, name: str, timeout: float = 900) -> list[pb.TrainingJobEvent]:
-    """Every event of a job, from the start to its end (waits for the end)."""
+def all_events(target: str, name: str, timeout: float = 900, after: int = 0) -> list[pb.TrainingJobEvent]:
+    """Every event of a job after sequence `after`, up to its end (waits for the end); no heartbeats."""
     with grpc.insecure_channel(target) as channel:
         stub = pb_grpc.TrainingServiceStub(channel)
-        request = pb.WatchTrainingJobRequest(name=name)
+        request = pb.WatchTrainingJobRequest(name=name, after_sequence=after)
         return [e for e in stub.WatchTrainingJob(request, timeout=timeout) if e.WhichOneof("event") != "heartbeat"]
 
 

@@ -15,26 +15,19 @@ from shared.api import training_service_pb2 as pb
 from shared.api import training_service_pb2_grpc as pb_grpc
 from shared.demo_dataset import make_demo_dataset
 from shared.grpc_util.errors import error_details
-from tests.e2e.conftest import LoopThread
+from tests.e2e.conftest import own_services
 from tests.e2e.processes import wait_for_step
-from train_svc.models.tiny_preset import PRESET_NAME
 
 SERVICE = "ltx.trainer.v1.TrainingService"
 
 
 def test_shutdown_refuses_new_jobs_then_checkpoints_the_running_one_and_ends_its_watchers(tmp_path):
-    from preprocess_svc.config import PreprocessServiceConfig
-    from preprocess_svc.server import serve as serve_preprocess
-    from train_svc.config import TrainServiceConfig
-    from train_svc.server import serve as serve_training
+    with own_services(tmp_path) as services:
+        _shut_down_while_training(services, tmp_path)
 
-    host = LoopThread()
-    preprocess = host.call(serve_preprocess(PreprocessServiceConfig(storage=tmp_path, port=0)))
-    config = TrainServiceConfig(
-        storage=tmp_path, preprocess_target=f"127.0.0.1:{preprocess.port}", base_model=PRESET_NAME, port=0
-    )
-    training = host.call(serve_training(config))
-    target = f"127.0.0.1:{training.port}"
+
+def _shut_down_while_training(services, tmp_path) -> None:
+    host, training, target = services.host, services.training, services.target
     archive = make_demo_dataset(tmp_path / "clips.zip", clips=2, seconds=1.0, size=(96, 96))
     training_input = pb.TrainingInput(
         training_data_url=str(archive),
@@ -87,5 +80,3 @@ def test_shutdown_refuses_new_jobs_then_checkpoints_the_running_one_and_ends_its
         assert (job_dir / "checkpoints" / f"step-{last_step:06d}.pt").is_file()
     finally:
         channel.close()
-        host.call(preprocess.stop(grace=1.0))
-        host.close()
