@@ -22,7 +22,7 @@ SERVICE = "ltx.trainer.v1.TrainingService"
 
 
 def test_shutdown_refuses_new_jobs_then_checkpoints_the_running_one_and_ends_its_watchers(tmp_path):
-    with own_services(tmp_path) as services:
+    with own_services(tmp_path, heartbeat_seconds=0.3) as services:
         _shut_down_while_training(services, tmp_path)
 
 
@@ -41,19 +41,24 @@ def _shut_down_while_training(services, tmp_path) -> None:
         stub = pb_grpc.TrainingServiceStub(channel)
         create = pb.CreateTrainingJobRequest(input=training_input, request_id="first")
         job = stub.CreateTrainingJob(create)
+        queued = stub.CreateTrainingJob(pb.CreateTrainingJobRequest(input=training_input, request_id="queued"))
         wait_for_step(target, job.name, 3)
-        watched: list[pb.TrainingJobEvent] = []
-        ended: list[grpc.RpcError] = []
+        watched: dict[str, list[pb.TrainingJobEvent]] = {job.name: [], queued.name: []}
+        ended: dict[str, grpc.RpcError] = {}
 
-        def watch() -> None:
+        def watch(name: str) -> None:
             try:
-                for event in stub.WatchTrainingJob(pb.WatchTrainingJobRequest(name=job.name), timeout=120):
-                    watched.append(event)
+                for event in stub.WatchTrainingJob(pb.WatchTrainingJobRequest(name=name), timeout=120):
+                    watched[name].append(event)
             except grpc.RpcError as err:
-                ended.append(err)
+                ended[name] = err
 
-        watcher = threading.Thread(target=watch)
-        watcher.start()
+        watchers = [threading.Thread(target=watch, args=(name,)) for name in watched]
+        for watcher in watchers:
+            watcher.start()
+        deadline = time.monotonic() + 10
+        while not any(e.HasField("heartbeat") for e in watched[queued.name]) and time.monotonic() < deadline:
+            time.sleep(0.05)  # the queued job's stream is idle: a heartbeat comes every 0.3 s
 
         host.call(training.refuse_new_work())
         health = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(service=SERVICE))
@@ -71,12 +76,17 @@ def _shut_down_while_training(services, tmp_path) -> None:
         started = time.monotonic()
         host.call(training.wind_down(time.monotonic() + 20))
         assert time.monotonic() - started < 20
-        watcher.join(timeout=30)
-        [err] = ended
-        assert err.code() == grpc.StatusCode.UNAVAILABLE
-        last_step = max(e.step.step for e in watched if e.HasField("step"))
-        assert watched[-1].checkpoint.step == last_step  # the last thing recorded: the stop's checkpoint
+        for watcher in watchers:
+            watcher.join(timeout=30)
+        assert {name: err.code() for name, err in ended.items()} == dict.fromkeys(watched, grpc.StatusCode.UNAVAILABLE)
+        events = [e for e in watched[job.name] if not e.HasField("heartbeat")]
+        last_step = max(e.step.step for e in events if e.HasField("step"))
+        assert events[-1].checkpoint.step == last_step  # the last thing recorded: the stop's checkpoint
         job_dir = tmp_path / "jobs" / job.name.split("/")[1]
         assert (job_dir / "checkpoints" / f"step-{last_step:06d}.pt").is_file()
+        # The queued job, idle all along: its watcher got heartbeats after its one event; it stays queued.
+        [created, *beats] = watched[queued.name]
+        assert created.sequence == 1 and beats and all(b.heartbeat.last_sequence == 1 for b in beats)
+        assert all(b.sequence == 0 for b in beats)
     finally:
         channel.close()
