@@ -28,11 +28,7 @@ import os
 import secrets
 import shutil
 import tempfile
-import types
-import typing
 from dataclasses import dataclass
-from enum import Enum
-from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +45,7 @@ from preprocess_svc.events import (
 )
 from preprocess_svc.settings import PreprocessSettings
 from shared.dataset_report import FileReport
+from shared.plain_json import from_plain, to_plain
 
 CACHE_FORMAT = "ltx-preprocess-cache/1"  # bump when the bundles, the reports or this layout change
 SHAPING_FIELDS = (
@@ -241,7 +238,7 @@ def _encode_event(event: PreprocessEvent) -> dict[str, Any]:
     kind = type(event).__name__
     if kind not in _EVENT_TYPES:
         raise TypeError(f"{kind} is not a cacheable preprocessing event")
-    data = _to_json(event)
+    data = to_plain(event)
     if isinstance(event, BundleWritten):
         for name in _BUNDLE_LOCAL_FIELDS:
             del data[name]
@@ -258,48 +255,6 @@ def _decode_event(item: dict[str, Any], bundles: Path) -> PreprocessEvent:
             raise ValueError(f"bad bundle file name {name!r}")
         path = bundles / name
         return dataclasses.replace(
-            _from_json(cls, {**data, "path": "", "uri": ""}), path=path, uri=path.resolve().as_uri(), run_copy=False
+            from_plain(cls, {**data, "path": "", "uri": ""}), path=path, uri=path.resolve().as_uri(), run_copy=False
         )
-    return _from_json(cls, data)
-
-
-def _to_json(value: Any) -> Any:
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _to_json(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    if isinstance(value, Enum):
-        return value.value
-    if isinstance(value, Path):
-        return str(value)
-    if isinstance(value, list | tuple):
-        return [_to_json(item) for item in value]
-    return value
-
-
-@cache
-def _field_types(cls: type) -> dict[str, Any]:
-    return typing.get_type_hints(cls)
-
-
-def _from_json(hint: Any, data: Any) -> Any:
-    origin = typing.get_origin(hint)
-    if origin in (typing.Union, types.UnionType):
-        if data is None:
-            return None
-        options = [arg for arg in typing.get_args(hint) if arg is not type(None)]
-        if len(options) != 1:
-            raise TypeError(f"cannot decode a value of the union {hint}")
-        return _from_json(options[0], data)
-    if origin in (tuple, list):
-        item = typing.get_args(hint)[0]
-        decoded = [_from_json(item, value) for value in data]
-        return tuple(decoded) if origin is tuple else decoded
-    if dataclasses.is_dataclass(hint):
-        hints = _field_types(hint)
-        return hint(**{name: _from_json(hints[name], value) for name, value in data.items() if name in hints})
-    if isinstance(hint, type) and issubclass(hint, Enum):
-        return hint(data)
-    if hint is Path:
-        return Path(data)
-    if hint is float:
-        return float(data)
-    return data
+    return from_plain(cls, data)
