@@ -34,6 +34,7 @@ from typing import Any
 
 import structlog
 
+from preprocess_svc.errors import SkipReason
 from preprocess_svc.events import (
     BundleWritten,
     DatasetWarning,
@@ -116,9 +117,12 @@ class DatasetCache:
             return None
         try:
             return _read_entry(key, entry)
-        except (OSError, ValueError, KeyError, TypeError) as exc:
+        except (FileNotFoundError, ValueError, KeyError, TypeError) as exc:  # a file gone or not as recorded
             log.warning("preprocess_cache_entry_damaged", cache_key=key, entry=str(entry), problem=str(exc))
             _remove_aside(entry, self.root, key, "damaged")
+            return None
+        except OSError as exc:  # the storage failed to answer: maybe the entry is fine; not used this time
+            log.warning("preprocess_cache_entry_unreadable", cache_key=key, entry=str(entry), problem=str(exc))
             return None
 
     def recorder(self, key: str) -> CacheRecorder:
@@ -142,6 +146,11 @@ class CacheRecorder:
     def record(self, event: PreprocessEvent) -> None:
         """Keep a (non-Summary) event; a bundle's file is linked into the staging folder right away."""
         if self._done:
+            return
+        if isinstance(event, Skipped) and event.reason == SkipReason.DECODE_TIMEOUT:
+            # A timeout may say more about the machine's load than about the clip: not kept for good.
+            log.info("preprocess_cache_not_stored", cache_key=self.key, reason="a clip timed out", path=event.path)
+            self.discard()
             return
         if isinstance(event, BundleWritten):
             try:

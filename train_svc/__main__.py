@@ -8,6 +8,7 @@ import sys
 from shared.grpc_util.server import wait_for_termination_signal
 from shared.logs import configure_logging
 from train_svc.config import from_args
+from train_svc.jobs.store import StoreError
 from train_svc.models.base_model import BaseModelNotFound
 from train_svc.server import serve
 
@@ -16,7 +17,7 @@ async def _main(argv: list[str] | None) -> int:
     config = from_args(argv)
     try:
         service = await serve(config)
-    except BaseModelNotFound as exc:
+    except (BaseModelNotFound, StoreError) as exc:
         print(f"train_svc: {exc}", file=sys.stderr)
         return 2
     await wait_for_termination_signal()

@@ -32,7 +32,7 @@ from train_svc.generation.service import (
 )
 from train_svc.jobs.event_log import LoggedEvent
 from train_svc.jobs.job import Job
-from train_svc.jobs.manager import JobManager, ShuttingDown
+from train_svc.jobs.manager import JobManager
 from train_svc.jobs.runner import JobRunner, RunnerConfig
 from train_svc.jobs.store import JobStore, store_path
 from train_svc.models.base_model import resolve_base_model
@@ -68,6 +68,25 @@ class WatcherTooSlow(DomainError):
         super().__init__(
             ErrorCode.RESOURCE_EXHAUSTED, "WATCHER_TOO_SLOW", message, {"name": name, "sent": str(last_sequence)}
         )
+
+
+class AheadOfLog(DomainError):
+    def __init__(self, name: str, after: int, last: int):
+        message = (
+            f"after_sequence {after} is past the last event of {name} ({last}); events are numbered without "
+            "gaps, so this stream is not this job's (or the service lost its newest events): watch from "
+            f"after_sequence <= {last}"
+        )
+        super().__init__(ErrorCode.OUT_OF_RANGE, "AFTER_SEQUENCE_AHEAD", message, {"name": name, "last": str(last)})
+
+
+class WatchInterrupted(DomainError):
+    def __init__(self, name: str, sent: int):
+        message = (
+            f"the training service is shutting down; {name} resumes when it is back: watch again with "
+            "after_sequence set to the last sequence received"
+        )
+        super().__init__(ErrorCode.UNAVAILABLE, "SHUTTING_DOWN", message, {"name": name, "sent": str(sent)})
 
 
 class EventMessages:
@@ -119,6 +138,8 @@ class TrainingServicer(pb_grpc.TrainingServiceServicer):
         if request.after_sequence < 0:
             raise InvalidRequest([FieldViolation("after_sequence", f"must be >= 0 (got {request.after_sequence})")])
         job = self._manager.get(request.name)
+        if request.after_sequence > job.log.last_sequence:
+            raise AheadOfLog(job.name, request.after_sequence, job.log.last_sequence)
         sent = request.after_sequence
         async for logged in job.log.follow(request.after_sequence, idle_seconds=self._heartbeat_s):
             message = heartbeat(sent) if logged is None else self._messages.of(job, logged)
@@ -129,7 +150,7 @@ class TrainingServicer(pb_grpc.TrainingServiceServicer):
             if logged is not None:
                 sent = logged.sequence
         if not job.log.closed:  # the log was interrupted: the service is stopping, the job resumes later
-            raise ShuttingDown()
+            raise WatchInterrupted(job.name, sent)
 
     async def GenerateVideo(self, request: pb.GenerateVideoRequest, context):
         order = generation_order(request, self._lora_roots)

@@ -283,8 +283,3 @@ class JobWatcher:
         except grpc.aio.AioRpcError:
             return True  # cannot tell; trust the stream's end
         return job.state in _TERMINAL
-
-
-def watch_job(stub: pb_grpc.TrainingServiceStub, name: str, **options) -> AsyncIterator[pb.TrainingJobEvent]:
-    """The events of job `name` to its end, each once and in order; see JobWatcher for the options."""
-    return JobWatcher(stub, name, **options).events()

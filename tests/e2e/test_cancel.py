@@ -10,13 +10,21 @@ from shared.demo_dataset import make_demo_dataset
 
 def test_a_cancelled_job_stops_at_a_step_boundary_and_keeps_its_checkpoint(services, tmp_path):
     archive = make_demo_dataset(tmp_path / "clips.zip", clips=2, seconds=1.0, size=(112, 112))
-    job = services.create(
+    request = dict(
         training_data_url=str(archive),
         rank=8,
         number_of_steps=5000,
         number_of_frames=9,
         resolution=common_pb2.RESOLUTION_LOW,
     )
+    job = services.create(**request)
+    waiting = services.create(**request)  # one accelerator: it waits behind the first
+    cancelled = services.stub.CancelTrainingJob(pb.CancelTrainingJobRequest(name=waiting.name))
+    assert cancelled.state == pb.TrainingJob.State.CANCELLED and cancelled.billable_units == 0  # at once
+    assert [e.state_change.state for e in services.events(waiting.name)] == [
+        pb.TrainingJob.State.QUEUED,
+        pb.TrainingJob.State.CANCELLED,
+    ]
     events = []
     for event in services.stub.WatchTrainingJob(pb.WatchTrainingJobRequest(name=job.name), timeout=600):
         events.append(event)

@@ -63,3 +63,16 @@ def test_two_hundred_watchers_each_get_every_event_once_in_order(services, tmp_p
     sequences = [pb.TrainingJobEvent.FromString(e).sequence for e in reference]
     assert sequences == list(range(1, len(reference) + 1)) and len(reference) > 100
     assert all(watched == reference for watched in seen)
+
+
+def test_watching_from_past_the_end_of_the_log_is_out_of_range(services, finished_job):
+    from shared.grpc_util.errors import error_details
+
+    last = len(services.events(finished_job.name))
+    assert len(services.events(finished_job.name, after=last)) == 0
+    try:
+        services.events(finished_job.name, after=last + 1)
+        raise AssertionError("a watch from past the end of the log was accepted")
+    except grpc.RpcError as err:
+        assert err.code() == grpc.StatusCode.OUT_OF_RANGE
+        assert error_details(err)[1].reason == "AFTER_SEQUENCE_AHEAD"

@@ -169,3 +169,25 @@ def test_an_idle_follower_gets_heartbeats_and_an_interrupted_log_ends_its_follow
 
     got = asyncio.run(follow())
     assert got[0].sequence == 1 and got[1:] == [None, None]
+
+
+def test_a_stored_job_that_cannot_be_rebuilt_is_left_aside_and_the_others_are_served(tmp_path):
+    from train_svc.accelerator import AcceleratorSlots
+    from train_svc.jobs.manager import JobManager
+
+    store = JobStore(tmp_path / "jobs.sqlite3")
+    _stored(store)
+    _recorded(store, EVENTS)  # j1: finished
+    created = datetime(2026, 12, 1, tzinfo=UTC)
+    store.add_job(StoredJob("j2", 2, "", {"rank": 7}, "m", created))  # a request today's rules refuse
+
+    def settings_of(request: dict) -> Settings:
+        if request["rank"] not in (8, 16, 32, 64, 128):
+            raise ValueError(f"rank {request['rank']} is not allowed")
+        return Settings()
+
+    manager = JobManager(runner=None, base_model_name="m", slots=AcceleratorSlots(1), store=store)
+    manager.start(settings_of)
+    assert manager.get("trainingJobs/j1").state is JobState.FAILED
+    jobs, _ = manager.list(10, "")
+    assert [job.id for job in jobs] == ["j1"]

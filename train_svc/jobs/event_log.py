@@ -34,19 +34,21 @@ class EventLog:
         if any(logged.sequence != number for number, logged in enumerate(self._events, start=1)):
             raise ValueError("restored events must be numbered 1, 2, ... without gaps")
         self._persist = persist
+        self._append_lock = threading.Lock()  # numbers and stores events; readers never wait for the store
         self._closed = False
         self._interrupted = False
         self._lock = threading.Lock()
         self._waiters: set[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = set()
 
     def append(self, event: JobEvent) -> LoggedEvent:
-        with self._lock:
+        with self._append_lock:
             if self._closed:
                 raise RuntimeError("event log is closed")
             logged = LoggedEvent(len(self._events) + 1, datetime.now(UTC), event)
             self._persist(logged)
-            self._events.append(logged)
-            waiters = list(self._waiters)
+            with self._lock:
+                self._events.append(logged)
+                waiters = list(self._waiters)
         self._wake(waiters)
         return logged
 
@@ -72,10 +74,6 @@ class EventLog:
         for loop, flags in by_loop.items():
             if not loop.is_closed():
                 loop.call_soon_threadsafe(_set_all, flags)
-
-    def snapshot(self, after: int = 0) -> list[LoggedEvent]:
-        with self._lock:
-            return self._events[max(after, 0) :]
 
     @property
     def closed(self) -> bool:

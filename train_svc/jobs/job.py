@@ -20,6 +20,7 @@ from train_svc.jobs.event_log import EventLog, LoggedEvent
 from train_svc.jobs.events import (
     ArtifactWritten,
     CheckpointWritten,
+    DatasetProgress,
     DatasetReady,
     JobError,
     JobEvent,
@@ -52,9 +53,11 @@ def event_key(event: JobEvent) -> Hashable | None:
         return ("checkpoint", event.step)
     if isinstance(event, DatasetReady):
         return ("dataset_ready",)
+    if isinstance(event, DatasetProgress):
+        return ("progress", event.files_done)  # a re-run may count the same file with other totals
     if isinstance(event, JobResumed):
         return None
-    return event  # progress, skips and warnings: a repeat is an equal event
+    return event  # skips and warnings: a repeat is an equal event
 
 
 @dataclass
@@ -118,9 +121,9 @@ class Job:
         """Apply an event to the record and append it to the log (None: a repeat dropped while resuming)."""
         if self.resuming and event_key(event) in self._keys:
             return None
+        logged = self.log.append(event)  # stored first: the record never shows what the store lacks
         self._apply(event)
-        self.update_time = datetime.now(UTC)
-        logged = self.log.append(event)
+        self.update_time = logged.time
         if isinstance(event, StateChanged) and event.state.is_final:
             self.log.close()
         return logged

@@ -70,6 +70,7 @@ class JobManager:
         self._by_request_id: dict[str, Job] = {}
         self._lock = threading.Lock()
         self._queue: queue.Queue[Job | None] = queue.Queue()
+        self._started: set[str] = set()  # jobs a worker has taken up in this process
         self._draining = False
         self._workers = [
             threading.Thread(target=self._work, name=f"training-job-{i}", daemon=True) for i in range(slots.count)
@@ -79,16 +80,19 @@ class JobManager:
         """Load every stored job, queue the unfinished ones (running first), and start the workers."""
         restored = []
         for stored in self._store.jobs():
-            events = self._store.events(stored.id)
-            job = Job.restore(
-                events,
-                self._persister(stored.id),
-                id=stored.id,
-                settings=settings_of(stored.input_json),
-                input_json=stored.input_json,
-                base_model=stored.base_model,
-                create_time=stored.create_time,
-            )
+            try:
+                job = Job.restore(
+                    self._store.events(stored.id),
+                    self._persister(stored.id),
+                    id=stored.id,
+                    settings=settings_of(stored.input_json),
+                    input_json=stored.input_json,
+                    base_model=stored.base_model,
+                    create_time=stored.create_time,
+                )
+            except Exception as exc:  # e.g. a request today's rules refuse: one bad record must not stop the rest
+                log.error("job not restored: it stays in the store, unserved", job=stored.id, error=repr(exc))
+                continue
             self._jobs[job.id] = job
             self._numbers[job.id] = stored.number
             if stored.request_id:
@@ -136,8 +140,10 @@ class JobManager:
 
     def _work(self) -> None:
         while (job := self._queue.get()) is not None:
-            if self._draining:  # stays queued in the store; the next start runs it
-                continue
+            with self._lock:
+                if self._draining or job.state.is_final:  # stays queued for the next start / was cancelled
+                    continue
+                self._started.add(job.id)
             try:
                 with self._slots.hold(give_up=lambda: self._draining):
                     self._runner.run(job)
@@ -161,9 +167,12 @@ class JobManager:
 
     def cancel(self, name: str) -> Job:
         job = self.get(name)
-        if job.state.is_final:
-            raise JobAlreadyFinished(job)
-        job.cancel_requested.set()
+        with self._lock:
+            if job.state.is_final:
+                raise JobAlreadyFinished(job)
+            job.cancel_requested.set()
+            if job.id not in self._started:  # still waiting: it ends now, for good (the store says so)
+                job.record(StateChanged(JobState.CANCELLED, "cancelled by request while waiting to run; billed 0"))
         log.info("cancel requested", job=job.id, state=job.state.value)
         return job
 

@@ -58,7 +58,7 @@ from train_svc.jobs.job import Job
 from train_svc.jobs.sample_encoding import SampleEncoders
 from train_svc.models.base_model import BaseModel
 from train_svc.models.device import Placement
-from train_svc.training.checkpoint import Checkpoint, CheckpointPolicy, latest_checkpoint
+from train_svc.training.checkpoint import Checkpoint, CheckpointError, CheckpointPolicy, latest_checkpoint
 from train_svc.training.config import TrainConfig
 from train_svc.training.latent_cache import LatentCache, model_identity
 from train_svc.training.trainer import LoraTrainer, NonFiniteLoss, StepReport, TrainingSample
@@ -116,15 +116,27 @@ class JobRunner:
             shutil.rmtree(self.checkpoint_dir(job), ignore_errors=True)
         except JobStopped:
             bound.info("job stopped for shutdown; it resumes on the next start", step=job.step)
-        except JobCancelled:
+        except Exception as exc:
+            if job.stop_requested.is_set() and not job.cancel_requested.is_set():
+                # Whatever broke while the service shut down (the preprocessor's stream closing, the
+                # store closed): the job did not fail, it was interrupted, and resumes on the next start.
+                bound.info("job interrupted by shutdown; it resumes on the next start", error=str(exc))
+                return
+            self._ended_by(job, exc)
+
+    def _ended_by(self, job: Job, exc: Exception) -> None:
+        """Record how a job that raised `exc` ended."""
+        if isinstance(exc, JobCancelled):
             kept = f"; its checkpoint at step {job.checkpoints[-1].step} is kept" if job.checkpoints else ""
             job.record(StateChanged(JobState.CANCELLED, f"cancelled by request at step {job.step}{kept}; billed 0"))
-        except DatasetFailure as failure:
-            self._fail(job, failure.error)
-        except (NonFiniteLoss, NonFiniteLora) as exc:
+        elif isinstance(exc, DatasetFailure):
+            self._fail(job, exc.error)
+        elif isinstance(exc, NonFiniteLoss | NonFiniteLora):
             self._fail(job, JobError("ABORTED", "NON_FINITE_WEIGHTS", str(exc)))
-        except Exception as exc:  # a bug or an environment fault: report it on the job, keep serving
-            bound.exception("job failed")
+        elif isinstance(exc, CheckpointError):
+            self._fail(job, JobError("FAILED_PRECONDITION", "CHECKPOINT_UNUSABLE", f"cannot resume: {exc}"))
+        else:  # a bug or an environment fault: report it on the job, keep serving
+            log.error("job failed", job=job.id, exc_info=exc)
             self._fail(job, JobError("INTERNAL", "INTERNAL_ERROR", f"{type(exc).__name__}: {exc}"))
 
     @staticmethod
@@ -218,7 +230,9 @@ class JobRunner:
                     log.info("dataset ready", job=job.id, samples=event.samples, cached=event.from_cache)
         finally:
             events.close()
-            if job.file_reports:  # also when the dataset was rejected: it says why, file by file
+            # Also when the dataset was rejected: it says why, file by file. Not when the service is
+            # stopping: the report is incomplete, and the resumed job writes the whole one.
+            if job.file_reports and not job.stop_requested.is_set():
                 self._write_dataset_report(job)
         return ready or DatasetReady("video", len(samples), 0), samples, bundles
 
@@ -269,6 +283,8 @@ class JobRunner:
         )
         trainer = LoraTrainer(self.config.base_model.path, self.config.placement, config)
         previews = self._previews(job, trainer, prompts) if prompts is not None else None
+        if previews is not None and resume is not None:  # those of the checkpoint's step, if the stop cut them
+            previews.after_step(resume.step)
         started, first_step = time.perf_counter(), resume.step if resume is not None else 0
 
         def on_step(report: StepReport) -> None:
