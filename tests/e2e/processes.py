@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -35,7 +36,11 @@ class ServiceProcess:
         offset = self.log_path.stat().st_size if self.log_path.exists() else 0
         with open(self.log_path, "a") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", self.module, *self.args, "--port", str(self.port)], stderr=log, env=os.environ
+                [sys.executable, "-m", self.module, *self.args, "--port", str(self.port)],
+                stdout=subprocess.DEVNULL,
+                stderr=log,
+                env=os.environ,
+                start_new_session=True,  # its own process group: `stop` also ends the children it leaves
             )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -65,13 +70,22 @@ class ServiceProcess:
         return f"127.0.0.1:{self.port}"
 
     def kill(self) -> None:
+        """SIGKILL to the service alone, as a crash or the OOM killer would."""
         self.proc.send_signal(signal.SIGKILL)
         self.proc.wait(timeout=30)
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(timeout=30)
+        """SIGTERM (a clean stop, which ends the service's own workers), then SIGKILL to whatever of its
+        process group is left, so no worker outlives the test holding its pipes."""
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.proc.wait(timeout=30)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(timeout=30)
 
 
 def train_service(storage: Path, preprocess_target: str, log_path: Path, *extra: str) -> ServiceProcess:
