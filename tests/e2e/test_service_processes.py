@@ -2,51 +2,17 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
-from train_svc.models.tiny_preset import PRESET_NAME
-
-
-@contextmanager
-def service_process(args: list[str], env: dict[str, str] | None = None) -> Iterator[tuple[subprocess.Popen, int]]:
-    """Start `python -m <args>` with --port 0 and return it with the port it bound (read from its log)."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", *args, "--port", "0"],
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, **(env or {})},
-    )
-    try:
-        port = None
-        deadline = time.monotonic() + 120
-        while port is None and time.monotonic() < deadline:
-            line = proc.stderr.readline()
-            if not line:
-                raise AssertionError(f"{args[0]} exited early with {proc.wait()}")
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            if record.get("event") == "grpc_server_started":
-                port = record["port"]
-        assert port, f"{args[0]} did not report its port"
-        yield proc, port
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+from tests.e2e.processes import ServiceProcess, train_service
 
 
 def _health(port: int, service: str) -> int:
@@ -64,17 +30,23 @@ def _listed_services(port: int) -> set[str]:
 
 def test_services_run_as_processes_with_health_reflection_and_clean_sigterm(tmp_path: Path):
     serving = health_pb2.HealthCheckResponse.SERVING
-    with service_process(["preprocess_svc", "--storage", str(tmp_path)]) as (pre, pre_port):
+    pre = ServiceProcess("preprocess_svc", ["--storage", str(tmp_path)], tmp_path / "preprocess.log")
+    train = train_service(tmp_path, "127.0.0.1:1", tmp_path / "train.log")
+    try:
+        pre_port = pre.start()
         assert _health(pre_port, "ltx.trainer.v1.PreprocessService") == serving
         assert "ltx.trainer.v1.PreprocessService" in _listed_services(pre_port)
-        train_args = ["train_svc", "--storage", str(tmp_path), "--preprocess-target", f"127.0.0.1:{pre_port}"]
-        with service_process([*train_args, "--base-model", PRESET_NAME]) as (train, train_port):
-            assert _health(train_port, "ltx.trainer.v1.TrainingService") == serving
-            assert {"ltx.trainer.v1.TrainingService", "grpc.health.v1.Health"} <= _listed_services(train_port)
-            train.send_signal(signal.SIGTERM)
-            assert train.wait(timeout=30) == 0
-        pre.send_signal(signal.SIGTERM)
-        assert pre.wait(timeout=30) == 0
+        train.args[train.args.index("127.0.0.1:1")] = pre.target
+        train_port = train.start()
+        assert _health(train_port, "ltx.trainer.v1.TrainingService") == serving
+        assert {"ltx.trainer.v1.TrainingService", "grpc.health.v1.Health"} <= _listed_services(train_port)
+        train.proc.send_signal(signal.SIGTERM)
+        assert train.proc.wait(timeout=30) == 0
+        pre.proc.send_signal(signal.SIGTERM)
+        assert pre.proc.wait(timeout=30) == 0
+    finally:
+        train.stop()
+        pre.stop()
 
 
 def test_train_service_refuses_to_start_without_its_base_model(tmp_path: Path):
