@@ -1,7 +1,6 @@
 """JobWatcher and submit_and_follow against a real grpc.aio server that goes away and comes back.
 
-A small TrainingServiceServicer serves a fixed event log from after_sequence on; each test scripts how
-the server misbehaves (stops mid-stream, cuts the watcher off, repeats or skips events, goes silent).
+The server is tests.shared.scripted_service; each test scripts how it misbehaves.
 """
 
 from __future__ import annotations
@@ -10,7 +9,6 @@ import asyncio
 import hashlib
 import json
 import time
-from collections.abc import Callable
 
 import grpc
 import pytest
@@ -22,105 +20,11 @@ from shared.cli.progress import ProgressDisplay
 from shared.cli.train_cmd import EXIT_OK, submit_and_follow
 from shared.cli.watch import CHANNEL_OPTIONS, EventGapError, JobWatcher, ReconnectBudgetExhausted, call_with_retry
 from shared.grpc_util.errors import status_for
-
-JOB = "trainingJobs/test"
-_STATE = pb.TrainingJob.State
-FAST = {"initial_backoff_s": 0.05, "max_backoff_s": 0.2}
-
-
-def _log(steps: int = 8) -> list[pb.TrainingJobEvent]:
-    """A job's log: TRAINING, `steps` steps, SUCCEEDED; sequences 1..steps+2."""
-    events = [pb.TrainingJobEvent(state_change=pb.StateChange(state=_STATE.TRAINING, message="training"))]
-    events += [pb.TrainingJobEvent(step=pb.TrainingStep(step=i, total_steps=steps)) for i in range(1, steps + 1)]
-    events.append(pb.TrainingJobEvent(state_change=pb.StateChange(state=_STATE.SUCCEEDED, message="done")))
-    for sequence, event in enumerate(events, 1):
-        event.sequence = sequence
-    return events
-
-
-def _heartbeat(last: int) -> pb.TrainingJobEvent:
-    return pb.TrainingJobEvent(sequence=0, heartbeat=pb.Heartbeat(last_sequence=last))
-
-
-class FakeTraining(pb_grpc.TrainingServiceServicer):
-    """Serves `log` after the requested sequence. `script(call_index, after)` may return, per Watch call,
-    a list of what to send: events, ("abort", grpc.Status), ("hang",), ("end",) - else the log is served."""
-
-    def __init__(self, log: list[pb.TrainingJobEvent], script: Callable | None = None, delay_s: float = 0.01):
-        self.log, self.script, self.delay_s = log, script, delay_s
-        self.watch_requests: list[int] = []
-        self.create_requests: list[str] = []
-        self.sent: dict[int, asyncio.Event] = {}
-        self.job_state = _STATE.TRAINING
-        self.result = pb.TrainingResult()
-        self.create_failures = 0
-
-    def sent_event(self, sequence: int) -> asyncio.Event:
-        return self.sent.setdefault(sequence, asyncio.Event())
-
-    async def WatchTrainingJob(self, request, context):
-        call = len(self.watch_requests)
-        self.watch_requests.append(request.after_sequence)
-        plan = self.script(call, request.after_sequence) if self.script else None
-        if plan is None:
-            plan = [e for e in self.log if e.sequence > request.after_sequence]
-        for item in plan:
-            if isinstance(item, tuple):
-                if item[0] == "abort":
-                    await context.abort_with_status(item[1])
-                if item[0] == "hang":
-                    await asyncio.Event().wait()
-                if item[0] == "end":
-                    return
-                continue
-            yield item
-            if item.sequence:
-                self.sent_event(item.sequence).set()
-            await asyncio.sleep(self.delay_s)
-
-    async def CreateTrainingJob(self, request, context):
-        self.create_requests.append(request.request_id)
-        if len(self.create_requests) <= self.create_failures:
-            await context.abort(grpc.StatusCode.UNAVAILABLE, "starting up")
-        return pb.TrainingJob(name=JOB, state=_STATE.QUEUED)
-
-    async def GetTrainingJob(self, request, context):
-        return pb.TrainingJob(name=JOB, state=self.job_state, result=self.result)
-
-
-class Server:
-    """A grpc.aio server for `servicer` that can be stopped and started again on the same port."""
-
-    def __init__(self, servicer: FakeTraining, port: int = 0):
-        self.servicer, self.port = servicer, port
-        self.server: grpc.aio.Server | None = None
-
-    async def start(self) -> Server:
-        self.server = grpc.aio.server()
-        pb_grpc.add_TrainingServiceServicer_to_server(self.servicer, self.server)
-        self.port = self.server.add_insecure_port(f"127.0.0.1:{self.port}")
-        assert self.port
-        await self.server.start()
-        return self
-
-    async def stop(self) -> None:
-        await self.server.stop(0)
-
-    @property
-    def target(self) -> str:
-        return f"127.0.0.1:{self.port}"
-
-
-def run(coro, timeout: float = 10):
-    return asyncio.run(asyncio.wait_for(coro, timeout))
-
-
-async def _collect(watcher: JobWatcher) -> list[pb.TrainingJobEvent]:
-    return [event async for event in watcher]
+from tests.shared.scripted_service import FAST, JOB, STATE, FakeTraining, Server, collect, heartbeat, job_log, run
 
 
 def test_a_restart_mid_stream_resumes_after_the_last_event_seen():
-    log = _log()
+    log = job_log()
 
     async def scenario():
         servicer = FakeTraining(log, delay_s=0.05)
@@ -128,7 +32,7 @@ def test_a_restart_mid_stream_resumes_after_the_last_event_seen():
         notes: list[str] = []
         async with grpc.aio.insecure_channel(server.target, options=CHANNEL_OPTIONS) as channel:
             watcher = JobWatcher(pb_grpc.TrainingServiceStub(channel), JOB, note=notes.append, **FAST)
-            task = asyncio.create_task(_collect(watcher))
+            task = asyncio.create_task(collect(watcher))
             await servicer.sent_event(4).wait()
             await server.stop()
             await asyncio.sleep(0.5)
@@ -143,7 +47,7 @@ def test_a_restart_mid_stream_resumes_after_the_last_event_seen():
     resumed_from = servicer.watch_requests[-1]
     assert servicer.watch_requests[0] == 0 and 4 <= resumed_from <= 5
     assert all(after == resumed_from for after in servicer.watch_requests[1:])  # failed attempts: same point
-    assert watcher.last_sequence == len(log) and watcher.final_state == _STATE.SUCCEEDED
+    assert watcher.last_sequence == len(log) and watcher.final_state == STATE.SUCCEEDED
     assert watcher.reconnects >= len(servicer.watch_requests) - 1 >= 1  # refused attempts never reach it
     assert notes[0].startswith("lost the training service (UNAVAILABLE")
     assert notes[0].endswith(f"reconnecting from event {resumed_from}")
@@ -152,10 +56,10 @@ def test_a_restart_mid_stream_resumes_after_the_last_event_seen():
 
 
 def test_heartbeats_are_not_events_and_do_not_move_the_sequence():
-    log = _log(3)
+    log = job_log(3)
 
     def script(call, after):
-        return [_heartbeat(0), log[0], _heartbeat(1), _heartbeat(1), *log[1:3], ("abort", _unavailable())]
+        return [heartbeat(0), log[0], heartbeat(1), heartbeat(1), *log[1:3], ("abort", _unavailable())]
 
     async def scenario():
         servicer = FakeTraining(log, script=lambda call, after: script(call, after) if call == 0 else None)
@@ -165,7 +69,7 @@ def test_heartbeats_are_not_events_and_do_not_move_the_sequence():
             watcher = JobWatcher(
                 pb_grpc.TrainingServiceStub(channel), JOB, note=lambda _: None, on_heartbeat=beats.append, **FAST
             )
-            events = await _collect(watcher)
+            events = await collect(watcher)
         await server.stop()
         return servicer, events, beats
 
@@ -180,7 +84,7 @@ def _unavailable() -> grpc.Status:
 
 
 def test_a_watcher_cut_off_as_too_slow_resumes_from_its_last_event():
-    log = _log(6)
+    log = job_log(6)
     too_slow = status_for(grpc.StatusCode.RESOURCE_EXHAUSTED, "WATCHER_TOO_SLOW", "the watcher fell behind")
 
     async def scenario():
@@ -188,7 +92,7 @@ def test_a_watcher_cut_off_as_too_slow_resumes_from_its_last_event():
         server = await Server(servicer).start()
         notes: list[str] = []
         async with grpc.aio.insecure_channel(server.target, options=CHANNEL_OPTIONS) as channel:
-            events = await _collect(JobWatcher(pb_grpc.TrainingServiceStub(channel), JOB, note=notes.append, **FAST))
+            events = await collect(JobWatcher(pb_grpc.TrainingServiceStub(channel), JOB, note=notes.append, **FAST))
         await server.stop()
         return servicer, events, notes
 
@@ -199,7 +103,7 @@ def test_a_watcher_cut_off_as_too_slow_resumes_from_its_last_event():
 
 
 def test_other_resource_exhausted_errors_are_not_retried():
-    log = _log(2)
+    log = job_log(2)
     quota = status_for(grpc.StatusCode.RESOURCE_EXHAUSTED, "QUOTA_EXCEEDED", "no more jobs today")
 
     async def scenario():
@@ -219,7 +123,7 @@ def test_other_resource_exhausted_errors_are_not_retried():
 
 
 def test_repeated_events_from_the_server_are_dropped():
-    log = _log(5)
+    log = job_log(5)
 
     def script(call, after):
         if call == 0:  # repeats within a stream, then breaks
@@ -230,7 +134,7 @@ def test_repeated_events_from_the_server_are_dropped():
         servicer = FakeTraining(log, script=script)
         server = await Server(servicer).start()
         async with grpc.aio.insecure_channel(server.target, options=CHANNEL_OPTIONS) as channel:
-            events = await _collect(JobWatcher(pb_grpc.TrainingServiceStub(channel), JOB, note=lambda _: None, **FAST))
+            events = await collect(JobWatcher(pb_grpc.TrainingServiceStub(channel), JOB, note=lambda _: None, **FAST))
         await server.stop()
         return servicer, events
 
@@ -240,7 +144,7 @@ def test_repeated_events_from_the_server_are_dropped():
 
 
 def test_a_gap_in_the_sequence_is_an_error():
-    log = _log(5)
+    log = job_log(5)
 
     async def scenario():
         servicer = FakeTraining(log, script=lambda call, after: [log[0], log[1], log[3], log[4]])
@@ -257,13 +161,13 @@ def test_a_gap_in_the_sequence_is_an_error():
 
 
 def test_a_stream_that_ends_before_the_job_is_final_is_resumed():
-    log = _log(4)
+    log = job_log(4)
 
     async def scenario():
         servicer = FakeTraining(log, script=lambda call, after: [*log[:3], ("end",)] if call == 0 else None)
         server = await Server(servicer).start()
         async with grpc.aio.insecure_channel(server.target, options=CHANNEL_OPTIONS) as channel:
-            events = await _collect(JobWatcher(pb_grpc.TrainingServiceStub(channel), JOB, note=lambda _: None, **FAST))
+            events = await collect(JobWatcher(pb_grpc.TrainingServiceStub(channel), JOB, note=lambda _: None, **FAST))
         await server.stop()
         return servicer, events
 
@@ -272,14 +176,14 @@ def test_a_stream_that_ends_before_the_job_is_final_is_resumed():
 
 
 def test_a_normal_end_means_the_job_is_final_even_without_a_final_state_change():
-    log = _log(2)[:-1]
+    log = job_log(2)[:-1]
 
     async def scenario():
         servicer = FakeTraining(log)
-        servicer.job_state = _STATE.CANCELLED
+        servicer.job_state = STATE.CANCELLED
         server = await Server(servicer).start()
         async with grpc.aio.insecure_channel(server.target, options=CHANNEL_OPTIONS) as channel:
-            events = await _collect(JobWatcher(pb_grpc.TrainingServiceStub(channel), JOB, **FAST))
+            events = await collect(JobWatcher(pb_grpc.TrainingServiceStub(channel), JOB, **FAST))
         await server.stop()
         return servicer, events
 
@@ -288,7 +192,7 @@ def test_a_normal_end_means_the_job_is_final_even_without_a_final_state_change()
 
 
 def test_a_silent_stream_is_abandoned_and_resumed():
-    log = _log(3)
+    log = job_log(3)
 
     async def scenario():
         servicer = FakeTraining(log, script=lambda call, after: [log[0], ("hang",)] if call == 0 else None)
@@ -298,7 +202,7 @@ def test_a_silent_stream_is_abandoned_and_resumed():
             watcher = JobWatcher(
                 pb_grpc.TrainingServiceStub(channel), JOB, idle_timeout_s=0.3, note=notes.append, **FAST
             )
-            events = await _collect(watcher)
+            events = await collect(watcher)
         await server.stop()
         return servicer, events, notes
 
@@ -308,7 +212,7 @@ def test_a_silent_stream_is_abandoned_and_resumed():
 
 
 def test_a_permanent_outage_ends_with_a_clear_error_after_the_budget():
-    log = _log(6)
+    log = job_log(6)
 
     async def scenario():
         servicer = FakeTraining(log, delay_s=0.02)
@@ -361,7 +265,7 @@ def test_call_with_retry_gives_up_after_the_budget():
 
 
 def test_submit_and_follow_survives_a_late_start_a_refusal_and_a_restart(tmp_path):
-    log = _log(6)
+    log = job_log(6)
     result_file = tmp_path / "storage" / "result.json"
     result_file.parent.mkdir()
     result_file.write_text(json.dumps({"billable_units": 6}))
@@ -373,7 +277,7 @@ def test_submit_and_follow_survives_a_late_start_a_refusal_and_a_restart(tmp_pat
     async def scenario():
         servicer = FakeTraining(log, delay_s=0.05)
         servicer.create_failures = 1
-        servicer.job_state = _STATE.SUCCEEDED
+        servicer.job_state = STATE.SUCCEEDED
         servicer.result = pb.TrainingResult(result_file=artifact)
         first = Server(servicer)
         await first.start()
