@@ -26,6 +26,39 @@ def pipe(tiny_model):
     return pipeline
 
 
+def _transformer_calls(pipe, caption_encoder, *, height, width, num_frames, fps, steps, modality_scale, seed):
+    """Run the pipeline to latents (CFG and STG off) and return each transformer call it made:
+    (its keyword arguments, its video output, its audio output)."""
+    calls = []
+
+    def record(module, args, kwargs, output):
+        calls.append((dict(kwargs), output[0].detach().clone(), output[1].detach().clone()))
+
+    handle = pipe.transformer.register_forward_hook(record, with_kwargs=True)
+    try:
+        with torch.no_grad():
+            pipe(
+                prompt=PROMPT,
+                height=height,
+                width=width,
+                num_frames=num_frames,
+                frame_rate=fps,
+                num_inference_steps=steps,
+                guidance_scale=1.0,
+                stg_scale=0.0,
+                modality_scale=modality_scale,
+                audio_guidance_scale=1.0,
+                audio_stg_scale=0.0,
+                audio_modality_scale=modality_scale,
+                generator=torch.Generator().manual_seed(seed),
+                output_type="latent",
+                max_sequence_length=caption_encoder.max_sequence_length,
+            )
+    finally:
+        handle.remove()
+    return calls
+
+
 def test_video_encoder_tokens_match_the_pipelines_latent_preparation(pipe, video_encoder, make_clip):
     frames = make_clip(17, 64, 96, base=(0.0, 0.6, 0.6), accent=(0.8, 0.2, 0.0), direction=-1)
     encoded = video_encoder.encode(frames, fps=30.0)
@@ -58,35 +91,19 @@ def test_trainer_forward_matches_the_pipelines_isolated_transformer_pass(pipe, c
     A non-default frame rate checks that positions are built from the sample's true fps.
     """
     height, width, num_frames, fps = 64, 96, 17, 25.0
-    calls = []
+    calls = _transformer_calls(
+        pipe,
+        caption_encoder,
+        height=height,
+        width=width,
+        num_frames=num_frames,
+        fps=fps,
+        steps=3,
+        modality_scale=2.0,
+        seed=0,
+    )
 
-    def record(module, args, kwargs, output):
-        calls.append((dict(kwargs), output[0].detach().clone()))
-
-    handle = pipe.transformer.register_forward_hook(record, with_kwargs=True)
-    try:
-        with torch.no_grad():
-            pipe(
-                prompt=PROMPT,
-                height=height,
-                width=width,
-                num_frames=num_frames,
-                frame_rate=fps,
-                num_inference_steps=3,
-                guidance_scale=1.0,
-                stg_scale=0.0,
-                modality_scale=2.0,
-                audio_guidance_scale=1.0,
-                audio_stg_scale=0.0,
-                audio_modality_scale=2.0,
-                generator=torch.Generator().manual_seed(0),
-                output_type="latent",
-                max_sequence_length=caption_encoder.max_sequence_length,
-            )
-    finally:
-        handle.remove()
-
-    isolated = [(kwargs, out) for kwargs, out in calls if kwargs["isolate_modalities"]]
+    isolated = [(kwargs, video) for kwargs, video, _ in calls if kwargs["isolate_modalities"]]
     assert len(isolated) == 3, "expected one modality-isolation pass per step"
 
     caption = caption_encoder.encode(PROMPT)
@@ -127,33 +144,17 @@ def test_joint_trainer_forward_matches_the_pipelines_audio_video_pass(pipe, capt
     from train_svc.training.trainer import NoisyAudio, transformer_velocities
 
     height, width, num_frames, fps = 64, 64, 17, 24.0
-    calls = []
-
-    def record(module, args, kwargs, output):
-        calls.append((dict(kwargs), output[0].detach().clone(), output[1].detach().clone()))
-
-    handle = pipe.transformer.register_forward_hook(record, with_kwargs=True)
-    try:
-        with torch.no_grad():
-            pipe(
-                prompt=PROMPT,
-                height=height,
-                width=width,
-                num_frames=num_frames,
-                frame_rate=fps,
-                num_inference_steps=2,
-                guidance_scale=1.0,
-                stg_scale=0.0,
-                modality_scale=1.0,
-                audio_guidance_scale=1.0,
-                audio_stg_scale=0.0,
-                audio_modality_scale=1.0,
-                generator=torch.Generator().manual_seed(1),
-                output_type="latent",
-                max_sequence_length=caption_encoder.max_sequence_length,
-            )
-    finally:
-        handle.remove()
+    calls = _transformer_calls(
+        pipe,
+        caption_encoder,
+        height=height,
+        width=width,
+        num_frames=num_frames,
+        fps=fps,
+        steps=2,
+        modality_scale=1.0,
+        seed=1,
+    )
 
     joint = [call for call in calls if not call[0]["isolate_modalities"]]
     assert len(joint) == 2, "expected one joint pass per step"
