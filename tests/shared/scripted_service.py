@@ -11,7 +11,7 @@ import grpc
 
 from shared.api import training_service_pb2 as pb
 from shared.api import training_service_pb2_grpc as pb_grpc
-from shared.cli.watch import JobWatcher
+from shared.cli.watch import CHANNEL_OPTIONS, JobWatcher
 
 JOB = "trainingJobs/test"
 STATE = pb.TrainingJob.State
@@ -107,3 +107,17 @@ def run(coro, timeout: float = 10):
 
 async def collect(watcher: JobWatcher) -> list[pb.TrainingJobEvent]:
     return [event async for event in watcher]
+
+
+async def watch_to_end(servicer: FakeTraining, **options) -> list[pb.TrainingJobEvent]:
+    """Serve `servicer`, follow JOB to its end with a JobWatcher (quiet, fast backoff unless `options`
+    say otherwise), then stop the server."""
+    server = await Server(servicer).start()
+    try:
+        async with grpc.aio.insecure_channel(server.target, options=CHANNEL_OPTIONS) as channel:
+            watcher = JobWatcher(
+                pb_grpc.TrainingServiceStub(channel), JOB, **{"note": lambda _: None, **FAST, **options}
+            )
+            return await collect(watcher)
+    finally:
+        await server.stop()

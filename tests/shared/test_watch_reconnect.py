@@ -20,7 +20,18 @@ from shared.cli.progress import ProgressDisplay
 from shared.cli.train_cmd import EXIT_OK, submit_and_follow
 from shared.cli.watch import CHANNEL_OPTIONS, EventGapError, JobWatcher, ReconnectBudgetExhausted, call_with_retry
 from shared.grpc_util.errors import status_for
-from tests.shared.scripted_service import FAST, JOB, STATE, FakeTraining, Server, collect, heartbeat, job_log, run
+from tests.shared.scripted_service import (
+    FAST,
+    JOB,
+    STATE,
+    FakeTraining,
+    Server,
+    collect,
+    heartbeat,
+    job_log,
+    run,
+    watch_to_end,
+)
 
 
 def test_a_restart_mid_stream_resumes_after_the_last_event_seen():
@@ -61,19 +72,9 @@ def test_heartbeats_are_not_events_and_do_not_move_the_sequence():
     def script(call, after):
         return [heartbeat(0), log[0], heartbeat(1), heartbeat(1), *log[1:3], ("abort", _unavailable())]
 
-    async def scenario():
-        servicer = FakeTraining(log, script=lambda call, after: script(call, after) if call == 0 else None)
-        server = await Server(servicer).start()
-        beats: list[pb.TrainingJobEvent] = []
-        async with grpc.aio.insecure_channel(server.target, options=CHANNEL_OPTIONS) as channel:
-            watcher = JobWatcher(
-                pb_grpc.TrainingServiceStub(channel), JOB, note=lambda _: None, on_heartbeat=beats.append, **FAST
-            )
-            events = await collect(watcher)
-        await server.stop()
-        return servicer, events, beats
-
-    servicer, events, beats = run(scenario())
+    servicer = FakeTraining(log, script=lambda call, after: script(call, after) if call == 0 else None)
+    beats: list[pb.TrainingJobEvent] = []
+    events = run(watch_to_end(servicer, on_heartbeat=beats.append))
     assert events == log
     assert len(beats) == 3
     assert servicer.watch_requests == [0, 3]
@@ -87,16 +88,9 @@ def test_a_watcher_cut_off_as_too_slow_resumes_from_its_last_event():
     log = job_log(6)
     too_slow = status_for(grpc.StatusCode.RESOURCE_EXHAUSTED, "WATCHER_TOO_SLOW", "the watcher fell behind")
 
-    async def scenario():
-        servicer = FakeTraining(log, script=lambda call, after: [*log[:3], ("abort", too_slow)] if call == 0 else None)
-        server = await Server(servicer).start()
-        notes: list[str] = []
-        async with grpc.aio.insecure_channel(server.target, options=CHANNEL_OPTIONS) as channel:
-            events = await collect(JobWatcher(pb_grpc.TrainingServiceStub(channel), JOB, note=notes.append, **FAST))
-        await server.stop()
-        return servicer, events, notes
-
-    servicer, events, notes = run(scenario())
+    servicer = FakeTraining(log, script=lambda call, after: [*log[:3], ("abort", too_slow)] if call == 0 else None)
+    notes: list[str] = []
+    events = run(watch_to_end(servicer, note=notes.append))
     assert events == log
     assert servicer.watch_requests == [0, 3]
     assert "RESOURCE_EXHAUSTED" in notes[0] and "reconnecting from event 3" in notes[0]
@@ -130,15 +124,8 @@ def test_repeated_events_from_the_server_are_dropped():
             return [log[0], log[1], log[1], log[2], log[0], log[3], ("abort", _unavailable())]
         return log  # a server that ignores after_sequence: replays everything
 
-    async def scenario():
-        servicer = FakeTraining(log, script=script)
-        server = await Server(servicer).start()
-        async with grpc.aio.insecure_channel(server.target, options=CHANNEL_OPTIONS) as channel:
-            events = await collect(JobWatcher(pb_grpc.TrainingServiceStub(channel), JOB, note=lambda _: None, **FAST))
-        await server.stop()
-        return servicer, events
-
-    servicer, events = run(scenario())
+    servicer = FakeTraining(log, script=script)
+    events = run(watch_to_end(servicer))
     assert events == log
     assert servicer.watch_requests == [0, 4]
 
@@ -163,50 +150,26 @@ def test_a_gap_in_the_sequence_is_an_error():
 def test_a_stream_that_ends_before_the_job_is_final_is_resumed():
     log = job_log(4)
 
-    async def scenario():
-        servicer = FakeTraining(log, script=lambda call, after: [*log[:3], ("end",)] if call == 0 else None)
-        server = await Server(servicer).start()
-        async with grpc.aio.insecure_channel(server.target, options=CHANNEL_OPTIONS) as channel:
-            events = await collect(JobWatcher(pb_grpc.TrainingServiceStub(channel), JOB, note=lambda _: None, **FAST))
-        await server.stop()
-        return servicer, events
-
-    servicer, events = run(scenario())
+    servicer = FakeTraining(log, script=lambda call, after: [*log[:3], ("end",)] if call == 0 else None)
+    events = run(watch_to_end(servicer))
     assert events == log and servicer.watch_requests == [0, 3]
 
 
 def test_a_normal_end_means_the_job_is_final_even_without_a_final_state_change():
     log = job_log(2)[:-1]
 
-    async def scenario():
-        servicer = FakeTraining(log)
-        servicer.job_state = STATE.CANCELLED
-        server = await Server(servicer).start()
-        async with grpc.aio.insecure_channel(server.target, options=CHANNEL_OPTIONS) as channel:
-            events = await collect(JobWatcher(pb_grpc.TrainingServiceStub(channel), JOB, **FAST))
-        await server.stop()
-        return servicer, events
-
-    servicer, events = run(scenario())
+    servicer = FakeTraining(log)
+    servicer.job_state = STATE.CANCELLED
+    events = run(watch_to_end(servicer))
     assert events == log and servicer.watch_requests == [0]
 
 
 def test_a_silent_stream_is_abandoned_and_resumed():
     log = job_log(3)
 
-    async def scenario():
-        servicer = FakeTraining(log, script=lambda call, after: [log[0], ("hang",)] if call == 0 else None)
-        server = await Server(servicer).start()
-        notes: list[str] = []
-        async with grpc.aio.insecure_channel(server.target, options=CHANNEL_OPTIONS) as channel:
-            watcher = JobWatcher(
-                pb_grpc.TrainingServiceStub(channel), JOB, idle_timeout_s=0.3, note=notes.append, **FAST
-            )
-            events = await collect(watcher)
-        await server.stop()
-        return servicer, events, notes
-
-    servicer, events, notes = run(scenario())
+    servicer = FakeTraining(log, script=lambda call, after: [log[0], ("hang",)] if call == 0 else None)
+    notes: list[str] = []
+    events = run(watch_to_end(servicer, idle_timeout_s=0.3, note=notes.append))
     assert events == log and servicer.watch_requests == [0, 1]
     assert notes[0] == "lost the training service (no message for 0.3 s); reconnecting from event 1"
 
