@@ -72,7 +72,6 @@ class Job:
     error: JobError | None = None
     step: int = 0
     loss: float = 0.0
-    samples: int = 0
     artifacts: dict[str, ArtifactWritten] = field(default_factory=dict)
     file_reports: list[FileReport] = field(default_factory=list)  # in the order the files were done
     previews: list[ValidationPreview] = field(default_factory=list)  # in the order they were rendered
@@ -104,6 +103,11 @@ class Job:
     @property
     def name(self) -> str:
         return NAME_PREFIX + self.id
+
+    @property
+    def samples(self) -> int:
+        """Samples encoded so far."""
+        return len(self.bundles)
 
     @property
     def total_steps(self) -> int:
@@ -142,7 +146,6 @@ class Job:
         elif isinstance(event, StepCompleted):
             self.step, self.loss = event.step, event.loss
         elif isinstance(event, SampleEncoded):
-            self.samples += 1
             self.bundles.append(event)
         elif isinstance(event, DatasetReady):
             self.dataset_ready = event
