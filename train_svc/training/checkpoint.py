@@ -15,7 +15,6 @@ from the trainer's own generator, and tests check that a training step leaves th
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 from collections.abc import Callable
@@ -27,6 +26,7 @@ import structlog
 import torch
 
 from train_svc.training.config import TrainConfig
+from train_svc.training.content_digest import content_digest
 from train_svc.training.data_order import OrderState
 
 log = structlog.get_logger(__name__)
@@ -112,7 +112,7 @@ def write_checkpoint(folder: Path, checkpoint: Checkpoint, keep: int = 2) -> Pat
         "generator": checkpoint.generator,
         "order": {"permutation": list(checkpoint.order.permutation), "position": checkpoint.order.position},
     }
-    payload["sha256"] = _digest(payload)
+    payload["sha256"] = content_digest(payload)
     try:
         with open(tmp, "wb") as f:
             torch.save(payload, f)
@@ -138,7 +138,7 @@ def read_checkpoint(path: Path) -> Checkpoint:
         raise CorruptCheckpoint(f"checkpoint {path} is unreadable (truncated or damaged): {reason}") from exc
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CorruptCheckpoint(f"{path} is not a {FORMAT} checkpoint")
-    if payload.pop("sha256", None) != _digest(payload):
+    if payload.pop("sha256", None) != content_digest(payload):
         raise CorruptCheckpoint(f"checkpoint {path} is damaged: its contents do not match their SHA-256")
     try:
         config = TrainConfig(**payload["config"])
@@ -183,28 +183,3 @@ def _fsync_dir(folder: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
-
-
-def _digest(payload: dict[str, Any]) -> str:
-    h = hashlib.sha256()
-    _feed(h, payload)
-    return h.hexdigest()
-
-
-def _feed(h, value: Any) -> None:
-    """Hash a payload of tensors and plain containers, types and shapes included."""
-    if isinstance(value, torch.Tensor):
-        t = value.detach().cpu().contiguous().reshape(-1)
-        h.update(f"tensor {t.dtype} {tuple(value.shape)}:".encode())
-        h.update(t.view(torch.uint8).numpy())
-    elif isinstance(value, dict):
-        h.update(f"dict {len(value)}:".encode())
-        for key, item in value.items():
-            _feed(h, key)
-            _feed(h, item)
-    elif isinstance(value, list | tuple):
-        h.update(f"{type(value).__name__} {len(value)}:".encode())
-        for item in value:
-            _feed(h, item)
-    else:
-        h.update(f"{type(value).__name__} {value!r};".encode())

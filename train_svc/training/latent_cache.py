@@ -27,6 +27,7 @@ from safetensors.torch import load, save
 
 from train_svc.models.device import Placement
 from train_svc.training.audio_encoding import AudioLatents
+from train_svc.training.content_digest import content_digest
 from train_svc.training.encoding import CaptionEmbedding, PromptStates, VideoLatents
 from train_svc.training.trainer import TrainingSample
 
@@ -63,12 +64,7 @@ def model_identity(model_path: Path, placement: Placement) -> str:
 
 
 def _tensor_digest(tensors: dict[str, torch.Tensor]) -> str:
-    digest = hashlib.sha256()
-    for name in sorted(tensors):
-        tensor = tensors[name].contiguous()
-        digest.update(f"{name}|{tensor.dtype}|{tuple(tensor.shape)}|".encode())
-        digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
-    return digest.hexdigest()
+    return content_digest({name: tensors[name] for name in sorted(tensors)})  # safetensors may reorder them
 
 
 class LatentCache:
