@@ -23,6 +23,8 @@ class ArchiveReason(StrEnum):
     ARCHIVE_TOO_LARGE = "ARCHIVE_TOO_LARGE"
     NOT_A_ZIP = "NOT_A_ZIP"
     FETCH_FAILED = "FETCH_FAILED"
+    # The URL (or a redirect) leads to an address or a local path the service may not read.
+    FETCH_BLOCKED = "FETCH_BLOCKED"
     NOT_FOUND = "NOT_FOUND"
 
 
@@ -37,12 +39,13 @@ ALL_CLIPS_TOO_SHORT_MESSAGE = "All training videos are too short to be trainable
 
 
 class PreprocessError(Exception):
-    """Base of the errors that end a preprocessing run."""
+    """Base of the errors that end a preprocessing run; `metadata` goes into the status's ErrorInfo."""
 
-    def __init__(self, reason: StrEnum, message: str) -> None:
+    def __init__(self, reason: StrEnum, message: str, metadata: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.reason = reason
         self.message = message
+        self.metadata = dict(metadata or {})
 
 
 class DatasetError(PreprocessError):
@@ -56,8 +59,8 @@ class DatasetError(PreprocessError):
 class ArchiveError(PreprocessError):
     """The archive could not be fetched, is not a zip, or is unsafe or too large to extract."""
 
-    def __init__(self, reason: ArchiveReason, message: str) -> None:
-        super().__init__(reason, message)
+    def __init__(self, reason: ArchiveReason, message: str, metadata: dict[str, str] | None = None) -> None:
+        super().__init__(reason, message, metadata)
 
 
 class UnusableMediaError(Exception):

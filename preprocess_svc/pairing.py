@@ -9,9 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from preprocess_svc.archive import is_ignored
 from preprocess_svc.errors import DatasetError, DatasetReason
 from preprocess_svc.events import DatasetWarning, MediaKind
+from preprocess_svc.extract import is_ignored
 
 VIDEO_EXTENSIONS = frozenset({".mp4", ".mov", ".avi", ".mkv", ".webm"})
 IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg"})

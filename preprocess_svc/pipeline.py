@@ -51,7 +51,6 @@ from pathlib import Path
 
 import structlog
 
-from preprocess_svc.archive import extract_zip, fetch_archive
 from preprocess_svc.audio import AUDIO_UNREADABLE, AudioOptions
 from preprocess_svc.dataset_cache import DatasetCache, cache_key
 from preprocess_svc.errors import (
@@ -61,6 +60,8 @@ from preprocess_svc.errors import (
     SkipReason,
 )
 from preprocess_svc.events import BundleWritten, DatasetWarning, PreprocessEvent, Progress, Skipped, Summary
+from preprocess_svc.extract import extract_zip
+from preprocess_svc.fetch import fetch_archive
 from preprocess_svc.pairing import pair_media
 from preprocess_svc.report import ReportBuilder, ignored_files
 from preprocess_svc.sample_worker import (

@@ -45,6 +45,7 @@ _ARCHIVE_CODES = {
     ArchiveReason.NOT_A_ZIP: ErrorCode.INVALID_ARGUMENT,
     ArchiveReason.NOT_FOUND: ErrorCode.NOT_FOUND,
     ArchiveReason.FETCH_FAILED: ErrorCode.UNAVAILABLE,
+    ArchiveReason.FETCH_BLOCKED: ErrorCode.INVALID_ARGUMENT,
 }
 _MEDIA_KIND = {"video": common_pb2.MEDIA_KIND_VIDEO, "image": common_pb2.MEDIA_KIND_IMAGE}
 log = structlog.get_logger(__name__)
@@ -158,7 +159,7 @@ def event_message(event) -> pb.PreprocessEvent:
 def domain_error(exc: DatasetError | ArchiveError) -> DomainError:
     if isinstance(exc, DatasetError):
         return DomainError(ErrorCode.FAILED_PRECONDITION, str(exc.reason), exc.message, {"files": "\n".join(exc.files)})
-    return DomainError(_ARCHIVE_CODES[exc.reason], str(exc.reason), exc.message)
+    return DomainError(_ARCHIVE_CODES[exc.reason], str(exc.reason), exc.message, exc.metadata)
 
 
 class PreprocessServicer(pb_grpc.PreprocessServiceServicer):

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from preprocess_svc.archive import extract_zip
 from preprocess_svc.errors import ArchiveError, ArchiveReason
+from preprocess_svc.extract import extract_zip
 
 BIG = 1 << 30
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from preprocess_svc.archive import fetch_archive
 from preprocess_svc.errors import ArchiveError, ArchiveReason
+from preprocess_svc.fetch import fetch_archive
 from preprocess_svc.uploads import resolve_upload_uri
 
 PAYLOAD = bytes(range(256)) * 400  # 102,400 bytes

@@ -8,7 +8,7 @@ from pathlib import Path
 import av
 import numpy as np
 
-from preprocess_svc.archive import extract_zip
+from preprocess_svc.extract import extract_zip
 
 
 def test_demo_zip_has_the_promised_layout(demo_zip: Path) -> None:
