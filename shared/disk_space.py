@@ -60,3 +60,6 @@ class SpaceGuard:
         free = shutil.disk_usage(existing).free
         if free - max(about_to_write, 0) < self.min_free_bytes:
             raise StorageFull(str(path), free, max(about_to_write, 0), self.min_free_bytes)
+
+
+NO_RESERVE = SpaceGuard()  # checks only that a write fits: the default where no minimum is configured

@@ -1,7 +1,10 @@
 """Rich gRPC errors per AIP-193: domain errors -> google.rpc.Status on servers, back to text on clients.
 
 Every error status carries a google.rpc.ErrorInfo (reason, domain "ltx-trainer.v1", metadata); an
-InvalidRequest also carries one google.rpc.BadRequest with a FieldViolation per bad field.
+InvalidRequest also carries one google.rpc.BadRequest with a FieldViolation per bad field, a
+QuotaExceeded a google.rpc.QuotaFailure. A whole status (message and details) stays under
+MAX_STATUS_BYTES, what proxies and clients accept in trailers: texts are cut, and field violations past
+the budget are summed up in a last one.
 """
 
 from __future__ import annotations
@@ -18,13 +21,56 @@ from google.protobuf.message import DecodeError, Message
 from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
-from shared.request.errors import DomainError, InvalidRequest
+from shared.grpc_util.handler_wrapping import wrapped_handler
+from shared.quoting import clip
+from shared.request.errors import DomainError, InvalidRequest, QuotaExceeded
 
 ERROR_DOMAIN = "ltx-trainer.v1"
 INTERNAL_REASON = "INTERNAL_ERROR"
 _CODE_NAMES = {code.value[0]: code.name for code in grpc.StatusCode}
 
+MAX_STATUS_BYTES = 4000  # under 4 KiB with the framing around it
+_MESSAGE_CHARS = 1000
+_METADATA_CHARS = 500
+_VIOLATION_CHARS = 300
+
 log = structlog.get_logger(__name__)
+
+
+def _pack(message: Message) -> any_pb2.Any:
+    packed = any_pb2.Any()
+    packed.Pack(message)
+    return packed
+
+
+def _bounded_details(details: Sequence[Message], budget: int) -> list[Message]:
+    """`details` with their texts cut, and a BadRequest's violations past `budget` bytes summed up."""
+    out: list[Message] = []
+    for detail in details:
+        if isinstance(detail, error_details_pb2.BadRequest):
+            kept = error_details_pb2.BadRequest()
+            violations = detail.field_violations
+            for index, violation in enumerate(violations):
+                entry = error_details_pb2.BadRequest.FieldViolation(
+                    field=clip(violation.field, 120), description=clip(violation.description, _VIOLATION_CHARS)
+                )
+                if kept.ByteSize() + entry.ByteSize() > budget - 100:
+                    rest = len(violations) - index
+                    kept.field_violations.add(description=f"... and {rest} more problem(s) not listed")
+                    break
+                kept.field_violations.append(entry)
+            detail = kept
+        elif isinstance(detail, error_details_pb2.QuotaFailure):
+            detail = error_details_pb2.QuotaFailure(
+                violations=[
+                    error_details_pb2.QuotaFailure.Violation(
+                        subject=clip(v.subject, 200), description=clip(v.description, _VIOLATION_CHARS)
+                    )
+                    for v in detail.violations[:5]
+                ]
+            )
+        out.append(detail)
+    return out
 
 
 def status_proto(
@@ -34,14 +80,13 @@ def status_proto(
     metadata: Mapping[str, str] | None = None,
     details: Sequence[Message] = (),
 ) -> status_pb2.Status:
-    """A google.rpc.Status with an ErrorInfo first, then `details` (e.g. a BadRequest)."""
-    info = error_details_pb2.ErrorInfo(reason=reason, domain=ERROR_DOMAIN, metadata=dict(metadata or {}))
-    packed = []
-    for detail in (info, *details):
-        any_detail = any_pb2.Any()
-        any_detail.Pack(detail)
-        packed.append(any_detail)
-    return status_pb2.Status(code=code.value[0], message=message, details=packed)
+    """A google.rpc.Status with an ErrorInfo first, then `details` (e.g. a BadRequest), under MAX_STATUS_BYTES."""
+    bounded = {key: clip(value, _METADATA_CHARS) for key, value in (metadata or {}).items()}
+    info = error_details_pb2.ErrorInfo(reason=reason, domain=ERROR_DOMAIN, metadata=bounded)
+    status = status_pb2.Status(code=code.value[0], message=clip(message, _MESSAGE_CHARS), details=[_pack(info)])
+    budget = MAX_STATUS_BYTES - status.ByteSize()
+    status.details.extend(_pack(detail) for detail in _bounded_details(details, budget))
+    return status
 
 
 def status_for(
@@ -63,6 +108,9 @@ def domain_status_proto(err: DomainError) -> status_pb2.Status:
             for v in err.violations
         ]
         details.append(error_details_pb2.BadRequest(field_violations=violations))
+    if isinstance(err, QuotaExceeded):
+        violation = error_details_pb2.QuotaFailure.Violation(subject=err.subject, description=err.message)
+        details.append(error_details_pb2.QuotaFailure(violations=[violation]))
     return status_proto(grpc.StatusCode[err.code.name], err.reason, err.message, err.metadata, details)
 
 
@@ -84,19 +132,7 @@ class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):
         if handler is None:
             return None
         method = handler_call_details.method
-        if handler.request_streaming and handler.response_streaming:
-            make, behavior = grpc.stream_stream_rpc_method_handler, handler.stream_stream
-        elif handler.request_streaming:
-            make, behavior = grpc.stream_unary_rpc_method_handler, handler.stream_unary
-        elif handler.response_streaming:
-            make, behavior = grpc.unary_stream_rpc_method_handler, handler.unary_stream
-        else:
-            make, behavior = grpc.unary_unary_rpc_method_handler, handler.unary_unary
-        return make(
-            _guard(behavior, method),
-            request_deserializer=handler.request_deserializer,
-            response_serializer=handler.response_serializer,
-        )
+        return wrapped_handler(handler, lambda behavior: _guard(behavior, method))
 
 
 def _guard(behavior: Callable, method: str) -> Callable:

@@ -73,3 +73,15 @@ class InvalidRequest(DomainError):
 
     def __str__(self) -> str:
         return "\n  ".join([self.message, *map(str, self.violations)])
+
+
+class QuotaExceeded(DomainError):
+    """A principal is over one of its quotas: RESOURCE_EXHAUSTED with a google.rpc.QuotaFailure.
+
+    `subject` names who is over it ("principal:alice"), `quota` which one ("queued_jobs").
+    """
+
+    def __init__(self, subject: str, quota: str, description: str) -> None:
+        super().__init__(ErrorCode.RESOURCE_EXHAUSTED, "QUOTA_EXCEEDED", description, {"quota": quota})
+        self.subject = subject
+        self.quota = quota

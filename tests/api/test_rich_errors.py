@@ -67,6 +67,7 @@ async def serving():
         ],
         [TRAINING, PREPROCESS],
         port=0,
+        max_receive_bytes=1 << 20,
     )
     channel = grpc.aio.insecure_channel(f"127.0.0.1:{running.port}")
     try:
@@ -219,6 +220,7 @@ def test_stop_server_reports_not_serving_before_stopping() -> None:
             [(training_service_pb2_grpc.add_TrainingServiceServicer_to_server, FakeTrainingService())],
             [TRAINING],
             port=0,
+            max_receive_bytes=1 << 20,
         )
         async with grpc.aio.insecure_channel(f"127.0.0.1:{running.port}") as channel:
             watch = health_pb2_grpc.HealthStub(channel).Watch(health_pb2.HealthCheckRequest(service=TRAINING))
@@ -257,6 +259,6 @@ def test_a_port_in_use_is_an_error_not_a_second_listener() -> None:
     async def scenario():
         async with serving() as (_, running):
             with pytest.raises(RuntimeError, match="Failed to bind"):
-                await start_server([], [], port=running.port)
+                await start_server([], [], port=running.port, max_receive_bytes=1 << 20)
 
     asyncio.run(scenario())
