@@ -1,141 +1,78 @@
-"""Getting the dataset archive onto local disk.
+"""Getting the dataset archive onto local disk, under the service's FetchPolicy (shared.fetch_policy).
 
-fetch_archive copies a local path or file:// URL, or downloads http(s):// with connect and read
-timeouts and a size cap enforced while streaming.
+fetch_archive takes an http(s) URL, an absolute path or a file:/// URL and writes the archive to dest
+through `.<name>.part` beside it, renamed into place when complete; no failure or cancellation leaves
+the part file behind.
+
+- Local files are read only from the policy's allowed folders and never from its storage root, judged
+  on the path as given and again on the opened file itself (local_fetch).
+- http(s) goes through httpx on a network layer that resolves each host once, refuses it if any of its
+  addresses is blocked, connects to the checked addresses only, and does so for every redirect hop
+  (http_download, guarded_network).
+- The whole fetch has an overall deadline (policy.deadline_s); each connection attempt and each read
+  has its own timeout too. A set `cancel` event stops the fetch within a fraction of a second.
+- The size cap applies to Content-Length up front and to the bytes as they arrive; the storage guard is
+  asked before the first byte and every 16 MiB.
+
+upload:// ids are not fetched: the service reads its stored uploads itself.
 """
 
 from __future__ import annotations
 
-import http.client
-import os
-import shutil
-import ssl
-import urllib.request
+import threading
 from pathlib import Path
-from urllib.error import HTTPError, URLError
-from urllib.parse import unquote, urlparse
 
 import structlog
 
-from preprocess_svc.errors import ArchiveError, ArchiveReason
+from preprocess_svc.errors import ArchiveError, ArchiveReason, FetchCancelled
+from preprocess_svc.fetch_clock import DeadlineExceeded, FetchClock
+from preprocess_svc.http_download import download_archive
+from preprocess_svc.local_fetch import copy_local_archive
+from shared.disk_space import NO_RESERVE, SpaceGuard
+from shared.fetch_policy import FetchPolicy, HttpSource, LocalSource, SourceProblem, parse_source
+from shared.quoting import clip, quote
 
 log = structlog.get_logger(__name__)
 
-_CHUNK = 1 << 20
-_USER_AGENT = "ltx-trainer-preprocess/1"
 
+def fetch_archive(
+    url: str,
+    dest: Path,
+    *,
+    policy: FetchPolicy,
+    max_bytes: int,
+    cancel: threading.Event | None = None,
+    space: SpaceGuard = NO_RESERVE,
+) -> Path:
+    """Put the archive at `url` into the file `dest` and return dest.
 
-def fetch_archive(url: str, dest: Path, *, max_bytes: int, connect_timeout_s: float, read_timeout_s: float) -> Path:
-    """Put the archive at url into dest (a file path) and return dest."""
-    parsed = urlparse(url)
-    if parsed.scheme in ("http", "https"):
-        _download(url, dest, max_bytes=max_bytes, connect_timeout_s=connect_timeout_s, read_timeout_s=read_timeout_s)
-    elif parsed.scheme == "file":
-        if parsed.netloc not in ("", "localhost"):
-            raise ArchiveError(ArchiveReason.FETCH_FAILED, f"file:// URL names a remote host: {url!r}")
-        _copy_local(Path(unquote(parsed.path)), dest, max_bytes=max_bytes)
-    elif parsed.scheme == "":
-        _copy_local(Path(url), dest, max_bytes=max_bytes)
-    else:
+    Raises ArchiveError (FETCH_BLOCKED, NOT_FOUND, FETCH_FAILED, ARCHIVE_TOO_LARGE), FetchCancelled when
+    `cancel` is set, and StorageFull when the space guard refuses.
+    """
+    clock = FetchClock(policy.deadline_s, cancel)
+    try:
+        source = parse_source(url)
+    except SourceProblem as exc:
+        raise ArchiveError(ArchiveReason.FETCH_BLOCKED, str(exc), {"url": clip(url)}) from None
+    try:
+        if isinstance(source, HttpSource):
+            download_archive(source, dest, policy=policy, clock=clock, max_bytes=max_bytes, space=space)
+        elif isinstance(source, LocalSource):
+            copy_local_archive(source.path, dest, policy=policy, clock=clock, max_bytes=max_bytes, space=space)
+        else:
+            raise ArchiveError(
+                ArchiveReason.FETCH_BLOCKED,
+                f"{quote(url)} names a stored upload: the service reads uploads itself, they are not fetched",
+                {"url": clip(url)},
+            )
+    except DeadlineExceeded:
         raise ArchiveError(
             ArchiveReason.FETCH_FAILED,
-            f"unsupported URL scheme {parsed.scheme!r} in {url!r}: use a local path, file://, http:// or https://",
-        )
-    log.info("archive_fetched", url=url, path=str(dest), size_bytes=dest.stat().st_size)
-    return dest
-
-
-def _too_large(what: str, size: int, max_bytes: int) -> ArchiveError:
-    return ArchiveError(
-        ArchiveReason.ARCHIVE_TOO_LARGE, f"{what} is {size:,} bytes, more than the limit of {max_bytes:,} bytes"
-    )
-
-
-def _copy_local(src: Path, dest: Path, *, max_bytes: int) -> None:
-    if not src.exists():
-        raise ArchiveError(ArchiveReason.NOT_FOUND, f"archive {str(src)!r} does not exist")
-    if not src.is_file():
-        raise ArchiveError(ArchiveReason.NOT_A_ZIP, f"archive {str(src)!r} is not a regular file")
-    size = src.stat().st_size
-    if size > max_bytes:
-        raise _too_large(f"archive {str(src)!r}", size, max_bytes)
-    if dest.exists() and dest.samefile(src):
-        return
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(f".{dest.name}.part")
-    shutil.copyfile(src, tmp)
-    os.replace(tmp, dest)
-
-
-class _ReadTimeout:
-    """Connection mixin: the request's timeout bounds connecting; read_timeout then bounds each read."""
-
-    def __init__(self, *args, read_timeout: float, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        self.read_timeout = read_timeout
-
-    def connect(self) -> None:
-        super().connect()
-        self.sock.settimeout(self.read_timeout)
-
-
-class _HTTPConnection(_ReadTimeout, http.client.HTTPConnection):
-    pass
-
-
-class _HTTPSConnection(_ReadTimeout, http.client.HTTPSConnection):
-    pass
-
-
-class _HTTPHandler(urllib.request.HTTPHandler):
-    def __init__(self, read_timeout: float) -> None:
-        super().__init__()
-        self.read_timeout = read_timeout
-
-    def http_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
-        return self.do_open(_HTTPConnection, req, read_timeout=self.read_timeout)
-
-
-class _HTTPSHandler(urllib.request.HTTPSHandler):
-    def __init__(self, read_timeout: float) -> None:
-        self.ssl_context = ssl.create_default_context()
-        super().__init__(context=self.ssl_context)
-        self.read_timeout = read_timeout
-
-    def https_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
-        return self.do_open(_HTTPSConnection, req, context=self.ssl_context, read_timeout=self.read_timeout)
-
-
-def _download(url: str, dest: Path, *, max_bytes: int, connect_timeout_s: float, read_timeout_s: float) -> None:
-    opener = urllib.request.build_opener(_HTTPHandler(read_timeout_s), _HTTPSHandler(read_timeout_s))
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(f".{dest.name}.part")
-    try:
-        _stream_to_file(opener, url, tmp, max_bytes=max_bytes, connect_timeout_s=connect_timeout_s)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
+            f"fetching the archive {quote(url)} did not finish within the deadline of {policy.deadline_s:g} s",
+            {"url": clip(url)},
+        ) from None
+    except FetchCancelled:
+        log.info("archive_fetch_cancelled", url=clip(url))
         raise
-    os.replace(tmp, dest)
-
-
-def _stream_to_file(
-    opener: urllib.request.OpenerDirector, url: str, out_path: Path, *, max_bytes: int, connect_timeout_s: float
-) -> None:
-    request = urllib.request.Request(url, headers={"User-Agent": _USER_AGENT})
-    try:
-        with opener.open(request, timeout=connect_timeout_s) as response:
-            declared = response.headers.get("Content-Length")
-            if declared is not None and declared.isdigit() and int(declared) > max_bytes:
-                raise _too_large(f"archive at {url!r} (Content-Length)", int(declared), max_bytes)
-            received = 0
-            with open(out_path, "wb") as out:
-                while chunk := response.read(_CHUNK):
-                    received += len(chunk)
-                    if received > max_bytes:
-                        raise _too_large(f"archive at {url!r} (so far)", received, max_bytes)
-                    out.write(chunk)
-    except HTTPError as exc:
-        reason = ArchiveReason.NOT_FOUND if exc.code in (404, 410) else ArchiveReason.FETCH_FAILED
-        raise ArchiveError(reason, f"cannot fetch archive {url!r}: HTTP {exc.code} {exc.reason}") from exc
-    except (URLError, http.client.HTTPException, OSError) as exc:
-        raise ArchiveError(ArchiveReason.FETCH_FAILED, f"cannot fetch archive {url!r}: {exc}") from exc
+    log.info("archive_fetched", url=clip(url), path=str(dest), size_bytes=dest.stat().st_size)
+    return dest
