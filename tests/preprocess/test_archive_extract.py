@@ -1,4 +1,8 @@
-"""Safe zip extraction: unsafe entries refuse the whole archive, caps hold, metadata files are skipped."""
+"""Safe zip extraction: refused entries are skipped and reported one by one, the caps and the folder hold.
+
+The odd archives are built byte by byte (tests.fuzz.fuzz_archive.zip_bytes) where zipfile's writer cannot
+make them: NUL and non-UTF-8 names, duplicates, encryption flags, wrong CRCs, damaged streams.
+"""
 
 from __future__ import annotations
 
@@ -10,9 +14,12 @@ from pathlib import Path
 import pytest
 
 from preprocess_svc.errors import ArchiveError, ArchiveReason
-from preprocess_svc.extract import extract_zip
+from preprocess_svc.extract import EntryReason, ExtractedArchive, SkippedEntry, extract_zip
+from shared.disk_space import SpaceGuard, StorageFull
+from tests.fuzz.fuzz_archive import DEFLATED, ENCRYPTED_FLAG, SYMLINK_ATTR, RawEntry, deflate, zip_bytes
 
 BIG = 1 << 30
+GOOD = RawEntry(b"good.mp4", b"frames")
 
 
 def make_zip(path: Path, entries: dict[str, bytes]) -> Path:
@@ -22,29 +29,278 @@ def make_zip(path: Path, entries: dict[str, bytes]) -> Path:
     return path
 
 
+def raw_zip(path: Path, entries: list[RawEntry]) -> Path:
+    path.write_bytes(zip_bytes(entries))
+    return path
+
+
+def text_entry(name: str, data: bytes = b"data") -> RawEntry:
+    """An entry named name in UTF-8, flagged as UTF-8 when it is not ASCII (as zipfile's writer does)."""
+    return RawEntry(name.encode("utf-8"), data, utf8=not name.isascii())
+
+
+def extract(archive: Path, dest: Path, max_bytes: int = BIG) -> ExtractedArchive:
+    return extract_zip(archive, dest, max_uncompressed_bytes=max_bytes, max_entries=100)
+
+
 def files_under(root: Path) -> set[str]:
     return {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()}
 
 
+def everything_under(root: Path) -> set[str]:
+    return {p.relative_to(root).as_posix() for p in root.rglob("*")}
+
+
+def reasons(result: ExtractedArchive) -> list[tuple[str, EntryReason]]:
+    return [(entry.path, entry.reason) for entry in result.skipped]
+
+
+def test_data_files_are_written_with_their_contents_in_archive_order(tmp_path: Path) -> None:
+    archive = make_zip(
+        tmp_path / "a.zip",
+        {
+            "clips/": b"",
+            "clips/walk.mp4": b"walk",
+            "clips/walk.txt": b"a walk",
+            "日本/クリップ.mp4": b"jp",
+            "x.mp4": b"",
+        },
+    )
+    dest = tmp_path / "out"
+
+    result = extract(archive, dest)
+
+    assert result == ExtractedArchive(
+        paths=["clips/walk.mp4", "clips/walk.txt", "日本/クリップ.mp4", "x.mp4"], skipped=[]
+    )
+    assert files_under(dest) == set(result.paths)
+    assert (dest / "clips" / "walk.txt").read_bytes() == b"a walk"
+    assert (dest / "日本" / "クリップ.mp4").read_bytes() == b"jp"
+
+
 @pytest.mark.parametrize(
-    "bad_name",
-    ["../evil.txt", "a/../../evil.txt", "/tmp/evil.txt", "C:/evil.txt", "c:evil.txt", "a\\..\\..\\evil.txt"],
+    ("bad_name", "why"),
+    [
+        ("../evil.txt", "the name has a '..' part"),
+        ("a/../../evil.txt", "the name has a '..' part"),
+        ("a\\..\\..\\evil.txt", "the name has a '..' part"),
+        ("a/..", "the name has a '..' part"),
+        ("/tmp/evil.txt", "the name is an absolute path"),
+        ("\\\\server\\share\\evil.txt", "the name is an absolute path"),
+        ("C:/evil.txt", "the name starts with the drive letter 'C:'"),
+        ("c:evil.txt", "the name starts with the drive letter 'c:'"),
+        (".", "the name has a '.' part"),
+        ("a/./b.mp4", "the name has a '.' part"),
+        ("./top.txt", "the name has a '.' part"),
+        ("", "the name is empty"),
+        ("clip\x00.mp4", "the name contains the control character U+0000"),
+        ("clip\x1b[31m.mp4", "the name contains the control character U+001B"),
+        ("clip\x85.mp4", "the name contains the control character U+0085"),
+    ],
 )
-def test_entry_escaping_the_folder_refuses_the_whole_archive(tmp_path: Path, bad_name: str) -> None:
-    archive = make_zip(tmp_path / "a.zip", {"good.mp4": b"x", bad_name: b"evil"})
-    dest = tmp_path / "box" / "extracted"
-    before = files_under(tmp_path)
+def test_unsafe_names_are_skipped_and_nothing_lands_outside_the_folder(tmp_path: Path, bad_name: str, why: str) -> None:
+    archive = raw_zip(tmp_path / "a.zip", [GOOD, text_entry(bad_name, b"evil"), RawEntry(b"after.mp4", b"x")])
+    dest = tmp_path / "box" / "out"
+    before = everything_under(tmp_path)
+
+    result = extract(archive, dest)
+
+    assert result.paths == ["good.mp4", "after.mp4"]
+    [skipped] = result.skipped
+    assert (skipped.reason, skipped.message) == (EntryReason.UNSAFE_NAME, why)
+    assert files_under(dest) == {"good.mp4", "after.mp4"}
+    assert everything_under(tmp_path) - before == {"box", "box/out", "box/out/good.mp4", "box/out/after.mp4"}
+
+
+def test_control_characters_are_escaped_in_the_reported_path(tmp_path: Path) -> None:
+    archive = raw_zip(tmp_path / "a.zip", [RawEntry(b"clip\x00.mp4/../../x"), RawEntry(b"a\tb.mp4")])
+
+    result = extract(archive, tmp_path / "out")
+
+    assert reasons(result) == [
+        ("clip\\x00.mp4/../../x", EntryReason.UNSAFE_NAME),
+        ("a\\x09b.mp4", EntryReason.UNSAFE_NAME),
+    ]
+
+
+def test_a_huge_name_is_reported_in_at_most_200_characters(tmp_path: Path) -> None:
+    archive = raw_zip(tmp_path / "a.zip", [RawEntry(b"\x01" * 65_535)])
+
+    [skipped] = extract(archive, tmp_path / "out").skipped
+
+    assert skipped.reason == EntryReason.UNSAFE_NAME
+    assert skipped.path.startswith("\\x01\\x01")
+    assert skipped.path.endswith("more characters)")
+    assert len(skipped.path) <= 200
+
+
+def test_names_over_the_length_limits_are_skipped(tmp_path: Path) -> None:
+    part_256 = "é" * 128  # 128 characters, 256 bytes in UTF-8
+    part_255 = "é" * 127 + "x"
+    deep = "/".join(["d" * 99] * 10)  # 999 bytes
+    archive = raw_zip(
+        tmp_path / "a.zip",
+        [
+            text_entry(f"clips/{part_256}"),
+            text_entry(part_255, b"255"),
+            text_entry(f"{deep}/{'e' * 100}"),  # 1,100 bytes
+            text_entry(f"{deep}/{'e' * 24}", b"1024"),  # 1,024 bytes
+        ],
+    )
+    dest = tmp_path / "out"
+
+    result = extract(archive, dest)
+
+    assert result.paths == [part_255, f"{deep}/{'e' * 24}"]
+    assert (dest / part_255).read_bytes() == b"255"
+    assert [(s.reason, s.message) for s in result.skipped] == [
+        (
+            EntryReason.NAME_TOO_LONG,
+            f"the name part '{'é' * 40}'... (88 more characters) is 256 bytes in UTF-8, more than the limit of "
+            "255 bytes",
+        ),
+        (EntryReason.NAME_TOO_LONG, "the path is 1,100 bytes in UTF-8, more than the limit of 1,024 bytes"),
+    ]
+    assert all(len(s.path) <= 200 for s in result.skipped)
+
+
+def test_a_utf8_name_without_the_flag_is_used_as_utf8(tmp_path: Path) -> None:
+    archive = raw_zip(tmp_path / "a.zip", [RawEntry("café/übung.mp4".encode(), b"u", utf8=False)])
+    dest = tmp_path / "out"
+
+    result = extract(archive, dest)
+
+    assert result == ExtractedArchive(paths=["café/übung.mp4"], skipped=[])
+    assert (dest / "café" / "übung.mp4").read_bytes() == b"u"
+
+
+def test_names_that_are_not_utf8_are_skipped_and_shown_with_escapes(tmp_path: Path) -> None:
+    archive = raw_zip(
+        tmp_path / "a.zip",
+        [
+            RawEntry("café.mp4".encode("latin-1"), b"latin-1"),
+            RawEntry("été.mp4".encode("cp437"), b"cp437"),
+            GOOD,
+        ],
+    )
+    dest = tmp_path / "out"
+
+    result = extract(archive, dest)
+
+    assert result.paths == ["good.mp4"]
+    assert result.skipped == [
+        SkippedEntry(
+            "caf\\xe9.mp4",
+            EntryReason.NAME_NOT_UTF8,
+            "the name is not valid UTF-8 (byte 0xe9 at offset 3); zip the files again with a tool that stores UTF-8 "
+            "names",
+        ),
+        SkippedEntry(
+            "\\x82t\\x82.mp4",
+            EntryReason.NAME_NOT_UTF8,
+            "the name is not valid UTF-8 (byte 0x82 at offset 0); zip the files again with a tool that stores UTF-8 "
+            "names",
+        ),
+    ]
+    assert files_under(dest) == {"good.mp4"}
+
+
+def test_a_name_flagged_utf8_that_is_not_utf8_makes_the_archive_unreadable(tmp_path: Path) -> None:
+    archive = raw_zip(tmp_path / "a.zip", [GOOD, RawEntry(b"caf\xe9.mp4", utf8=True)])
+    dest = tmp_path / "out"
 
     with pytest.raises(ArchiveError) as info:
-        extract_zip(archive, dest, max_uncompressed_bytes=BIG, max_entries=100)
+        extract(archive, dest)
 
-    assert info.value.reason == ArchiveReason.UNSAFE_ARCHIVE
-    assert repr(bad_name) in info.value.message
+    assert info.value.reason == ArchiveReason.NOT_A_ZIP
+    assert info.value.message == (
+        "a.zip is not a readable zip archive: an entry name is flagged as UTF-8 but byte 0xe9 at offset 3 of it "
+        "is not valid UTF-8"
+    )
     assert not dest.exists()
-    assert files_under(tmp_path) == before
 
 
-def test_symlink_entry_refuses_the_whole_archive(tmp_path: Path) -> None:
+def test_later_entries_with_the_same_path_are_skipped_and_the_first_is_kept(tmp_path: Path) -> None:
+    archive = raw_zip(
+        tmp_path / "a.zip",
+        [
+            RawEntry(b"clips/a.mp4", b"first"),
+            RawEntry(b"clips\\a.mp4", b"second"),
+            RawEntry(b"clips/b.mp4", b"b"),
+            RawEntry(b"clips//a.mp4", b"third"),
+        ],
+    )
+    dest = tmp_path / "out"
+
+    result = extract(archive, dest)
+
+    assert result.paths == ["clips/a.mp4", "clips/b.mp4"]
+    assert (dest / "clips" / "a.mp4").read_bytes() == b"first"
+    duplicate = "an earlier entry ('clips/a.mp4') has the same path; the first is kept"
+    assert result.skipped == [
+        SkippedEntry("clips\\a.mp4", EntryReason.DUPLICATE_NAME, duplicate),
+        SkippedEntry("clips//a.mp4", EntryReason.DUPLICATE_NAME, duplicate),
+    ]
+
+
+@pytest.mark.parametrize("file_first", [True, False])
+def test_a_file_that_is_also_a_folder_is_skipped_and_the_folder_kept(tmp_path: Path, file_first: bool) -> None:
+    entries = [RawEntry(b"a", b"file"), RawEntry(b"a/b.mp4", b"clip")]
+    archive = raw_zip(tmp_path / "a.zip", entries if file_first else entries[::-1])
+    dest = tmp_path / "out"
+
+    result = extract(archive, dest)
+
+    assert result.paths == ["a/b.mp4"]
+    assert result.skipped == [
+        SkippedEntry(
+            "a",
+            EntryReason.NAME_CONFLICT,
+            "the path is also the folder of 1 other entry (such as 'a/b.mp4'); the folder's files are kept",
+        )
+    ]
+    assert (dest / "a" / "b.mp4").read_bytes() == b"clip"
+
+
+def test_nested_conflicts_keep_the_deepest_files(tmp_path: Path) -> None:
+    archive = raw_zip(
+        tmp_path / "a.zip",
+        [
+            RawEntry(b"a/b"),
+            RawEntry(b"a/b/c.mp4"),
+            RawEntry(b"a"),
+            RawEntry(b"ab"),
+            RawEntry(b"a.mp4"),
+            RawEntry(b"a/d.mp4"),
+            RawEntry(b"a"),
+        ],
+    )
+    dest = tmp_path / "out"
+
+    result = extract(archive, dest)
+
+    assert result.paths == ["a/b/c.mp4", "ab", "a.mp4", "a/d.mp4"]
+    assert [(s.path, s.reason, s.message) for s in result.skipped] == [
+        (
+            "a/b",
+            EntryReason.NAME_CONFLICT,
+            "the path is also the folder of 1 other entry (such as 'a/b/c.mp4'); the folder's files are kept",
+        ),
+        (
+            "a",
+            EntryReason.NAME_CONFLICT,
+            "the path is also the folder of 3 other entries (such as 'a/b'); the folder's files are kept",
+        ),
+        (
+            "a",
+            EntryReason.DUPLICATE_NAME,
+            "an earlier entry ('a') has the same path; that path is also a folder, so neither is kept",
+        ),
+    ]
+    assert files_under(dest) == {"a/b/c.mp4", "ab", "a.mp4", "a/d.mp4"}
+
+
+def test_symlink_entry_is_skipped(tmp_path: Path) -> None:
     archive = tmp_path / "link.zip"
     with zipfile.ZipFile(archive, "w") as zf:
         zf.writestr("good.mp4", b"x")
@@ -53,34 +309,52 @@ def test_symlink_entry_refuses_the_whole_archive(tmp_path: Path) -> None:
         zf.writestr(link, "/etc/passwd")
     dest = tmp_path / "extracted"
 
-    with pytest.raises(ArchiveError) as info:
-        extract_zip(archive, dest, max_uncompressed_bytes=BIG, max_entries=100)
+    result = extract(archive, dest)
 
-    assert info.value.reason == ArchiveReason.UNSAFE_ARCHIVE
-    assert "'clip.mp4' is a symbolic link" in info.value.message
-    assert not dest.exists()
-
-
-def test_too_many_entries_is_refused(tmp_path: Path) -> None:
-    archive = make_zip(tmp_path / "many.zip", {f"f{i}.txt": b"x" for i in range(5)})
-
-    with pytest.raises(ArchiveError) as info:
-        extract_zip(archive, tmp_path / "out", max_uncompressed_bytes=BIG, max_entries=4)
-
-    assert info.value.reason == ArchiveReason.ARCHIVE_TOO_LARGE
-    assert "5 entries" in info.value.message
-    assert not (tmp_path / "out").exists()
+    assert result.paths == ["good.mp4"]
+    assert result.skipped == [
+        SkippedEntry("clip.mp4", EntryReason.SYMLINK, "the entry is a symbolic link; links are not extracted")
+    ]
+    assert [p for p in dest.rglob("*") if p.is_symlink()] == []
 
 
-def test_declared_uncompressed_size_over_the_cap_is_refused_before_writing(tmp_path: Path) -> None:
-    archive = make_zip(tmp_path / "big.zip", {"a.bin": bytes(600), "b.bin": bytes(600)})
+def test_encrypted_entry_is_skipped(tmp_path: Path) -> None:
+    archive = raw_zip(tmp_path / "a.zip", [RawEntry(b"locked.mp4", b"\x00" * 24, flags=ENCRYPTED_FLAG), GOOD])
 
-    with pytest.raises(ArchiveError) as info:
-        extract_zip(archive, tmp_path / "out", max_uncompressed_bytes=1000, max_entries=100)
+    result = extract(archive, tmp_path / "out")
 
-    assert info.value.reason == ArchiveReason.ARCHIVE_TOO_LARGE
-    assert "1,200 bytes" in info.value.message
-    assert not (tmp_path / "out").exists()
+    assert result.paths == ["good.mp4"]
+    assert result.skipped == [
+        SkippedEntry("locked.mp4", EntryReason.ENCRYPTED, "the entry is encrypted; use a zip without a password")
+    ]
+
+
+@pytest.mark.parametrize(
+    ("damaged", "why"),
+    [
+        (RawEntry(b"bad.mp4", b"frames", crc=0), "Bad CRC-32 for file 'bad.mp4'"),
+        (
+            RawEntry(b"bad.mp4", b"frames" * 50, method=DEFLATED, compressed=b"\xff" * 30),
+            "Error -3 while decompressing data: invalid block type",
+        ),
+        (
+            RawEntry(b"bad.mp4", b"frames" * 50, method=DEFLATED, compressed=deflate(b"frames" * 50)[:9]),
+            "Bad CRC-32 for file 'bad.mp4'",
+        ),
+    ],
+)
+def test_an_unreadable_entry_is_skipped_and_removed_and_the_others_kept(
+    tmp_path: Path, damaged: RawEntry, why: str
+) -> None:
+    archive = raw_zip(tmp_path / "a.zip", [GOOD, damaged, RawEntry(b"later.mp4", b"later", method=DEFLATED)])
+    dest = tmp_path / "out"
+
+    result = extract(archive, dest)
+
+    assert result.paths == ["good.mp4", "later.mp4"]
+    assert result.skipped == [SkippedEntry("bad.mp4", EntryReason.UNREADABLE_ENTRY, f"the entry cannot be read: {why}")]
+    assert files_under(dest) == {"good.mp4", "later.mp4"}
+    assert (dest / "later.mp4").read_bytes() == b"later"
 
 
 def _lie_about_sizes(archive: Path, declared: int) -> None:
@@ -93,48 +367,163 @@ def _lie_about_sizes(archive: Path, declared: int) -> None:
     archive.write_bytes(bytes(data))
 
 
-def test_entry_with_a_lying_size_header_is_refused_and_nothing_is_left(tmp_path: Path) -> None:
+def test_entry_with_a_lying_size_header_is_skipped_and_nothing_is_left(tmp_path: Path) -> None:
     archive = make_zip(tmp_path / "bomb.zip", {"bomb.bin": bytes(2_000_000)})
     _lie_about_sizes(archive, declared=10)
     dest = tmp_path / "out"
 
-    with pytest.raises(ArchiveError) as info:
-        extract_zip(archive, dest, max_uncompressed_bytes=1000, max_entries=100)
+    result = extract(archive, dest, max_bytes=1000)
 
     # The reader stops at the declared size, so the real 2 MB never land; the entry fails its CRC.
-    assert info.value.reason == ArchiveReason.NOT_A_ZIP
-    assert "'bomb.bin' cannot be extracted" in info.value.message
+    assert result.paths == []
+    assert result.skipped == [
+        SkippedEntry(
+            "bomb.bin", EntryReason.UNREADABLE_ENTRY, "the entry cannot be read: Bad CRC-32 for file 'bomb.bin'"
+        )
+    ]
+    assert files_under(dest) == set()
+
+
+def test_compression_methods_other_than_stored_and_deflate_are_skipped(tmp_path: Path) -> None:
+    archive = tmp_path / "a.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("good.mp4", b"x")
+        zf.writestr("packed.mp4", bytes(10_000), compress_type=zipfile.ZIP_BZIP2)
+        zf.writestr("squeezed.mp4", bytes(10_000), compress_type=zipfile.ZIP_LZMA)
+    result = extract(archive, tmp_path / "out")
+
+    assert result.paths == ["good.mp4"]
+    assert [(s.path, s.reason, s.message) for s in result.skipped] == [
+        (
+            "packed.mp4",
+            EntryReason.UNREADABLE_ENTRY,
+            "the entry uses compression method 12 (bzip2); only stored and deflate are read",
+        ),
+        (
+            "squeezed.mp4",
+            EntryReason.UNREADABLE_ENTRY,
+            "the entry uses compression method 14 (LZMA); only stored and deflate are read",
+        ),
+    ]
+
+
+def test_an_unknown_compression_method_is_skipped(tmp_path: Path) -> None:
+    archive = raw_zip(tmp_path / "a.zip", [RawEntry(b"odd.mp4", b"x", method=77), GOOD])
+
+    result = extract(archive, tmp_path / "out")
+
+    assert result.paths == ["good.mp4"]
+    assert result.skipped == [
+        SkippedEntry(
+            "odd.mp4",
+            EntryReason.UNREADABLE_ENTRY,
+            "the entry uses compression method 77 (unknown); only stored and deflate are read",
+        )
+    ]
+
+
+def test_an_archive_whose_entries_are_all_skipped_reports_them_all_in_order(tmp_path: Path) -> None:
+    archive = raw_zip(
+        tmp_path / "a.zip",
+        [
+            RawEntry(b"../up.mp4", b"x"),
+            RawEntry(b"link.mp4", b"target", external_attr=SYMLINK_ATTR),
+            RawEntry(b"locked.mp4", b"x", flags=ENCRYPTED_FLAG),
+            RawEntry(b"bad.mp4", b"x", crc=1),
+            RawEntry(b"odd.mp4", b"x", method=99),
+            RawEntry(b"bad.mp4", b"again"),
+        ],
+    )
+    dest = tmp_path / "box" / "out"
+
+    result = extract(archive, dest)
+
+    assert result.paths == []
+    assert reasons(result) == [
+        ("../up.mp4", EntryReason.UNSAFE_NAME),
+        ("link.mp4", EntryReason.SYMLINK),
+        ("locked.mp4", EntryReason.ENCRYPTED),
+        ("bad.mp4", EntryReason.UNREADABLE_ENTRY),
+        ("odd.mp4", EntryReason.UNREADABLE_ENTRY),
+        ("bad.mp4", EntryReason.DUPLICATE_NAME),
+    ]
+    assert dest.is_dir()
+    assert everything_under(tmp_path) == {"a.zip", "box", "box/out"}
+
+
+def test_too_many_entries_is_refused(tmp_path: Path) -> None:
+    archive = make_zip(tmp_path / "many.zip", {f"f{i}.txt": b"x" for i in range(5)})
+
+    with pytest.raises(ArchiveError) as info:
+        extract_zip(archive, tmp_path / "out", max_uncompressed_bytes=BIG, max_entries=4)
+
+    assert info.value.reason == ArchiveReason.ARCHIVE_TOO_LARGE
+    assert info.value.message == "archive has 5 entries, more than the limit of 4"
+    assert not (tmp_path / "out").exists()
+
+
+def test_declared_uncompressed_size_over_the_cap_is_refused_before_writing(tmp_path: Path) -> None:
+    # The skipped dotfile's 5,000 bytes do not count.
+    archive = make_zip(tmp_path / "big.zip", {"a.bin": bytes(600), "b.bin": bytes(600), ".cache": bytes(5000)})
+
+    with pytest.raises(ArchiveError) as info:
+        extract(archive, tmp_path / "out", max_bytes=1000)
+
+    assert info.value.reason == ArchiveReason.ARCHIVE_TOO_LARGE
+    assert info.value.message == "archive content (uncompressed) is 1,200 bytes, more than the limit of 1,000 bytes"
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_volume_without_room_refuses_before_writing(tmp_path: Path) -> None:
+    archive = make_zip(tmp_path / "a.zip", {"a.mp4": bytes(600)})
+    dest = tmp_path / "out"
+
+    with pytest.raises(StorageFull):
+        extract_zip(archive, dest, max_uncompressed_bytes=BIG, max_entries=10, space=SpaceGuard(min_free_bytes=1 << 62))
+
     assert not dest.exists()
 
 
-def test_macos_metadata_and_dotfiles_are_not_extracted(tmp_path: Path) -> None:
+def test_macos_metadata_dotfiles_and_folders_are_left_out_silently(tmp_path: Path) -> None:
     archive = make_zip(
         tmp_path / "mac.zip",
         {
+            "clips/": b"",
             "clips/walk.mp4": b"v",
             "clips/walk.txt": b"a walk",
             "__MACOSX/clips/._walk.mp4": b"resource fork",
             "clips/.DS_Store": b"finder",
             ".hidden/secret.mp4": b"v",
             "clips/.cache/x.mp4": b"v",
-            "./top.txt": b"t",
             "win\\path.txt": b"w",
+            "win\\folder\\": b"",
         },
     )
     dest = tmp_path / "out"
 
-    paths = extract_zip(archive, dest, max_uncompressed_bytes=BIG, max_entries=100)
+    result = extract(archive, dest)
 
-    assert sorted(paths) == ["clips/walk.mp4", "clips/walk.txt", "top.txt", "win/path.txt"]
-    assert files_under(dest) == set(paths)
-    assert (dest / "clips" / "walk.txt").read_bytes() == b"a walk"
+    assert result == ExtractedArchive(paths=["clips/walk.mp4", "clips/walk.txt", "win/path.txt"], skipped=[])
+    assert everything_under(dest) == {"clips", "clips/walk.mp4", "clips/walk.txt", "win", "win/path.txt"}
 
 
-def test_a_file_that_is_not_a_zip_is_refused(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "content",
+    [
+        b"this is plainly text, not a zip archive",
+        zip_bytes([GOOD, GOOD])[:-30],  # cut inside the central directory
+        zip_bytes([GOOD]).replace(b"PK\x01\x02", b"PK\x01\x09"),  # a damaged central directory
+        b"PK\x05\x06" + struct.pack("<HHHHIIH", 0, 0, 1, 1, 46, 0, 0),  # a directory that is not there
+        zip_bytes([GOOD])[:-22] + b"PK\x05\x06" + struct.pack("<HHHHIIH", 0, 0, 1, 1, 80, 1 << 31, 0),
+    ],
+)
+def test_a_file_that_is_not_a_readable_zip_is_refused(tmp_path: Path, content: bytes) -> None:
     not_zip = tmp_path / "archive.zip"
-    not_zip.write_bytes(b"this is plainly text, not a zip archive")
+    not_zip.write_bytes(content)
 
     with pytest.raises(ArchiveError) as info:
-        extract_zip(not_zip, tmp_path / "out", max_uncompressed_bytes=BIG, max_entries=100)
+        extract(not_zip, tmp_path / "out")
 
     assert info.value.reason == ArchiveReason.NOT_A_ZIP
+    assert info.value.message.startswith("archive.zip is not a readable zip archive: ")
+    assert not (tmp_path / "out").exists()

@@ -1,0 +1,1 @@
+"""Fuzz targets, runnable by hand with atheris; their pytest companions keep them working."""
