@@ -8,6 +8,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from preprocess_svc.settings import GIB
+from shared.auth import AuthSettings
+from shared.auth.settings import add_auth_arguments, add_internal_principals_argument, auth_settings_from_args
+from shared.fetch_flags import add_fetch_arguments, fetch_policy_from_args
+from shared.fetch_policy import FetchPolicy
 
 DEFAULT_MAX_UPLOAD_BYTES = 20 * GIB  # the same as PreprocessSettings.max_archive_bytes
 
@@ -21,6 +25,10 @@ class PreprocessServiceConfig:
     grace_seconds: float = 10.0
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES  # largest archive UploadArchive accepts
     cache: bool = True  # reuse the bundles of an earlier run with the same archive and settings
+    auth: AuthSettings = AuthSettings()  # who may call; Preprocess itself serves internal principals only
+    fetch: FetchPolicy = FetchPolicy()  # where archives may be read from
+    quota_storage_bytes: int | None = None  # per principal: bytes of its uploads; None = unlimited
+    min_free_bytes: int = 0  # a large write that would leave less free on the volume fails STORAGE_FULL
 
 
 def parser() -> argparse.ArgumentParser:
@@ -43,11 +51,34 @@ def parser() -> argparse.ArgumentParser:
         help="keep finished runs under <storage>/cache/preprocess and reuse them for the same archive and "
         "settings (no eviction)",
     )
+    add_auth_arguments(p)
+    add_internal_principals_argument(p)
+    add_fetch_arguments(p)
+    p.add_argument(
+        "--quota-storage-bytes",
+        type=int,
+        default=int(env("LTX_QUOTA_STORAGE_BYTES")) if env("LTX_QUOTA_STORAGE_BYTES") else None,
+        help="per principal: most bytes of uploads it may keep here (unlimited by default)",
+    )
+    p.add_argument(
+        "--min-free-bytes",
+        type=int,
+        default=int(env("LTX_MIN_FREE_BYTES", "0")),
+        help="keep this much free on the storage volume: a large write that would not fails STORAGE_FULL",
+    )
     return p
 
 
 def from_args(argv: list[str] | None = None) -> PreprocessServiceConfig:
-    a = parser().parse_args(argv)
+    p = parser()
+    a = p.parse_args(argv)
+    for flag, value in (("--quota-storage-bytes", a.quota_storage_bytes), ("--min-free-bytes", a.min_free_bytes)):
+        if value is not None and value < 0:
+            p.error(f"{flag} must be >= 0 (got {value})")
+    try:
+        fetch = fetch_policy_from_args(a, Path(a.storage))
+    except ValueError as exc:
+        p.error(str(exc))
     return PreprocessServiceConfig(
         storage=Path(a.storage),
         port=a.port,
@@ -55,4 +86,8 @@ def from_args(argv: list[str] | None = None) -> PreprocessServiceConfig:
         workers=a.workers,
         max_upload_bytes=a.max_upload_bytes,
         cache=a.cache,
+        auth=auth_settings_from_args(a),
+        fetch=fetch,
+        quota_storage_bytes=a.quota_storage_bytes,
+        min_free_bytes=a.min_free_bytes,
     )

@@ -1,14 +1,15 @@
 """A content-keyed cache of preprocessed bundles: the same archive with the same settings is done once.
 
-The key (cache_key) is a SHA-256 over CACHE_FORMAT, the SHA-256 of the fetched archive's bytes and
-every PreprocessSettings field that shapes the bundles or the reports (SHAPING_FIELDS); not the
-dataset id, the URL, the delivery, the limits or the worker count. So the same archive at another
-URL, for another dataset id, is a hit.
+Each owner (principal) has a cache of its own: one tenant's hit must never reveal that another
+trained on the same bytes. The key (cache_key) is a SHA-256 over CACHE_FORMAT, the owner, the SHA-256
+of the fetched archive's bytes and every PreprocessSettings field that shapes the bundles or the
+reports (SHAPING_FIELDS); not the dataset id, the URL, the delivery, the limits or the worker count.
+So the same owner's same archive at another URL, for another dataset id, is a hit.
 
-On-disk layout under the storage root:
-  cache/preprocess/<key>/manifest.json          the run's events, in order, to replay it (no Summary)
-  cache/preprocess/<key>/bundles/<file>         its bundles (hard links of the run's own files)
-  cache/preprocess/.<key>.<random>.tmp/         a run in progress (CacheRecorder), never read
+On-disk layout under the storage root (<o> = the owner's key, shared.auth.owner_key):
+  cache/preprocess/<o>/<key>/manifest.json      the run's events, in order, to replay it (no Summary)
+  cache/preprocess/<o>/<key>/bundles/<file>     its bundles (hard links of the run's own files)
+  cache/preprocess/<o>/.<key>.<random>.tmp/     a run in progress (CacheRecorder), never read
 
 A miss records the run as it goes (CacheRecorder.record): each bundle is hard-linked into the run's
 staging folder as soon as it is written, before anyone (BY_VALUE delivery) deletes the run's copy.
@@ -45,10 +46,11 @@ from preprocess_svc.events import (
     Summary,
 )
 from preprocess_svc.settings import PreprocessSettings
+from shared.auth import owner_key
 from shared.dataset_report import FileReport
 from shared.plain_json import from_plain, to_plain
 
-CACHE_FORMAT = "ltx-preprocess-cache/1"  # bump when the bundles, the reports or this layout change
+CACHE_FORMAT = "ltx-preprocess-cache/2"  # bump when the bundles, the reports or this layout change
 SHAPING_FIELDS = (
     "trigger_phrase",
     "number_of_frames",
@@ -73,12 +75,12 @@ log = structlog.get_logger(__name__)
 
 def cache_key(archive_sha256: str, settings: PreprocessSettings) -> str:
     shaping = {name: getattr(settings, name) for name in SHAPING_FIELDS}
-    text = json.dumps([CACHE_FORMAT, archive_sha256, shaping], sort_keys=True, separators=(",", ":"))
+    text = json.dumps([CACHE_FORMAT, settings.owner, archive_sha256, shaping], sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def cache_root(storage_root: Path) -> Path:
-    return storage_root / "cache" / "preprocess"
+def cache_root(storage_root: Path, owner: str) -> Path:
+    return storage_root / "cache" / "preprocess" / owner_key(owner)
 
 
 @dataclass(frozen=True)
@@ -104,8 +106,8 @@ class CachedRun:
 
 
 class DatasetCache:
-    def __init__(self, storage_root: Path) -> None:
-        self.root = cache_root(storage_root)
+    def __init__(self, storage_root: Path, owner: str) -> None:
+        self.root = cache_root(storage_root, owner)
 
     def entry(self, key: str) -> Path:
         return self.root / key

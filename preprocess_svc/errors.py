@@ -2,7 +2,7 @@
 
 DatasetError and ArchiveError end a whole run (the API layer maps them to gRPC statuses with
 ErrorInfo.reason = .reason). UnusableMediaError concerns one file only: the pipeline turns it into
-a Skipped event and carries on.
+a Skipped event and carries on. FetchCancelled is no fault of the archive: the caller stopped the fetch.
 """
 
 from __future__ import annotations
@@ -19,7 +19,8 @@ class DatasetReason(StrEnum):
 
 
 class ArchiveReason(StrEnum):
-    UNSAFE_ARCHIVE = "UNSAFE_ARCHIVE"
+    # Every entry was refused (unsafe, over-long, duplicate or undecodable names...): nothing to use.
+    NO_USABLE_ENTRY = "NO_USABLE_ENTRY"
     ARCHIVE_TOO_LARGE = "ARCHIVE_TOO_LARGE"
     NOT_A_ZIP = "NOT_A_ZIP"
     FETCH_FAILED = "FETCH_FAILED"
@@ -61,6 +62,10 @@ class ArchiveError(PreprocessError):
 
     def __init__(self, reason: ArchiveReason, message: str, metadata: dict[str, str] | None = None) -> None:
         super().__init__(reason, message, metadata)
+
+
+class FetchCancelled(Exception):
+    """The caller cancelled the archive fetch; nothing of the archive was kept."""
 
 
 class UnusableMediaError(Exception):

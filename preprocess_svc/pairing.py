@@ -1,7 +1,9 @@
 """Finding the media of an extracted archive and pairing each file with its caption.
 
 A caption is the .txt with the same base name in the same folder, so a/clip.mp4 and b/clip.mp4 are
-distinct samples with their own captions. A dataset is all videos or all images, never both.
+distinct samples with their own captions. A dataset is all videos or all images, never both. A caption
+longer than MAX_CAPTION_CHARS (far more than the text encoder's 1,024 tokens take) is cut there, with a
+CAPTION_TRUNCATED warning; the training service warns again for captions its tokenizer cuts.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from preprocess_svc.extract import is_ignored
 VIDEO_EXTENSIONS = frozenset({".mp4", ".mov", ".avi", ".mkv", ".webm"})
 IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg"})
 CAPTION_EXTENSION = ".txt"
+MAX_CAPTION_CHARS = 8192
+_CAPTION_READ_BYTES = 4 * MAX_CAPTION_CHARS + 4  # enough UTF-8 for MAX_CAPTION_CHARS characters, and a BOM
 
 
 @dataclass(frozen=True)
@@ -44,8 +48,17 @@ def _kind_of(path: Path) -> MediaKind | None:
     return None
 
 
-def _read_caption(path: Path) -> str:
-    return path.read_text(encoding="utf-8-sig", errors="replace").strip()
+def _read_caption(path: Path) -> tuple[str, str | None]:
+    """The caption text, cut to MAX_CAPTION_CHARS, and how long it was when it had to be cut."""
+    size = path.stat().st_size
+    with open(path, "rb") as fh:
+        data = fh.read(_CAPTION_READ_BYTES)
+    text = data.decode("utf-8-sig", errors="replace").strip()
+    if size > _CAPTION_READ_BYTES:
+        return text[:MAX_CAPTION_CHARS].rstrip(), f"the caption file has {size:,} bytes"
+    if len(text) > MAX_CAPTION_CHARS:
+        return text[:MAX_CAPTION_CHARS].rstrip(), f"the caption has {len(text):,} characters"
+    return text, None
 
 
 def pair_media(root: Path, trigger_phrase: str) -> PairedDataset:
@@ -80,9 +93,15 @@ def pair_media(root: Path, trigger_phrase: str) -> PairedDataset:
     used_captions: set[Path] = set()
     for path, kind in media:
         caption_file = captions.get(path.with_suffix(""))
-        text = _read_caption(caption_file) if caption_file else ""
+        text, too_long = _read_caption(caption_file) if caption_file else ("", None)
         if caption_file:
             used_captions.add(caption_file)
+        if too_long is not None:
+            message = (
+                f"{too_long}; it is cut to its first {MAX_CAPTION_CHARS:,} characters "
+                "(the text encoder reads at most 1,024 tokens)"
+            )
+            warnings.append(DatasetWarning(rel[caption_file], "CAPTION_TRUNCATED", message))
         if not text:
             why = f"{rel[caption_file]!r} is empty" if caption_file else f"no {path.stem}.txt beside it"
             trains_on = f"the trigger phrase {trigger!r}" if trigger else "an empty caption"

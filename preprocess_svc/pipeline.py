@@ -1,10 +1,20 @@
 """One preprocessing run: fetch, extract, pair, then fit every media file to a bundle on a process pool.
 
 On-disk layout under the storage root:
-  datasets/<dataset_id>/archive.zip      the fetched archive
-  datasets/<dataset_id>/extracted/       its data files (re-created by every run that is not a cache hit)
-  datasets/<dataset_id>/bundles/         one <safe name>.safetensors per sample (re-created by every run)
-  cache/preprocess/<key>/                finished runs, by archive content and settings (dataset_cache)
+  datasets/<dataset_id>/archive.zip      the fetched archive (an upload is hard-linked here)
+  datasets/<dataset_id>/extracted/       its data files while the run works on them (removed at its end)
+  datasets/<dataset_id>/bundles/<run>/   one <safe name>.safetensors per sample, in a folder of the run's
+                                         own (earlier runs' folders are removed when a run starts)
+  cache/preprocess/<owner>/<key>/        finished runs, by owner, archive content and settings (dataset_cache)
+
+The archive comes from the owner's own uploads (upload://<id>) or through fetch_archive, under the
+settings' fetch policy (addresses and local folders it may read, an overall deadline) with this
+storage root refused as a local source. Setting `cancel` stops a fetch within a second. Whatever way a
+run ends, its extracted files go; a run that fails or is closed early also removes its archive (and any
+partial download) and its bundles, so nothing of it is left but what the caller was told about.
+Archive entries the extraction refuses (unsafe, over-long, duplicate or undecodable names...) are each
+reported as a Skipped event and a SKIPPED FileReport; an archive with nothing usable left is refused
+(ArchiveError NO_USABLE_ENTRY).
 
 Cache (use_cache): right after the fetch the archive is hashed into a cache key. A hit replays the
 cached run (its events, its bundles in the cache's folder) without extracting or decoding anything; a
@@ -41,7 +51,12 @@ audio and the run yields a DatasetWarning AUDIO_UNREADABLE just before the sampl
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import os
+import secrets
 import shutil
+import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -55,12 +70,14 @@ from preprocess_svc.audio import AUDIO_UNREADABLE, AudioOptions
 from preprocess_svc.dataset_cache import DatasetCache, cache_key
 from preprocess_svc.errors import (
     ALL_CLIPS_TOO_SHORT_MESSAGE,
+    ArchiveError,
+    ArchiveReason,
     DatasetError,
     DatasetReason,
     SkipReason,
 )
 from preprocess_svc.events import BundleWritten, DatasetWarning, PreprocessEvent, Progress, Skipped, Summary
-from preprocess_svc.extract import extract_zip
+from preprocess_svc.extract import ExtractedArchive, extract_zip
 from preprocess_svc.fetch import fetch_archive
 from preprocess_svc.pairing import pair_media
 from preprocess_svc.report import ReportBuilder, ignored_files
@@ -72,8 +89,12 @@ from preprocess_svc.sample_worker import (
     process_shot,
 )
 from preprocess_svc.settings import PreprocessSettings
+from preprocess_svc.uploads import resolve_upload_uri
 from preprocess_svc.worker_pool import WorkerPool
 from shared.bundle import sha256_file
+from shared.dataset_report import FileOutcome, FileReport
+from shared.quoting import quote
+from shared.uploads_layout import is_upload_uri
 
 log = structlog.get_logger(__name__)
 
@@ -81,6 +102,7 @@ log = structlog.get_logger(__name__)
 @dataclass(frozen=True)
 class DatasetPaths:
     root: Path
+    run: str  # this run's own token: its bundles go to a folder no other run writes to
 
     @property
     def archive(self) -> Path:
@@ -91,12 +113,25 @@ class DatasetPaths:
         return self.root / "extracted"
 
     @property
-    def bundles(self) -> Path:
+    def all_bundles(self) -> Path:
         return self.root / "bundles"
+
+    @property
+    def bundles(self) -> Path:
+        return self.all_bundles / self.run
 
 
 def dataset_paths(storage_root: Path, dataset_id: str) -> DatasetPaths:
-    return DatasetPaths(storage_root / "datasets" / dataset_id)
+    return DatasetPaths(storage_root / "datasets" / dataset_id, secrets.token_hex(4))
+
+
+def _discard_late(run_folder: Path, outcome: object) -> None:
+    """What a worker finished after its run had ended early: nobody will read its bundle, and the run's
+    folder (which the worker may have made again) goes once it is empty."""
+    if isinstance(outcome, BundleWritten):
+        outcome.path.unlink(missing_ok=True)
+    with contextlib.suppress(OSError):
+        run_folder.rmdir()
 
 
 def _no_samples_error(skipped: list[Skipped], settings: PreprocessSettings) -> DatasetError:
@@ -114,8 +149,30 @@ def _no_samples_error(skipped: list[Skipped], settings: PreprocessSettings) -> D
     first = min(skipped, key=lambda s: s.path)
     return DatasetError(
         DatasetReason.NO_USABLE_MEDIA,
-        f"no file of the archive gave a sample ({counts}); e.g. {first.path!r}: {first.message}",
+        f"no file of the archive gave a sample ({counts}); e.g. {quote(first.path, 100)}: {first.message}",
         files=files,
+    )
+
+
+def _fetch(settings: PreprocessSettings, storage_root: Path, archive: Path, cancel: threading.Event | None) -> None:
+    """Put the run's archive at `archive`: the owner's upload (hard-linked), or fetched under the policy."""
+    if is_upload_uri(settings.training_data_url):
+        upload = resolve_upload_uri(settings.training_data_url, storage_root, settings.owner)
+        archive.parent.mkdir(parents=True, exist_ok=True)
+        archive.unlink(missing_ok=True)
+        try:
+            os.link(upload, archive)
+        except OSError:  # another filesystem, or one without hard links
+            settings.space.check(archive.parent, upload.stat().st_size)
+            shutil.copyfile(upload, archive)
+        return
+    fetch_archive(
+        settings.training_data_url,
+        archive,
+        policy=replace(settings.fetch, storage_root=storage_root),
+        max_bytes=settings.max_archive_bytes,
+        cancel=cancel,
+        space=settings.space,
     )
 
 
@@ -125,30 +182,48 @@ def run_preprocess(
     *,
     worker_pool: WorkerPool | None = None,
     use_cache: bool = True,
+    cancel: threading.Event | None = None,
 ) -> Iterator[PreprocessEvent]:
     """Run one dataset through preprocessing, yielding events (see preprocess_svc.events for the order).
 
     worker_pool: the service's warm pool, shared with its other runs; None makes a private pool of
     settings.workers processes for this run alone.
-    use_cache: reuse (and store) finished runs by archive content and settings (see above).
-    Raises ArchiveError or DatasetError when the run as a whole fails, WorkerCrashed when a worker died.
+    use_cache: reuse (and store) finished runs by owner, archive content and settings (see above).
+    cancel: set it to stop a fetch in progress (FetchCancelled); closing the generator stops the rest.
+    Raises ArchiveError or DatasetError when the run as a whole fails, WorkerCrashed when a worker died,
+    StorageFull when the volume is too full for the next large write.
     """
-    started = time.monotonic()
     paths = dataset_paths(storage_root, settings.dataset_id)
+    completed = False
+    try:
+        yield from _run(settings, storage_root, paths, worker_pool, use_cache, cancel)
+        completed = True
+    finally:
+        shutil.rmtree(paths.extracted, ignore_errors=True)
+        if not completed:  # failed, cancelled, or closed early: keep nothing of it
+            for partial in paths.root.glob(".archive.zip*"):
+                partial.unlink(missing_ok=True)
+            paths.archive.unlink(missing_ok=True)
+            shutil.rmtree(paths.bundles, ignore_errors=True)
+
+
+def _run(
+    settings: PreprocessSettings,
+    storage_root: Path,
+    paths: DatasetPaths,
+    worker_pool: WorkerPool | None,
+    use_cache: bool,
+    cancel: threading.Event | None,
+) -> Iterator[PreprocessEvent]:
+    started = time.monotonic()
     run_log = log.bind(dataset_id=settings.dataset_id)
-    for stale in (paths.extracted, paths.bundles):
+    for stale in (paths.extracted, paths.all_bundles):  # of earlier runs on this dataset
         shutil.rmtree(stale, ignore_errors=True)
-    fetch_archive(
-        settings.training_data_url,
-        paths.archive,
-        max_bytes=settings.max_archive_bytes,
-        connect_timeout_s=settings.http_connect_timeout_s,
-        read_timeout_s=settings.http_read_timeout_s,
-    )
+    _fetch(settings, storage_root, paths.archive, cancel)
     if not use_cache:
         yield from _process(settings, paths, worker_pool, started)
         return
-    cache = DatasetCache(storage_root)
+    cache = DatasetCache(storage_root, settings.owner)
     key = cache_key(sha256_file(paths.archive), settings)
     run_log = run_log.bind(cache_key=key)
     hit = cache.lookup(key)
@@ -173,17 +248,33 @@ def run_preprocess(
         recorder.discard()  # a run that did not complete leaves no entry
 
 
+def _entry_skips(extracted: ExtractedArchive) -> Iterator[PreprocessEvent]:
+    """Each refused archive entry as a Skipped event and its SKIPPED report; none usable: the archive fails."""
+    for entry in extracted.skipped:
+        yield Skipped(path=entry.path, reason=entry.reason, message=entry.message)
+        yield FileReport(path=entry.path, outcome=FileOutcome.SKIPPED, reason=entry.reason, message=entry.message)
+    if extracted.skipped and not extracted.paths:
+        first = extracted.skipped[0]
+        raise ArchiveError(
+            ArchiveReason.NO_USABLE_ENTRY,
+            f"no entry of the archive can be extracted: all {len(extracted.skipped)} were refused, e.g. "
+            f"{quote(first.path, 100)}: {first.reason} ({first.message})",
+        )
+
+
 def _process(
     settings: PreprocessSettings, paths: DatasetPaths, worker_pool: WorkerPool | None, started: float
 ) -> Iterator[PreprocessEvent]:
     """Extract the fetched archive, pair it, and fit every media file to a bundle on the worker pool."""
     run_log = log.bind(dataset_id=settings.dataset_id)
-    extract_zip(
+    extracted = extract_zip(
         paths.archive,
         paths.extracted,
         max_uncompressed_bytes=settings.max_uncompressed_bytes,
         max_entries=settings.max_entries,
+        space=settings.space,
     )
+    yield from _entry_skips(extracted)
     dataset = pair_media(paths.extracted, settings.trigger_phrase)
     run_log.info("dataset_paired", media_kind=dataset.kind, files=len(dataset.samples), warnings=len(dataset.warnings))
     yield from dataset.warnings
@@ -208,6 +299,7 @@ def _process(
             split_threshold_s=settings.split_input_duration_threshold if settings.split_input_into_scenes else None,
             auto_scale=settings.auto_scale_input,
             audio=audio,
+            space=settings.space,
         )
         for sample in dataset.samples
     ]
@@ -268,8 +360,9 @@ def _process(
         finished = True
     finally:
         # On an early close or a failure, drop this run's queued files instead of waiting for them (a
-        # shared pool's other runs keep theirs); the files already in a worker finish there, unseen.
-        pool.cancel_pending()
+        # shared pool's other runs keep theirs); the files already in a worker finish there, unseen, and
+        # what they write is removed.
+        pool.cancel_pending(None if finished else functools.partial(_discard_late, paths.bundles))
         if worker_pool is None:
             process_pool.shutdown(wait=finished)
 

@@ -33,6 +33,8 @@ from preprocess_svc.pairing import MediaSample
 from preprocess_svc.scenes import Shot, detect_shots, fit_shot, shot_time_range
 from shared.bundle import BundleWriter, WrittenBundle
 from shared.dataset_report import SampleFacts, SourceFacts
+from shared.disk_space import SpaceGuard
+from shared.quoting import clip
 
 _UNSAFE_NAME_CHARS = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -59,6 +61,7 @@ class SampleJob:
     split_threshold_s: float | None  # videos longer than this are cut into shots; None: never
     auto_scale: bool = False  # resample each video (or shot) to exactly `frames` frames instead of cutting it
     audio: AudioOptions | None = AudioOptions()  # None: the run prepares no audio
+    space: SpaceGuard = SpaceGuard()  # checked before each bundle is written
 
 
 @dataclass(frozen=True)
@@ -227,12 +230,19 @@ class _Output:
                 audio_gain=1.0 if audio is None else audio.gain,
             ),
             has_audio=audio is not None,
-            audio_problem=self.audio.problem,
+            audio_problem=shown(self.audio.problem, self.sample),
         )
+
+
+def shown(message: str, sample: MediaSample) -> str:
+    """A message about `sample` as its caller may see it: the service's own path of the extracted file
+    (which ffmpeg's errors quote) replaced by the file's path in the archive, and at most ~500 characters."""
+    return clip(message.replace(str(sample.path), sample.sample_id), 500)
 
 
 def _output(job: SampleJob, path: Path, sample_id: str, info: MediaInfo, span: Span, **extra: str) -> _Output:
     """Where a sample goes and what it carries; a video sample's audio is prepared here, before any frame is written."""
+    job.space.check(path.parent, (1 if span.fit == "image" else job.frames) * job.width * job.height * 3)
     if span.fit == "image":
         frames, audio = 1, AudioOutcome()
     else:
@@ -315,7 +325,7 @@ def process_sample(job: SampleJob) -> BundleWritten | Skipped | ShotPlan:
             return out.event(writer.finish())
     except UnusableMediaError as exc:
         facts = source_facts(info, still=sample.kind == "image") if info is not None else None
-        return Skipped(path=sample.sample_id, reason=exc.reason.value, message=exc.message, source=facts)
+        return Skipped(path=sample.sample_id, reason=exc.reason.value, message=shown(exc.message, sample), source=facts)
 
 
 def process_shot(job: ShotJob) -> BundleWritten | Skipped:
@@ -356,4 +366,5 @@ def process_shot(job: ShotJob) -> BundleWritten | Skipped:
             )
             return out.event(writer.finish())
     except UnusableMediaError as exc:
-        return Skipped(path=job.sample_id, reason=exc.reason.value, message=exc.message, source=source_facts(job.info))
+        message = shown(exc.message, job.clip.sample)
+        return Skipped(path=job.sample_id, reason=exc.reason.value, message=message, source=source_facts(job.info))

@@ -1,9 +1,15 @@
-"""PreprocessService over gRPC: validates the request, runs the pipeline, translates its events."""
+"""PreprocessService over gRPC: validates the request, runs the pipeline, translates its events.
+
+Preprocess serves internal principals only (the training service), which name the dataset's owner;
+UploadArchive serves any principal and files the upload under that principal.
+"""
 
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, replace
+import re
+import threading
+from dataclasses import dataclass
 
 import structlog
 
@@ -18,29 +24,30 @@ from preprocess_svc.settings import (
     MIN_SPLIT_THRESHOLD_S,
     PreprocessSettings,
 )
-from preprocess_svc.uploads import (
-    StoredUpload,
-    UploadError,
-    UploadHeader,
-    UploadReason,
-    UploadWriter,
-    is_upload_uri,
-    resolve_upload_uri,
-    uploads_dir,
-)
+from preprocess_svc.uploads import StoredUpload, UploadError, UploadHeader, UploadReason, UploadWriter
 from preprocess_svc.worker_pool import WorkerPool
 from shared.aio_bridge import iterate_in_thread
 from shared.api import common_pb2
 from shared.api import preprocess_service_pb2 as pb
 from shared.api import preprocess_service_pb2_grpc as pb_grpc
 from shared.api.report_codec import file_report_to_proto
+from shared.auth import current_caller
+from shared.auth.caller import valid_principal
 from shared.dataset_report import FileReport
+from shared.disk_space import SpaceGuard
+from shared.disk_usage import bytes_under
+from shared.fetch_policy import FetchPolicy
 from shared.grpc_util.server import RunningServer, start_server, stop_server
-from shared.request.errors import DomainError, ErrorCode, FieldViolation, InvalidRequest
+from shared.quoting import clip, quote
+from shared.request.errors import DomainError, ErrorCode, FieldViolation, InvalidRequest, QuotaExceeded
+from shared.uploads_layout import owner_uploads_dir
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["PreprocessService"].full_name
+_JOB_ID = re.compile(r"[0-9a-f]{16}")  # how the training service mints job (and so dataset) ids
+# The largest request this service takes: an upload chunk of 4 MiB and its envelope.
+MAX_REQUEST_BYTES = 4 * 1024 * 1024 + 64 * 1024
 _ARCHIVE_CODES = {
-    ArchiveReason.UNSAFE_ARCHIVE: ErrorCode.INVALID_ARGUMENT,
+    ArchiveReason.NO_USABLE_ENTRY: ErrorCode.INVALID_ARGUMENT,
     ArchiveReason.ARCHIVE_TOO_LARGE: ErrorCode.INVALID_ARGUMENT,
     ArchiveReason.NOT_A_ZIP: ErrorCode.INVALID_ARGUMENT,
     ArchiveReason.NOT_FOUND: ErrorCode.NOT_FOUND,
@@ -51,8 +58,23 @@ _MEDIA_KIND = {"video": common_pb2.MEDIA_KIND_VIDEO, "image": common_pb2.MEDIA_K
 log = structlog.get_logger(__name__)
 
 
-def settings_from_request(request: pb.PreprocessRequest, workers: int) -> PreprocessSettings:
+class InternalOnly(DomainError):
+    def __init__(self, principal: str):
+        message = (
+            f"Preprocess serves the training service only; {quote(principal, 80)} is not among this service's "
+            "internal principals (--internal-principals)"
+        )
+        super().__init__(ErrorCode.PERMISSION_DENIED, "INTERNAL_ONLY", message)
+
+
+def settings_from_request(
+    request: pb.PreprocessRequest, workers: int, fetch: FetchPolicy, space: SpaceGuard
+) -> PreprocessSettings:
     problems = []
+    if not _JOB_ID.fullmatch(request.dataset_id):
+        problems.append(FieldViolation("dataset_id", "must be the training job's id: 16 lowercase hex digits"))
+    if not valid_principal(request.owner):
+        problems.append(FieldViolation("owner", "is required: the principal the dataset is for"))
     if not request.training_data_url.strip():
         problems.append(FieldViolation("training_data_url", "is required"))
     if request.number_of_frames < 1 or (request.number_of_frames - 1) % 8:
@@ -82,7 +104,7 @@ def settings_from_request(request: pb.PreprocessRequest, workers: int) -> Prepro
     }
     try:
         settings = PreprocessSettings(
-            dataset_id=request.dataset_id,
+            dataset_id=request.dataset_id if _JOB_ID.fullmatch(request.dataset_id) else "0" * 16,
             training_data_url=request.training_data_url,
             trigger_phrase=request.trigger_phrase,
             number_of_frames=max(request.number_of_frames, 1),
@@ -93,10 +115,13 @@ def settings_from_request(request: pb.PreprocessRequest, workers: int) -> Prepro
             split_input_duration_threshold=threshold,
             auto_scale_input=request.auto_scale_input,
             **audio,
+            owner=request.owner,
             workers=workers,
+            fetch=fetch,
+            space=space,
         )
     except ValueError as exc:
-        problems.append(FieldViolation("dataset_id", str(exc)))
+        problems.append(FieldViolation("", str(exc)))
     if problems:
         raise InvalidRequest(problems, reason="INVALID_PREPROCESS_REQUEST")
     return settings
@@ -166,29 +191,41 @@ class PreprocessServicer(pb_grpc.PreprocessServiceServicer):
     def __init__(self, config: PreprocessServiceConfig, pool: WorkerPool):
         self._config = config
         self._pool = pool  # the service's warm worker processes, shared by all runs
+        self._space = SpaceGuard(config.min_free_bytes)
 
     async def Preprocess(self, request: pb.PreprocessRequest, context):
-        settings = settings_from_request(request, self._config.workers)
-        log.info("preprocess_started", dataset=settings.dataset_id, url=settings.training_data_url)
+        caller = current_caller()
+        if not caller.internal:
+            raise InternalOnly(caller.principal)
+        settings = settings_from_request(request, self._config.workers, self._config.fetch, self._space)
+        log.info(
+            "preprocess_started",
+            dataset=settings.dataset_id,
+            owner=settings.owner,
+            url=clip(settings.training_data_url),
+        )
+        cancel = threading.Event()  # the call ended early: stop a download at once
         try:
-            if is_upload_uri(settings.training_data_url):
-                archive = resolve_upload_uri(settings.training_data_url, uploads_dir(self._config.storage))
-                settings = replace(settings, training_data_url=str(archive))
-            run = run_preprocess(settings, self._config.storage, worker_pool=self._pool, use_cache=self._config.cache)
+            run = run_preprocess(
+                settings, self._config.storage, worker_pool=self._pool, use_cache=self._config.cache, cancel=cancel
+            )
             if request.delivery == pb.BY_VALUE:
                 run = inline_bundles(run)
             async for event in iterate_in_thread(run, "preprocess"):
                 yield event_message(event)
         except (DatasetError, ArchiveError) as exc:
             raise domain_error(exc) from exc
+        finally:
+            cancel.set()
 
     async def UploadArchive(self, request_iterator, context) -> pb.UploadedArchive:
+        owner = current_caller().principal
         writer: UploadWriter | None = None
         try:
             async for message in request_iterator:
                 part = message.WhichOneof("part")
                 if writer is None:
-                    writer = self._start_upload(message, part)
+                    writer = await self._start_upload(message, part, owner)
                 elif part == "chunk":
                     chunk = message.chunk
                     await asyncio.to_thread(writer.write, chunk.offset, chunk.data, chunk.sha256)
@@ -203,11 +240,22 @@ class PreprocessServicer(pb_grpc.PreprocessServiceServicer):
             raise
         return uploaded_archive_message(stored)
 
-    def _start_upload(self, message: pb.UploadArchiveRequest, part: str | None) -> UploadWriter:
+    async def _start_upload(self, message: pb.UploadArchiveRequest, part: str | None, owner: str) -> UploadWriter:
         if part != "header":
             raise UploadError(UploadReason.MISSING_HEADER, "the first message of an upload must carry the header")
         header = UploadHeader(message.header.file_name, message.header.total_size_bytes, message.header.sha256)
-        return UploadWriter(uploads_dir(self._config.storage), header, max_bytes=self._config.max_upload_bytes)
+        directory = owner_uploads_dir(self._config.storage, owner)
+        quota = self._config.quota_storage_bytes
+        if quota is not None:
+            used = await asyncio.to_thread(bytes_under, [directory])
+            if used + max(header.total_size_bytes, 0) > quota:
+                raise QuotaExceeded(
+                    f"principal:{owner}",
+                    "storage_bytes",
+                    f"{owner} keeps {used:,} bytes of uploads here; {header.total_size_bytes:,} more would pass "
+                    f"its quota of {quota:,} bytes",
+                )
+        return UploadWriter(directory, header, max_bytes=self._config.max_upload_bytes, space=self._space)
 
 
 def uploaded_archive_message(stored: StoredUpload) -> pb.UploadedArchive:
@@ -229,6 +277,7 @@ class PreprocessService:
 
 
 async def serve(config: PreprocessServiceConfig) -> PreprocessService:
+    config.auth.check(config.host)
     config.storage.mkdir(parents=True, exist_ok=True)
     # Started now, so the first request finds its workers launched and their imports done.
     pool = WorkerPool(config.workers)
@@ -239,6 +288,8 @@ async def serve(config: PreprocessServiceConfig) -> PreprocessService:
             [SERVICE_NAME],
             config.port,
             config.host,
+            max_receive_bytes=MAX_REQUEST_BYTES,
+            auth=config.auth,
         )
     except BaseException:
         await asyncio.to_thread(pool.shutdown)

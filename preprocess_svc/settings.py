@@ -6,6 +6,10 @@ import os
 import re
 from dataclasses import dataclass, field
 
+from shared.auth import LOCAL
+from shared.disk_space import SpaceGuard
+from shared.fetch_policy import FetchPolicy
+
 GIB = 1 << 30
 DEFAULT_SPLIT_THRESHOLD_S = 30.0
 MIN_SPLIT_THRESHOLD_S = 1.0
@@ -42,12 +46,16 @@ class PreprocessSettings:
     with_audio: bool = True
     audio_normalize: bool = True
     audio_preserve_pitch: bool = True
+    # The principal the dataset is for: an upload:// archive must be theirs, the cache is theirs alone.
+    # `local` is the one principal of a service without authentication.
+    owner: str = LOCAL
     # Service limits.
     max_archive_bytes: int = 20 * GIB
     max_uncompressed_bytes: int = 50 * GIB
     max_entries: int = 10_000
-    http_connect_timeout_s: float = 10.0
-    http_read_timeout_s: float = 60.0
+    # Where the archive may be read from, and within what time; run_preprocess adds its storage root.
+    fetch: FetchPolicy = FetchPolicy()
+    space: SpaceGuard = SpaceGuard()  # checked before each large write
     # ffmpeg gets decode_timeout_base_s plus decode_timeout_per_clip_second_s per second of
     # source video it has to read before it is killed and the clip skipped.
     decode_timeout_base_s: float = 60.0

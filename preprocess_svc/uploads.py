@@ -1,11 +1,11 @@
-"""Archives sent by clients (UploadArchive), stored as <uploads dir>/<id>.zip and named upload://<id>.
+"""Archives sent by clients (UploadArchive), stored per owner (shared.uploads_layout) and named upload://<id>.
 
 An upload arrives as a header (declared size, whole-file sha256) and then chunks in order, each with
-its own sha256. UploadWriter streams the chunks to <id>.zip.part, refusing a chunk that is corrupted,
-out of order, too big or past the declared size; finish() checks the total size and the whole-file
-sha256 and renames the file to <id>.zip atomically. Any failure, or abort() when the client goes away,
-deletes the partial file. The id is random (uuid4 hex), never derived from the content. Uploads are
-kept until deleted from storage.
+its own sha256. UploadWriter streams the chunks to <id>.zip.part in its owner's folder, refusing a chunk
+that is corrupted, out of order, too big or past the declared size; finish() checks the total size and
+the whole-file sha256 and renames the file to <id>.zip atomically. Any failure, or abort() when the
+client goes away, deletes the partial file. The id is random (uuid4 hex), never derived from the
+content. An upload can be used only by its owner's jobs. Uploads are kept until deleted from storage.
 """
 
 from __future__ import annotations
@@ -17,16 +17,17 @@ import uuid
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from urllib.parse import urlparse
 
 import structlog
 
 from preprocess_svc.errors import ArchiveError, ArchiveReason
+from shared.disk_space import NO_RESERVE, SpaceGuard
+from shared.quoting import clip, quote
 from shared.request.errors import DomainError, ErrorCode
+from shared.request.field_limits import UPLOAD_CHUNK_BYTES
+from shared.uploads_layout import UPLOAD_SCHEME, find_upload, upload_id_of
 
-UPLOAD_SCHEME = "upload"
-MAX_CHUNK_BYTES = 4 << 20
-_UPLOAD_ID = re.compile(r"[0-9a-f]{32}")
+MAX_CHUNK_BYTES = UPLOAD_CHUNK_BYTES
 _SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 
 log = structlog.get_logger(__name__)
@@ -69,32 +70,30 @@ class StoredUpload:
         return f"{UPLOAD_SCHEME}://{self.upload_id}"
 
 
-def uploads_dir(storage_root: Path) -> Path:
-    return storage_root / "uploads"
+def resolve_upload_uri(uri: str, storage_root: Path, owner: str) -> Path:
+    """The stored archive that upload://<id> names among `owner`'s uploads; ArchiveError NOT_FOUND if none.
 
-
-def is_upload_uri(url: str) -> bool:
-    return urlparse(url).scheme == UPLOAD_SCHEME
-
-
-def resolve_upload_uri(uri: str, directory: Path) -> Path:
-    """The stored archive that upload://<id> names; ArchiveError NOT_FOUND if there is none."""
-    upload_id = uri.removeprefix(f"{UPLOAD_SCHEME}://")
-    if not _UPLOAD_ID.fullmatch(upload_id):
+    Another principal's upload id is NOT_FOUND too: nothing says whether it exists."""
+    upload_id = upload_id_of(uri)
+    if upload_id is None:
         raise ArchiveError(
             ArchiveReason.NOT_FOUND,
-            f"{uri!r} names no upload: an upload id is 32 lowercase hex digits, as UploadArchive returns it",
+            f"{quote(uri)} names no upload: an upload id is 32 lowercase hex digits, as UploadArchive returns it",
         )
-    path = directory / f"{upload_id}.zip"
-    if not path.is_file():
-        raise ArchiveError(ArchiveReason.NOT_FOUND, f"no upload {uri!r} on this service (never uploaded, or deleted)")
+    path = find_upload(storage_root, upload_id, owner)
+    if path is None:
+        raise ArchiveError(
+            ArchiveReason.NOT_FOUND, f"no upload {quote(uri)} of yours on this service (never uploaded, or deleted)"
+        )
     return path
 
 
 class UploadWriter:
     """One upload in progress: write() each chunk in order, then finish(); abort() on any other end."""
 
-    def __init__(self, directory: Path, header: UploadHeader, *, max_bytes: int) -> None:
+    def __init__(
+        self, directory: Path, header: UploadHeader, *, max_bytes: int, space: SpaceGuard = NO_RESERVE
+    ) -> None:
         if header.total_size_bytes > max_bytes:
             raise UploadError(
                 UploadReason.UPLOAD_TOO_LARGE,
@@ -108,8 +107,10 @@ class UploadWriter:
             )
         if not _SHA256_HEX.fullmatch(header.sha256):
             raise UploadError(
-                UploadReason.INVALID_UPLOAD_HEADER, f"sha256 must be 64 lowercase hex digits (got {header.sha256!r})"
+                UploadReason.INVALID_UPLOAD_HEADER,
+                f"sha256 must be 64 lowercase hex digits (got {quote(header.sha256)})",
             )
+        space.check(directory, header.total_size_bytes)
         self.header = header
         self.upload_id = uuid.uuid4().hex
         directory.mkdir(parents=True, exist_ok=True)
@@ -119,7 +120,9 @@ class UploadWriter:
         self._digest = hashlib.sha256()
         self._dropped = False
         self.received = 0
-        log.info("upload_started", upload_id=self.upload_id, file_name=header.file_name, size=header.total_size_bytes)
+        log.info(
+            "upload_started", upload_id=self.upload_id, file_name=clip(header.file_name), size=header.total_size_bytes
+        )
 
     def write(self, offset: int, data: bytes, sha256: str) -> None:
         """Append one chunk after checking its place, its size and its sha256."""

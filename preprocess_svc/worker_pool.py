@@ -144,6 +144,11 @@ class WorkerPool:
         return warming
 
 
+def _discard_result(future: Future, discard: Callable[[object], None]) -> None:
+    if not future.cancelled() and future.exception() is None:
+        discard(future.result())
+
+
 class PoolRun:
     """One run's tasks on a WorkerPool: submit them, and cancel the ones still queued when the run ends early."""
 
@@ -159,12 +164,14 @@ class PoolRun:
         future.add_done_callback(self._forget)
         return future
 
-    def cancel_pending(self) -> None:
-        """Cancel this run's queued tasks; the ones already handed to a worker finish there, unseen."""
+    def cancel_pending(self, discard: Callable[[object], None] | None = None) -> None:
+        """Cancel this run's queued tasks; the ones already handed to a worker finish there, unseen, and
+        `discard` is given each of their results (to remove what they wrote)."""
         with self._lock:
             futures = list(self._futures)
         for future in futures:
-            future.cancel()
+            if not future.cancel() and discard is not None:
+                future.add_done_callback(lambda done: _discard_result(done, discard))
 
     def _forget(self, future: Future) -> None:
         with self._lock:

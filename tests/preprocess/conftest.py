@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import http.server
-import threading
-import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from preprocess_svc.settings import PreprocessSettings
 from shared.demo_dataset import make_demo_dataset
+from shared.fetch_policy import FetchPolicy, parse_cidrs
+from tests.loopback_http import HttpServer, serving
 
 BUCKET = 64  # square test bucket, in pixels
 FRAMES = 17
@@ -26,9 +24,14 @@ def demo_zip(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def make_settings(tmp_path: Path) -> Callable[..., PreprocessSettings]:
+def make_settings(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., PreprocessSettings]:
+    """Settings for a run on the test bucket; local archives may come from pytest's temporary folders and
+    downloads from the test server on 127.0.0.1 (run_preprocess still refuses its own storage)."""
+    fetch = FetchPolicy(allow_local_roots=(tmp_path_factory.getbasetemp(),), allow_cidrs=parse_cidrs(["127.0.0.1/32"]))
+
     def make(url: str | Path, **overrides) -> PreprocessSettings:
         fields = {
+            "fetch": fetch,
             "dataset_id": "ds1",
             "training_data_url": str(url),
             "trigger_phrase": "",
@@ -43,55 +46,9 @@ def make_settings(tmp_path: Path) -> Callable[..., PreprocessSettings]:
     return make
 
 
-class _TestHandler(http.server.SimpleHTTPRequestHandler):
-    """Serves files from a folder; /no-length/<name> omits Content-Length, /stall never sends the body."""
-
-    stall_s = 1.5
-
-    def do_GET(self) -> None:
-        if self.path == "/stall":
-            self.send_response(200)
-            self.send_header("Content-Length", "10")
-            self.end_headers()
-            self.wfile.flush()
-            time.sleep(self.stall_s)
-        elif self.path.startswith("/no-length/"):
-            body = (Path(self.directory) / self.path.removeprefix("/no-length/")).read_bytes()
-            self.send_response(200)
-            self.end_headers()
-            self.wfile.write(body)
-        else:
-            super().do_GET()
-
-    def log_message(self, format: str, *args) -> None:
-        pass
-
-
-class _QuietServer(http.server.ThreadingHTTPServer):
-    def handle_error(self, request, client_address) -> None:
-        pass  # clients in these tests hang up mid-body on purpose
-
-
-@dataclass(frozen=True)
-class HttpServer:
-    root: Path  # files served from here
-    base_url: str  # http://127.0.0.1:<port>
-
-
 @pytest.fixture
 def http_server(tmp_path: Path) -> Iterator[HttpServer]:
     root = tmp_path / "www"
     root.mkdir()
-
-    def handler(*args, **kwargs) -> _TestHandler:
-        return _TestHandler(*args, directory=str(root), **kwargs)
-
-    server = _QuietServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
-        yield HttpServer(root=root, base_url=f"http://127.0.0.1:{server.server_address[1]}")
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
+    with serving(root) as server:
+        yield server

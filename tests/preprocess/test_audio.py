@@ -20,6 +20,8 @@ from shared.api import preprocess_service_pb2 as pb
 from shared.bundle import AUDIO_SAMPLE_RATE, read_bundle
 from shared.dataset_report import FileReport
 from shared.demo_dataset import render_image, write_zip
+from shared.disk_space import NO_RESERVE
+from shared.fetch_policy import FetchPolicy
 from shared.ffmpeg import ffmpeg_exe, run_ffmpeg
 
 FPS = 24
@@ -27,6 +29,8 @@ RATE = AUDIO_SAMPLE_RATE
 TONE = 440.0
 CLICKS_S = (0.75, 2.5)
 AUDIO_ON = AudioOptions()
+
+LIMITS = {"workers": 1, "fetch": FetchPolicy(), "space": NO_RESERVE}  # what the service passes
 
 
 def render(
@@ -281,11 +285,19 @@ def test_with_audio_false_in_a_run_prepares_no_audio(tmp_path: Path, make_settin
 
 
 def test_the_request_maps_the_audio_switches_with_their_defaults() -> None:
-    base = dict(training_data_url="a.zip", dataset_id="d", number_of_frames=17, frame_rate=24, width=64, height=64)
+    base = dict(
+        training_data_url="a.zip",
+        dataset_id="0123456789abcdef",
+        owner="alice",
+        number_of_frames=17,
+        frame_rate=24,
+        width=64,
+        height=64,
+    )
 
-    unset = settings_from_request(pb.PreprocessRequest(**base), workers=1)
+    unset = settings_from_request(pb.PreprocessRequest(**base), **LIMITS)
     off = settings_from_request(
-        pb.PreprocessRequest(**base, with_audio=False, audio_normalize=False, audio_preserve_pitch=False), workers=1
+        pb.PreprocessRequest(**base, with_audio=False, audio_normalize=False, audio_preserve_pitch=False), **LIMITS
     )
 
     assert (unset.with_audio, unset.audio_normalize, unset.audio_preserve_pitch) == (True, True, True)

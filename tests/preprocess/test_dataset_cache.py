@@ -26,6 +26,7 @@ from shared.api import preprocess_service_pb2_grpc as pb_grpc
 from shared.bundle import read_bundle, sha256_file
 from shared.dataset_report import FileOutcome, FileReport, PartSkipped, SampleFacts, SourceFacts
 from shared.demo_dataset import make_short_clips_zip, render_clip, write_zip
+from shared.fetch_policy import FetchPolicy
 
 
 def of_type(events: list, kind: type) -> list:
@@ -34,7 +35,7 @@ def of_type(events: list, kind: type) -> list:
 
 def entries(storage: Path) -> list[str]:
     """Everything in the cache folder: committed entries and any staging leftovers."""
-    root = cache_root(storage)
+    root = cache_root(storage, "local")
     return sorted(p.name for p in root.iterdir()) if root.exists() else []
 
 
@@ -90,7 +91,7 @@ def test_the_same_content_elsewhere_with_the_same_settings_is_replayed_without_d
     assert of_type(second, FileReport) == of_type(first, FileReport) and len(of_type(first, FileReport)) == 5
     assert of_type(second, DatasetWarning) == of_type(first, DatasetWarning) != []
 
-    entry = cache_root(storage) / one.cache_key
+    entry = cache_root(storage, "local") / one.cache_key
     before = {b.sample_id: b for b in of_type(first, BundleWritten)}
     for bundle in of_type(second, BundleWritten):
         assert bundle.path.parent == entry / "bundles" and not bundle.run_copy
@@ -110,7 +111,7 @@ def test_changing_a_shaping_setting_is_a_miss(tmp_path: Path, small_zip: Path, m
     assert first[-1].cache_key != second[-1].cache_key
     assert entries(storage) == sorted([first[-1].cache_key, second[-1].cache_key])
     assert {b.fps for b in of_type(second, BundleWritten)} == {12.0}
-    assert dataset_paths(storage, "ds1").extracted.exists()
+    assert not dataset_paths(storage, "ds1").extracted.exists()  # extracted files go when a run ends
 
 
 def test_the_key_covers_the_shaping_settings_and_nothing_else(make_settings) -> None:
@@ -172,7 +173,7 @@ def test_a_damaged_entry_is_a_miss_and_is_rebuilt(tmp_path: Path, small_zip: Pat
     storage = tmp_path / "storage"
     first = list(run_preprocess(make_settings(small_zip), storage))
     key = first[-1].cache_key
-    damage(cache_root(storage) / key)
+    damage(cache_root(storage, "local") / key)
 
     rebuilt = list(run_preprocess(make_settings(small_zip), storage))
     again = list(run_preprocess(make_settings(small_zip), storage, worker_pool=stopped_pool()))
@@ -236,7 +237,7 @@ def test_every_event_kind_round_trips_through_an_entry(tmp_path: Path) -> None:
             skipped_parts=(PartSkipped("long.mp4#shot2", "TOO_SHORT", "short"),),
         ),
     ]
-    cache = DatasetCache(tmp_path / "storage")
+    cache = DatasetCache(tmp_path / "storage", "local")
     recorder = cache.recorder("k" * 64)
     for event in events:
         recorder.record(event)
@@ -259,7 +260,7 @@ def test_by_value_delivery_keeps_the_cache_files(tmp_path: Path, small_zip: Path
     hit = list(inline_bundles(run_preprocess(make_settings(small_zip, dataset_id="ds2"), storage)))
 
     assert hit[-1].from_cache
-    assert not any(dataset_paths(storage, "ds1").bundles.iterdir())  # the run's own copies are gone
+    assert not list(dataset_paths(storage, "ds1").all_bundles.rglob("*.safetensors"))  # the run's copies are gone
     for bundle in of_type(hit, BundleWritten):
         assert bundle.uri == "" and bundle.path.exists() and sha256_file(bundle.path) == bundle.sha256
 
@@ -279,10 +280,11 @@ class _Loop:
 
 
 @pytest.fixture
-def service(tmp_path: Path) -> Iterator[tuple[pb_grpc.PreprocessServiceStub, Path]]:
+def service(tmp_path: Path, tmp_path_factory) -> Iterator[tuple[pb_grpc.PreprocessServiceStub, Path]]:
     storage = tmp_path / "service"
     loop = _Loop()
-    running = loop.call(serve(PreprocessServiceConfig(storage=storage, port=0, workers=2)))
+    allowed = FetchPolicy(allow_local_roots=(tmp_path_factory.getbasetemp(),))
+    running = loop.call(serve(PreprocessServiceConfig(storage=storage, port=0, workers=2, fetch=allowed)))
     try:
         with grpc.insecure_channel(f"127.0.0.1:{running.port}") as channel:
             yield pb_grpc.PreprocessServiceStub(channel), storage
@@ -294,6 +296,7 @@ def service(tmp_path: Path) -> Iterator[tuple[pb_grpc.PreprocessServiceStub, Pat
 def _by_value(stub: pb_grpc.PreprocessServiceStub, archive: Path, dataset_id: str) -> list[pb.PreprocessEvent]:
     request = pb.PreprocessRequest(
         dataset_id=dataset_id,
+        owner="local",
         training_data_url=str(archive),
         number_of_frames=17,
         frame_rate=24,
@@ -306,8 +309,8 @@ def _by_value(stub: pb_grpc.PreprocessServiceStub, archive: Path, dataset_id: st
 
 def test_a_hit_over_grpc_by_value_sends_the_bytes_and_keeps_the_entry(service, small_zip: Path) -> None:
     stub, storage = service
-    miss = _by_value(stub, small_zip, "first")
-    hit = _by_value(stub, small_zip, "second")
+    miss = _by_value(stub, small_zip, "0" * 16)
+    hit = _by_value(stub, small_zip, "1" * 16)
 
     assert (miss[-1].summary.from_cache, hit[-1].summary.from_cache) == (False, True)
     assert hit[-1].summary.cache_key == miss[-1].summary.cache_key != ""
@@ -319,6 +322,6 @@ def test_a_hit_over_grpc_by_value_sends_the_bytes_and_keeps_the_entry(service, s
     assert sorted(r.sample_id for r in refs) == ["a.mp4", "sub/b.mp4"] == sorted(received)
     for ref in refs:
         assert hashlib.sha256(received[ref.sample_id]).hexdigest() == ref.sha256 and ref.uri == ""
-    entry = cache_root(storage) / hit[-1].summary.cache_key
+    entry = cache_root(storage, "local") / hit[-1].summary.cache_key
     assert sorted(sha256_file(p) for p in (entry / "bundles").iterdir()) == sorted(r.sha256 for r in refs)
-    assert DatasetCache(storage).lookup(hit[-1].summary.cache_key) is not None
+    assert DatasetCache(storage, "local").lookup(hit[-1].summary.cache_key) is not None

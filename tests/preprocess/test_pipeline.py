@@ -48,9 +48,9 @@ def test_demo_dataset_over_http_gives_one_readable_bundle_per_clip(
     ]
     assert written["set_a/clip.mp4"].path != written["set_b/clip.mp4"].path
     assert written["set_b/drifting_light.mp4"].caption == "s3p1a"
-    bundles_dir = dataset_paths(tmp_path / "storage", "ds1").bundles
+    run_folders = dataset_paths(tmp_path / "storage", "ds1").all_bundles
+    assert {event.path.parent for event in written.values()} == set(run_folders.iterdir())  # one run, one folder
     for event in written.values():
-        assert event.path.parent == bundles_dir
         assert event.uri == event.path.resolve().as_uri()
         assert (event.sha256, event.size_bytes) == (sha256_file(event.path), event.path.stat().st_size)
         bundle = read_bundle(event.path)
@@ -149,11 +149,13 @@ def test_a_second_run_replaces_the_bundles_of_the_first(tmp_path: Path, demo_zip
 
     list(run_preprocess(make_settings(one_clip), storage))
 
-    bundles = list(dataset_paths(storage, "ds1").bundles.iterdir())
+    bundles = list(dataset_paths(storage, "ds1").all_bundles.rglob("*.safetensors"))
     assert [read_bundle(p).sample_id for p in bundles] == ["only.mp4"]
 
 
-def test_closing_the_run_early_cancels_the_queued_files(tmp_path: Path, make_settings) -> None:
+def test_closing_the_run_early_cancels_the_queued_files_and_leaves_nothing_of_the_run(
+    tmp_path: Path, make_settings
+) -> None:
     clip = render_clip(tmp_path / "c.mp4", "testsrc2=s=160x120:r=24", frames=60, fps=24)
     archive = write_zip(tmp_path / "many.zip", {f"clip_{i:02d}.mp4": clip for i in range(16)})
     settings = make_settings(archive, number_of_frames=49, width=128, height=96)
@@ -163,8 +165,15 @@ def test_closing_the_run_early_cancels_the_queued_files(tmp_path: Path, make_set
     started = time.monotonic()
     run.close()
     closed_in = time.monotonic() - started
-    time.sleep(1.5)  # let the files already handed to workers finish
+    # The files already handed to workers finish there; what they write is removed as they end.
+    deadline, absent_since = time.monotonic() + 60, None
+    while absent_since is None or time.monotonic() - absent_since < 1.5:
+        assert time.monotonic() < deadline, list(first.path.parent.iterdir())
+        absent = not first.path.parent.exists()
+        absent_since = (absent_since or time.monotonic()) if absent else None
+        time.sleep(0.05)
 
-    assert first.path.exists()
     assert closed_in < 1.0
-    assert len(list(first.path.parent.glob("*.safetensors"))) < 16
+    dataset = dataset_paths(tmp_path / "storage", "ds1")
+    assert not dataset.extracted.exists() and not dataset.archive.exists()
+    assert list(dataset.root.rglob("*")) in ([], [dataset.all_bundles])

@@ -17,6 +17,8 @@ from shared.api import preprocess_service_pb2 as pb
 from shared.bundle import read_bundle
 from shared.dataset_report import FileOutcome, FileReport, PartSkipped
 from shared.demo_dataset import render_clip, write_zip
+from shared.disk_space import NO_RESERVE
+from shared.fetch_policy import FetchPolicy
 from shared.request.errors import InvalidRequest
 
 FPS = 24
@@ -25,6 +27,8 @@ WIDTH, HEIGHT = 128, 96
 SHOT_FRAMES = (48, 36, 60)
 TRUE_CUTS = (48, 84)
 CAPTION = "three unrelated shots"
+
+LIMITS = {"workers": 1, "fetch": FetchPolicy(), "space": NO_RESERVE}  # what the service passes
 
 
 def _shot(source: str, frames: int) -> str:
@@ -157,16 +161,26 @@ def test_shot_bundle_names_differ_from_the_clip_and_each_other() -> None:
 
 
 def test_the_request_carries_the_split_settings_with_their_defaults() -> None:
-    base = {"dataset_id": "d", "training_data_url": "x.zip", "number_of_frames": 17, "frame_rate": 24}
-    unset = settings_from_request(pb.PreprocessRequest(**base, width=64, height=64), workers=1)
+    base = {
+        "dataset_id": "0123456789abcdef",
+        "owner": "alice",
+        "training_data_url": "x.zip",
+        "number_of_frames": 17,
+        "frame_rate": 24,
+    }
+    unset = settings_from_request(
+        pb.PreprocessRequest(**base, width=64, height=64), workers=1, fetch=FetchPolicy(), space=NO_RESERVE
+    )
     assert (unset.split_input_into_scenes, unset.split_input_duration_threshold) == (True, 30.0)
 
     given = pb.PreprocessRequest(
         **base, width=64, height=64, split_input_into_scenes=False, split_input_duration_threshold=12.5
     )
-    settings = settings_from_request(given, workers=1)
+    settings = settings_from_request(given, **LIMITS)
     assert (settings.split_input_into_scenes, settings.split_input_duration_threshold) == (False, 12.5)
 
     with pytest.raises(InvalidRequest) as err:
-        settings_from_request(pb.PreprocessRequest(**base, width=64, height=64, split_input_duration_threshold=61), 1)
+        settings_from_request(
+            pb.PreprocessRequest(**base, width=64, height=64, split_input_duration_threshold=61), **LIMITS
+        )
     assert [v.field for v in err.value.violations] == ["split_input_duration_threshold"]

@@ -195,17 +195,19 @@ class SampleReport(_message.Message):
     def __init__(self, sample_id: _Optional[str] = ..., frames: _Optional[int] = ..., fps: _Optional[float] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., fit: _Optional[str] = ..., start_seconds: _Optional[float] = ..., end_seconds: _Optional[float] = ..., time_scale: _Optional[float] = ..., audio_fit: _Optional[str] = ..., audio_gain: _Optional[float] = ...) -> None: ...
 
 class DatasetReport(_message.Message):
-    __slots__ = ("media_kind", "files", "files_used", "files_skipped", "files_ignored", "samples")
+    __slots__ = ("media_kind", "files", "files_used", "files_skipped", "files_ignored", "samples", "files_omitted")
     MEDIA_KIND_FIELD_NUMBER: _ClassVar[int]
     FILES_FIELD_NUMBER: _ClassVar[int]
     FILES_USED_FIELD_NUMBER: _ClassVar[int]
     FILES_SKIPPED_FIELD_NUMBER: _ClassVar[int]
     FILES_IGNORED_FIELD_NUMBER: _ClassVar[int]
     SAMPLES_FIELD_NUMBER: _ClassVar[int]
+    FILES_OMITTED_FIELD_NUMBER: _ClassVar[int]
     media_kind: MediaKind
     files: _containers.RepeatedCompositeFieldContainer[FileReport]
     files_used: int
     files_skipped: int
     files_ignored: int
     samples: int
-    def __init__(self, media_kind: _Optional[_Union[MediaKind, str]] = ..., files: _Optional[_Iterable[_Union[FileReport, _Mapping]]] = ..., files_used: _Optional[int] = ..., files_skipped: _Optional[int] = ..., files_ignored: _Optional[int] = ..., samples: _Optional[int] = ...) -> None: ...
+    files_omitted: int
+    def __init__(self, media_kind: _Optional[_Union[MediaKind, str]] = ..., files: _Optional[_Iterable[_Union[FileReport, _Mapping]]] = ..., files_used: _Optional[int] = ..., files_skipped: _Optional[int] = ..., files_ignored: _Optional[int] = ..., samples: _Optional[int] = ..., files_omitted: _Optional[int] = ...) -> None: ...

@@ -55,7 +55,7 @@ class UploadedArchive(_message.Message):
     def __init__(self, uri: _Optional[str] = ..., sha256: _Optional[str] = ..., size_bytes: _Optional[int] = ...) -> None: ...
 
 class PreprocessRequest(_message.Message):
-    __slots__ = ("dataset_id", "training_data_url", "trigger_phrase", "number_of_frames", "frame_rate", "width", "height", "split_input_into_scenes", "split_input_duration_threshold", "auto_scale_input", "delivery", "with_audio", "audio_normalize", "audio_preserve_pitch")
+    __slots__ = ("dataset_id", "training_data_url", "trigger_phrase", "number_of_frames", "frame_rate", "width", "height", "split_input_into_scenes", "split_input_duration_threshold", "auto_scale_input", "delivery", "with_audio", "audio_normalize", "audio_preserve_pitch", "owner")
     DATASET_ID_FIELD_NUMBER: _ClassVar[int]
     TRAINING_DATA_URL_FIELD_NUMBER: _ClassVar[int]
     TRIGGER_PHRASE_FIELD_NUMBER: _ClassVar[int]
@@ -70,6 +70,7 @@ class PreprocessRequest(_message.Message):
     WITH_AUDIO_FIELD_NUMBER: _ClassVar[int]
     AUDIO_NORMALIZE_FIELD_NUMBER: _ClassVar[int]
     AUDIO_PRESERVE_PITCH_FIELD_NUMBER: _ClassVar[int]
+    OWNER_FIELD_NUMBER: _ClassVar[int]
     dataset_id: str
     training_data_url: str
     trigger_phrase: str
@@ -84,7 +85,8 @@ class PreprocessRequest(_message.Message):
     with_audio: bool
     audio_normalize: bool
     audio_preserve_pitch: bool
-    def __init__(self, dataset_id: _Optional[str] = ..., training_data_url: _Optional[str] = ..., trigger_phrase: _Optional[str] = ..., number_of_frames: _Optional[int] = ..., frame_rate: _Optional[int] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., split_input_into_scenes: _Optional[bool] = ..., split_input_duration_threshold: _Optional[float] = ..., auto_scale_input: _Optional[bool] = ..., delivery: _Optional[_Union[BundleDelivery, str]] = ..., with_audio: _Optional[bool] = ..., audio_normalize: _Optional[bool] = ..., audio_preserve_pitch: _Optional[bool] = ...) -> None: ...
+    owner: str
+    def __init__(self, dataset_id: _Optional[str] = ..., training_data_url: _Optional[str] = ..., trigger_phrase: _Optional[str] = ..., number_of_frames: _Optional[int] = ..., frame_rate: _Optional[int] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., split_input_into_scenes: _Optional[bool] = ..., split_input_duration_threshold: _Optional[float] = ..., auto_scale_input: _Optional[bool] = ..., delivery: _Optional[_Union[BundleDelivery, str]] = ..., with_audio: _Optional[bool] = ..., audio_normalize: _Optional[bool] = ..., audio_preserve_pitch: _Optional[bool] = ..., owner: _Optional[str] = ...) -> None: ...
 
 class BundleChunk(_message.Message):
     __slots__ = ("sample_id", "offset", "data")

@@ -27,6 +27,7 @@ if _version_not_supported:
 
 class PreprocessServiceStub:
     """Turns an archive of clips (or images) with captions into latent-ready bundles on shared storage.
+    Every call is authenticated as for TrainingService.
     """
 
     def __init__(self, channel):
@@ -49,14 +50,22 @@ class PreprocessServiceStub:
 
 class PreprocessServiceServicer:
     """Turns an archive of clips (or images) with captions into latent-ready bundles on shared storage.
+    Every call is authenticated as for TrainingService.
     """
 
     def Preprocess(self, request, context):
-        """Streams progress, per-file reports and one BundleRef per sample as soon as it is written.
+        """Internal: serves only the training service (principals in --internal-principals; anyone else gets
+        PERMISSION_DENIED, reason INTERNAL_ONLY).
+        Streams progress, per-file reports and one BundleRef per sample as soon as it is written.
         Dataset-level failures end the stream with a status carrying google.rpc.ErrorInfo:
         FAILED_PRECONDITION  reason MIXED_MEDIA, ALL_CLIPS_TOO_SHORT, NO_MEDIA, NO_USABLE_MEDIA (metadata "files")
-        INVALID_ARGUMENT     reason UNSAFE_ARCHIVE, ARCHIVE_TOO_LARGE, NOT_A_ZIP, INVALID_PREPROCESS_REQUEST (+ BadRequest)
+        INVALID_ARGUMENT     reason NO_USABLE_ENTRY (every entry refused: unsafe, over-long, duplicate or
+        undecodable names, each also reported as a skip), ARCHIVE_TOO_LARGE, NOT_A_ZIP,
+        INVALID_PREPROCESS_REQUEST (+ BadRequest)
+        INVALID_ARGUMENT     reason FETCH_BLOCKED (metadata "host" and "address", or "path"): the URL or a
+        redirect leads somewhere the service may not read
         NOT_FOUND (reason NOT_FOUND) / UNAVAILABLE (reason FETCH_FAILED)  the archive could not be fetched
+        RESOURCE_EXHAUSTED   reason STORAGE_FULL: the service's volume is (nearly) full
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -64,7 +73,8 @@ class PreprocessServiceServicer:
 
     def UploadArchive(self, request_iterator, context):
         """Receives an archive from a client that has no URL to offer, and returns a reference to use as
-        training_data_url ("upload://<id>"). The first message carries the header, every later one a
+        training_data_url ("upload://<id>"). Any principal may upload; only its own jobs can use the upload.
+        The first message carries the header, every later one a
         chunk, in order. Uploads are kept until deleted from storage (no expiry). Failures carry ErrorInfo:
         INVALID_ARGUMENT  reason MISSING_HEADER, INVALID_UPLOAD_HEADER, UPLOAD_TOO_LARGE (metadata "max_bytes"),
         CHUNK_TOO_LARGE, CHUNK_OUT_OF_ORDER, CHUNK_CORRUPTED (metadata "offset"),
@@ -98,6 +108,7 @@ def add_PreprocessServiceServicer_to_server(servicer, server):
  # This class is part of an EXPERIMENTAL API.
 class PreprocessService:
     """Turns an archive of clips (or images) with captions into latent-ready bundles on shared storage.
+    Every call is authenticated as for TrainingService.
     """
 
     @staticmethod

@@ -27,6 +27,12 @@ if _version_not_supported:
 
 class TrainingServiceStub:
     """Trains LTX-2.3 LoRA adapters and reports on them.
+
+    Every call but health and reflection is authenticated (metadata "authorization: Bearer <token>" and/or
+    a client certificate), else UNAUTHENTICATED. Every job and generation belongs to the principal that
+    created it: any other principal gets NOT_FOUND for it and never sees it listed. A request field over
+    its documented maximum is INVALID_ARGUMENT, reason FIELD_TOO_LONG, before any work. A principal over
+    a quota gets RESOURCE_EXHAUSTED with google.rpc.QuotaFailure.
     """
 
     def __init__(self, channel):
@@ -74,6 +80,12 @@ class TrainingServiceStub:
 
 class TrainingServiceServicer:
     """Trains LTX-2.3 LoRA adapters and reports on them.
+
+    Every call but health and reflection is authenticated (metadata "authorization: Bearer <token>" and/or
+    a client certificate), else UNAUTHENTICATED. Every job and generation belongs to the principal that
+    created it: any other principal gets NOT_FOUND for it and never sees it listed. A request field over
+    its documented maximum is INVALID_ARGUMENT, reason FIELD_TOO_LONG, before any work. A principal over
+    a quota gets RESOURCE_EXHAUSTED with google.rpc.QuotaFailure.
     """
 
     def CreateTrainingJob(self, request, context):
@@ -91,7 +103,8 @@ class TrainingServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ListTrainingJobs(self, request, context):
-        """The service's jobs, newest first, a page at a time (AIP-158).
+        """The caller's jobs (an admin's: every job), newest first, a page at a time (AIP-158). A page holds at
+        most page_size jobs and at most 3 MiB of them.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -183,6 +196,12 @@ def add_TrainingServiceServicer_to_server(servicer, server):
  # This class is part of an EXPERIMENTAL API.
 class TrainingService:
     """Trains LTX-2.3 LoRA adapters and reports on them.
+
+    Every call but health and reflection is authenticated (metadata "authorization: Bearer <token>" and/or
+    a client certificate), else UNAUTHENTICATED. Every job and generation belongs to the principal that
+    created it: any other principal gets NOT_FOUND for it and never sees it listed. A request field over
+    its documented maximum is INVALID_ARGUMENT, reason FIELD_TOO_LONG, before any work. A principal over
+    a quota gets RESOURCE_EXHAUSTED with google.rpc.QuotaFailure.
     """
 
     @staticmethod
