@@ -31,6 +31,9 @@ from train_svc.jobs.events import (
 from train_svc.jobs.job import Job
 
 _MEDIA_KIND = {"video": common_pb2.MEDIA_KIND_VIDEO, "image": common_pb2.MEDIA_KIND_IMAGE}
+# A TrainingJob carries at most this much of its dataset report's file list (the rest is counted in
+# files_omitted and is in dataset_report.json), so a job message stays far below 4 MiB.
+REPORT_FILES_BYTES = 1024 * 1024
 _RESULT_FIELDS = ("lora_file", "config_file", "video", "debug_dataset", "dataset_report", "result_file")
 
 
@@ -91,7 +94,7 @@ def training_job(job: Job) -> pb.TrainingJob:
         base_model=job.base_model,
     )
     if job.file_reports:
-        message.dataset_report.CopyFrom(dataset_report_to_proto(job.dataset_report))
+        message.dataset_report.CopyFrom(dataset_report_to_proto(job.dataset_report, REPORT_FILES_BYTES))
     if job.error is not None:
         message.error.CopyFrom(error_status(job.error))
     if job.artifacts:

@@ -2,8 +2,9 @@
 
 "trainingJobs/{id}" + an output field (lora_file, config_file, video, debug_dataset, dataset_report,
 result_file: as the job recorded it, sha256 included) or the file name of one of its previews; or
-"generations/{id}" + "video" (or nothing). Digests of files the service did not record are computed once
-per file version and kept.
+"generations/{id}" + "video" (or nothing). Only the caller's own jobs and generations (an admin's: all)
+are found; anything else is NOT_FOUND, exactly as if it did not exist. Digests of files the service did
+not record are computed once per file version and kept.
 """
 
 from __future__ import annotations
@@ -13,7 +14,9 @@ from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from pathlib import Path
 
+from shared.auth import Caller
 from shared.bundle import path_from_uri, sha256_file
+from shared.quoting import quote
 from shared.request.errors import DomainError, ErrorCode, FieldViolation, InvalidRequest
 from train_svc.generation.store import NAME_PREFIX as GENERATION_PREFIX
 from train_svc.generation.store import GenerationStore
@@ -35,22 +38,25 @@ class Chunk:
 
 class ArtifactNotFound(DomainError):
     def __init__(self, name: str, artifact: str, why: str):
-        message = f"no artifact {artifact!r} of {name!r}: {why}"
+        message = f"no artifact {quote(artifact)} of {quote(name)}: {why}"
         super().__init__(ErrorCode.NOT_FOUND, "ARTIFACT_NOT_FOUND", message, {"name": name, "artifact": artifact})
 
 
 class ArtifactFinder:
-    def __init__(self, find_job: Callable[[str], Job], job_outputs: Callable[[Job], Path], store: GenerationStore):
+    def __init__(
+        self, find_job: Callable[[str, Caller], Job], job_outputs: Callable[[Job], Path], store: GenerationStore
+    ):
         self._find_job = find_job
         self._job_outputs = job_outputs
         self._store = store
         self._digests: dict[tuple[Path, int, int], str] = {}  # (path, size, mtime_ns) -> sha256
         self._lock = threading.Lock()
 
-    def find(self, name: str, artifact: str) -> ArtifactWritten:
-        """The file behind (name, artifact); blocking (may hash the file): call it from a worker thread."""
+    def find(self, name: str, artifact: str, caller: Caller) -> ArtifactWritten:
+        """The file behind (name, artifact) if `caller` may read it; blocking (may hash the file): call it
+        from a worker thread."""
         if name.startswith(GENERATION_PREFIX):
-            path = self._store.find_video(name)
+            path = self._store.find_video(name, caller)
             if artifact not in ("", GENERATION_VIDEO):
                 raise ArtifactNotFound(name, artifact, f"a generation has one artifact, {GENERATION_VIDEO!r}")
             if path is None:
@@ -58,7 +64,7 @@ class ArtifactFinder:
             return self._described(GENERATION_VIDEO, path)
         if not name.startswith(JOB_PREFIX):
             raise ArtifactNotFound(name, artifact, f"names are {JOB_PREFIX}{{id}} or {GENERATION_PREFIX}{{id}}")
-        job = self._find_job(name)
+        job = self._find_job(name, caller)
         if artifact in JOB_OUTPUTS:
             recorded = job.artifacts.get(artifact)
             if recorded is None:
@@ -69,7 +75,11 @@ class ArtifactFinder:
             return recorded
         if not artifact or artifact in (".", "..") or any(c in artifact for c in "/\\\0"):
             raise InvalidRequest(
-                [FieldViolation("artifact", f"must be an output name or a preview's file name (got {artifact!r})")],
+                [
+                    FieldViolation(
+                        "artifact", f"must be an output name or a preview's file name (got {quote(artifact)})"
+                    )
+                ],
                 reason="INVALID_ARTIFACT_NAME",
             )
         path = self._job_outputs(job) / PREVIEWS_DIR / artifact

@@ -8,7 +8,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from shared.auth import AuthSettings
+from shared.auth.settings import add_auth_arguments, auth_settings_from_args
+from shared.fetch_flags import add_fetch_arguments, fetch_policy_from_args
+from shared.fetch_policy import FetchPolicy
 from train_svc.generation.request import STEPS_MAX, STEPS_MIN
+from train_svc.jobs.quotas import Quotas
 from train_svc.models.base_model import default_base_model
 
 
@@ -42,9 +47,19 @@ class TrainServiceConfig:
     # Denoising steps of each validation preview (single-stage, full guidance). 30 is the generation
     # default: previews then look like what the LoRA will give; fewer make them cheaper and rougher.
     preview_steps: int = 30
-    # GenerateVideo reads LoRA files only under the storage root and these folders (the in-process CLI
-    # adds the folder of the --lora it was given; a remote caller never gets an arbitrary file read).
+    # GenerateVideo also reads LoRA files under these folders (the in-process CLI adds the folder of the
+    # --lora it was given, for its one principal; a remote caller only ever names files of its own).
     extra_lora_dirs: tuple[Path, ...] = ()
+    auth: AuthSettings = AuthSettings()  # who may call, over what transport
+    # How this service reaches the preprocessor: a token file (re-read for every call) and, for TLS, the
+    # CA that signed the preprocessor's certificate (the client certificate is this service's own
+    # --tls-cert/--tls-key, as a mesh identity is).
+    preprocess_token_file: Path | None = None
+    preprocess_ca_cert: Path | None = None
+    # What training_data_url may name (checked at CreateTrainingJob; the preprocessor checks again).
+    fetch: FetchPolicy = FetchPolicy()
+    quotas: Quotas = Quotas()
+    min_free_bytes: int = 0  # a large write that would leave less free on the storage volume fails STORAGE_FULL
 
 
 def parser() -> argparse.ArgumentParser:
@@ -98,7 +113,38 @@ def parser() -> argparse.ArgumentParser:
         default=float(env("LTX_WATCH_WRITE_TIMEOUT", "30")),
         help="seconds a watcher may take to accept an event before it is cut off",
     )
+    add_auth_arguments(p)
+    p.add_argument(
+        "--preprocess-token-file",
+        default=env("LTX_PREPROCESS_TOKEN_FILE"),
+        help="token this service presents to the preprocessor (re-read for every call)",
+    )
+    p.add_argument(
+        "--preprocess-ca-cert",
+        default=env("LTX_PREPROCESS_CA_CERT"),
+        help="CA of the preprocessor's certificate: talk to it over TLS (client certificate: --tls-cert/--tls-key)",
+    )
+    add_fetch_arguments(p)
+    add_quota_arguments(p)
     return p
+
+
+def _optional_int(value: str | None) -> int | None:
+    return int(value) if value else None
+
+
+def add_quota_arguments(p: argparse.ArgumentParser) -> None:
+    env = os.environ.get
+    group = p.add_argument_group("quotas (per principal; unlimited by default)")
+    group.add_argument("--quota-running-jobs", type=int, default=_optional_int(env("LTX_QUOTA_RUNNING_JOBS")))
+    group.add_argument("--quota-queued-jobs", type=int, default=_optional_int(env("LTX_QUOTA_QUEUED_JOBS")))
+    group.add_argument("--quota-storage-bytes", type=int, default=_optional_int(env("LTX_QUOTA_STORAGE_BYTES")))
+    group.add_argument(
+        "--min-free-bytes",
+        type=int,
+        default=int(env("LTX_MIN_FREE_BYTES", "0")),
+        help="keep this much free on the storage volume: a large write that would not fails STORAGE_FULL",
+    )
 
 
 def from_args(argv: list[str] | None = None) -> TrainServiceConfig:
@@ -109,6 +155,19 @@ def from_args(argv: list[str] | None = None) -> TrainServiceConfig:
     for flag, value in (("--checkpoint-every", a.checkpoint_every), ("--checkpoint-keep", a.checkpoint_keep)):
         if value < 1:
             p.error(f"{flag} must be at least 1 (got {value})")
+    if a.quota_running_jobs is not None and a.quota_running_jobs < 1:
+        p.error(f"--quota-running-jobs must be at least 1 (got {a.quota_running_jobs})")
+    for flag, value in (
+        ("--quota-queued-jobs", a.quota_queued_jobs),
+        ("--quota-storage-bytes", a.quota_storage_bytes),
+        ("--min-free-bytes", a.min_free_bytes),
+    ):
+        if value is not None and value < 0:
+            p.error(f"{flag} must be >= 0 (got {value})")
+    try:
+        fetch = fetch_policy_from_args(a, Path(a.storage))
+    except ValueError as exc:
+        p.error(str(exc))
     for flag, value in (
         ("--grace-seconds", a.grace_seconds),
         ("--heartbeat-seconds", a.heartbeat_seconds),
@@ -135,4 +194,10 @@ def from_args(argv: list[str] | None = None) -> TrainServiceConfig:
         checkpoint_keep=a.checkpoint_keep,
         heartbeat_seconds=a.heartbeat_seconds,
         watch_write_timeout_seconds=a.watch_write_timeout,
+        auth=auth_settings_from_args(a),
+        preprocess_token_file=Path(a.preprocess_token_file) if a.preprocess_token_file else None,
+        preprocess_ca_cert=Path(a.preprocess_ca_cert) if a.preprocess_ca_cert else None,
+        fetch=fetch,
+        quotas=Quotas(a.quota_running_jobs, a.quota_queued_jobs, a.quota_storage_bytes),
+        min_free_bytes=a.min_free_bytes,
     )

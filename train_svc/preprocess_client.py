@@ -1,15 +1,23 @@
-"""Client of PreprocessService: asks for a job's dataset and translates the stream into job events."""
+"""Client of PreprocessService: asks for a job's dataset and translates the stream into job events.
+
+It calls as this service's own principal (a token file re-read for every call, and/or the client
+certificate of this service over TLS) and names the job's owner, whose uploads and cache the dataset may
+use. A job asked to stop (cancelled, or the service shutting down) cancels its call within a fraction
+of a second, so the preprocessor stops fetching and decoding for it at once.
+"""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Generator
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import grpc
 
 from shared.api import common_pb2, preprocess_service_pb2, preprocess_service_pb2_grpc
 from shared.api.report_codec import file_report_from_proto
+from shared.grpc_util.channels import ClientCredentials, sync_channel
 from shared.grpc_util.errors import error_details
 from train_svc.bundle_receiver import BundleReceiver, BundleTransferError
 from train_svc.jobs.events import (
@@ -24,7 +32,8 @@ from train_svc.jobs.events import (
 )
 from train_svc.jobs.job import Job
 
-_CHANNEL_OPTIONS = [("grpc.max_receive_message_length", 64 * 1024 * 1024)]
+_CHANNEL_OPTIONS = [("grpc.max_receive_message_length", 8 * 1024 * 1024)]
+_STOP_POLL_S = 0.2
 _MEDIA_KIND = {common_pb2.MEDIA_KIND_VIDEO: "video", common_pb2.MEDIA_KIND_IMAGE: "image"}
 
 
@@ -74,6 +83,35 @@ def _failure(err: grpc.RpcError) -> DatasetFailure:
     return DatasetFailure(JobError(code.name, reason, message, files))
 
 
+@dataclass(frozen=True)
+class PreprocessAccess:
+    """How this service proves itself to the preprocessor."""
+
+    token_file: Path | None = None  # re-read for every call, so a rotated Secret takes effect at once
+    ca_cert: Path | None = None  # set: TLS, the preprocessor's certificate checked against this CA
+    client_cert: Path | None = None  # presented over TLS (this service's own certificate)
+    client_key: Path | None = None
+
+    def credentials(self) -> ClientCredentials:
+        if self.ca_cert is None:
+            return ClientCredentials()
+        return ClientCredentials.from_files(
+            ca_cert=self.ca_cert, client_cert=self.client_cert, client_key=self.client_key
+        )
+
+    def metadata(self) -> list[tuple[str, str]]:
+        if self.token_file is None:
+            return []
+        return ClientCredentials.from_files(token_file=self.token_file).metadata()
+
+
+def _cancel_when_stopped(call: grpc.Call, job: Job, done: threading.Event) -> None:
+    while not done.wait(_STOP_POLL_S):
+        if job.should_stop:
+            call.cancel()
+            return
+
+
 class PreprocessClient:
     """Asks PreprocessService for a job's bundles, by reference (shared storage) or by value.
 
@@ -81,13 +119,21 @@ class PreprocessClient:
     <storage_root>/jobs/<job id>/bundles/, checked against their sha256 and size.
     """
 
-    def __init__(self, target: str, *, by_value: bool = False, storage_root: Path | None = None):
+    def __init__(
+        self,
+        target: str,
+        *,
+        by_value: bool = False,
+        storage_root: Path | None = None,
+        access: PreprocessAccess | None = None,
+    ):
         if by_value and storage_root is None:
             raise ValueError("bundles by value need a storage root to write them to")
         self.target = target
         self.by_value = by_value
         self.storage_root = storage_root
-        self._channel = grpc.insecure_channel(target, options=_CHANNEL_OPTIONS)
+        self._access = access or PreprocessAccess()
+        self._channel = sync_channel(target, self._access.credentials(), options=_CHANNEL_OPTIONS)
         self._stub = preprocess_service_pb2_grpc.PreprocessServiceStub(self._channel)
 
     def request_for(self, job: Job) -> preprocess_service_pb2.PreprocessRequest:
@@ -107,11 +153,16 @@ class PreprocessClient:
             audio_normalize=s.audio_normalize,
             audio_preserve_pitch=s.audio_preserve_pitch,
             delivery=preprocess_service_pb2.BY_VALUE if self.by_value else preprocess_service_pb2.BY_REFERENCE,
+            owner=job.owner,
         )
 
     def __call__(self, job: Job) -> Generator[PreprocessEvent, None, None]:
-        call = self._stub.Preprocess(self.request_for(job), timeout=24 * 3600)
+        call = self._stub.Preprocess(self.request_for(job), timeout=24 * 3600, metadata=self._access.metadata())
         receiver = BundleReceiver(self.storage_root / "jobs" / job.id / "bundles") if self.by_value else None
+        done = threading.Event()
+        threading.Thread(
+            target=_cancel_when_stopped, args=(call, job, done), name="preprocess-stop", daemon=True
+        ).start()
         try:
             for message in call:
                 if receiver is not None and message.WhichOneof("event") in ("bundle_chunk", "bundle"):
@@ -125,6 +176,7 @@ class PreprocessClient:
         except BundleTransferError as exc:
             raise DatasetFailure(JobError("DATA_LOSS", "BUNDLE_TRANSFER_FAILED", str(exc))) from None
         finally:
+            done.set()
             call.cancel()
             if receiver is not None:
                 receiver.abort()

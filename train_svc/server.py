@@ -13,6 +13,10 @@ from shared.aio_bridge import iterate_in_thread
 from shared.api import common_pb2
 from shared.api import training_service_pb2 as pb
 from shared.api import training_service_pb2_grpc as pb_grpc
+from shared.auth import current_caller
+from shared.disk_space import SpaceGuard
+from shared.disk_usage import bytes_under
+from shared.fetch_policy import create_time_problem
 from shared.grpc_util.server import RunningServer, start_server, stop_server
 from shared.request.errors import DomainError, ErrorCode, FieldViolation, InvalidRequest
 from shared.request.json_input import input_from_json, input_to_json
@@ -22,6 +26,7 @@ from train_svc.api_mapping import artifact as artifact_message
 from train_svc.api_mapping import heartbeat, job_event, training_job
 from train_svc.artifacts import ArtifactFinder, check_offset, read_chunks
 from train_svc.config import TrainServiceConfig
+from train_svc.generation.lora_access import LoraAccess
 from train_svc.generation.order import generation_order
 from train_svc.generation.service import (
     GenerationEvent,
@@ -33,12 +38,13 @@ from train_svc.generation.service import (
 from train_svc.jobs.event_log import LoggedEvent
 from train_svc.jobs.job import Job
 from train_svc.jobs.manager import JobManager
+from train_svc.jobs.quotas import check_storage, principal_folders
 from train_svc.jobs.runner import JobRunner, RunnerConfig
 from train_svc.jobs.store import JobStore, store_path
 from train_svc.models.base_model import resolve_base_model
 from train_svc.models.device import choose_placement, limit_cpu_threads
 from train_svc.models.library_noise import quiet_model_libraries
-from train_svc.preprocess_client import PreprocessClient
+from train_svc.preprocess_client import PreprocessAccess, PreprocessClient
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["TrainingService"].full_name
 log = structlog.get_logger(__name__)
@@ -107,37 +113,65 @@ class EventMessages:
 
 
 class TrainingServicer(pb_grpc.TrainingServiceServicer):
+    """Each call acts for its authenticated caller (current_caller): it sees and touches only its own jobs,
+    generations and files (an admin: everyone's)."""
+
     def __init__(
-        self, manager: JobManager, generations: GenerationService, artifacts: ArtifactFinder, config: TrainServiceConfig
+        self,
+        manager: JobManager,
+        generations: GenerationService,
+        artifacts: ArtifactFinder,
+        lora_access: LoraAccess,
+        config: TrainServiceConfig,
     ):
         self._manager = manager
         self._generations = generations
         self._artifacts = artifacts
-        self._lora_roots = (config.storage, *config.extra_lora_dirs)
+        self._lora_access = lora_access
+        self._storage = config.storage
+        self._fetch = config.fetch
+        self._quotas = config.quotas
         self._heartbeat_s = config.heartbeat_seconds
         self._write_timeout_s = config.watch_write_timeout_seconds
         self._messages = EventMessages()
 
+    async def _check_storage_quota(self, principal: str) -> None:
+        if self._quotas.storage_bytes is None:
+            return
+        folders = principal_folders(self._storage, principal, [job.id for job in self._manager.jobs_of(principal)])
+        used = await asyncio.to_thread(bytes_under, folders)
+        check_storage(self._quotas.storage_bytes, principal, used)
+
     async def CreateTrainingJob(self, request: pb.CreateTrainingJobRequest, context) -> pb.TrainingJob:
-        settings = resolve(request.input)
-        job = self._manager.create(settings, input_to_json(request.input), request.request_id)
+        caller = current_caller()
+        settings = resolve(request.input, url_problem=lambda url: create_time_problem(url, self._fetch))
+        await self._check_storage_quota(caller.principal)
+        job = self._manager.create(settings, input_to_json(request.input), caller.principal, request.request_id)
         return training_job(job)
 
     async def GetTrainingJob(self, request: pb.GetTrainingJobRequest, context) -> pb.TrainingJob:
-        return training_job(self._manager.get(request.name))
+        return training_job(self._manager.get(request.name, current_caller()))
 
     async def ListTrainingJobs(self, request: pb.ListTrainingJobsRequest, context) -> pb.ListTrainingJobsResponse:
-        jobs, next_token = self._manager.list(request.page_size, request.page_token)
-        messages = [training_job(job) for job in jobs]
-        return pb.ListTrainingJobsResponse(training_jobs=messages, next_page_token=next_token)
+        messages: dict[str, pb.TrainingJob] = {}
+
+        def weigh(job: Job) -> int:
+            messages[job.id] = training_job(job)
+            return messages[job.id].ByteSize()
+
+        listed = self._manager.list(current_caller(), request.page_size, request.page_token, weigh)
+        return pb.ListTrainingJobsResponse(
+            training_jobs=[messages[job.id] for job in listed.items], next_page_token=listed.next_page_token
+        )
 
     async def CancelTrainingJob(self, request: pb.CancelTrainingJobRequest, context) -> pb.TrainingJob:
-        return training_job(self._manager.cancel(request.name))
+        return training_job(self._manager.cancel(request.name, current_caller()))
 
     async def WatchTrainingJob(self, request: pb.WatchTrainingJobRequest, context):
         if request.after_sequence < 0:
-            raise InvalidRequest([FieldViolation("after_sequence", f"must be >= 0 (got {request.after_sequence})")])
-        job = self._manager.get(request.name)
+            violation = FieldViolation("after_sequence", f"must be >= 0 (got {request.after_sequence})")
+            raise InvalidRequest([violation], reason="INVALID_WATCH_REQUEST")
+        job = self._manager.get(request.name, current_caller())
         if request.after_sequence > job.log.last_sequence:
             raise AheadOfLog(job.name, request.after_sequence, job.log.last_sequence)
         sent = request.after_sequence
@@ -153,8 +187,10 @@ class TrainingServicer(pb_grpc.TrainingServiceServicer):
             raise WatchInterrupted(job.name, sent)
 
     async def GenerateVideo(self, request: pb.GenerateVideoRequest, context):
-        order = generation_order(request, self._lora_roots)
-        async for event in self._generations.generate(order):
+        caller = current_caller()
+        order = generation_order(request, caller, self._lora_access)
+        await self._check_storage_quota(caller.principal)
+        async for event in self._generations.generate(order, caller):
             yield generation_event(event)
 
     async def DownloadArtifact(self, request: pb.DownloadArtifactRequest, context):
@@ -162,7 +198,7 @@ class TrainingServicer(pb_grpc.TrainingServiceServicer):
             raise InvalidRequest(
                 [FieldViolation("offset", f"must be >= 0 (got {request.offset})")], reason="INVALID_OFFSET"
             )
-        artifact = await asyncio.to_thread(self._artifacts.find, request.name, request.artifact)
+        artifact = await asyncio.to_thread(self._artifacts.find, request.name, request.artifact, current_caller())
         check_offset(artifact, request.offset)
         yield pb.DownloadArtifactResponse(artifact=artifact_message(artifact), offset=request.offset)
         async for chunk in iterate_in_thread(read_chunks(artifact, request.offset), "artifact-download", 4):
@@ -207,15 +243,29 @@ class TrainingService:
         self.store.close()
 
 
+# The largest request this service takes: CreateTrainingJobRequest at its field limits is ~130 KB.
+MAX_REQUEST_BYTES = 256 * 1024
+
+
 async def serve(config: TrainServiceConfig) -> TrainingService:
-    """Resolve the base model (failing fast if it is missing), then start serving."""
+    """Check the settings, resolve the base model (failing fast if it is missing), then start serving."""
+    config.auth.check(config.host)
     quiet_model_libraries()
     limit_cpu_threads(config.cpu_threads)
     base_model = resolve_base_model(config.base_model)
     placement = choose_placement(config.device, config.precision)
     preprocess = PreprocessClient(
-        config.preprocess_target, by_value=config.bundle_delivery == "value", storage_root=config.storage
+        config.preprocess_target,
+        by_value=config.bundle_delivery == "value",
+        storage_root=config.storage,
+        access=PreprocessAccess(
+            token_file=config.preprocess_token_file,
+            ca_cert=config.preprocess_ca_cert,
+            client_cert=config.auth.tls_cert,
+            client_key=config.auth.tls_key,
+        ),
     )
+    space = SpaceGuard(config.min_free_bytes)
     runner = JobRunner(
         RunnerConfig(
             storage_root=config.storage,
@@ -226,21 +276,27 @@ async def serve(config: TrainServiceConfig) -> TrainingService:
             preview_steps=config.preview_steps,
             checkpoint_every=config.checkpoint_every,
             checkpoint_keep=config.checkpoint_keep,
+            space=space,
         ),
         preprocess,
     )
     slots = AcceleratorSlots(config.concurrent_jobs)  # shared by training jobs and generations
     store = JobStore(store_path(config.storage))
-    manager = JobManager(runner, base_model.name, slots, store)
+    manager = JobManager(runner, base_model.name, slots, store, config.quotas)
     manager.start(lambda input_json: resolve(input_from_json(input_json)))
-    generations = GenerationService(config.storage, base_model, placement, slots, manager.get)
+    generations = GenerationService(config.storage, base_model, placement, slots, manager.get, space)
     artifacts = ArtifactFinder(manager.get, runner.output_dir, generations.store)
-    servicer = TrainingServicer(manager, generations, artifacts, config)
+    lora_access = LoraAccess(
+        config.storage, lambda owner: [job.id for job in manager.jobs_of(owner)], config.extra_lora_dirs
+    )
+    servicer = TrainingServicer(manager, generations, artifacts, lora_access, config)
     running = await start_server(
         [(pb_grpc.add_TrainingServiceServicer_to_server, servicer)],
         [SERVICE_NAME],
         config.port,
         config.host,
+        max_receive_bytes=MAX_REQUEST_BYTES,
+        auth=config.auth,
     )
     log.info(
         "training_service_ready",

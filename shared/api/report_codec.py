@@ -107,12 +107,23 @@ def file_report_from_proto(message: pb.FileReport) -> FileReport:
     )
 
 
-def dataset_report_to_proto(report: DatasetReport) -> pb.DatasetReport:
+def dataset_report_to_proto(report: DatasetReport, max_files_bytes: int | None = None) -> pb.DatasetReport:
+    """The report as a message; with `max_files_bytes`, `files` holds what fits in that many bytes (in
+    order) and `files_omitted` counts the rest (the totals always count every file)."""
+    files: list[pb.FileReport] = []
+    size = 0
+    for file in report.files:
+        message = file_report_to_proto(file)
+        size += message.ByteSize() + 8  # the field's tag and length
+        if max_files_bytes is not None and size > max_files_bytes:
+            break
+        files.append(message)
     return pb.DatasetReport(
         media_kind=_KIND_TO_PROTO[report.media_kind],
-        files=[file_report_to_proto(f) for f in report.files],
+        files=files,
         files_used=report.count(FileOutcome.USED),
         files_skipped=report.count(FileOutcome.SKIPPED),
         files_ignored=report.count(FileOutcome.IGNORED),
         samples=report.samples,
+        files_omitted=len(report.files) - len(files),
     )

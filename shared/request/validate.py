@@ -7,14 +7,16 @@ checked like any other. Enum fields at *_UNSPECIFIED take their default; unknown
 from __future__ import annotations
 
 import math
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from typing import TypeVar
 from urllib.parse import urlsplit
 
 from shared.api import common_pb2, training_service_pb2
+from shared.quoting import quote
 from shared.request import defaults
 from shared.request.defaults import AspectRatio, Resolution
 from shared.request.errors import FieldViolation, InvalidRequest
+from shared.request.field_limits import length_violations
 from shared.request.settings import TrainingSettings
 
 # --- allowed values (spec: "Input Parameters Reference"; marked where the spec is silent) ------------
@@ -25,7 +27,6 @@ FRAMES_MIN, FRAMES_MAX = 9, 121  # then snapped down to 8k+1
 FRAME_RATE_MIN, FRAME_RATE_MAX = 8, 60
 SPLIT_THRESHOLD_MIN, SPLIT_THRESHOLD_MAX = 1.0, 60.0
 STG_SCALE_MIN, STG_SCALE_MAX = 0.0, 3.0
-MAX_VALIDATION_PROMPTS = 2
 URL_SCHEMES = ("http", "https", "file", "upload")  # ours; a URL without a scheme is a storage path
 
 RESOLUTIONS: dict[int, Resolution] = {
@@ -47,9 +48,16 @@ def snap_frames(count: int) -> int:
     return (count - 1) // 8 * 8 + 1
 
 
-def resolve(input: training_service_pb2.TrainingInput) -> TrainingSettings:
-    """Apply defaults, check every rule and snap frame counts; raise InvalidRequest listing all violations."""
-    rules = _Rules(input)
+UrlProblem = Callable[[str], str | None]  # a service's own check of training_data_url (where it may fetch)
+
+
+def resolve(input: training_service_pb2.TrainingInput, url_problem: UrlProblem | None = None) -> TrainingSettings:
+    """Apply defaults, check every rule and snap frame counts; raise InvalidRequest listing all violations.
+
+    `url_problem`: the service's fetch policy, asked about a training_data_url that is well formed.
+    A field over its maximum (shared.request.field_limits) is reported as that, and no other rule judges it."""
+    too_long = length_violations(input)
+    rules = _Rules(input, url_problem, frozenset(v.field for v in too_long))
     settings = TrainingSettings(
         training_data_url=rules.url("training_data_url"),
         trigger_phrase=input.trigger_phrase,
@@ -84,8 +92,8 @@ def resolve(input: training_service_pb2.TrainingInput) -> TrainingSettings:
         stg_scale=rules.float_between("stg_scale", defaults.STG_SCALE, STG_SCALE_MIN, STG_SCALE_MAX),
         debug_dataset=input.debug_dataset,
     )
-    if rules.violations:
-        raise InvalidRequest(rules.violations)
+    if too_long or rules.violations:
+        raise InvalidRequest(too_long + rules.violations)
     return settings
 
 
@@ -93,12 +101,20 @@ class _Rules:
     """Reads the fields of one TrainingInput. Each reader returns the value to use (the default when the
     field is unset or bad) and records a FieldViolation for a bad one."""
 
-    def __init__(self, message: training_service_pb2.TrainingInput) -> None:
+    def __init__(
+        self,
+        message: training_service_pb2.TrainingInput,
+        url_problem: UrlProblem | None = None,
+        judged: frozenset[str] = frozenset(),
+    ) -> None:
         self._message = message
+        self._url_problem = url_problem
+        self._judged = judged  # fields already reported (over their maximum)
         self.violations: list[FieldViolation] = []
 
     def _reject(self, field: str, description: str) -> None:
-        self.violations.append(FieldViolation(field, description))
+        if field not in self._judged:
+            self.violations.append(FieldViolation(field, description))
 
     def optional(self, name: str, default):
         return getattr(self._message, name) if self._message.HasField(name) else default
@@ -108,15 +124,21 @@ class _Rules:
         if not url:
             self._reject(name, "is required: the URL or path of the .zip archive of training clips")
             return url
-        parts = urlsplit(url)
+        try:
+            parts = urlsplit(url)
+        except ValueError as exc:  # e.g. an unclosed [ of an IPv6 literal
+            self._reject(name, f"is not a valid URL ({exc}): {quote(url)}")
+            return url
         scheme = parts.scheme.lower()
         allowed = ", ".join(f"{s}://" for s in URL_SCHEMES)
         if scheme and scheme not in URL_SCHEMES:
-            self._reject(name, f"must be a path or a URL with a scheme among {allowed} (got {url!r})")
+            self._reject(name, f"must be a path or a URL with a scheme among {allowed} (got {quote(url)})")
         elif scheme in ("http", "https") and not parts.hostname:
-            self._reject(name, f"must name a host after {scheme}:// (got {url!r})")
+            self._reject(name, f"must name a host after {scheme}:// (got {quote(url)})")
         elif scheme and not (parts.netloc or parts.path):
-            self._reject(name, f"must name an archive after {scheme}:// (got {url!r})")
+            self._reject(name, f"must name an archive after {scheme}:// (got {quote(url)})")
+        elif self._url_problem is not None and (problem := self._url_problem(url)):
+            self._reject(name, problem)
         return url
 
     def one_of(self, name: str, default: int, allowed: Collection[int]) -> int:
@@ -164,9 +186,7 @@ class _Rules:
         return table[number]
 
     def prompts(self, name: str) -> tuple[str, ...]:
-        entries = getattr(self._message, name)
-        if len(entries) > MAX_VALIDATION_PROMPTS:
-            self._reject(name, f"must have at most {MAX_VALIDATION_PROMPTS} entries (got {len(entries)})")
+        entries = getattr(self._message, name)  # at most 2 entries: a field maximum (shared.request.field_limits)
         for index, entry in enumerate(entries):
             if not entry.prompt.strip():
                 self._reject(f"{name}[{index}].prompt", "is required and must not be blank")

@@ -6,6 +6,7 @@ import asyncio
 
 import pytest
 
+from shared.auth import Caller
 from train_svc.accelerator import AcceleratorSlots, WaitAbandoned
 from train_svc.generation.order import GenerationOrder
 from train_svc.generation.request import GenerationRequest
@@ -22,7 +23,7 @@ def test_a_waiter_gives_up_when_told_and_a_freed_slot_is_taken():
 
 
 def test_a_generation_waits_while_a_training_job_holds_the_accelerator(tiny_model, placement, tmp_path):
-    def no_jobs(name: str):
+    def no_jobs(name: str, caller: Caller):
         raise JobNotFound(name)
 
     slots = AcceleratorSlots(1)
@@ -30,7 +31,7 @@ def test_a_generation_waits_while_a_training_job_holds_the_accelerator(tiny_mode
     order = GenerationOrder(GenerationRequest(prompt="a red ball", num_frames=9, width=64, height=64, steps=2))
 
     async def scenario() -> list:
-        stream = service.generate(order)
+        stream = service.generate(order, Caller("alice"))
         with slots.hold():  # what JobManager does for the whole of a training job
             events = [await anext(stream)]
             waiting = asyncio.ensure_future(anext(stream))
@@ -47,4 +48,7 @@ def test_a_generation_waits_while_a_training_job_holds_the_accelerator(tiny_mode
     assert stages == ["queued", "loading", "sampling", "sampling", "encoding"]
     finished = events[-1]
     assert isinstance(finished, GenerationFinished)
-    assert finished.video.path == service.store.video_path(finished.name.removeprefix("generations/"))
+    assert finished.video.path == service.store.video_path("alice", finished.name.removeprefix("generations/"))
+    assert service.store.find_video(finished.name, Caller("alice")) == finished.video.path
+    assert service.store.find_video(finished.name, Caller("bob")) is None  # another principal's is not there
+    assert service.store.find_video(finished.name, Caller("ops", admin=True)) == finished.video.path

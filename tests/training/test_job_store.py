@@ -8,9 +8,10 @@ from datetime import UTC, datetime
 
 import pytest
 
+from shared.auth import Caller
 from shared.dataset_report import FileOutcome, FileReport, PartSkipped, SampleFacts, SourceFacts
 from train_svc.jobs.event_codec import EVENT_TYPES, decode_event, encode_event
-from train_svc.jobs.event_log import EventLog
+from train_svc.jobs.event_log import EventLog, LoggedEvent
 from train_svc.jobs.events import (
     ArtifactWritten,
     BundleInfo,
@@ -75,15 +76,16 @@ def test_every_event_type_survives_the_codec_unchanged():
         assert decode_event(*encode_event(event)) == event
 
 
-def _stored(store: JobStore, job_id: str = "j1", request_id: str = "r1") -> StoredJob:
+def _stored(store: JobStore, job_id: str = "j1", request_id: str = "r1", owner: str = "alice", number: int = 1):
     created = datetime(2026, 12, 1, tzinfo=UTC)
-    stored = StoredJob(job_id, 1, request_id, {"rank": 8, "training_data_url": "x.zip"}, "ltx2.3-tiny", created)
+    input_json = {"rank": 8, "training_data_url": "x.zip"}
+    stored = StoredJob(job_id, number, owner, request_id, input_json, "ltx2.3-tiny", created)
     store.add_job(stored)
     return stored
 
 
 def _recorded(store: JobStore, events) -> Job:
-    job = Job(id="j1", settings=Settings(), input_json={}, base_model="m")
+    job = Job(id="j1", settings=Settings(), input_json={}, base_model="m", owner="alice")
     job.log = EventLog(persist=lambda logged: store.append_event("j1", logged))
     for event in events:
         job.record(event)
@@ -102,7 +104,9 @@ def test_a_job_rebuilt_from_the_store_after_a_restart_is_the_job_recorded(tmp_pa
     assert again == stored
     logged = reopened.events("j1")
     assert [item.event for item in logged] == EVENTS[:-3]
-    job = Job.restore(logged, lambda item: None, id="j1", settings=Settings(), input_json={}, base_model="m")
+    job = Job.restore(
+        logged, lambda item: None, id="j1", owner="alice", settings=Settings(), input_json={}, base_model="m"
+    )
     assert job.state is JobState.TRAINING and job.resuming and not job.log.closed
     assert (job.step, job.samples, job.with_audio, job.training_mode) == (1, 1, True, "video + audio")
     assert job.file_reports == original.file_reports and job.previews == original.previews
@@ -117,6 +121,7 @@ def test_a_resuming_job_drops_what_its_log_already_holds_and_numbers_the_rest_on
         store.events("j1"),
         lambda item: store.append_event("j1", item),
         id="j1",
+        owner="alice",
         settings=Settings(),
         input_json={},
         base_model="m",
@@ -135,17 +140,53 @@ def test_a_finished_job_is_restored_closed_and_not_resumed(tmp_path):
     _stored(store)
     _recorded(store, EVENTS)
     job = Job.restore(
-        store.events("j1"), lambda item: None, id="j1", settings=Settings(), input_json={}, base_model="m"
+        store.events("j1"),
+        lambda item: None,
+        id="j1",
+        owner="alice",
+        settings=Settings(),
+        input_json={},
+        base_model="m",
     )
     assert job.state is JobState.FAILED and job.log.closed and not job.resuming
     assert job.error == EVENTS[-1].error
 
 
-def test_a_request_id_is_used_once(tmp_path):
+def test_a_request_id_is_used_once_per_owner(tmp_path):
     store = JobStore(tmp_path / "jobs.sqlite3")
     _stored(store)
     with pytest.raises(sqlite3.IntegrityError, match="UNIQUE"):
-        _stored(store, job_id="j2")
+        _stored(store, job_id="j2", number=2)
+    _stored(store, job_id="j3", number=3, owner="bob")  # another principal's request ids are its own
+    assert [(job.id, job.owner, job.request_id) for job in store.jobs()] == [("j1", "alice", "r1"), ("j3", "bob", "r1")]
+
+
+def test_a_store_of_schema_1_is_upgraded_in_place_its_jobs_belonging_to_local(tmp_path):
+    path = tmp_path / "jobs.sqlite3"
+    old = sqlite3.connect(path, isolation_level=None)
+    old.executescript(
+        """
+        CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+        INSERT INTO meta VALUES ('schema_version', '1');
+        CREATE TABLE jobs (id TEXT PRIMARY KEY, number INTEGER NOT NULL UNIQUE, request_id TEXT UNIQUE,
+            input_json TEXT NOT NULL, base_model TEXT NOT NULL, create_time TEXT NOT NULL);
+        CREATE TABLE events (job_id TEXT NOT NULL REFERENCES jobs(id), sequence INTEGER NOT NULL,
+            time TEXT NOT NULL, kind TEXT NOT NULL, payload TEXT NOT NULL, PRIMARY KEY (job_id, sequence))
+            WITHOUT ROWID;
+        INSERT INTO jobs VALUES ('j1', 1, 'r1', '{"rank": 8}', 'm', '2026-12-01T00:00:00+00:00');
+        """
+    )
+    kind, payload = encode_event(EVENTS[0])
+    old.execute("INSERT INTO events VALUES ('j1', 1, '2026-12-01T00:00:01+00:00', ?, ?)", (kind, payload))
+    old.close()
+
+    store = JobStore(path)
+    [job] = store.jobs()
+    assert (job.id, job.owner, job.request_id, job.input_json) == ("j1", "local", "r1", {"rank": 8})
+    assert [item.event for item in store.events("j1")] == [EVENTS[0]]
+    store.append_event("j1", LoggedEvent(2, datetime(2026, 12, 2, tzinfo=UTC), EVENTS[1]))  # foreign key holds
+    assert store._db.execute("PRAGMA foreign_key_check").fetchall() == []
+    assert store._db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("2",)
 
 
 def test_a_store_of_another_schema_is_refused(tmp_path):
@@ -179,7 +220,7 @@ def test_a_stored_job_that_cannot_be_rebuilt_is_left_aside_and_the_others_are_se
     _stored(store)
     _recorded(store, EVENTS)  # j1: finished
     created = datetime(2026, 12, 1, tzinfo=UTC)
-    store.add_job(StoredJob("j2", 2, "", {"rank": 7}, "m", created))  # a request today's rules refuse
+    store.add_job(StoredJob("j2", 2, "alice", "", {"rank": 7}, "m", created))  # a request today's rules refuse
 
     def settings_of(request: dict) -> Settings:
         if request["rank"] not in (8, 16, 32, 64, 128):
@@ -188,6 +229,6 @@ def test_a_stored_job_that_cannot_be_rebuilt_is_left_aside_and_the_others_are_se
 
     manager = JobManager(runner=None, base_model_name="m", slots=AcceleratorSlots(1), store=store)
     manager.start(settings_of)
-    assert manager.get("trainingJobs/j1").state is JobState.FAILED
-    jobs, _ = manager.list(10, "")
-    assert [job.id for job in jobs] == ["j1"]
+    alice = Caller("alice")
+    assert manager.get("trainingJobs/j1", alice).state is JobState.FAILED
+    assert [job.id for job in manager.list(alice, 10, "", weigh=lambda job: 1).items] == ["j1"]

@@ -62,7 +62,7 @@ def bundle(tmp_path, make_clip) -> BundleInfo:
 
 @pytest.fixture
 def cache(tmp_path, tiny_model, placement) -> LatentCache:
-    return LatentCache(tmp_path / "cache" / "latents", model_identity(tiny_model.path, placement))
+    return LatentCache(tmp_path / "cache" / "latents", model_identity(tiny_model.path, placement), "alice")
 
 
 def _encode(tiny_model, placement, cache: LatentCache, bundle: BundleInfo, *, audio: bool = True):
@@ -129,10 +129,13 @@ def test_a_miss_still_verifies_the_bundle(tiny_model, placement, cache, bundle) 
 
 def test_another_model_identity_or_audio_flag_misses(tiny_model, placement, cache, bundle) -> None:
     with_audio, _, _ = _encode(tiny_model, placement, cache, bundle)
-    other_model = LatentCache(cache.folder, "another model")
+    other_model = LatentCache(cache.folder.parent, "another model", "alice")
     assert other_model.get(bundle.sha256, True) is None
     _, hit, _ = _encode(tiny_model, placement, other_model, bundle)
     assert not hit
+    # Another principal never hits alice's entries, not even for the very same bundle bytes and model.
+    bob = LatentCache(cache.folder.parent, cache.model_identity, "bob")
+    assert bob.get(bundle.sha256, True) is None and bob.folder != cache.folder
 
     video_only, hit, loaded = _encode(tiny_model, placement, cache, bundle, audio=False)
     assert not hit and loaded and video_only.audio is None

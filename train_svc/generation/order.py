@@ -1,20 +1,22 @@
 """A GenerateVideoRequest checked as a whole: every bad field in one InvalidRequest, named as in the API.
 
 The values are checked by GenerationRequest itself; this adds the API's enums and the LoRA reference. A
-LoRA file must lie under one of the roots the service may read (its storage): a remote caller never gets
-a file of its choosing read.
+LoRA file must be the caller's own (train_svc.generation.lora_access): a caller never gets a file of its
+choosing read, nor another principal's.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
 
 from shared.api import training_service_pb2 as pb
+from shared.auth import Caller
+from shared.quoting import quote
 from shared.request import defaults
 from shared.request.errors import FieldViolation, InvalidRequest
 from shared.request.validate import ASPECT_RATIOS, RESOLUTIONS
+from train_svc.generation.lora_access import LoraAccess, LoraNotAllowed
 from train_svc.generation.request import (
     AUDIO_GUIDANCE_SCALE,
     DEFAULT_NEGATIVE_PROMPT,
@@ -46,27 +48,19 @@ def _enum(message: pb.GenerateVideoRequest, name: str, table: dict, default, vio
     return table[number]
 
 
-def _lora_file(value: str, roots: tuple[Path, ...], violations: list[FieldViolation]) -> Path | None:
+def _lora_file(value: str, caller: Caller, access: LoraAccess, violations: list[FieldViolation]) -> Path | None:
     if not value:
         violations.append(FieldViolation("lora_file", "must not be empty"))
         return None
-    parts = urlsplit(value)
-    if parts.scheme not in ("", "file") or (parts.scheme == "file" and parts.netloc not in ("", "localhost")):
-        violations.append(FieldViolation("lora_file", "must be a path or a file:// URI on the service's storage"))
+    try:
+        return access.resolve(value, caller)
+    except LoraNotAllowed as exc:
+        violations.append(FieldViolation("lora_file", str(exc)))
         return None
-    raw = Path(unquote(parts.path) if parts.scheme else value)
-    path = (raw if raw.is_absolute() else roots[0] / raw).resolve()
-    if not any(path.is_relative_to(root.resolve()) for root in roots):
-        violations.append(FieldViolation("lora_file", f"{value} is not on the service's storage ({roots[0]})"))
-        return None
-    if not path.is_file():
-        violations.append(FieldViolation("lora_file", f"no file {value} on the service's storage"))
-        return None
-    return path
 
 
-def generation_order(message: pb.GenerateVideoRequest, lora_roots: tuple[Path, ...]) -> GenerationOrder:
-    """Check every field; raise InvalidRequest listing all problems. `lora_roots[0]` is the storage root."""
+def generation_order(message: pb.GenerateVideoRequest, caller: Caller, access: LoraAccess) -> GenerationOrder:
+    """Check every field; raise InvalidRequest listing all problems."""
     violations: list[FieldViolation] = []
     resolution = _enum(message, "resolution", RESOLUTIONS, defaults.Resolution.MEDIUM, violations)
     aspect = _enum(message, "aspect_ratio", ASPECT_RATIOS, defaults.AspectRatio.SQUARE_1_1, violations)
@@ -76,9 +70,9 @@ def generation_order(message: pb.GenerateVideoRequest, lora_roots: tuple[Path, .
     if source == "job":
         job = message.job
         if not job.startswith(JOB_PREFIX) or job == JOB_PREFIX:
-            violations.append(FieldViolation("job", f"must be {JOB_PREFIX}{{id}} (got {job!r})"))
+            violations.append(FieldViolation("job", f"must be {JOB_PREFIX}{{id}} (got {quote(job)})"))
     elif source == "lora_file":
-        lora_path = _lora_file(message.lora_file, lora_roots, violations)
+        lora_path = _lora_file(message.lora_file, caller, access, violations)
 
     def value(name: str, default):
         return getattr(message, name) if message.HasField(name) else default

@@ -20,7 +20,9 @@ from pathlib import Path
 import structlog
 import torch
 
+from shared.auth import Caller
 from shared.bundle import path_from_uri
+from shared.disk_space import NO_RESERVE, SpaceGuard, StorageFull
 from shared.request.errors import DomainError, ErrorCode
 from train_svc.accelerator import AcceleratorSlots, WaitAbandoned, held
 from train_svc.export.outputs import OutputFile, describe
@@ -90,8 +92,9 @@ class _Abandoned(Exception):
 class _Run:
     """One generation's shared state between the caller's coroutine and the worker thread."""
 
-    def __init__(self, generation_id: str, store: GenerationStore):
+    def __init__(self, generation_id: str, owner: str, store: GenerationStore):
         self.id = generation_id
+        self.owner = owner
         self.abandoned = threading.Event()
         self._store = store
         self._lock = threading.Lock()
@@ -111,7 +114,7 @@ class _Run:
         with self._lock:
             self.abandoned.set()
             if self._committed:
-                self._store.discard(self.id)
+                self._store.discard(self.owner, self.id)
 
 
 class GenerationService:
@@ -121,9 +124,11 @@ class GenerationService:
         base_model: BaseModel,
         placement: Placement,
         slots: AcceleratorSlots,
-        find_job: Callable[[str], Job],
+        find_job: Callable[[str, Caller], Job],
+        space: SpaceGuard = NO_RESERVE,
     ):
         self.store = GenerationStore(storage_root)
+        self._space = space
         self._base_model = base_model
         self._placement = placement
         self._slots = slots
@@ -133,18 +138,19 @@ class GenerationService:
         self._runs: set[_Run] = set()
         self._executor = ThreadPoolExecutor(max_workers=RUNNERS, thread_name_prefix="generation")
 
-    def _job_lora(self, name: str) -> Path:
-        job = self._find_job(name)
+    def _job_lora(self, name: str, caller: Caller) -> Path:
+        job = self._find_job(name, caller)
         if job.state is not JobState.SUCCEEDED or "lora_file" not in job.artifacts:
             raise JobNotFinished(job)
         return path_from_uri(job.artifacts["lora_file"].uri)
 
-    async def generate(self, order: GenerationOrder) -> AsyncIterator[GenerationEvent]:
-        """Progress, then a preview and the result; raises a DomainError when the generation fails."""
+    async def generate(self, order: GenerationOrder, caller: Caller) -> AsyncIterator[GenerationEvent]:
+        """Progress, then a preview and the result; raises a DomainError when the generation fails.
+        The generation belongs to `caller`; a job named by the order must be one it may see."""
         request = order.request
         if order.job is not None:
-            request = replace(request, lora_path=self._job_lora(order.job))
-        run = _Run(self.store.new_id(), self.store)
+            request = replace(request, lora_path=self._job_lora(order.job, caller))
+        run = _Run(self.store.new_id(), caller.principal, self.store)
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue = asyncio.Queue()
 
@@ -188,8 +194,9 @@ class GenerationService:
                 video = self._loaded(emit, request.steps).generate(request, on_step=on_step)
             run.check()
             emit(GenerationProgress("encoding", request.steps, request.steps))
+            self._space.check(self.store.root, video.frames.nbytes // 10)  # H.264 is far smaller than raw frames
             path = write_mp4(
-                self.store.video_path(run.id), video.frames, video.frame_rate, video.audio, video.sample_rate
+                self.store.video_path(run.owner, run.id), video.frames, video.frame_rate, video.audio, video.sample_rate
             )
             written, preview = describe(path), middle_frame_jpeg(video.frames)
             run.commit()
@@ -198,13 +205,16 @@ class GenerationService:
             emit(GenerationFinished(self.store.name(run.id), written, request.seed, seconds))
             bound.info("generation written", path=str(path), seconds=round(seconds, 2))
         except (_Abandoned, WaitAbandoned):
-            self.store.discard(run.id)
+            self.store.discard(run.owner, run.id)
             bound.info("generation abandoned by its caller")
         except LoraFileError as exc:
-            self.store.discard(run.id)
+            self.store.discard(run.owner, run.id)
             emit(LoraMismatch(str(exc)))
+        except StorageFull as exc:
+            self.store.discard(run.owner, run.id)
+            emit(exc)
         except Exception as exc:  # out of memory, a bad model file, a full disk: this request fails, not the service
-            self.store.discard(run.id)
+            self.store.discard(run.owner, run.id)
             bound.exception("generation failed")
             if torch.cuda.is_available():
                 torch.cuda.empty_cache()

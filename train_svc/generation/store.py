@@ -1,4 +1,8 @@
-"""Where generated videos live: <storage>/generations/<id>/video.mp4, one folder per generation."""
+"""Where generated videos live: <storage>/generations/<owner key>/<id>/video.mp4, one folder per generation.
+
+A generation is found only under its owner's folder, so another principal's "generations/{id}" names
+nothing for them; an admin's lookup searches every owner's folder.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +11,11 @@ import shutil
 import uuid
 from pathlib import Path
 
+from shared.auth import Caller, owner_key
+
 NAME_PREFIX = "generations/"
 VIDEO_FILE = "video.mp4"
-_ID = re.compile(r"^[0-9a-f]{16}$")
+_ID = re.compile(r"[0-9a-f]{16}")
 
 
 class GenerationStore:
@@ -24,16 +30,18 @@ class GenerationStore:
     def name(generation_id: str) -> str:
         return NAME_PREFIX + generation_id
 
-    def video_path(self, generation_id: str) -> Path:
-        return self.root / generation_id / VIDEO_FILE
+    def video_path(self, owner: str, generation_id: str) -> Path:
+        return self.root / owner_key(owner) / generation_id / VIDEO_FILE
 
-    def find_video(self, name: str) -> Path | None:
-        """The video of "generations/{id}", or None when the name is malformed or nothing was kept under it."""
+    def find_video(self, name: str, caller: Caller) -> Path | None:
+        """The video of "generations/{id}" if `caller` may see it, or None (malformed, absent, or not theirs)."""
         generation_id = name.removeprefix(NAME_PREFIX)
-        if not name.startswith(NAME_PREFIX) or not _ID.match(generation_id):
+        if not name.startswith(NAME_PREFIX) or not _ID.fullmatch(generation_id):
             return None
-        path = self.video_path(generation_id)
+        if caller.admin:
+            return next((p for p in self.root.glob(f"*/{generation_id}/{VIDEO_FILE}") if p.is_file()), None)
+        path = self.video_path(caller.principal, generation_id)
         return path if path.is_file() else None
 
-    def discard(self, generation_id: str) -> None:
-        shutil.rmtree(self.root / generation_id, ignore_errors=True)
+    def discard(self, owner: str, generation_id: str) -> None:
+        shutil.rmtree(self.root / owner_key(owner) / generation_id, ignore_errors=True)

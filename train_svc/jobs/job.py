@@ -66,6 +66,7 @@ class Job:
     settings: Any  # shared.request.settings.TrainingSettings
     input_json: dict[str, Any]  # the request as the caller sent it (spec field names)
     base_model: str
+    owner: str  # the principal that created it: only it (and admins) see the job
     create_time: datetime = field(default_factory=lambda: datetime.now(UTC))
     update_time: datetime = field(default_factory=lambda: datetime.now(UTC))
     state: JobState = JobState.QUEUED

@@ -1,50 +1,75 @@
 """Pages of the job list (AIP-158): newest first, with an opaque token naming where the next page starts.
 
 A token holds the creation number of the last job on its page, so jobs created while a client pages
-through do not shift the pages it has yet to read.
+through do not shift the pages it has yet to read. A page holds at most `page_size` jobs and at most
+MAX_PAGE_WEIGHT bytes of them (as `weigh` counts them), so no page exceeds what a default client
+accepts (4 MiB); it always holds at least one job, and each job's own size is bounded elsewhere.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Sequence
-from typing import TypeVar
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 from shared.request.errors import FieldViolation, InvalidRequest
 
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 1000
+MAX_PAGE_WEIGHT = 3 * 1024 * 1024
+MAX_TOKEN_CHARS = 128
 _TOKEN_PREFIX = "jobs.v1:"
 _REASON = "INVALID_LIST_REQUEST"
 
 T = TypeVar("T")
 
 
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    items: list[T]
+    next_page_token: str  # "" on the last page
+
+
 def _token(number: int) -> str:
     return base64.urlsafe_b64encode(f"{_TOKEN_PREFIX}{number}".encode()).decode()
 
 
+def _bad_token() -> InvalidRequest:
+    return InvalidRequest(
+        [FieldViolation("page_token", "is not a token this service gave out (pass next_page_token unchanged)")],
+        reason=_REASON,
+    )
+
+
 def _number(token: str) -> int:
+    if len(token) > MAX_TOKEN_CHARS:
+        raise _bad_token()
     try:
         text = base64.urlsafe_b64decode(token.encode()).decode()
         if not text.startswith(_TOKEN_PREFIX):
             raise ValueError(text)
         return int(text.removeprefix(_TOKEN_PREFIX))
     except (binascii.Error, UnicodeDecodeError, ValueError):
-        raise InvalidRequest(
-            [FieldViolation("page_token", "is not a token this service gave out (pass next_page_token unchanged)")],
-            reason=_REASON,
-        ) from None
+        raise _bad_token() from None
 
 
-def page(numbered: Sequence[tuple[int, T]], page_size: int, page_token: str) -> tuple[list[T], str]:
+def page(
+    numbered: Sequence[tuple[int, T]], page_size: int, page_token: str, weigh: Callable[[T], int] = lambda item: 0
+) -> Page[T]:
     """One page of `numbered` ((creation number, item) in creation order), newest first, and the next token."""
     if page_size < 0:
         raise InvalidRequest([FieldViolation("page_size", f"must be >= 0 (got {page_size})")], reason=_REASON)
     size = min(page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
     before = _number(page_token) if page_token else None
     newest_first = [(n, item) for n, item in reversed(numbered) if before is None or n < before]
-    chunk = newest_first[:size]
-    more = len(newest_first) > size
-    return [item for _, item in chunk], (_token(chunk[-1][0]) if more else "")
+    chunk: list[tuple[int, T]] = []
+    weight = 0
+    for number, item in newest_first[:size]:
+        weight += weigh(item)
+        if chunk and weight > MAX_PAGE_WEIGHT:
+            break
+        chunk.append((number, item))
+    more = len(newest_first) > len(chunk)
+    return Page([item for _, item in chunk], _token(chunk[-1][0]) if more else "")

@@ -10,8 +10,10 @@
   EXPORTING      lora.safetensors, config.json, preview.mp4 (the previews joined, when there are any),
                  result.json (which lists debug_dataset.zip and dataset_report.json too; the report is
                  written when preprocessing ends, also when the dataset is rejected)
-Failures end the job FAILED with a reason (billed 0); a cancel request ends it CANCELLED at the next
-step boundary (billed 0: only a delivered LoRA is billed), with a checkpoint of that step kept.
+Failures end the job FAILED with a reason (billed 0): a storage volume too full for the next large write
+(the storage guard, or the system's own "no space") is RESOURCE_EXHAUSTED, reason STORAGE_FULL. A cancel
+request ends it CANCELLED at the next step boundary (billed 0: only a delivered LoRA is billed), with a
+checkpoint of that step kept; while it is still preprocessing, its call to the preprocessor is cancelled.
 
 Training writes a checkpoint every `checkpoint_every` steps, after the last step, and when it stops
 early. When the service shuts down, the job stops at the next step boundary with a checkpoint and
@@ -33,6 +35,7 @@ import torch
 
 from shared.bundle import path_from_uri
 from shared.dataset_report import FileReport
+from shared.disk_space import STORAGE_FULL, SpaceGuard, StorageFull, is_storage_full
 from train_svc.export import outputs
 from train_svc.export.debug_dataset import write_debug_dataset
 from train_svc.export.lora_file import LoraMetadata, NonFiniteLora, write_lora
@@ -56,6 +59,7 @@ from train_svc.jobs.events import (
 )
 from train_svc.jobs.job import Job
 from train_svc.jobs.sample_encoding import SampleEncoders
+from train_svc.jobs.text_warnings import overlong_text_warnings
 from train_svc.models.base_model import BaseModel
 from train_svc.models.device import Placement
 from train_svc.training.checkpoint import Checkpoint, CheckpointError, CheckpointPolicy, latest_checkpoint
@@ -83,6 +87,7 @@ class RunnerConfig:
     preview_steps: int = 30  # denoising steps of each validation preview
     checkpoint_every: int = 100  # steps
     checkpoint_keep: int = 2  # newest checkpoints kept per job
+    space: SpaceGuard = SpaceGuard()  # checked before every large write (latents, checkpoints, outputs)
 
 
 class JobCancelled(Exception):
@@ -117,12 +122,14 @@ class JobRunner:
         except JobStopped:
             bound.info("job stopped for shutdown; it resumes on the next start", step=job.step)
         except Exception as exc:
-            if job.stop_requested.is_set() and not job.cancel_requested.is_set():
+            if job.cancel_requested.is_set():  # whatever the cancel broke on its way (the preprocessing call)
+                self._ended_by(job, JobCancelled())
+            elif job.stop_requested.is_set():
                 # Whatever broke while the service shut down (the preprocessor's stream closing, the
                 # store closed): the job did not fail, it was interrupted, and resumes on the next start.
                 bound.info("job interrupted by shutdown; it resumes on the next start", error=str(exc))
-                return
-            self._ended_by(job, exc)
+            else:
+                self._ended_by(job, exc)
 
     def _ended_by(self, job: Job, exc: Exception) -> None:
         """Record how a job that raised `exc` ended."""
@@ -135,6 +142,10 @@ class JobRunner:
             self._fail(job, JobError("ABORTED", "NON_FINITE_WEIGHTS", str(exc)))
         elif isinstance(exc, CheckpointError):
             self._fail(job, JobError("FAILED_PRECONDITION", "CHECKPOINT_UNUSABLE", f"cannot resume: {exc}"))
+        elif is_storage_full(exc):
+            log.error("job failed: storage full", job=job.id, error=str(exc))
+            message = exc.message if isinstance(exc, StorageFull) else f"the storage volume is full: {exc}"
+            self._fail(job, JobError("RESOURCE_EXHAUSTED", STORAGE_FULL, message))
         else:  # a bug or an environment fault: report it on the job, keep serving
             log.error("job failed", job=job.id, exc_info=exc)
             self._fail(job, JobError("INTERNAL", "INTERNAL_ERROR", f"{type(exc).__name__}: {exc}"))
@@ -170,7 +181,10 @@ class JobRunner:
     def _encoders(self, job: Job) -> SampleEncoders:
         model = self.config.base_model.path
         cache = LatentCache(
-            self.config.storage_root / "cache" / "latents", model_identity(model, self.config.placement)
+            self.config.storage_root / "cache" / "latents",
+            model_identity(model, self.config.placement),
+            job.owner,
+            self.config.space,
         )
         return SampleEncoders(model, self.config.placement, audio=job.settings.with_audio is not False, cache=cache)
 
@@ -198,6 +212,8 @@ class JobRunner:
         if not samples:
             raise DatasetFailure(JobError("FAILED_PRECONDITION", "NO_SAMPLES", "the dataset produced no samples"))
         job.record(ready)
+        for warning in overlong_text_warnings(self.config.base_model.path, bundles, job.settings.validation):
+            job.record(warning)
         decision = decide_audio(job.settings.with_audio, bundles, images=ready.media_kind == "image")
         for warning in decision.warnings():
             job.record(warning)
@@ -256,6 +272,7 @@ class JobRunner:
         if (done := self._written(job, "debug_dataset")) is not None:
             return done
         out = self.output_dir(job)
+        self.config.space.check(out, sum(path.stat().st_size for path in bundles))
         debug = outputs.describe(write_debug_dataset(out / outputs.DEBUG_DATASET_FILE, bundles))
         job.record(ArtifactWritten("debug_dataset", debug.uri, debug.sha256, debug.size_bytes))
         return debug
@@ -312,6 +329,7 @@ class JobRunner:
             every=self.config.checkpoint_every,
             keep=self.config.checkpoint_keep,
             on_checkpoint=on_checkpoint,
+            space=self.config.space,
         )
         trainer.train(samples, on_step=on_step, should_stop=lambda: job.should_stop, resume=resume, checkpoints=policy)
         self._check_cancel(job)
@@ -336,6 +354,7 @@ class JobRunner:
         settings, cfg = job.settings, trainer.config
         out = self.output_dir(job)
         out.mkdir(parents=True, exist_ok=True)
+        self.config.space.check(out, sum(p.numel() * 4 for p in trainer.lora_state_dict().values()))
         save_dtype = self.config.placement.base_dtype if self.config.placement.device.type != "cpu" else torch.float32
         metadata = LoraMetadata(
             trigger_phrase=settings.trigger_phrase,

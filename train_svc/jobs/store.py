@@ -1,8 +1,10 @@
 """The job store: every job's request and full event log, in SQLite (WAL) under the storage root.
 
 A job's state, progress, results and dataset report all follow from its events (train_svc.jobs.job),
-so the store keeps only what cannot be derived: the request as sent, its request_id, the base model,
-the creation time and number, and the events in sequence order. An event is committed before any
+so the store keeps only what cannot be derived: the principal that owns the job, the request as sent,
+its request_id (unique per owner), the base model, the creation time and number, and the events in
+sequence order. A store of schema 1 (before jobs had owners) is upgraded in place on open: its jobs
+belong to the principal `local`, the one principal of a service without authentication. An event is committed before any
 watcher sees it, so what a watcher has seen survives a crash of the service.
 
 WAL with synchronous=NORMAL: a commit survives the process being killed (SIGKILL, OOM), and the file
@@ -19,20 +21,25 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from shared.auth import LOCAL
 from train_svc.jobs.event_codec import decode_event, encode_event
 from train_svc.jobs.event_log import LoggedEvent
 
-SCHEMA_VERSION = 1
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+SCHEMA_VERSION = 2
+_JOBS_TABLE = """
 CREATE TABLE IF NOT EXISTS jobs (
     id TEXT PRIMARY KEY,
     number INTEGER NOT NULL UNIQUE,
-    request_id TEXT UNIQUE,
+    owner TEXT NOT NULL,
+    request_id TEXT,
     input_json TEXT NOT NULL,
     base_model TEXT NOT NULL,
-    create_time TEXT NOT NULL
-);
+    create_time TEXT NOT NULL,
+    UNIQUE (owner, request_id)
+);"""
+_SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+{_JOBS_TABLE}
 CREATE TABLE IF NOT EXISTS events (
     job_id TEXT NOT NULL REFERENCES jobs(id),
     sequence INTEGER NOT NULL,
@@ -44,6 +51,18 @@ CREATE TABLE IF NOT EXISTS events (
 """
 
 
+# Schema 1 -> 2: jobs gain an owner; request_id becomes unique per owner. SQLite cannot change a
+# table's constraints, so the table is rebuilt (SQLite's documented way: new table, copy, drop, rename).
+_UPGRADE_1_TO_2 = f"""
+{_JOBS_TABLE.replace("IF NOT EXISTS jobs", "jobs_v2")}
+INSERT INTO jobs_v2 (id, number, owner, request_id, input_json, base_model, create_time)
+    SELECT id, number, '{LOCAL}', request_id, input_json, base_model, create_time FROM jobs;
+DROP TABLE jobs;
+ALTER TABLE jobs_v2 RENAME TO jobs;
+UPDATE meta SET value = '2' WHERE key = 'schema_version';
+"""
+
+
 class StoreError(Exception):
     """The store cannot be opened or is from a version this one cannot read."""
 
@@ -52,6 +71,7 @@ class StoreError(Exception):
 class StoredJob:
     id: str
     number: int  # creation order, from 1
+    owner: str  # the principal that created it
     request_id: str  # "" when the caller gave none
     input_json: dict[str, Any]
     base_model: str
@@ -71,12 +91,20 @@ class JobStore:
         try:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
+            self._upgrade()
             self._db.execute("PRAGMA foreign_keys=ON")
             self._db.executescript(_SCHEMA)
             self._check_version()
         except sqlite3.DatabaseError as exc:
             self._db.close()
             raise StoreError(f"cannot open the job store {path}: {exc}") from exc
+
+    def _upgrade(self) -> None:
+        """Bring a store of an earlier schema up to this one (foreign keys off while tables are rebuilt)."""
+        has_meta = self._db.execute("SELECT 1 FROM sqlite_master WHERE name = 'meta'").fetchone()
+        row = self._db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() if has_meta else None
+        if row is not None and row[0] == "1":
+            self._db.executescript(f"BEGIN;{_UPGRADE_1_TO_2}COMMIT;")
 
     def _check_version(self) -> None:
         row = self._db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
@@ -88,10 +116,12 @@ class JobStore:
     def add_job(self, job: StoredJob) -> None:
         with self._lock:
             self._db.execute(
-                "INSERT INTO jobs VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT INTO jobs (id, number, owner, request_id, input_json, base_model, create_time) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (
                     job.id,
                     job.number,
+                    job.owner,
                     job.request_id or None,
                     json.dumps(job.input_json, sort_keys=True),
                     job.base_model,
@@ -111,13 +141,19 @@ class JobStore:
         """Every job, in creation order."""
         with self._lock:
             rows = self._db.execute(
-                "SELECT id, number, request_id, input_json, base_model, create_time FROM jobs ORDER BY number"
+                "SELECT id, number, owner, request_id, input_json, base_model, create_time FROM jobs ORDER BY number"
             ).fetchall()
         return [
             StoredJob(
-                id_, number, request_id or "", json.loads(input_json), base_model, datetime.fromisoformat(created)
+                id_,
+                number,
+                owner,
+                request_id or "",
+                json.loads(input_json),
+                base_model,
+                datetime.fromisoformat(created),
             )
-            for id_, number, request_id, input_json, base_model, created in rows
+            for id_, number, owner, request_id, input_json, base_model, created in rows
         ]
 
     def events(self, job_id: str) -> list[LoggedEvent]:

@@ -25,6 +25,7 @@ from typing import Any
 import structlog
 import torch
 
+from shared.disk_space import NO_RESERVE, SpaceGuard
 from train_svc.training.config import TrainConfig
 from train_svc.training.content_digest import content_digest
 from train_svc.training.data_order import OrderState
@@ -79,6 +80,7 @@ class CheckpointPolicy:
     every: int  # steps
     keep: int = 2  # the newest checkpoints kept in `folder`; older ones are deleted
     on_checkpoint: Callable[[int, Path], None] = lambda step, path: None
+    space: SpaceGuard = NO_RESERVE  # checked before each checkpoint is written
 
     def __post_init__(self) -> None:
         if self.every < 1 or self.keep < 1:
@@ -97,8 +99,22 @@ def list_checkpoints(folder: Path) -> list[tuple[int, Path]]:
     return sorted(found)
 
 
-def write_checkpoint(folder: Path, checkpoint: Checkpoint, keep: int = 2) -> Path:
-    """Write `checkpoint` atomically into `folder`, then keep only the `keep` newest there."""
+def _tensor_bytes(value: Any) -> int:
+    if isinstance(value, torch.Tensor):
+        return value.numel() * value.element_size()
+    if isinstance(value, dict):
+        return sum(_tensor_bytes(v) for v in value.values())
+    if isinstance(value, list | tuple):
+        return sum(_tensor_bytes(v) for v in value)
+    return 0
+
+
+def write_checkpoint(folder: Path, checkpoint: Checkpoint, keep: int = 2, space: SpaceGuard = NO_RESERVE) -> Path:
+    """Write `checkpoint` atomically into `folder`, then keep only the `keep` newest there.
+
+    `space` is checked first with the checkpoint's size: a volume too full fails with StorageFull before
+    anything is written."""
+    space.check(folder, _tensor_bytes([checkpoint.lora, checkpoint.optimizer]) + (1 << 20))
     folder.mkdir(parents=True, exist_ok=True)
     path = checkpoint_path(folder, checkpoint.step)
     tmp = folder / f".{path.name}.tmp"

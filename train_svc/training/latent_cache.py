@@ -1,12 +1,15 @@
 """Encoded latents kept on disk by content, so a bundle already encoded for this base model is never encoded again.
 
-An entry is keyed by sha256 over the cache format, the model identity (model_identity below: the
+An entry is keyed by sha256 over the cache format, the owner (each principal has its own folder and
+keys: one tenant's hit never reveals what another trained on), the model identity (model_identity below: the
 encoder weights and configs, the base dtype, the device type and the library versions that shape the
 encoding) and the bundle's sha256 with the audio flag, or the prompt text for a validation prompt's
 Gemma states. It is a safetensors file holding the exact encoder outputs and, in its metadata, the
 scalar facts (latent grid, fps, sample id) and a sha256 over every tensor's dtype, shape and bytes, so
 what is loaded is bit-identical to what was stored and a damaged entry is a miss (logged, and replaced
-by the next put). Entries are written to a temporary file and renamed into place.
+by the next put). Entries are written to a temporary file and renamed into place, after the storage
+guard agreed; a volume too full fails the job (StorageFull) rather than filling the disk, while other
+write errors (a read-only cache) only cost a re-encode next time.
 
 FORMAT_VERSION must be bumped whenever the encoding code (encoding.py, audio_encoding.py, mel.py)
 changes what it produces for the same inputs.
@@ -25,6 +28,8 @@ import structlog
 import torch
 from safetensors.torch import load, save
 
+from shared.auth import owner_key
+from shared.disk_space import NO_RESERVE, SpaceGuard, is_storage_full
 from train_svc.models.device import Placement
 from train_svc.training.audio_encoding import AudioLatents
 from train_svc.training.content_digest import content_digest
@@ -68,9 +73,12 @@ def _tensor_digest(tensors: dict[str, torch.Tensor]) -> str:
 
 
 class LatentCache:
-    def __init__(self, folder: Path, model_identity: str):
-        self.folder = folder
+    def __init__(self, root: Path, model_identity: str, owner: str, space: SpaceGuard = NO_RESERVE):
+        """`root`: the cache's folder for every owner; this cache uses `owner`'s part of it alone."""
+        self.folder = root / owner_key(owner)
         self.model_identity = model_identity
+        self.owner = owner
+        self._space = space
 
     def get(self, bundle_sha256: str, audio: bool) -> TrainingSample | None:
         """The sample encoded from the bundle with this sha256 (audio encoded when `audio`), or None."""
@@ -121,7 +129,8 @@ class LatentCache:
         self._write(self._prompt_path(text), {"embeds": states.embeds, "mask": states.mask}, {})
 
     def _key(self, *parts: str) -> str:
-        return hashlib.sha256("\0".join((FORMAT_VERSION, self.model_identity, *parts)).encode()).hexdigest()
+        key = "\0".join((FORMAT_VERSION, self.owner, self.model_identity, *parts))
+        return hashlib.sha256(key.encode()).hexdigest()
 
     def _sample_path(self, bundle_sha256: str, audio: bool) -> Path:
         return self.folder / "samples" / f"{self._key('sample', bundle_sha256, str(audio))}.safetensors"
@@ -147,15 +156,19 @@ class LatentCache:
     def _write(self, path: Path, tensors: dict[str, torch.Tensor], facts: dict) -> None:
         tensors = {name: tensor.detach().cpu().contiguous() for name, tensor in tensors.items()}
         metadata = {"facts": json.dumps(facts), "tensors_sha256": _tensor_digest(tensors)}
+        data = save(tensors, metadata)
+        self._space.check(path.parent, len(data))
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp")
             try:
                 with os.fdopen(fd, "wb") as fh:
-                    fh.write(save(tensors, metadata))
+                    fh.write(data)
                 os.replace(tmp, path)
             except BaseException:
                 os.unlink(tmp)
                 raise
-        except OSError as exc:  # a full or read-only disk costs a re-encode next time, never the job
-            log.warning("latent cache entry not written", entry=path.name, error=repr(exc))
+        except OSError as exc:
+            if is_storage_full(exc):
+                raise
+            log.warning("latent cache entry not written", entry=path.name, error=repr(exc))  # e.g. read-only

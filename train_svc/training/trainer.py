@@ -256,7 +256,7 @@ class LoraTrainer:
 
     def _write_checkpoint(self, policy: CheckpointPolicy, step: int, optimizer, scheduler, order: DataOrder) -> None:
         state = self._checkpoint(step, optimizer, scheduler, order)
-        policy.on_checkpoint(step, write_checkpoint(policy.folder, state, keep=policy.keep))
+        policy.on_checkpoint(step, write_checkpoint(policy.folder, state, keep=policy.keep, space=policy.space))
 
     def _checkpoint(self, step: int, optimizer, scheduler, order: DataOrder) -> Checkpoint:
         """The run's state after `step` steps (live tensors: write it before the next step)."""
