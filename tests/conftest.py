@@ -23,3 +23,11 @@ def offline_model_cache(tmp_path_factory):
         mp.delenv("LTX_TRAINER_ALLOW_DOWNLOAD", raising=False)
         mp.delenv("LTX_BASE_MODEL", raising=False)
         yield cache
+
+
+@pytest.fixture(scope="session")
+def principals(tmp_path_factory):
+    """alice, bob (tenants), ops (admin) and train-service (internal), with real tokens in a token file."""
+    from tests.principals import make_principals
+
+    return make_principals(tmp_path_factory.mktemp("principals"))

@@ -32,7 +32,7 @@ async def run_demo(work_dir: Path, steps: int) -> int:
     request = {"training_data_url": str(archive.resolve()), "number_of_steps": steps, **DEMO_REQUEST}
     (work_dir / "request.json").write_text(json.dumps(request, indent=2) + "\n")
     print(f"demo dataset: {archive}  request: {work_dir / 'request.json'}", file=sys.stderr)
-    async with local_services(work_dir / "storage", PRESET_NAME) as services:
+    async with local_services(work_dir / "storage", PRESET_NAME, allow_local_roots=(archive.parent,)) as services:
         code = await submit_and_follow(services.training_target, request, work_dir / "outputs", ProgressDisplay())
     print(f"demo finished in {time.perf_counter() - started:.1f} s", file=sys.stderr)
     return code

@@ -15,6 +15,7 @@ import sys
 import time
 from pathlib import Path
 
+from shared.cli.credentials import add_credential_arguments, credentials_from_args
 from shared.request import defaults
 from shared.request.defaults import AspectRatio, Resolution
 
@@ -60,6 +61,7 @@ def add_generate_parser(sub: argparse._SubParsersAction) -> None:
         default=int(os.environ.get("LTX_CPU_THREADS") or "1"),
         help="torch CPU threads, as for the service (LTX_CPU_THREADS, 1; in-process only)",
     )
+    add_credential_arguments(p)
 
 
 def _error(message: str, code: int = EXIT_INVALID) -> int:
@@ -100,7 +102,8 @@ def run_generate(args: argparse.Namespace) -> int:
         return asyncio.run(_in_process(args))
     if args.base_model:
         print("note: --base-model is the server's setting; ignored with --target", file=sys.stderr)
-    return asyncio.run(_generate(args.target, _request(args, str(args.lora) if args.lora else None), args))
+    request = _request(args, str(args.lora) if args.lora else None)
+    return asyncio.run(_generate(args.target, request, args, credentials_from_args(args)))
 
 
 async def _in_process(args: argparse.Namespace) -> int:
@@ -123,17 +126,18 @@ async def _in_process(args: argparse.Namespace) -> int:
         return _error(str(exc))
 
 
-async def _generate(target: str, request, args: argparse.Namespace) -> int:
+async def _generate(target: str, request, args: argparse.Namespace, credentials=None) -> int:
     import grpc
 
     from shared.api import training_service_pb2_grpc as pb_grpc
     from shared.cli.download import DownloadError, fetch
+    from shared.grpc_util.channels import aio_channel
     from shared.grpc_util.errors import describe_rpc_error
 
     started = time.perf_counter()
     sampling_started = None
     result = None
-    async with grpc.aio.insecure_channel(target) as channel:
+    async with aio_channel(target, credentials) as channel:
         stub = pb_grpc.TrainingServiceStub(channel)
         try:
             async for event in stub.GenerateVideo(request):
@@ -183,8 +187,9 @@ def _rpc_error(err, args: argparse.Namespace, detail: str) -> int:
     bad_request, _ = error_details(err)
     if args.target and bad_request and any(v.field == "lora_file" for v in bad_request.field_violations):
         detail += (
-            f"\n  with --target, --lora must name a file already on the service's storage (not this machine's "
-            f"{args.lora}); copy it there, or pass --job trainingJobs/ID to use a finished job's LoRA"
+            f"\n  with --target, --lora must name a LoRA file of yours on the service's storage (among your jobs' "
+            f"outputs or your uploads, e.g. upload://ID), not this machine's {args.lora}; or pass --job "
+            "trainingJobs/ID to use a finished job's LoRA"
         )
     if code in (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.NOT_FOUND, grpc.StatusCode.FAILED_PRECONDITION):
         return _error(f"generation refused\n{detail}")

@@ -1,4 +1,8 @@
-"""Both services started in this process on free loopback ports, talking to each other over gRPC."""
+"""Both services started in this process on free loopback ports, talking to each other over gRPC.
+
+Zero-config: no authentication (loopback only: the one principal `local`), and the only local folders
+an archive may be read from are the ones the caller names (the CLI passes its archive's folder).
+"""
 
 from __future__ import annotations
 
@@ -27,17 +31,27 @@ async def local_services(
     cpu_threads: int = 1,
     extra_lora_dirs: tuple[Path, ...] = (),
     preview_steps: int = 30,
+    allow_local_roots: tuple[Path, ...] = (),
 ) -> AsyncIterator[LocalServices]:
     """Both services on `storage`, or the preprocessor on its own `preprocess_storage` (then bundles
     must come by value: bundle_delivery="value"). `extra_lora_dirs`: folders besides storage whose LoRA
-    files GenerateVideo may read (the caller's own files, in-process)."""
+    files GenerateVideo may read (the caller's own files, in-process). `allow_local_roots`: folders whose
+    archives training_data_url may name."""
     from preprocess_svc.config import PreprocessServiceConfig
     from preprocess_svc.server import serve as serve_preprocess
+    from shared.fetch_policy import FetchPolicy
     from train_svc.config import TrainServiceConfig
     from train_svc.server import serve as serve_training
 
     storage.mkdir(parents=True, exist_ok=True)
-    preprocess = await serve_preprocess(PreprocessServiceConfig(storage=preprocess_storage or storage, port=0))
+    preprocess_root = preprocess_storage or storage
+    preprocess = await serve_preprocess(
+        PreprocessServiceConfig(
+            storage=preprocess_root,
+            port=0,
+            fetch=FetchPolicy(allow_local_roots=allow_local_roots, storage_root=preprocess_root),
+        )
+    )
     preprocess_target = f"127.0.0.1:{preprocess.port}"
     try:
         training = await serve_training(
@@ -53,6 +67,7 @@ async def local_services(
                 cpu_threads=cpu_threads,
                 extra_lora_dirs=extra_lora_dirs,
                 preview_steps=preview_steps,
+                fetch=FetchPolicy(allow_local_roots=allow_local_roots, storage_root=storage),
             )
         )
         try:

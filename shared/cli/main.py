@@ -8,6 +8,7 @@ import os
 import sys
 from pathlib import Path
 
+from shared.cli.credentials import add_credential_arguments, credentials_from_args
 from shared.cli.generate_cmd import add_generate_parser, run_generate
 from shared.logs import configure_logging
 
@@ -31,6 +32,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     train.add_argument("--storage", type=Path, help="storage root of the in-process services")
     train.add_argument("--lora-targets", choices=["attention", "attention+ff"], default="attention")
+    add_credential_arguments(train)
 
     demo = sub.add_parser("demo", help="make a small clip dataset with ffmpeg and train on the tiny preset")
     demo.add_argument("--out", type=Path, default=Path("ltx-demo"), help="work and output folder")
@@ -49,25 +51,28 @@ def _parser() -> argparse.ArgumentParser:
 async def _train(args: argparse.Namespace) -> int:
     from shared.cli.local_services import local_services
     from shared.cli.progress import ProgressDisplay
-    from shared.cli.train_cmd import load_request, submit_and_follow, upload_local_archive
+    from shared.cli.train_cmd import load_request, local_archive, submit_and_follow, upload_local_archive
 
     request = load_request(args.request, make_paths_absolute=args.target is None)
     display = ProgressDisplay()
     if args.target:
         if args.base_model:
             print("note: --base-model is the server's setting; ignored with --target", file=sys.stderr)
-        if exit_code := await upload_local_archive(args.request, request, args.preprocess_target):
+        credentials = credentials_from_args(args)
+        if exit_code := await upload_local_archive(args.request, request, args.preprocess_target, credentials):
             return exit_code
-        return await submit_and_follow(args.target, request, args.out, display)
+        return await submit_and_follow(args.target, request, args.out, display, credentials=credentials)
     from train_svc.models.base_model import BaseModelNotFound
 
     if args.preprocess_target:
         print("note: --preprocess-target is for uploads to a remote --target; ignored in-process", file=sys.stderr)
+    archive = local_archive(args.request, request)
     try:
         async with local_services(
             args.storage or default_storage(),
             args.base_model or _default_base_model(),
             lora_feed_forward=args.lora_targets == "attention+ff",
+            allow_local_roots=(archive.parent,) if archive is not None else (),
         ) as services:
             return await submit_and_follow(services.training_target, request, args.out, display)
     except BaseModelNotFound as exc:

@@ -18,6 +18,7 @@ from shared.cli.download import DownloadError, fetch
 from shared.cli.progress import ProgressDisplay
 from shared.cli.upload import upload_archive
 from shared.cli.watch import CHANNEL_OPTIONS, DEFAULT_RECONNECT_BUDGET_S, JobWatcher, WatchError, call_with_retry
+from shared.grpc_util.channels import ClientCredentials, aio_channel
 from shared.grpc_util.errors import describe_rpc_error, describe_status
 from shared.request.errors import InvalidRequest
 from shared.request.json_input import input_from_json
@@ -58,7 +59,12 @@ def local_archive(request_path: Path, request: dict[str, Any]) -> Path | None:
     return local.resolve() if local.is_file() else None
 
 
-async def upload_local_archive(request_path: Path, request: dict[str, Any], preprocess_target: str | None) -> int:
+async def upload_local_archive(
+    request_path: Path,
+    request: dict[str, Any],
+    preprocess_target: str | None,
+    credentials: ClientCredentials | None = None,
+) -> int:
     """With a remote --target, send a local archive to the PreprocessService and use its upload:// URI.
 
     An absolute path is sent as it is when no --preprocess-target is given (the services may share this
@@ -83,7 +89,7 @@ async def upload_local_archive(request_path: Path, request: dict[str, Any], prep
         )
         return EXIT_OK
     try:
-        uploaded = await upload_archive(preprocess_target, archive)
+        uploaded = await upload_archive(preprocess_target, archive, credentials=credentials)
     except grpc.aio.AioRpcError as err:
         print(f"error: uploading {archive} failed\n{describe_rpc_error(err)}", file=sys.stderr)
         unreachable = err.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
@@ -137,6 +143,7 @@ async def submit_and_follow(
     display: ProgressDisplay,
     *,
     reconnect_budget_s: float = DEFAULT_RECONNECT_BUDGET_S,
+    credentials: ClientCredentials | None = None,
 ) -> int:
     """Create the job, show its events to the end, then collect its outputs into out_dir.
 
@@ -150,7 +157,7 @@ async def submit_and_follow(
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_REQUEST
     retry = {"budget_s": reconnect_budget_s, "note": display.note}
-    async with grpc.aio.insecure_channel(target, options=CHANNEL_OPTIONS) as channel:
+    async with aio_channel(target, credentials, options=CHANNEL_OPTIONS) as channel:
         stub = pb_grpc.TrainingServiceStub(channel)
         create = pb.CreateTrainingJobRequest(input=training_input, request_id=uuid.uuid4().hex)
         try:

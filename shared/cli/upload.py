@@ -14,11 +14,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TextIO
 
-import grpc
-
 from shared.api import preprocess_service_pb2 as pb
 from shared.api import preprocess_service_pb2_grpc as pb_grpc
 from shared.bundle import sha256_file
+from shared.grpc_util.channels import ClientCredentials, aio_channel
 
 CHUNK_BYTES = 4 << 20  # the largest chunk the service accepts
 _MB = 1e6
@@ -67,10 +66,12 @@ def _with_progress(
     progress.show(sent, final=True)
 
 
-async def upload_archive(target: str, path: Path, out: TextIO = sys.stderr) -> pb.UploadedArchive:
+async def upload_archive(
+    target: str, path: Path, out: TextIO = sys.stderr, *, credentials: ClientCredentials | None = None
+) -> pb.UploadedArchive:
     """Upload the archive at path to the PreprocessService at target; raises grpc.aio.AioRpcError on refusal."""
     sha256 = sha256_file(path)
     progress = UploadProgress(path.name, path.stat().st_size, out)
-    async with grpc.aio.insecure_channel(target) as channel:
+    async with aio_channel(target, credentials) as channel:
         stub = pb_grpc.PreprocessServiceStub(channel)
         return await stub.UploadArchive(_with_progress(upload_messages(path, sha256), progress))

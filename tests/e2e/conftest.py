@@ -1,31 +1,58 @@
-"""Both services on loopback ports in a background event loop, for tests that talk to them over gRPC."""
+"""Both services on loopback ports, with authentication on, for tests that talk to them over gRPC.
+
+The session's services are shared by the e2e tests; tests act as alice unless they say otherwise
+(`services.stub("bob")`, `services.channel("ops")`). Local archives may be read from pytest's temporary
+folders (the services' own storage, which lies among them, never).
+"""
 
 from __future__ import annotations
 
-import asyncio
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import grpc
 import pytest
 
 from shared.api import training_service_pb2 as pb
-from shared.api import training_service_pb2_grpc as pb_grpc
 from shared.demo_dataset import make_demo_dataset
-from train_svc.models.tiny_preset import PRESET_NAME
+from tests.principals import Principals
+from tests.service_stack import Stack, service_stack
 
 PREVIEW_STEPS = 2  # denoising steps of a validation preview: enough to exercise the pipeline, cheap on a CPU
 
 
 @dataclass
 class Services:
-    storage: Path
-    training_target: str
-    preprocess_target: str
-    stub: pb_grpc.TrainingServiceStub
+    stack: Stack
+
+    @property
+    def storage(self) -> Path:
+        return self.stack.storage
+
+    @property
+    def training_target(self) -> str:
+        return self.stack.training_target
+
+    @property
+    def preprocess_target(self) -> str:
+        return self.stack.preprocess_target
+
+    @property
+    def principals(self) -> Principals:
+        return self.stack.principals
+
+    @property
+    def stub(self):
+        """alice's TrainingService stub."""
+        return self.stack.stub("alice")
+
+    def channel(self, principal: str = "alice", **options):
+        return self.stack.channel(principal, **options)
+
+    def env(self, principal: str = "alice") -> dict[str, str]:
+        """Environment for a CLI run as `principal`."""
+        return {"LTX_TOKEN": self.principals.tokens[principal]}
 
     def create(self, **fields) -> pb.TrainingJob:
         return self.stub.CreateTrainingJob(pb.CreateTrainingJobRequest(input=pb.TrainingInput(**fields)))
@@ -41,37 +68,12 @@ class Services:
         return self.stub.GetTrainingJob(pb.GetTrainingJobRequest(name=job.name)), events
 
 
-class LoopThread:
-    def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, name="services-loop", daemon=True)
-        self.thread.start()
-
-    def call(self, coro):
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout=300)
-
-    def close(self) -> None:
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(timeout=10)
-
-
 @pytest.fixture(scope="session")
-def services(tmp_path_factory) -> Iterator[Services]:
-    from shared.cli.local_services import local_services
-
+def services(tmp_path_factory, principals) -> Iterator[Services]:
     storage = tmp_path_factory.mktemp("storage")
-    host = LoopThread()
-    context = local_services(storage, PRESET_NAME, preview_steps=PREVIEW_STEPS)
-    targets = host.call(context.__aenter__())
-    channel = grpc.insecure_channel(targets.training_target)
-    try:
-        yield Services(
-            storage, targets.training_target, targets.preprocess_target, pb_grpc.TrainingServiceStub(channel)
-        )
-    finally:
-        channel.close()
-        host.call(context.__aexit__(None, None, None))
-        host.close()
+    allowed = (tmp_path_factory.getbasetemp(),)
+    with service_stack(storage, principals, allow_local_roots=allowed, preview_steps=PREVIEW_STEPS) as stack:
+        yield Services(stack)
 
 
 @pytest.fixture(scope="session")
@@ -100,37 +102,9 @@ def finished_job(services, tmp_path_factory) -> pb.TrainingJob:
     return job
 
 
-@dataclass
-class OwnServices:
-    host: LoopThread
-    training: object  # train_svc.server.TrainingService
-    target: str
-
-
 @contextmanager
-def own_services(storage: Path, **training_settings) -> Iterator[OwnServices]:
+def own_services(storage: Path, principals: Principals, **training_settings) -> Iterator[Stack]:
     """Both services on `storage` for one test, the training service with its own settings."""
-    from preprocess_svc.config import PreprocessServiceConfig
-    from preprocess_svc.server import serve as serve_preprocess
-    from train_svc.config import TrainServiceConfig
-    from train_svc.server import serve as serve_training
-
-    host = LoopThread()
-    preprocess = host.call(serve_preprocess(PreprocessServiceConfig(storage=storage, port=0)))
-    try:
-        config = TrainServiceConfig(
-            storage=storage,
-            preprocess_target=f"127.0.0.1:{preprocess.port}",
-            base_model=PRESET_NAME,
-            port=0,
-            **training_settings,
-        )
-        training = host.call(serve_training(config))
-        try:
-            yield OwnServices(host, training, f"127.0.0.1:{training.port}")
-        finally:
-            if not training.manager.draining:
-                host.call(training.stop(grace=2.0))
-    finally:
-        host.call(preprocess.stop(grace=1.0))
-        host.close()
+    allowed = (storage.parent,)
+    with service_stack(storage, principals, allow_local_roots=allowed, **training_settings) as stack:
+        yield stack

@@ -16,6 +16,7 @@ import grpc
 
 from shared.api import training_service_pb2 as pb
 from shared.api import training_service_pb2_grpc as pb_grpc
+from shared.grpc_util.channels import ClientCredentials, sync_channel
 from train_svc.models.tiny_preset import PRESET_NAME
 
 
@@ -88,15 +89,22 @@ class ServiceProcess:
         self.proc.wait(timeout=30)
 
 
-def train_service(storage: Path, preprocess_target: str, log_path: Path, *extra: str) -> ServiceProcess:
+def train_service(
+    storage: Path, preprocess_target: str, log_path: Path, *extra: str, allow_root: Path | None = None
+) -> ServiceProcess:
+    """`allow_root`: a folder whose archives training_data_url may name (--allow-local-root)."""
     args = ["--storage", str(storage), "--preprocess-target", preprocess_target, "--base-model", PRESET_NAME]
+    if allow_root is not None:
+        args += ["--allow-local-root", str(allow_root)]
     return ServiceProcess("train_svc", [*args, *extra], log_path, port=free_port())
 
 
-def wait_for_step(target: str, name: str, step: int, timeout: float = 600) -> list[pb.TrainingJobEvent]:
+def wait_for_step(
+    target: str, name: str, step: int, timeout: float = 600, credentials: ClientCredentials | None = None
+) -> list[pb.TrainingJobEvent]:
     """Watch a job until it has reported `step` (or ended); return the events seen."""
     seen: list[pb.TrainingJobEvent] = []
-    with grpc.insecure_channel(target) as channel:
+    with sync_channel(target, credentials) as channel:
         stub = pb_grpc.TrainingServiceStub(channel)
         for event in stub.WatchTrainingJob(pb.WatchTrainingJobRequest(name=name), timeout=timeout):
             seen.append(event)
@@ -105,9 +113,11 @@ def wait_for_step(target: str, name: str, step: int, timeout: float = 600) -> li
     raise AssertionError(f"{name} ended before step {step}")
 
 
-def all_events(target: str, name: str, timeout: float = 900, after: int = 0) -> list[pb.TrainingJobEvent]:
+def all_events(
+    target: str, name: str, timeout: float = 900, after: int = 0, credentials: ClientCredentials | None = None
+) -> list[pb.TrainingJobEvent]:
     """Every event of a job after sequence `after`, up to its end (waits for the end); no heartbeats."""
-    with grpc.insecure_channel(target) as channel:
+    with sync_channel(target, credentials) as channel:
         stub = pb_grpc.TrainingServiceStub(channel)
         request = pb.WatchTrainingJobRequest(name=name, after_sequence=after)
         return [e for e in stub.WatchTrainingJob(request, timeout=timeout) if e.WhichOneof("event") != "heartbeat"]

@@ -2,38 +2,29 @@
 
 from __future__ import annotations
 
-import grpc
 import pytest
 
 from shared.api import common_pb2
 from shared.api import training_service_pb2 as pb
-from shared.api import training_service_pb2_grpc as pb_grpc
 from shared.bundle import path_from_uri, sha256_file
 from shared.demo_dataset import make_demo_dataset
-from tests.e2e.conftest import LoopThread, Services
-from train_svc.models.tiny_preset import PRESET_NAME
+from tests.e2e.conftest import Services
+from tests.service_stack import service_stack
 
 
 @pytest.fixture(scope="module")
-def apart(tmp_path_factory):
+def apart(tmp_path_factory, principals):
     """Both services, each on its own storage root; train_svc asks for bundles by value."""
-    from shared.cli.local_services import local_services
-
     train_storage = tmp_path_factory.mktemp("train-storage")
     preprocess_storage = tmp_path_factory.mktemp("preprocess-storage")
-    host = LoopThread()
-    context = local_services(train_storage, PRESET_NAME, preprocess_storage=preprocess_storage, bundle_delivery="value")
-    targets = host.call(context.__aenter__())
-    channel = grpc.insecure_channel(targets.training_target)
-    try:
-        services = Services(
-            train_storage, targets.training_target, targets.preprocess_target, pb_grpc.TrainingServiceStub(channel)
-        )
-        yield services, preprocess_storage
-    finally:
-        channel.close()
-        host.call(context.__aexit__(None, None, None))
-        host.close()
+    with service_stack(
+        train_storage,
+        principals,
+        allow_local_roots=(tmp_path_factory.getbasetemp(),),
+        preprocess_storage=preprocess_storage,
+        bundle_delivery="value",
+    ) as stack:
+        yield Services(stack), preprocess_storage
 
 
 def test_a_job_trains_on_bundles_received_over_grpc(apart, tmp_path):

@@ -41,7 +41,7 @@ def test_train_against_a_running_service_writes_the_outputs(services, tmp_path):
         aspect_ratio="16:9",
     )
     out = tmp_path / "out"
-    done = _run(["train", str(request), "--out", str(out), "--target", services.training_target])
+    done = _run(["train", str(request), "--out", str(out), "--target", services.training_target], env=services.env())
     assert done.returncode == 0, done.stderr
     assert "[SUCCEEDED]" in done.stderr and "step 100/100" in done.stderr
     table = done.stderr.split("dataset report:\n", 1)[1].split("\n[TRAINING]", 1)[0].splitlines()
@@ -62,7 +62,8 @@ def test_invalid_request_exits_nonzero_listing_every_bad_field(services, tmp_pat
     request = _request(
         tmp_path / "bad.json", training_data_url="x.zip", rank=12, number_of_steps=150, frame_rate=70, stg_scale=9
     )
-    done = _run(["train", str(request), "--out", str(tmp_path / "out"), "--target", services.training_target])
+    args = ["train", str(request), "--out", str(tmp_path / "out"), "--target", services.training_target]
+    done = _run(args, env=services.env())
     assert done.returncode == 2
     for field in ("rank", "number_of_steps", "frame_rate", "stg_scale"):
         assert f"  {field}:" in done.stderr, done.stderr

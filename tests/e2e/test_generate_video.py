@@ -13,8 +13,10 @@ from PIL import Image
 
 from shared.api import common_pb2
 from shared.api import training_service_pb2 as pb
+from shared.auth import owner_key
 from shared.bundle import path_from_uri, sha256_file
 from shared.grpc_util.errors import error_details
+from shared.uploads_layout import owner_uploads_dir
 from tests.lora_files import random_lora_state, write_test_lora
 from train_svc.models.base_model import resolve_base_model
 from train_svc.models.tiny_preset import PRESET_NAME
@@ -63,7 +65,7 @@ def test_a_generation_streams_progress_a_preview_and_a_stored_mp4(services, base
     assert preview.format == "JPEG" and preview.size == (512, 288)
     generation_id = result.name.removeprefix("generations/")
     path = path_from_uri(result.video.uri)
-    assert path == services.storage.resolve() / "generations" / generation_id / "video.mp4"
+    assert path == services.storage.resolve() / "generations" / owner_key("alice") / generation_id / "video.mp4"
     assert result.video.name == "video" and result.seed == 3 and result.seconds > 0
     assert sha256_file(path) == result.video.sha256 and path.stat().st_size == result.video.size_bytes
     assert not [p for p in path.parent.iterdir() if p.name != "video.mp4"]  # no temporary file left
@@ -114,7 +116,7 @@ def test_a_lora_file_outside_the_storage_is_refused(services, tmp_path):
 def test_a_lora_that_does_not_fit_the_model_fails_the_request_not_the_service(services, finished_job):
     state = random_lora_state(resolve_base_model(PRESET_NAME).path)
     deeper = {k.replace("transformer_blocks.1.", "transformer_blocks.30."): v for k, v in state.items()}
-    misfit = write_test_lora(services.storage / "uploads" / "deeper.safetensors", deeper)
+    misfit = write_test_lora(owner_uploads_dir(services.storage, "alice") / "deeper.safetensors", deeper)
     _, reason = _refused(services, grpc.StatusCode.FAILED_PRECONDITION, lora_file=str(misfit))
     assert reason == "LORA_MISMATCH"
 
@@ -128,7 +130,7 @@ def test_unknown_and_unfinished_jobs_are_refused(services, tmp_path):
 
 
 def test_a_cancelled_generation_stops_and_leaves_no_file(services):
-    folder = services.storage / "generations"
+    folder = services.storage / "generations" / owner_key("alice")
     folder.mkdir(parents=True, exist_ok=True)
     before = set(folder.iterdir())
     call = services.stub.GenerateVideo(pb.GenerateVideoRequest(**{**SMALL, "steps": 100}), timeout=300)

@@ -10,10 +10,13 @@ import pytest
 from shared.api import common_pb2
 from shared.api import training_service_pb2 as pb
 from shared.api import training_service_pb2_grpc as pb_grpc
-from shared.demo_dataset import make_mixed_zip, make_short_clips_zip, render_clip
+from shared.demo_dataset import make_mixed_zip, make_short_clips_zip
 from shared.grpc_util.errors import error_details
 
 FAILED = pb.TrainingJob.State.FAILED
+
+
+UPLOAD = "upload://" + "0" * 32  # well formed; never looked at in these tests
 
 
 def _error_reason(job: pb.TrainingJob) -> str:
@@ -62,21 +65,22 @@ def test_every_invalid_field_is_named_in_one_invalid_argument(services):
     assert missing.value.code() == grpc.StatusCode.NOT_FOUND
 
 
-def test_zip_with_escaping_entries_writes_nothing_outside_and_fails(services, tmp_path):
-    clip = render_clip(tmp_path / "c.mp4", "testsrc2=s=64x64:r=24", frames=30, fps=24)
+def test_zip_with_only_escaping_entries_writes_nothing_outside_reports_each_and_fails(services, tmp_path):
     archive = tmp_path / "evil.zip"
     with zipfile.ZipFile(archive, "w") as zf:
-        zf.write(clip, "ok.mp4")
-        zf.writestr("../../escaped.txt", "gotcha")
-        zf.writestr("/tmp/absolute-escape.txt", "gotcha")
+        zf.writestr("../../escaped.mp4", "gotcha")
+        zf.writestr("/tmp/absolute-escape.mp4", "gotcha")
     before = {p for p in services.storage.parent.rglob("*escape*")}
     job, events = services.run(training_data_url=str(archive), number_of_steps=100, number_of_frames=9)
     assert job.state == FAILED
-    assert _error_reason(job) == "UNSAFE_ARCHIVE"
-    assert "../../escaped.txt" in job.error.message or "escaped.txt" in job.error.message
+    assert job.error.code == grpc.StatusCode.INVALID_ARGUMENT.value[0]
+    assert _error_reason(job) == "NO_USABLE_ENTRY"
     assert job.billable_units == 0
+    skipped = sorted((e.skipped.path, e.skipped.reason) for e in events if e.HasField("skipped"))
+    assert skipped == [("../../escaped.mp4", "UNSAFE_NAME"), ("/tmp/absolute-escape.mp4", "UNSAFE_NAME")]
+    assert sorted(f.path for f in job.dataset_report.files) == [path for path, _ in skipped]
     assert {p for p in services.storage.parent.rglob("*escape*")} == before
-    assert not (tmp_path.parent / "escaped.txt").exists()
+    assert not (tmp_path.parent / "escaped.mp4").exists()
 
 
 def test_mixed_images_and_videos_fail_with_a_clear_reason(services, tmp_path):
@@ -115,13 +119,13 @@ def test_a_missing_archive_fails_the_job_not_the_service(services, tmp_path):
 
 def test_unknown_enum_values_are_rejected_by_name(services):
     with pytest.raises(grpc.RpcError) as caught:
-        services.create(training_data_url="/x.zip", resolution=7, aspect_ratio=common_pb2.ASPECT_RATIO_9_16)
+        services.create(training_data_url=UPLOAD, resolution=7, aspect_ratio=common_pb2.ASPECT_RATIO_9_16)
     bad_request, _ = error_details(caught.value)
     assert [v.field for v in bad_request.field_violations] == ["resolution"]
 
 
 def test_an_unreachable_preprocessor_fails_the_job_with_a_clear_reason(tmp_path):
-    from tests.e2e.conftest import LoopThread
+    from tests.service_stack import LoopThread
     from train_svc.config import TrainServiceConfig
     from train_svc.models.tiny_preset import PRESET_NAME
     from train_svc.server import serve
@@ -132,9 +136,7 @@ def test_an_unreachable_preprocessor_fails_the_job_with_a_clear_reason(tmp_path)
     try:
         with grpc.insecure_channel(f"127.0.0.1:{service.port}") as channel:
             stub = pb_grpc.TrainingServiceStub(channel)
-            job = stub.CreateTrainingJob(
-                pb.CreateTrainingJobRequest(input=pb.TrainingInput(training_data_url="/x.zip"))
-            )
+            job = stub.CreateTrainingJob(pb.CreateTrainingJobRequest(input=pb.TrainingInput(training_data_url=UPLOAD)))
             list(stub.WatchTrainingJob(pb.WatchTrainingJobRequest(name=job.name), timeout=120))
             job = stub.GetTrainingJob(pb.GetTrainingJobRequest(name=job.name))
     finally:

@@ -11,6 +11,7 @@ from shared.api import common_pb2
 from shared.api import training_service_pb2 as pb
 from shared.api import training_service_pb2_grpc as pb_grpc
 from shared.demo_dataset import make_demo_dataset
+from shared.grpc_util.channels import aio_channel
 
 WATCHERS = 200
 
@@ -36,8 +37,8 @@ async def _watch(stub, name: str, drop_after: int | None) -> list[bytes]:
             return received
 
 
-async def _watch_all(target: str, name: str) -> list[list[bytes]]:
-    channels = [grpc.aio.insecure_channel(target) for _ in range(4)]
+async def _watch_all(target: str, name: str, credentials) -> list[list[bytes]]:
+    channels = [aio_channel(target, credentials) for _ in range(4)]
     try:
         stubs = [pb_grpc.TrainingServiceStub(c) for c in channels]
         drops = [(i % 23) + 1 if i % 3 == 0 else None for i in range(WATCHERS)]
@@ -58,7 +59,7 @@ def test_two_hundred_watchers_each_get_every_event_once_in_order(services, tmp_p
         resolution=common_pb2.RESOLUTION_LOW,
         aspect_ratio=common_pb2.ASPECT_RATIO_9_16,
     )
-    seen = asyncio.run(_watch_all(services.training_target, job.name))
+    seen = asyncio.run(_watch_all(services.training_target, job.name, services.principals.credentials("alice")))
     reference = [e.SerializeToString() for e in services.events(job.name)]
     sequences = [pb.TrainingJobEvent.FromString(e).sequence for e in reference]
     assert sequences == list(range(1, len(reference) + 1)) and len(reference) > 100

@@ -17,6 +17,7 @@ from shared.cli import main as cli_main
 from shared.cli.main import main
 from shared.demo_dataset import make_demo_dataset
 from tests.lora_files import random_lora_state, write_test_lora
+from train_svc.generation.store import GenerationStore
 from train_svc.models.base_model import resolve_base_model
 from train_svc.models.tiny_preset import PRESET_NAME
 
@@ -27,6 +28,12 @@ SMALL = ["--num-frames", "9", "--resolution", "low", "--aspect-ratio", "16:9", "
 def keep_test_logging(monkeypatch):
     """main() would point structlog at this test's captured stderr, closed once the test ends."""
     monkeypatch.setattr(cli_main, "configure_logging", lambda **kwargs: None)
+
+
+@pytest.fixture(autouse=True)
+def as_alice(services, monkeypatch):
+    """The CLI calls the service as alice (LTX_TOKEN)."""
+    monkeypatch.setenv("LTX_TOKEN", services.principals.tokens["alice"])
 
 
 @pytest.fixture
@@ -81,14 +88,16 @@ def test_generate_with_target_and_job_downloads_the_video(services, finished_job
     captured = capsys.readouterr()
     assert "step 2/2" in captured.err and "downloading tuned.mp4" in captured.err and len(remote) == 1
     generation = re.search(r"from (generations/\w+)", captured.out).group(1)
-    stored = services.storage / generation / "video.mp4"
+    stored = GenerationStore(services.storage).video_path("alice", generation.removeprefix("generations/"))
     assert out.read_bytes() == stored.read_bytes()
 
 
-def test_generate_with_target_and_a_local_lora_says_it_must_be_on_the_storage(services, tmp_path, capsys):
+def test_generate_with_target_and_a_local_lora_says_it_must_be_a_file_of_yours_on_the_storage(
+    services, tmp_path, capsys
+):
     lora = write_test_lora(tmp_path / "lora.safetensors", random_lora_state(resolve_base_model(PRESET_NAME).path))
     out = tmp_path / "x.mp4"
     assert main(["generate", "--target", services.training_target, "--lora", str(lora), *SMALL, "--out", str(out)]) == 2
     err = capsys.readouterr().err
-    assert "lora_file:" in err and "already on the service's storage" in err and "--job" in err
+    assert "lora_file:" in err and "a LoRA file of yours on the service's storage" in err and "--job" in err
     assert not out.exists()

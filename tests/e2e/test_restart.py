@@ -36,7 +36,9 @@ REQUEST = {
 def preprocess(tmp_path_factory) -> Iterator[tuple[ServiceProcess, Path]]:
     root = tmp_path_factory.mktemp("restart")
     storage = root / "storage"
-    service = ServiceProcess("preprocess_svc", ["--storage", str(storage)], root / "preprocess.log")
+    allowed = tmp_path_factory.getbasetemp()
+    args = ["--storage", str(storage), "--allow-local-root", str(allowed)]
+    service = ServiceProcess("preprocess_svc", args, root / "preprocess.log")
     service.start()
     yield service, storage
     service.stop()
@@ -95,7 +97,8 @@ def test_a_job_killed_mid_run_resumes_to_the_same_lora_and_the_waiting_cli_write
     preprocess, archive, tmp_path
 ):
     pre, storage = preprocess
-    train = train_service(storage, pre.target, tmp_path / "train.log", "--checkpoint-every", "10")
+    allowed = storage.parent.parent  # pytest's temporary folders, the archive's among them
+    train = train_service(storage, pre.target, tmp_path / "train.log", "--checkpoint-every", "10", allow_root=allowed)
     train.start()
     try:
         request = tmp_path / "request.json"
@@ -134,7 +137,7 @@ def test_sigterm_mid_run_stops_within_the_grace_period_with_a_checkpoint_and_the
     pre, storage = preprocess
     grace = 20.0
     extra = ("--checkpoint-every", "1000", "--grace-seconds", str(grace))
-    train = train_service(storage, pre.target, tmp_path / "train.log", *extra)
+    train = train_service(storage, pre.target, tmp_path / "train.log", *extra, allow_root=storage.parent.parent)
     train.start()
     try:
         from shared.request.json_input import input_from_json

@@ -21,13 +21,13 @@ from tests.e2e.processes import wait_for_step
 SERVICE = "ltx.trainer.v1.TrainingService"
 
 
-def test_shutdown_refuses_new_jobs_then_checkpoints_the_running_one_and_ends_its_watchers(tmp_path):
-    with own_services(tmp_path, heartbeat_seconds=0.3) as services:
+def test_shutdown_refuses_new_jobs_then_checkpoints_the_running_one_and_ends_its_watchers(tmp_path, principals):
+    with own_services(tmp_path / "storage", principals, heartbeat_seconds=0.3) as services:
         _shut_down_while_training(services, tmp_path)
 
 
 def _shut_down_while_training(services, tmp_path) -> None:
-    host, training, target = services.host, services.training, services.target
+    host, training, target = services.host, services.training, services.training_target
     archive = make_demo_dataset(tmp_path / "clips.zip", clips=2, seconds=1.0, size=(96, 96))
     training_input = pb.TrainingInput(
         training_data_url=str(archive),
@@ -36,13 +36,13 @@ def _shut_down_while_training(services, tmp_path) -> None:
         number_of_frames=9,
         resolution=common_pb2.RESOLUTION_LOW,
     )
-    channel = grpc.insecure_channel(target)
+    channel = services.channel("alice")
     try:
         stub = pb_grpc.TrainingServiceStub(channel)
         create = pb.CreateTrainingJobRequest(input=training_input, request_id="first")
         job = stub.CreateTrainingJob(create)
         queued = stub.CreateTrainingJob(pb.CreateTrainingJobRequest(input=training_input, request_id="queued"))
-        wait_for_step(target, job.name, 3)
+        wait_for_step(target, job.name, 3, credentials=services.principals.credentials("alice"))
         watched: dict[str, list[pb.TrainingJobEvent]] = {job.name: [], queued.name: []}
         ended: dict[str, grpc.RpcError] = {}
 
@@ -82,7 +82,7 @@ def _shut_down_while_training(services, tmp_path) -> None:
         events = [e for e in watched[job.name] if not e.HasField("heartbeat")]
         last_step = max(e.step.step for e in events if e.HasField("step"))
         assert events[-1].checkpoint.step == last_step  # the last thing recorded: the stop's checkpoint
-        job_dir = tmp_path / "jobs" / job.name.split("/")[1]
+        job_dir = tmp_path / "storage" / "jobs" / job.name.split("/")[1]
         assert (job_dir / "checkpoints" / f"step-{last_step:06d}.pt").is_file()
         # The queued job, idle all along: its watcher got heartbeats after its one event; it stays queued.
         [created, *beats] = watched[queued.name]

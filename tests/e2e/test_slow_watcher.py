@@ -19,10 +19,11 @@ from tests.e2e.processes import all_events
 SMALL_WINDOW = [("grpc.http2.lookahead_bytes", 4096), ("grpc.http2.bdp_probe", 0)]
 
 
-def test_a_watcher_that_stops_reading_is_cut_off_and_resumes_where_it_was(tmp_path):
+def test_a_watcher_that_stops_reading_is_cut_off_and_resumes_where_it_was(tmp_path, principals):
     archive = make_demo_dataset(tmp_path / "clips.zip", clips=2, seconds=1.0, size=(128, 128))
-    with own_services(tmp_path / "storage", watch_write_timeout_seconds=1.0, preview_steps=2) as services:
-        with grpc.insecure_channel(services.target) as channel:
+    alice = principals.credentials("alice")
+    with own_services(tmp_path / "storage", principals, watch_write_timeout_seconds=1.0, preview_steps=2) as services:
+        with services.channel("alice") as channel:
             job = pb_grpc.TrainingServiceStub(channel).CreateTrainingJob(
                 pb.CreateTrainingJobRequest(
                     input=pb.TrainingInput(
@@ -37,10 +38,11 @@ def test_a_watcher_that_stops_reading_is_cut_off_and_resumes_where_it_was(tmp_pa
                     )
                 )
             )
-        everything = all_events(services.target, job.name)  # the job has ended; its log holds large previews
+        # the job has ended; its log holds large previews
+        everything = all_events(services.training_target, job.name, credentials=alice)
 
         received: list[pb.TrainingJobEvent] = []
-        with grpc.insecure_channel(services.target, options=SMALL_WINDOW) as slow:
+        with services.channel("alice", **dict(SMALL_WINDOW)) as slow:
             stream = pb_grpc.TrainingServiceStub(slow).WatchTrainingJob(pb.WatchTrainingJobRequest(name=job.name))
             received.append(next(stream))
             time.sleep(4.0)  # reads nothing while the server tries to send the rest
@@ -51,5 +53,5 @@ def test_a_watcher_that_stops_reading_is_cut_off_and_resumes_where_it_was(tmp_pa
                 assert err.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
                 assert error_details(err)[1].reason == "WATCHER_TOO_SLOW"
         assert len(received) < len(everything)
-        rest = all_events(services.target, job.name, after=received[-1].sequence)
+        rest = all_events(services.training_target, job.name, after=received[-1].sequence, credentials=alice)
         assert [e.SerializeToString() for e in received + rest] == [e.SerializeToString() for e in everything]

@@ -5,12 +5,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import secrets
 import subprocess
 import sys
 import threading
 import time
 import zipfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import grpc
@@ -21,23 +21,44 @@ from shared.api import preprocess_service_pb2_grpc as pb_grpc
 from shared.cli.upload import upload_messages
 from shared.demo_dataset import make_demo_dataset
 from shared.grpc_util.errors import error_details
+from shared.uploads_layout import owner_uploads_dir
+from tests.principals import INTERNAL
 
 MIB = 1 << 20
 CLI = [sys.executable, "-m", "shared.cli.main"]
 
 
 @pytest.fixture(scope="module")
-def stub(services) -> Iterator[pb_grpc.PreprocessServiceStub]:
-    with grpc.insecure_channel(services.preprocess_target) as channel:
-        yield pb_grpc.PreprocessServiceStub(channel)
+def stub(services) -> pb_grpc.PreprocessServiceStub:
+    """alice's PreprocessService stub: she may upload."""
+    return services.stack.preprocess_stub("alice")
+
+
+@pytest.fixture(scope="module")
+def internal(services) -> pb_grpc.PreprocessServiceStub:
+    """The training service's own stub: only it may call Preprocess."""
+    return services.stack.preprocess_stub(INTERNAL)
+
+
+def preprocess_request(url: str, owner: str = "alice") -> pb.PreprocessRequest:
+    dataset_id = secrets.token_hex(8)
+    return pb.PreprocessRequest(
+        dataset_id=dataset_id,
+        owner=owner,
+        training_data_url=url,
+        number_of_frames=9,
+        frame_rate=24,
+        width=64,
+        height=64,
+    )
 
 
 def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def stored_uploads(services) -> set[str]:
-    folder = services.storage / "uploads"
+def stored_uploads(services, owner: str = "alice") -> set[str]:
+    folder = owner_uploads_dir(services.storage, owner)
     return {p.name for p in folder.iterdir()} if folder.exists() else set()
 
 
@@ -54,7 +75,7 @@ def refusal(stub, messages) -> tuple[grpc.RpcError, dict[str, str], str]:
     return caught.value, dict(info.metadata), info.reason
 
 
-def test_a_200_mb_archive_uploads_in_chunks_and_preprocesses_from_its_upload_uri(services, stub, tmp_path):
+def test_a_200_mb_archive_uploads_in_chunks_and_preprocesses_from_its_upload_uri(services, stub, internal, tmp_path):
     clips = make_demo_dataset(tmp_path / "clips.zip", clips=2, seconds=0.5, size=(64, 64))
     archive = tmp_path / "big.zip"
     with zipfile.ZipFile(clips) as src, zipfile.ZipFile(archive, "w") as out:
@@ -65,17 +86,18 @@ def test_a_200_mb_archive_uploads_in_chunks_and_preprocesses_from_its_upload_uri
     uploaded = stub.UploadArchive(upload_messages(archive, sha256(archive)), timeout=120)
 
     upload_id = uploaded.uri.removeprefix("upload://")
-    stored = services.storage / "uploads" / f"{upload_id}.zip"
+    stored = owner_uploads_dir(services.storage, "alice") / f"{upload_id}.zip"
     assert uploaded.size_bytes == archive.stat().st_size > 200 * MIB
     assert uploaded.sha256 == sha256(archive) == sha256(stored)
     assert stored.read_bytes() == archive.read_bytes()
-    request = pb.PreprocessRequest(
-        dataset_id="uploaded", training_data_url=uploaded.uri, number_of_frames=9, frame_rate=24, width=64, height=64
-    )
-    events = list(stub.Preprocess(request, timeout=300))
+    events = list(internal.Preprocess(preprocess_request(uploaded.uri), timeout=300))
     warnings = {(e.warning.path, e.warning.code) for e in events if e.HasField("warning")}
     assert ("padding.bin", "IGNORED_FILE") in warnings
     assert events[-1].summary.samples == 2
+    # The upload is alice's: a dataset for bob cannot use it, and it does not exist as far as bob knows.
+    with pytest.raises(grpc.RpcError) as caught:
+        list(internal.Preprocess(preprocess_request(uploaded.uri, owner="bob"), timeout=60))
+    assert caught.value.code() == grpc.StatusCode.NOT_FOUND
 
 
 def test_a_corrupted_chunk_is_refused_naming_its_offset_and_nothing_is_kept(services, stub, tmp_path):
@@ -169,20 +191,17 @@ def _eventually(condition, timeout_s: float = 10.0) -> bool:
 
 
 @pytest.mark.parametrize("uri", ["upload://" + "0" * 32, "upload://../../datasets/x/archive"])
-def test_preprocessing_an_unknown_upload_is_not_found(stub, uri):
-    request = pb.PreprocessRequest(
-        dataset_id="missing", training_data_url=uri, number_of_frames=9, frame_rate=24, width=64, height=64
-    )
+def test_preprocessing_an_unknown_upload_is_not_found(internal, uri):
     with pytest.raises(grpc.RpcError) as caught:
-        list(stub.Preprocess(request, timeout=60))
+        list(internal.Preprocess(preprocess_request(uri), timeout=60))
 
     assert caught.value.code() == grpc.StatusCode.NOT_FOUND
     assert uri in caught.value.details()
 
 
-def _train(request: Path, out: Path, *targets: str) -> subprocess.CompletedProcess:
+def _train(request: Path, out: Path, *targets: str, env: dict[str, str]) -> subprocess.CompletedProcess:
     args = [*CLI, "train", str(request), "--out", str(out), *targets]
-    return subprocess.run(args, capture_output=True, text=True, timeout=600)
+    return subprocess.run(args, capture_output=True, text=True, timeout=600, env={**os.environ, **env})
 
 
 def _request(folder: Path) -> Path:
@@ -203,6 +222,7 @@ def test_cli_uploads_a_local_archive_to_a_remote_service_and_the_job_succeeds(se
         services.training_target,
         "--preprocess-target",
         services.preprocess_target,
+        env=services.env("alice"),
     )
 
     assert done.returncode == 0, done.stderr
@@ -215,7 +235,7 @@ def test_cli_uploads_a_local_archive_to_a_remote_service_and_the_job_succeeds(se
 def test_cli_asks_for_the_preprocess_target_when_a_relative_local_archive_needs_uploading(services, tmp_path):
     request = _request(tmp_path)
 
-    done = _train(request, tmp_path / "out", "--target", services.training_target)
+    done = _train(request, tmp_path / "out", "--target", services.training_target, env=services.env("alice"))
 
     assert done.returncode == 2
     assert "--preprocess-target HOST:PORT" in done.stderr
