@@ -7,13 +7,18 @@ import sys
 
 from preprocess_svc.config import from_args
 from preprocess_svc.server import serve
+from shared.auth import AuthConfigError
 from shared.grpc_util.server import wait_for_termination_signal
 from shared.logs import configure_logging
 
 
 async def _main(argv: list[str] | None) -> int:
     config = from_args(argv)
-    service = await serve(config)
+    try:
+        service = await serve(config)
+    except AuthConfigError as exc:
+        print(f"preprocess_svc: {exc}", file=sys.stderr)
+        return 2
     await wait_for_termination_signal()
     await service.stop(config.grace_seconds)
     return 0

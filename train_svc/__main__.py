@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import sys
 
+from shared.auth import AuthConfigError
 from shared.grpc_util.server import wait_for_termination_signal
 from shared.logs import configure_logging
 from train_svc.config import from_args
@@ -17,7 +18,7 @@ async def _main(argv: list[str] | None) -> int:
     config = from_args(argv)
     try:
         service = await serve(config)
-    except (BaseModelNotFound, StoreError) as exc:
+    except (BaseModelNotFound, StoreError, AuthConfigError) as exc:
         print(f"train_svc: {exc}", file=sys.stderr)
         return 2
     await wait_for_termination_signal()

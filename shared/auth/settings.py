@@ -8,6 +8,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from shared.auth.token_table import TokenFileError, TokenTable
+
 DEFAULT_INTERNAL_PRINCIPALS = frozenset({"train-service"})
 
 
@@ -36,11 +38,24 @@ class AuthSettings:
         return self.tls_cert is not None
 
     def check(self, host: str) -> None:
-        """Raise AuthConfigError when the settings cannot work, or would expose an unauthenticated port."""
+        """Raise AuthConfigError when the settings cannot work (a file missing or unreadable included), or
+        would expose an unauthenticated port."""
         if (self.tls_cert is None) != (self.tls_key is None):
             raise AuthConfigError("--tls-cert and --tls-key go together")
         if self.tls_client_ca is not None and self.tls_cert is None:
             raise AuthConfigError("--tls-client-ca needs --tls-cert and --tls-key (client certificates ride on TLS)")
+        for flag, path in (
+            ("--tls-cert", self.tls_cert),
+            ("--tls-key", self.tls_key),
+            ("--tls-client-ca", self.tls_client_ca),
+        ):
+            if path is not None and not path.is_file():
+                raise AuthConfigError(f"{flag} {path} is not a readable file")
+        if self.tokens_file is not None:
+            try:
+                TokenTable(self.tokens_file)
+            except TokenFileError as exc:
+                raise AuthConfigError(str(exc)) from exc
         if not self.enabled and not self.insecure and not is_loopback_host(host):
             raise AuthConfigError(
                 f"listening on {host} without authentication: configure --auth-tokens or --tls-client-ca, "

@@ -87,3 +87,12 @@ def test_tls_settings_that_cannot_work_are_refused(tmp_path):
         AuthSettings(tls_cert=pem).check("127.0.0.1")
     with pytest.raises(AuthConfigError, match="needs --tls-cert"):
         AuthSettings(tls_client_ca=pem).check("127.0.0.1")
+
+
+def test_settings_naming_a_missing_or_bad_file_are_refused_before_the_service_starts(tmp_path):
+    with pytest.raises(AuthConfigError, match="not a readable file"):
+        AuthSettings(tls_cert=tmp_path / "nope.pem", tls_key=tmp_path / "nope.key").check("127.0.0.1")
+    bad = tmp_path / "tokens"
+    bad.write_text("alice plaintext-token\n")
+    with pytest.raises(AuthConfigError, match="line 1"):
+        AuthSettings(tokens_file=bad).check("0.0.0.0")

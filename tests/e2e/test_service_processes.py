@@ -61,3 +61,15 @@ def test_train_service_refuses_to_start_without_its_base_model(tmp_path: Path):
     )
     assert done.returncode == 2
     assert "does not exist" in done.stderr and "ltx2.3-tiny" in done.stderr
+
+
+def test_a_service_refuses_to_listen_beyond_loopback_without_authentication(tmp_path: Path):
+    done = subprocess.run(
+        [sys.executable, "-m", "preprocess_svc", "--storage", str(tmp_path), "--host", "0.0.0.0", "--port", "0"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={k: v for k, v in os.environ.items() if not k.startswith("LTX_")},
+    )
+    assert done.returncode == 2
+    assert "without authentication" in done.stderr and "--insecure" in done.stderr
