@@ -12,6 +12,7 @@ from shared.auth import AuthSettings
 from shared.auth.settings import add_auth_arguments, add_internal_principals_argument, auth_settings_from_args
 from shared.fetch_flags import add_fetch_arguments, fetch_policy_from_args
 from shared.fetch_policy import FetchPolicy
+from shared.storage_flags import add_storage_arguments, storage_problem
 
 DEFAULT_MAX_UPLOAD_BYTES = 20 * GIB  # the same as PreprocessSettings.max_archive_bytes
 
@@ -54,27 +55,15 @@ def parser() -> argparse.ArgumentParser:
     add_auth_arguments(p)
     add_internal_principals_argument(p)
     add_fetch_arguments(p)
-    p.add_argument(
-        "--quota-storage-bytes",
-        type=int,
-        default=int(env("LTX_QUOTA_STORAGE_BYTES")) if env("LTX_QUOTA_STORAGE_BYTES") else None,
-        help="per principal: most bytes of uploads it may keep here (unlimited by default)",
-    )
-    p.add_argument(
-        "--min-free-bytes",
-        type=int,
-        default=int(env("LTX_MIN_FREE_BYTES", "0")),
-        help="keep this much free on the storage volume: a large write that would not fails STORAGE_FULL",
-    )
+    add_storage_arguments(p, "per principal: most bytes of uploads it may keep here (unlimited by default)")
     return p
 
 
 def from_args(argv: list[str] | None = None) -> PreprocessServiceConfig:
     p = parser()
     a = p.parse_args(argv)
-    for flag, value in (("--quota-storage-bytes", a.quota_storage_bytes), ("--min-free-bytes", a.min_free_bytes)):
-        if value is not None and value < 0:
-            p.error(f"{flag} must be >= 0 (got {value})")
+    if problem := storage_problem(a):
+        p.error(problem)
     try:
         fetch = fetch_policy_from_args(a, Path(a.storage))
     except ValueError as exc:

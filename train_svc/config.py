@@ -12,6 +12,7 @@ from shared.auth import AuthSettings
 from shared.auth.settings import add_auth_arguments, auth_settings_from_args
 from shared.fetch_flags import add_fetch_arguments, fetch_policy_from_args
 from shared.fetch_policy import FetchPolicy
+from shared.storage_flags import add_storage_arguments, optional_int, storage_problem
 from train_svc.generation.request import STEPS_MAX, STEPS_MIN
 from train_svc.jobs.quotas import Quotas
 from train_svc.models.base_model import default_base_model
@@ -129,22 +130,12 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-def _optional_int(value: str | None) -> int | None:
-    return int(value) if value else None
-
-
 def add_quota_arguments(p: argparse.ArgumentParser) -> None:
     env = os.environ.get
     group = p.add_argument_group("quotas (per principal; unlimited by default)")
-    group.add_argument("--quota-running-jobs", type=int, default=_optional_int(env("LTX_QUOTA_RUNNING_JOBS")))
-    group.add_argument("--quota-queued-jobs", type=int, default=_optional_int(env("LTX_QUOTA_QUEUED_JOBS")))
-    group.add_argument("--quota-storage-bytes", type=int, default=_optional_int(env("LTX_QUOTA_STORAGE_BYTES")))
-    group.add_argument(
-        "--min-free-bytes",
-        type=int,
-        default=int(env("LTX_MIN_FREE_BYTES", "0")),
-        help="keep this much free on the storage volume: a large write that would not fails STORAGE_FULL",
-    )
+    group.add_argument("--quota-running-jobs", type=int, default=optional_int(env("LTX_QUOTA_RUNNING_JOBS")))
+    group.add_argument("--quota-queued-jobs", type=int, default=optional_int(env("LTX_QUOTA_QUEUED_JOBS")))
+    add_storage_arguments(p, "what a principal's jobs, uploads, generations and cache entries may occupy")
 
 
 def from_args(argv: list[str] | None = None) -> TrainServiceConfig:
@@ -157,13 +148,10 @@ def from_args(argv: list[str] | None = None) -> TrainServiceConfig:
             p.error(f"{flag} must be at least 1 (got {value})")
     if a.quota_running_jobs is not None and a.quota_running_jobs < 1:
         p.error(f"--quota-running-jobs must be at least 1 (got {a.quota_running_jobs})")
-    for flag, value in (
-        ("--quota-queued-jobs", a.quota_queued_jobs),
-        ("--quota-storage-bytes", a.quota_storage_bytes),
-        ("--min-free-bytes", a.min_free_bytes),
-    ):
-        if value is not None and value < 0:
-            p.error(f"{flag} must be >= 0 (got {value})")
+    if a.quota_queued_jobs is not None and a.quota_queued_jobs < 0:
+        p.error(f"--quota-queued-jobs must be >= 0 (got {a.quota_queued_jobs})")
+    if problem := storage_problem(a):
+        p.error(problem)
     try:
         fetch = fetch_policy_from_args(a, Path(a.storage))
     except ValueError as exc:
