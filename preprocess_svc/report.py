@@ -11,10 +11,12 @@ from dataclasses import dataclass, field
 
 from preprocess_svc.events import BundleWritten, DatasetWarning, Skipped
 from preprocess_svc.pairing import MediaSample
-from preprocess_svc.sample_worker import ShotPlan, source_facts
+from preprocess_svc.sample_worker import ShotPlan, shot_sample_id, source_facts
 from shared.dataset_report import FileOutcome, FileReport, PartSkipped, SampleFacts, SourceFacts
 
 _IGNORED_CODES = frozenset({"ORPHAN_CAPTION", "IGNORED_FILE"})
+_PARTS_IN_MESSAGE = 3  # a skipped clip's message quotes its first shots' reasons; skipped_parts has all
+TOO_MANY_SHOTS = "TOO_MANY_SHOTS"
 
 
 def ignored_files(warnings: list[DatasetWarning]) -> list[FileReport]:
@@ -44,8 +46,18 @@ class ReportBuilder:
     def split(self, plan: ShotPlan) -> None:
         shots = {shot.sample_id for shot in plan.shots}
         first = plan.shots[0]
-        self._splits[plan.sample_id] = _SplitClip(source_facts(first.info), first.cuts_s, shots)
+        clip = self._splits[plan.sample_id] = _SplitClip(source_facts(first.info), first.cuts_s, shots)
         self._shot_owner.update(dict.fromkeys(shots, plan.sample_id))
+        if plan.dropped:
+            used = len(plan.shots)
+            clip.skipped.append(
+                PartSkipped(
+                    f"{shot_sample_id(plan.sample_id, used + 1)}..{used + plan.dropped}",
+                    TOO_MANY_SHOTS,
+                    f"the clip has {used + plan.dropped} shots; the {plan.dropped} from {plan.dropped_from_s:.2f} s "
+                    f"on are not used (at most {used} shots of one clip are)",
+                )
+            )
 
     def outcome(self, outcome: BundleWritten | Skipped) -> FileReport | None:
         """Record a worker's outcome; return the file's report if this completes it."""
@@ -96,10 +108,13 @@ class ReportBuilder:
         if samples:
             return FileReport(**common, outcome=FileOutcome.USED, samples=samples)
         reasons = sorted({p.reason for p in skipped})
+        shown = "; ".join(f"{p.sample_id}: {p.message}" for p in skipped[:_PARTS_IN_MESSAGE])
+        more = (
+            f"; and {len(skipped) - _PARTS_IN_MESSAGE} more (skipped_parts)" if len(skipped) > _PARTS_IN_MESSAGE else ""
+        )
         return FileReport(
             **common,
             outcome=FileOutcome.SKIPPED,
             reason=reasons[0] if len(reasons) == 1 else "NO_USABLE_SHOT",
-            message=f"none of its {len(skipped)} shots gave a sample: "
-            + "; ".join(f"{p.sample_id}: {p.message}" for p in skipped),
+            message=f"none of its {len(skipped)} shots gave a sample: {shown}{more}",
         )

@@ -85,6 +85,12 @@ class ShotPlan:
 
     sample_id: str
     shots: list[ShotJob]
+    # Shots past MAX_SHOTS_PER_CLIP are not used: how many there were, and where the first one starts.
+    dropped: int = 0
+    dropped_from_s: float = 0.0
+
+
+MAX_SHOTS_PER_CLIP = 500
 
 
 def shot_sample_id(clip_sample_id: str, number: int) -> str:
@@ -264,20 +270,26 @@ def _output(job: SampleJob, path: Path, sample_id: str, info: MediaInfo, span: S
 
 
 def _plan_shots(job: SampleJob, info: MediaInfo) -> ShotPlan | None:
-    """Cut a long clip into shots; None when splitting is off, the clip is short, or it has no cut."""
+    """Cut a long clip into shots; None when splitting is off, the clip is short, or it has no cut.
+
+    At most MAX_SHOTS_PER_CLIP shots are used (the plan says how many more there were): a clip's report,
+    which lists every shot, stays far below what one message may hold."""
     if job.split_threshold_s is None or info.duration_s <= job.split_threshold_s:
         return None
     timeout = job.timeout_base_s + job.timeout_per_second_s * info.duration_s
     shots = detect_shots(job.sample.path, info, timeout_s=timeout)
     if len(shots) < 2:
         return None
-    cuts_s = tuple(shot.start_s for shot in shots[1:])
+    used = shots[:MAX_SHOTS_PER_CLIP]
+    cuts_s = tuple(shot.start_s for shot in used[1:])
     return ShotPlan(
         sample_id=job.sample.sample_id,
         shots=[
             ShotJob(clip=job, info=info, number=number, shot=shot, cuts_s=cuts_s)
-            for number, shot in enumerate(shots, start=1)
+            for number, shot in enumerate(used, start=1)
         ],
+        dropped=len(shots) - len(used),
+        dropped_from_s=shots[len(used)].start_s if len(shots) > len(used) else 0.0,
     )
 
 

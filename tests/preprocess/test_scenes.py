@@ -184,3 +184,41 @@ def test_the_request_carries_the_split_settings_with_their_defaults() -> None:
             pb.PreprocessRequest(**base, width=64, height=64, split_input_duration_threshold=61), **LIMITS
         )
     assert [v.field for v in err.value.violations] == ["split_input_duration_threshold"]
+
+
+def test_shots_past_the_limit_of_one_clip_are_left_out_and_reported(
+    tmp_path: Path, three_shots: Path, monkeypatch
+) -> None:
+    from preprocess_svc import sample_worker
+    from preprocess_svc.pairing import MediaSample
+    from preprocess_svc.report import ReportBuilder
+
+    monkeypatch.setattr(sample_worker, "MAX_SHOTS_PER_CLIP", 2)  # _plan_shots runs here, in this process
+    sample = MediaSample("long.mp4", three_shots, "video", CAPTION)
+    job = sample_worker.SampleJob(
+        sample=sample,
+        bundle_path=tmp_path / "long.safetensors",
+        frames=9,
+        frame_rate=FPS,
+        width=64,
+        height=64,
+        timeout_base_s=30.0,
+        timeout_per_second_s=2.0,
+        split_threshold_s=1.0,
+    )
+    plan = sample_worker.process_sample(job)
+    assert isinstance(plan, sample_worker.ShotPlan)
+    assert [shot.sample_id for shot in plan.shots] == ["long.mp4#shot1", "long.mp4#shot2"]
+    assert plan.dropped == 1 and plan.dropped_from_s == pytest.approx(TRUE_CUTS[1] / FPS, abs=2 / FPS)
+
+    report = ReportBuilder([sample])
+    report.split(plan)
+    for shot in plan.shots:
+        done = report.outcome(sample_worker.Skipped(path=shot.sample_id, reason="TOO_SHORT", message="short"))
+    assert done is not None
+    assert [(p.sample_id, p.reason) for p in done.skipped_parts] == [
+        ("long.mp4#shot1", "TOO_SHORT"),
+        ("long.mp4#shot2", "TOO_SHORT"),
+        ("long.mp4#shot3..3", "TOO_MANY_SHOTS"),
+    ]
+    assert done.reason == "NO_USABLE_SHOT"
