@@ -18,7 +18,7 @@ from grpc_status import rpc_status
 from shared.auth import Authenticator, Unauthenticated
 from shared.auth.caller import set_current_caller
 from shared.grpc_util.errors import domain_status_proto
-from shared.grpc_util.handler_wrapping import wrapped_handler
+from shared.grpc_util.handler_wrapping import WrappingInterceptor
 
 OPEN_METHOD_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.v1alpha.ServerReflection/", "/grpc.reflection.v1.")
 log = structlog.get_logger(__name__)
@@ -34,20 +34,15 @@ def certificate_principal(context: grpc.aio.ServicerContext) -> str | None:
     return None
 
 
-class AuthInterceptor(grpc.aio.ServerInterceptor):
+class AuthInterceptor(WrappingInterceptor):
     def __init__(self, authenticator: Authenticator):
         self._authenticator = authenticator
 
-    async def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], Any],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler | None:
-        handler = await continuation(handler_call_details)
-        method = handler_call_details.method
-        if handler is None or method.startswith(OPEN_METHOD_PREFIXES):
-            return handler
-        return wrapped_handler(handler, lambda behavior: self._guard(behavior, method))
+    def leaves_alone(self, method: str) -> bool:
+        return method.startswith(OPEN_METHOD_PREFIXES)
+
+    def wrap(self, behavior: Callable, method: str, handler: grpc.RpcMethodHandler) -> Callable:
+        return self._guard(behavior, method)
 
     async def _authenticate(self, context: grpc.aio.ServicerContext, method: str) -> None:
         metadata = context.invocation_metadata() or ()

@@ -21,7 +21,7 @@ from google.protobuf.message import DecodeError, Message
 from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
-from shared.grpc_util.handler_wrapping import wrapped_handler
+from shared.grpc_util.handler_wrapping import WrappingInterceptor
 from shared.quoting import clip
 from shared.request.errors import DomainError, InvalidRequest, QuotaExceeded
 
@@ -114,7 +114,7 @@ def domain_status_proto(err: DomainError) -> status_pb2.Status:
     return status_proto(grpc.StatusCode[err.code.name], err.reason, err.message, err.metadata, details)
 
 
-class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):
+class ErrorMappingInterceptor(WrappingInterceptor):
     """Ends an RPC whose handler raised with a rich status instead of letting the exception escape.
 
     DomainError (InvalidRequest included) -> its own code with ErrorInfo (+ BadRequest); any other
@@ -123,16 +123,8 @@ class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):
     through context.write) or async generators (streaming).
     """
 
-    async def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], Any],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler | None:
-        handler = await continuation(handler_call_details)
-        if handler is None:
-            return None
-        method = handler_call_details.method
-        return wrapped_handler(handler, lambda behavior: _guard(behavior, method))
+    def wrap(self, behavior: Callable, method: str, handler: grpc.RpcMethodHandler) -> Callable:
+        return _guard(behavior, method)
 
 
 def _guard(behavior: Callable, method: str) -> Callable:

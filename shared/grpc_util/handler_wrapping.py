@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import abc
 from collections.abc import Callable
+from typing import Any
 
 import grpc
 
@@ -25,3 +27,26 @@ def wrapped_handler(handler: grpc.RpcMethodHandler, wrap: Wrap) -> grpc.RpcMetho
         request_deserializer=handler.request_deserializer,
         response_serializer=handler.response_serializer,
     )
+
+
+class WrappingInterceptor(grpc.aio.ServerInterceptor, abc.ABC):
+    """A server interceptor that wraps the behaviour of every method it does not leave alone."""
+
+    def leaves_alone(self, method: str) -> bool:
+        """Methods passed on as they are (e.g. health and reflection)."""
+        return False
+
+    @abc.abstractmethod
+    def wrap(self, behavior: Behavior, method: str, handler: grpc.RpcMethodHandler) -> Behavior:
+        """The behaviour to run in place of `behavior` for `method`."""
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Any],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler | None:
+        handler = await continuation(handler_call_details)
+        method = handler_call_details.method
+        if handler is None or self.leaves_alone(method):
+            return handler
+        return wrapped_handler(handler, lambda behavior: self.wrap(behavior, method, handler))

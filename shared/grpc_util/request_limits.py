@@ -18,7 +18,7 @@ from typing import Any
 import grpc
 from google.protobuf.message import DecodeError
 
-from shared.grpc_util.handler_wrapping import wrapped_handler
+from shared.grpc_util.handler_wrapping import WrappingInterceptor
 from shared.request.errors import DomainError, ErrorCode, InvalidRequest
 from shared.request.field_limits import length_violations
 
@@ -81,14 +81,19 @@ def _guard(behavior: Callable, request_streaming: bool) -> Callable:
     return guarded
 
 
-class RequestLimitsInterceptor(grpc.aio.ServerInterceptor):
+class RequestLimitsInterceptor(WrappingInterceptor):
+    def leaves_alone(self, method: str) -> bool:
+        return method.startswith("/grpc.")  # health and reflection
+
+    def wrap(self, behavior: Callable, method: str, handler: grpc.RpcMethodHandler) -> Callable:
+        return _guard(behavior, handler.request_streaming)
+
     async def intercept_service(
         self,
         continuation: Callable[[grpc.HandlerCallDetails], Any],
         handler_call_details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler | None:
-        handler = await continuation(handler_call_details)
-        if handler is None or handler_call_details.method.startswith("/grpc."):
-            return handler
-        wrapped = wrapped_handler(handler, lambda behavior: _guard(behavior, handler.request_streaming))
-        return wrapped._replace(request_deserializer=_tolerant(handler.request_deserializer))
+        wrapped = await super().intercept_service(continuation, handler_call_details)
+        if wrapped is None or self.leaves_alone(handler_call_details.method):
+            return wrapped
+        return wrapped._replace(request_deserializer=_tolerant(wrapped.request_deserializer))

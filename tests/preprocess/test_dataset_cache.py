@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import shutil
-import threading
 from collections.abc import Iterator
 from dataclasses import fields, replace
 from pathlib import Path
@@ -27,6 +25,7 @@ from shared.bundle import read_bundle, sha256_file
 from shared.dataset_report import FileOutcome, FileReport, PartSkipped, SampleFacts, SourceFacts
 from shared.demo_dataset import make_short_clips_zip, render_clip, write_zip
 from shared.fetch_policy import FetchPolicy
+from tests.service_stack import LoopThread
 
 
 def of_type(events: list, kind: type) -> list:
@@ -265,24 +264,10 @@ def test_by_value_delivery_keeps_the_cache_files(tmp_path: Path, small_zip: Path
         assert bundle.uri == "" and bundle.path.exists() and sha256_file(bundle.path) == bundle.sha256
 
 
-class _Loop:
-    def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.thread.start()
-
-    def call(self, coro):
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout=120)
-
-    def close(self) -> None:
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(timeout=10)
-
-
 @pytest.fixture
 def service(tmp_path: Path, tmp_path_factory) -> Iterator[tuple[pb_grpc.PreprocessServiceStub, Path]]:
     storage = tmp_path / "service"
-    loop = _Loop()
+    loop = LoopThread()
     allowed = FetchPolicy(allow_local_roots=(tmp_path_factory.getbasetemp(),))
     running = loop.call(serve(PreprocessServiceConfig(storage=storage, port=0, workers=2, fetch=allowed)))
     try:
