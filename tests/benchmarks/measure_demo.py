@@ -28,8 +28,19 @@ from shared.api import training_service_pb2 as pb
 from shared.api import training_service_pb2_grpc as pb_grpc
 from shared.cli.demo_cmd import DEMO_REQUEST
 from shared.demo_dataset import make_demo_dataset
-from tests.e2e.test_service_processes import service_process
+from tests.e2e.processes import ServiceProcess, free_port
 from train_svc.models.tiny_preset import PRESET_NAME, ensure_tiny_preset
+
+
+@contextlib.contextmanager
+def service_process(module: str, args: list[str], log: Path):
+    """`python -m module args` on a free port until the block ends: (its Popen, its port)."""
+    service = ServiceProcess(module, args, log, port=free_port())
+    service.start()
+    try:
+        yield service.proc, service.port
+    finally:
+        service.stop()
 
 
 def peak_rss_mib(pid: int) -> float:
@@ -90,9 +101,12 @@ def main() -> int:
             return 1
 
         storage = root / "storage"
-        with service_process(["preprocess_svc", "--storage", str(storage)]) as (pre, pre_port):
-            train_args = ["train_svc", "--storage", str(storage), "--preprocess-target", f"127.0.0.1:{pre_port}"]
-            with service_process([*train_args, "--base-model", PRESET_NAME]) as (train, train_port):
+        allowed = ["--allow-local-root", str(root)]  # the archive's folder (the storage inside it stays unreadable)
+        pre_args = ["--storage", str(storage), *allowed]
+        with service_process("preprocess_svc", pre_args, root / "preprocess.log") as (pre, pre_port):
+            train_args = ["--storage", str(storage), "--preprocess-target", f"127.0.0.1:{pre_port}", *allowed]
+            train_args += ["--base-model", PRESET_NAME]
+            with service_process("train_svc", train_args, root / "train.log") as (train, train_port):
                 target = f"127.0.0.1:{train_port}"
                 workers = ChildrenPeakRss(pre.pid)
                 workers.start()

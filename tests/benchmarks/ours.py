@@ -10,6 +10,7 @@ from preprocess_svc.events import BundleWritten, Progress, Skipped
 from preprocess_svc.pipeline import run_preprocess
 from preprocess_svc.settings import PreprocessSettings
 from preprocess_svc.worker_pool import WorkerPool
+from shared.fetch_policy import FetchPolicy
 
 
 def build_settings(
@@ -27,6 +28,7 @@ def build_settings(
         "height": bucket[1],
         "workers": workers,
         "split_input_into_scenes": False,
+        "fetch": FetchPolicy(allow_local_roots=(archive.parent,)),
     }
     kwargs = {k: v for k, v in wanted.items() if k in fields}
     missing = [

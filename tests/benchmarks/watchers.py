@@ -72,7 +72,7 @@ async def main_async(args: argparse.Namespace) -> None:
             "aspect_ratio": "1:1",
         }
         async with (
-            local_services(Path(tmp) / "storage", PRESET_NAME) as services,
+            local_services(Path(tmp) / "storage", PRESET_NAME, allow_local_roots=(archive.parent,)) as services,
             grpc.aio.insecure_channel(services.training_target) as channel,
         ):
             stub = pb_grpc.TrainingServiceStub(channel)
