@@ -183,3 +183,30 @@ def test_only_the_training_service_may_call_preprocess(mtls):
     )
     code, reason = _code_and_reason(lambda: list(stub.Preprocess(request, timeout=10)))
     assert (code, reason) == (grpc.StatusCode.PERMISSION_DENIED, "INTERNAL_ONLY")
+
+
+def test_the_cli_presents_a_client_certificate_and_a_token_file(mtls, tmp_path, monkeypatch, capsys):
+    from shared.cli import main as cli_main
+
+    monkeypatch.setattr(cli_main, "configure_logging", lambda **kwargs: None)  # keep the test's logging
+    monkeypatch.delenv("LTX_TOKEN", raising=False)
+    stack, ca, certs = mtls
+    token_file = tmp_path / "alice.token"
+    token_file.write_text("alice-mesh-token\n")
+    out = tmp_path / "ball.mp4"
+    args = ["generate", "--target", stack.training_target, "--prompt", "a red ball", "--out", str(out)]
+    args += ["--num-frames", "9", "--resolution", "low", "--steps", "2", "--token-file", str(token_file)]
+    args += [
+        "--ca-cert",
+        str(ca.cert),
+        "--client-cert",
+        str(certs["alice"].cert),
+        "--client-key",
+        str(certs["alice"].key),
+    ]
+    assert cli_main.main(args) == 0
+    assert out.stat().st_size > 0
+    token_file.write_text("bob-mesh-token\n")  # bob's token with alice's certificate: refused
+    capsys.readouterr()
+    assert cli_main.main(args) == 1
+    assert "CREDENTIALS_DISAGREE" in capsys.readouterr().err
