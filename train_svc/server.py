@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import structlog
@@ -135,18 +136,22 @@ class TrainingServicer(pb_grpc.TrainingServiceServicer):
         self._write_timeout_s = config.watch_write_timeout_seconds
         self._messages = EventMessages()
 
-    async def _check_storage_quota(self, principal: str) -> None:
-        if self._quotas.storage_bytes is None:
-            return
+    async def _storage_admission(self, principal: str) -> Callable[[], None]:
+        """What admits new work of `principal` under its storage quota (QuotaExceeded when over it)."""
+        quota = self._quotas.storage_bytes
+        if quota is None:
+            return lambda: None
         folders = principal_folders(self._storage, principal, [job.id for job in self._manager.jobs_of(principal)])
         used = await asyncio.to_thread(bytes_under, folders)
-        check_storage(self._quotas.storage_bytes, principal, used)
+        return lambda: check_storage(quota, principal, used)
 
     async def CreateTrainingJob(self, request: pb.CreateTrainingJobRequest, context) -> pb.TrainingJob:
         caller = current_caller()
         settings = resolve(request.input, url_problem=lambda url: create_time_problem(url, self._fetch))
-        await self._check_storage_quota(caller.principal)
-        job = self._manager.create(settings, input_to_json(request.input), caller.principal, request.request_id)
+        admit = await self._storage_admission(caller.principal)  # a repeat of a request_id is not new work
+        job = self._manager.create(
+            settings, input_to_json(request.input), caller.principal, request.request_id, admit=admit
+        )
         return training_job(job)
 
     async def GetTrainingJob(self, request: pb.GetTrainingJobRequest, context) -> pb.TrainingJob:
@@ -189,7 +194,7 @@ class TrainingServicer(pb_grpc.TrainingServiceServicer):
     async def GenerateVideo(self, request: pb.GenerateVideoRequest, context):
         caller = current_caller()
         order = generation_order(request, caller, self._lora_access)
-        await self._check_storage_quota(caller.principal)
+        (await self._storage_admission(caller.principal))()
         async for event in self._generations.generate(order, caller):
             yield generation_event(event)
 

@@ -87,8 +87,10 @@ def test_a_principal_over_its_storage_quota_gets_no_new_work_and_others_still_do
     )
     with own_services(tmp_path / "storage", principals, quotas=Quotas(storage_bytes=1)) as services:
         alice, bob = services.stub("alice"), services.stub("bob")
-        job = alice.CreateTrainingJob(failing)  # nothing stored yet: admitted
+        first = pb.CreateTrainingJobRequest(input=failing.input, request_id="first")
+        job = alice.CreateTrainingJob(first)  # nothing stored yet: admitted
         _until(lambda: _state(alice, job.name) == pb.TrainingJob.State.FAILED)
+        assert alice.CreateTrainingJob(first).name == job.name  # a repeat is no new work: it still answers
         with pytest.raises(grpc.RpcError) as caught:
             alice.CreateTrainingJob(failing)
         assert caught.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED

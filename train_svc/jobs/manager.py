@@ -129,7 +129,16 @@ class JobManager:
     def _persister(self, job_id: str):
         return lambda logged: self._store.append_event(job_id, logged)
 
-    def create(self, settings: Any, input_json: dict[str, Any], owner: str, request_id: str = "") -> Job:
+    def create(
+        self,
+        settings: Any,
+        input_json: dict[str, Any],
+        owner: str,
+        request_id: str = "",
+        admit: Callable[[], None] = lambda: None,
+    ) -> Job:
+        """A new job of `owner`'s, or the job an earlier call with the same request_id made. `admit` raises
+        when a new job may not be made (a quota); it is not asked for a repeat."""
         with self._lock:
             if request_id and (owner, request_id) in self._by_request_id:
                 existing = self._by_request_id[(owner, request_id)]
@@ -139,6 +148,7 @@ class JobManager:
             if self._draining:
                 raise ShuttingDown()
             self._check_queue_quota(owner)
+            admit()
             job_id = uuid.uuid4().hex[:16]
             number = max(self._numbers.values(), default=0) + 1
             created = datetime.now(UTC)
