@@ -40,7 +40,9 @@ def test_cancelling_a_job_stops_its_download_within_a_second(tmp_path, principal
         while not http.hangups:
             assert time.monotonic() - asked < 5, "the download went on after the cancel"
             time.sleep(0.01)
-        assert http.hangups[0][1] - asked < 1.0
+        stopped_in = http.hangups[0][1] - asked
+        print(f"the download stopped {stopped_in * 1000:.0f} ms after the cancel")
+        assert stopped_in < 1.0
 
         while stub.GetTrainingJob(pb.GetTrainingJobRequest(name=job.name)).state != pb.TrainingJob.State.CANCELLED:
             assert time.monotonic() - asked < 10
