@@ -43,6 +43,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import av
+import ffmpeg
 import numpy as np
 import structlog
 
@@ -137,36 +138,23 @@ def _track_channels(path: Path) -> int:
         raise UnusableMediaError(SkipReason.UNDECODABLE, f"the audio stream cannot be opened: {exc}") from exc
 
 
-def _argv(path: Path, plan: AudioPlan, *, mono: bool) -> list[str]:
-    filters = ["aresample=async=1:first_pts=0"]  # keep a late-starting track late (pad its start with silence)
+def audio_argv(path: Path, plan: AudioPlan, *, mono: bool) -> list[str]:
+    """The ffmpeg command line that reads the plan's span of the first audio stream as 16 kHz stereo f32le on stdout."""
+    source = ffmpeg.input(str(path), ss=f"{plan.start_s:.6f}", t=f"{plan.read_s:.6f}")
+    # Keep a late-starting track late (pad its start with silence).
+    audio = source["a:0"].filter("aresample", **{"async": 1, "first_pts": 0})
     if mono:
-        filters.append("pan=stereo|c0=c0|c1=c0")  # -ac 2 alone would put it on both sides at -3 dB
+        # Both sides at the source's level (-ac 2 alone would put it there at -3 dB). Written with `<`
+        # (gains renormalised to 1, the same single gain of 1) as ffmpeg-python escapes `=` in filter args.
+        audio = audio.filter("pan", "stereo|c0<c0|c1<c0")
     if plan.fit == "stretch":
-        filters += [f"atempo={factor:.9f}" for factor in atempo_chain(plan.tempo)]
-    return [
-        ffmpeg_exe(),
-        "-hide_banner",
-        "-nostats",
-        "-loglevel",
-        "error",
-        "-ss",
-        f"{plan.start_s:.6f}",
-        "-t",
-        f"{plan.read_s:.6f}",
-        "-i",
-        str(path),
-        "-map",
-        "0:a:0",
-        "-af",
-        ",".join(filters),
-        "-ac",
-        str(_CHANNELS),
-        "-ar",
-        str(AUDIO_SAMPLE_RATE),
-        "-f",
-        "f32le",
-        "pipe:",
-    ]
+        for factor in atempo_chain(plan.tempo):
+            audio = audio.filter("atempo", f"{factor:.9f}")
+    return (
+        audio.output("pipe:", format="f32le", ac=_CHANNELS, ar=AUDIO_SAMPLE_RATE)
+        .global_args("-hide_banner", "-nostats", "-loglevel", "error")
+        .compile(cmd=ffmpeg_exe())
+    )
 
 
 def normalize_peak(samples: np.ndarray) -> float:
@@ -184,7 +172,7 @@ def extract_audio(
 ) -> SampleAudio:
     """Read and fit a file's first audio stream as `plan` says; raise UnusableMediaError when ffmpeg cannot."""
     started = time.monotonic()
-    argv = _argv(path, plan, mono=_track_channels(path) == 1)
+    argv = audio_argv(path, plan, mono=_track_channels(path) == 1)
     interleaved = np.zeros((plan.samples, _CHANNELS), dtype=np.float32)  # silence wherever the track has nothing
     try:
         # One buffer, filled to the end or as far as the track goes; what comes past it is dropped.

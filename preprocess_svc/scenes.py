@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
+import ffmpeg
 import numpy as np
 from scenedetect import AdaptiveDetector, FrameTimecode
 
@@ -63,6 +64,18 @@ def _analysis_size(info: MediaInfo) -> tuple[int, int]:
     return small_w, small_h
 
 
+def analysis_argv(path: Path, rate: Fraction, width: int, height: int) -> list[str]:
+    """The ffmpeg command line that pipes the clip's first video stream as bgr24 frames of width x height,
+    on a constant-rate grid at `rate`."""
+    return (
+        ffmpeg.input(str(path))["v:0"]
+        .filter("scale", width, height, flags="area")
+        .output("pipe:", format="rawvideo", pix_fmt="bgr24", fps_mode="cfr", r=str(rate))
+        .global_args("-hide_banner", "-nostats", "-loglevel", "error")
+        .compile(cmd=ffmpeg_exe())
+    )
+
+
 def detect_shots(path: Path, info: MediaInfo, *, timeout_s: float) -> list[Shot]:
     """The clip's shots in order, covering all of it (a single shot when there is no cut).
 
@@ -74,12 +87,7 @@ def detect_shots(path: Path, info: MediaInfo, *, timeout_s: float) -> list[Shot]
         )
     rate = _analysis_rate(info)
     width, height = _analysis_size(info)
-    argv = [
-        ffmpeg_exe(),
-        *("-hide_banner", "-nostats", "-loglevel", "error", "-i", str(path)),
-        *("-map", "0:v:0", "-vf", f"scale={width}:{height}:flags=area"),
-        *("-fps_mode", "cfr", "-r", str(rate), "-f", "rawvideo", "-pix_fmt", "bgr24", "pipe:"),
-    ]
+    argv = analysis_argv(path, rate, width, height)
     detector = AdaptiveDetector(
         adaptive_threshold=ADAPTIVE_RATIO,
         min_scene_len=MIN_SHOT_S,

@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+import ffmpeg
+
 from shared.ffmpeg import ffmpeg_exe, run_ffmpeg
 
 # The shared look: a strong sepia tint with darkened corners.
@@ -51,27 +53,45 @@ _DEMO_CLIPS = (
 MAX_DEMO_CLIPS = len(_DEMO_CLIPS)
 
 
+def _compile(output: ffmpeg.nodes.OutputStream) -> list[str]:
+    """The command line of an output that overwrites its file and reports errors only."""
+    return output.global_args("-hide_banner", "-loglevel", "error").overwrite_output().compile(cmd=ffmpeg_exe())
+
+
+def render_clip_argv(
+    out: Path, source: str, *, frames: int, fps: int, tone_hz: int | None = None, video_codec: str = "libx264"
+) -> list[str]:
+    """The ffmpeg command line render_clip runs."""
+    streams = [ffmpeg.input(source, format="lavfi")]
+    options: dict[str, str | int] = {"frames:v": frames, "c:v": video_codec}
+    if tone_hz is not None:
+        tone = f"sine=frequency={tone_hz}:sample_rate=48000:duration={frames / fps + 1}"
+        streams = [streams[0]["v"], ffmpeg.input(tone, format="lavfi")["a"]]
+        options |= {"c:a": "aac", "b:a": "64k", "t": f"{frames / fps}"}
+    if video_codec == "libx264":
+        options |= {"preset": "veryfast", "pix_fmt": "yuv420p"}
+    return _compile(ffmpeg.output(*streams, str(out), **options))
+
+
 def render_clip(
     out: Path, source: str, *, frames: int, fps: int, tone_hz: int | None = None, video_codec: str = "libx264"
 ) -> Path:
     """Encode `frames` frames of a lavfi source graph to out, with a sine tone as audio if tone_hz is set."""
-    argv = [ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i", source]
-    if tone_hz is not None:
-        argv += ["-f", "lavfi", "-i", f"sine=frequency={tone_hz}:sample_rate=48000:duration={frames / fps + 1}"]
-        argv += ["-c:a", "aac", "-b:a", "64k", "-t", f"{frames / fps}"]
-    argv += ["-frames:v", str(frames), "-c:v", video_codec]
-    if video_codec == "libx264":
-        argv += ["-preset", "veryfast", "-pix_fmt", "yuv420p"]
+    argv = render_clip_argv(out, source, frames=frames, fps=fps, tone_hz=tone_hz, video_codec=video_codec)
     out.parent.mkdir(parents=True, exist_ok=True)
-    run_ffmpeg([*argv, str(out)], timeout=_TIMEOUT_S)
+    run_ffmpeg(argv, timeout=_TIMEOUT_S)
     return out
+
+
+def render_image_argv(out: Path, source: str) -> list[str]:
+    """The ffmpeg command line render_image runs."""
+    return _compile(ffmpeg.input(source, format="lavfi").output(str(out), **{"frames:v": 1, "update": 1}))
 
 
 def render_image(out: Path, source: str) -> Path:
     """Write the first frame of a lavfi source graph as an image (format from out's suffix)."""
     out.parent.mkdir(parents=True, exist_ok=True)
-    argv = [ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i", source]
-    run_ffmpeg([*argv, "-frames:v", "1", "-update", "1", str(out)], timeout=_TIMEOUT_S)
+    run_ffmpeg(render_image_argv(out, source), timeout=_TIMEOUT_S)
     return out
 
 

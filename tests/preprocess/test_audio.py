@@ -8,7 +8,15 @@ import numpy as np
 import pytest
 from safetensors import safe_open
 
-from preprocess_svc.audio import PEAK_TARGET, AudioOptions, SampleAudio, extract_audio, plan_audio
+from preprocess_svc.audio import (
+    PEAK_TARGET,
+    AudioOptions,
+    AudioPlan,
+    SampleAudio,
+    audio_argv,
+    extract_audio,
+    plan_audio,
+)
 from preprocess_svc.events import BundleWritten, DatasetWarning
 from preprocess_svc.media import probe
 from preprocess_svc.pairing import MediaSample
@@ -23,6 +31,7 @@ from shared.demo_dataset import render_image, write_zip
 from shared.disk_space import NO_RESERVE
 from shared.fetch_policy import FetchPolicy
 from shared.ffmpeg import ffmpeg_exe, run_ffmpeg
+from tests.ffmpeg_argv import parse_argv
 
 FPS = 24
 RATE = AUDIO_SAMPLE_RATE
@@ -312,3 +321,22 @@ def test_a_track_starting_after_the_video_starts_as_late_in_the_sample(tmp_path:
     assert np.abs(got.samples[:, : round(0.48 * RATE)]).max() < 1e-3  # nothing before the track starts
     onset = int(np.argmax(np.abs(got.samples[0]) > 0.1))
     assert abs(onset / RATE - 0.5) < 0.010
+
+
+def test_the_command_line_reads_the_span_of_the_first_track_as_16k_stereo_float_on_stdout() -> None:
+    stretch = AudioPlan("stretch", start_s=1.5, read_s=5.0, target_s=1.0, tempo=5.0)
+
+    mono = parse_argv(audio_argv(Path("in put.mp4"), stretch, mono=True))
+    cut = parse_argv(audio_argv(Path("in.mkv"), AudioPlan("cut", 0.25, 2.0, 2.0), mono=False))
+
+    assert mono.binary == ffmpeg_exe()
+    assert mono.inputs == [("in put.mp4", [("-ss", "1.500000"), ("-t", "5.000000")])]  # input seek: just the span
+    assert mono.global_options["-filter_complex"] == (
+        "[0:a:0]aresample=async=1:first_pts=0[s0];[s0]pan=stereo|c0<c0|c1<c0[s1];"
+        "[s1]atempo=2.000000000[s2];[s2]atempo=2.000000000[s3];[s3]atempo=1.250000000[s4]"
+    )
+    assert mono.outputs == [("pipe:", [("-map", "[s4]"), ("-f", "f32le"), ("-ac", "2"), ("-ar", "16000")])]
+    assert mono.global_flags == {"-hide_banner", "-nostats"} and mono.global_options["-loglevel"] == "error"
+    assert cut.inputs == [("in.mkv", [("-ss", "0.250000"), ("-t", "2.000000")])]
+    assert cut.global_options["-filter_complex"] == "[0:a:0]aresample=async=1:first_pts=0[s0]"  # no pan, no atempo
+    assert cut.outputs == [("pipe:", [("-map", "[s0]"), ("-f", "f32le"), ("-ac", "2"), ("-ar", "16000")])]

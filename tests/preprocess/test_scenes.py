@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -11,7 +12,7 @@ import pytest
 from preprocess_svc.events import BundleWritten, Progress, Skipped, Summary
 from preprocess_svc.media import probe
 from preprocess_svc.pipeline import bundle_file_name, run_preprocess
-from preprocess_svc.scenes import detect_shots
+from preprocess_svc.scenes import analysis_argv, detect_shots
 from preprocess_svc.server import settings_from_request
 from shared.api import preprocess_service_pb2 as pb
 from shared.bundle import read_bundle
@@ -19,7 +20,9 @@ from shared.dataset_report import FileOutcome, FileReport, PartSkipped
 from shared.demo_dataset import render_clip, write_zip
 from shared.disk_space import NO_RESERVE
 from shared.fetch_policy import FetchPolicy
+from shared.ffmpeg import ffmpeg_exe
 from shared.request.errors import InvalidRequest
+from tests.ffmpeg_argv import parse_argv
 
 FPS = 24
 WIDTH, HEIGHT = 128, 96
@@ -75,6 +78,24 @@ def test_detect_shots_cuts_within_two_frames_of_the_true_cuts(three_shots: Path)
     assert (shots[0].start_frame, shots[-1].end_frame) == (0, sum(SHOT_FRAMES))
     assert all(a.end_frame == b.start_frame for a, b in zip(shots, shots[1:], strict=False))
     assert shots[-1].end_s == pytest.approx(sum(SHOT_FRAMES) / FPS)
+
+
+def test_the_analysis_command_line_pipes_small_bgr_frames_on_a_constant_rate_grid() -> None:
+    command = parse_argv(analysis_argv(Path("long clip.mp4"), Fraction(24000, 1001), 160, 90))
+
+    assert command.binary == ffmpeg_exe()
+    assert command.inputs == [("long clip.mp4", [])]
+    assert command.global_options["-filter_complex"] == "[0:v:0]scale=160:90:flags=area[s0]"  # first video stream
+    [(target, options)] = command.outputs
+    assert target == "pipe:"
+    assert dict(options) == {
+        "-map": "[s0]",
+        "-f": "rawvideo",
+        "-pix_fmt": "bgr24",
+        "-fps_mode": "cfr",
+        "-r": "24000/1001",  # the exact rational rate: frame n is at n * 1001 / 24000 s
+    }
+    assert command.global_flags == {"-hide_banner", "-nostats"} and command.global_options["-loglevel"] == "error"
 
 
 def test_a_long_clip_becomes_one_sample_per_shot_sharing_its_caption(

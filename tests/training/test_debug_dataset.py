@@ -5,13 +5,16 @@ from __future__ import annotations
 import io
 import json
 import zipfile
+from pathlib import Path
 
 import av
 import numpy as np
 import pytest
 
 from shared.bundle import SampleBundle, read_bundle, write_bundle
-from train_svc.export.debug_dataset import MANIFEST_FILE, write_debug_dataset
+from shared.ffmpeg import ffmpeg_exe
+from tests.ffmpeg_argv import parse_argv
+from train_svc.export.debug_dataset import MANIFEST_FILE, encode_argv, write_debug_dataset
 
 
 def _frames(count: int, height: int, width: int) -> np.ndarray:
@@ -78,3 +81,18 @@ def test_loaded_bundles_are_accepted_and_no_temporary_file_is_left(tmp_path, bun
     out = tmp_path / "loaded"
     write_debug_dataset(out / "debug_dataset.zip", [read_bundle(b) for b in bundles])
     assert [p.name for p in out.iterdir()] == ["debug_dataset.zip"]
+
+
+def test_the_encoder_reads_raw_rgb_frames_from_stdin_and_writes_h264_or_png():
+    clip = parse_argv(encode_argv(SampleBundle("a", _frames(9, 64, 96), 23.976, "c", "a"), Path("w/a.mp4")))
+    still = parse_argv(encode_argv(SampleBundle("b", _frames(1, 48, 32), 24.0, "c", "b"), Path("w/b.png")))
+
+    assert clip.binary == ffmpeg_exe()
+    assert clip.inputs == [("-", [("-f", "rawvideo"), ("-pix_fmt", "rgb24"), ("-r", "23.976"), ("-s", "96x64")])]
+    assert clip.outputs == [
+        ("w/a.mp4", [("-c:v", "libx264"), ("-crf", "18"), ("-frames:v", "9"), ("-pix_fmt", "yuv420p")])
+    ]
+    assert still.inputs == [("-", [("-f", "rawvideo"), ("-pix_fmt", "rgb24"), ("-r", "24.0"), ("-s", "32x48")])]
+    assert still.outputs == [("w/b.png", [("-c:v", "png"), ("-frames:v", "1")])]
+    for command in (clip, still):
+        assert command.global_flags == {"-hide_banner", "-y"} and command.global_options == {"-loglevel": "error"}

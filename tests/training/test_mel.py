@@ -1,17 +1,21 @@
-"""The log-mel spectrogram against a reference written here in plain numpy, from the textbook definitions.
+"""The log-mel spectrogram against a reference written here in plain numpy, from the textbook definitions,
+and its filterbank (transformers.audio_utils.mel_filter_bank) against the one we used to build by hand.
 
-The reference shares no code with train_svc.training.mel: framing by hand, numpy's rfft, the Slaney
-mel scale and area normalisation written out from their definitions (as in Slaney's Auditory
-Toolbox and librosa's documentation).
+The numpy reference shares no code with train_svc.training.mel: framing by hand, numpy's rfft, the
+Slaney mel scale and area normalisation written out from their definitions (as in Slaney's Auditory
+Toolbox and librosa's documentation). `former_filterbank` is the torch construction mel.py had before
+it took the bank from transformers, kept here to show the switch changed no value.
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 import pytest
 import torch
 
-from train_svc.training.mel import LogMel, MelConfig
+from train_svc.training.mel import LogMel, MelConfig, mel_filterbank
 
 SR, N_FFT, HOP, N_MELS, F_MAX = 16_000, 1024, 160, 64, 8_000.0
 
@@ -90,3 +94,65 @@ def test_one_hundred_frames_per_second() -> None:
     assert MelConfig().frames_per_second == 100
     assert LogMel()(torch.zeros(2, 2, 16_000)).shape == (2, 2, 101, 64)
     assert float(LogMel()(torch.zeros(1, 1, 1600)).max()) == pytest.approx(np.log(1e-5), rel=1e-6)
+
+
+# The Slaney mel scale as the former mel.py wrote it: 3 mels per 200 Hz below 1 kHz, 27 mels per factor 6.4 above.
+_LINEAR_HZ_PER_MEL = 200.0 / 3.0
+_BREAK_HZ = 1000.0
+_BREAK_MEL = _BREAK_HZ / _LINEAR_HZ_PER_MEL
+_LOG_STEP = math.log(6.4) / 27.0
+
+
+def _former_hz_to_mel(hz: torch.Tensor) -> torch.Tensor:
+    linear = hz / _LINEAR_HZ_PER_MEL
+    log = _BREAK_MEL + torch.log(torch.clamp(hz, min=_BREAK_HZ) / _BREAK_HZ) / _LOG_STEP
+    return torch.where(hz >= _BREAK_HZ, log, linear)
+
+
+def _former_mel_to_hz(mel: torch.Tensor) -> torch.Tensor:
+    linear = mel * _LINEAR_HZ_PER_MEL
+    log = _BREAK_HZ * torch.exp(_LOG_STEP * (torch.clamp(mel, min=_BREAK_MEL) - _BREAK_MEL))
+    return torch.where(mel >= _BREAK_MEL, log, linear)
+
+
+def former_filterbank(config: MelConfig) -> torch.Tensor:
+    """The hand-written bank mel.py used before: [n_fft // 2 + 1, n_mels], Slaney scale and area norm, float64."""
+    bins = torch.linspace(0.0, config.sample_rate / 2, config.n_fft // 2 + 1, dtype=torch.float64)
+    edges_mel = torch.linspace(
+        float(_former_hz_to_mel(torch.tensor(config.f_min, dtype=torch.float64))),
+        float(_former_hz_to_mel(torch.tensor(config.f_max, dtype=torch.float64))),
+        config.n_mels + 2,
+        dtype=torch.float64,
+    )
+    edges = _former_mel_to_hz(edges_mel)  # lower edge, centre, upper edge of band k: edges[k], edges[k+1], edges[k+2]
+    lower, centre, upper = edges[:-2], edges[1:-1], edges[2:]
+    rising = (bins[:, None] - lower) / (centre - lower)
+    falling = (upper - bins[:, None]) / (upper - centre)
+    triangles = torch.clamp(torch.minimum(rising, falling), min=0.0)
+    return triangles * (2.0 / (upper - lower))
+
+
+CONFIGS = [
+    MelConfig(),  # LTX-2.3's audio VAE (and the tiny preset's): 16 kHz, hop 160, 64 bands
+    MelConfig(n_mels=128),
+    MelConfig(sample_rate=24_000, hop_length=240, n_mels=80),
+    MelConfig(sample_rate=22_050, n_fft=2048, f_min=20.0, f_max=7_600.0),
+]
+
+
+@pytest.mark.parametrize("config", CONFIGS, ids=lambda c: f"{c.sample_rate}Hz_nfft{c.n_fft}_{c.n_mels}mels")
+def test_the_library_filterbank_equals_the_former_hand_written_one(config: MelConfig) -> None:
+    ours, former = mel_filterbank(config), former_filterbank(config)
+
+    assert ours.dtype == torch.float64 and ours.shape == former.shape == (config.n_fft // 2 + 1, config.n_mels)
+    print(f"max difference {float((ours - former).abs().max()):.1e}")
+    assert float((ours - former).abs().max()) < 1e-12
+    assert torch.equal(ours.to(torch.float32), former.to(torch.float32))  # LogMel keeps the bank in float32
+
+
+def test_the_log_mel_output_is_unchanged_by_the_library_filterbank() -> None:
+    waveform = torch.randn(2, 2, 16_000 * 2, generator=torch.Generator().manual_seed(0))
+    former = LogMel()
+    former.filters = former_filterbank(former.config).to(torch.float32)
+
+    assert torch.equal(LogMel()(waveform), former(waveform))

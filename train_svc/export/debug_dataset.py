@@ -20,6 +20,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import ffmpeg
+
 from shared.bundle import SampleBundle, read_bundle
 from shared.ffmpeg import FfmpegError, ffmpeg_exe
 
@@ -36,30 +38,24 @@ def safe_stem(index: int, sample_id: str) -> str:
     return f"{index:04d}_{slug}"
 
 
+def encode_argv(sample: SampleBundle, out: Path) -> list[str]:
+    """The ffmpeg command line that reads the sample's rgb24 frames from stdin and writes out:
+    H.264 (crf 18, yuv420p) for a clip, png for a single frame."""
+    codec = {"c:v": "png"} if sample.num_frames == 1 else {"c:v": "libx264", "crf": 18, "pix_fmt": "yuv420p"}
+    frames = ffmpeg.input(
+        "-", format="rawvideo", pix_fmt="rgb24", s=f"{sample.width}x{sample.height}", r=repr(float(sample.fps))
+    )
+    return (
+        frames.output(str(out), **{"frames:v": sample.num_frames}, **codec)
+        .global_args("-hide_banner", "-loglevel", "error")
+        .overwrite_output()
+        .compile(cmd=ffmpeg_exe())
+    )
+
+
 def _encode(sample: SampleBundle, out: Path) -> None:
     """Pipe the sample's rgb24 frames into ffmpeg: an mp4 for a clip, a png for a single frame."""
-    codec = ["-c:v", "png"] if sample.num_frames == 1 else ["-c:v", "libx264", "-crf", "18", "-pix_fmt", "yuv420p"]
-    argv = [
-        ffmpeg_exe(),
-        "-hide_banner",
-        "-loglevel",
-        "error",
-        "-y",
-        "-f",
-        "rawvideo",
-        "-pix_fmt",
-        "rgb24",
-        "-s",
-        f"{sample.width}x{sample.height}",
-        "-r",
-        repr(float(sample.fps)),
-        "-i",
-        "-",
-        "-frames:v",
-        str(sample.num_frames),
-        *codec,
-        str(out),
-    ]
+    argv = encode_argv(sample, out)
     try:
         proc = subprocess.run(argv, input=sample.frames.tobytes(), capture_output=True, timeout=_ENCODE_TIMEOUT_SECONDS)
     except subprocess.TimeoutExpired:
