@@ -10,6 +10,7 @@ from preprocess_svc.server import serve
 from shared.auth import AuthConfigError
 from shared.grpc_util.server import wait_for_termination_signal
 from shared.logs import configure_logging
+from shared.ready_file import write_ready_file
 
 
 async def _main(argv: list[str] | None) -> int:
@@ -19,6 +20,8 @@ async def _main(argv: list[str] | None) -> int:
     except AuthConfigError as exc:
         print(f"preprocess_svc: {exc}", file=sys.stderr)
         return 2
+    if config.ready_file is not None:
+        write_ready_file(config.ready_file, service.port, service.running.health_port)
     await wait_for_termination_signal()
     await service.stop(config.grace_seconds)
     return 0

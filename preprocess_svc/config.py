@@ -12,6 +12,7 @@ from shared.auth import AuthSettings
 from shared.auth.settings import add_auth_arguments, add_internal_principals_argument, auth_settings_from_args
 from shared.fetch_flags import add_fetch_arguments, fetch_policy_from_args
 from shared.fetch_policy import FetchPolicy
+from shared.ready_file import add_ready_file_argument
 from shared.storage_flags import add_storage_arguments, storage_problem
 
 DEFAULT_MAX_UPLOAD_BYTES = 20 * GIB  # the same as PreprocessSettings.max_archive_bytes
@@ -30,6 +31,7 @@ class PreprocessServiceConfig:
     fetch: FetchPolicy = FetchPolicy()  # where archives may be read from
     quota_storage_bytes: int | None = None  # per principal: bytes of its uploads; None = unlimited
     min_free_bytes: int = 0  # a large write that would leave less free on the volume fails STORAGE_FULL
+    ready_file: Path | None = None  # once serving, the bound ports are written here (shared.ready_file)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -37,6 +39,7 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m preprocess_svc", description="LTX-2.3 dataset preprocessing (gRPC)")
     p.add_argument("--port", type=int, default=int(env("PREPROCESS_SVC_PORT", "50051")))
     p.add_argument("--host", default=env("PREPROCESS_SVC_HOST", "127.0.0.1"), help="address to listen on")
+    add_ready_file_argument(p)
     p.add_argument("--storage", type=Path, default=env("LTX_STORAGE"), required=not env("LTX_STORAGE"))
     p.add_argument("--workers", type=int, default=int(env("PREPROCESS_WORKERS", str(os.cpu_count() or 1))))
     p.add_argument(
@@ -79,4 +82,5 @@ def from_args(argv: list[str] | None = None) -> PreprocessServiceConfig:
         fetch=fetch,
         quota_storage_bytes=a.quota_storage_bytes,
         min_free_bytes=a.min_free_bytes,
+        ready_file=a.ready_file,
     )

@@ -8,6 +8,7 @@ import sys
 from shared.auth import AuthConfigError
 from shared.grpc_util.server import wait_for_termination_signal
 from shared.logs import configure_logging
+from shared.ready_file import write_ready_file
 from train_svc.config import from_args
 from train_svc.jobs.store import StoreError
 from train_svc.models.base_model import BaseModelNotFound
@@ -21,6 +22,8 @@ async def _main(argv: list[str] | None) -> int:
     except (BaseModelNotFound, StoreError, AuthConfigError) as exc:
         print(f"train_svc: {exc}", file=sys.stderr)
         return 2
+    if config.ready_file is not None:
+        write_ready_file(config.ready_file, service.port, service.running.health_port)
     await wait_for_termination_signal()
     await service.stop(config.grace_seconds)
     return 0

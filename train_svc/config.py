@@ -12,6 +12,7 @@ from shared.auth import AuthSettings
 from shared.auth.settings import add_auth_arguments, auth_settings_from_args
 from shared.fetch_flags import add_fetch_arguments, fetch_policy_from_args
 from shared.fetch_policy import FetchPolicy
+from shared.ready_file import add_ready_file_argument
 from shared.storage_flags import add_storage_arguments, optional_int, storage_problem
 from train_svc.generation.request import STEPS_MAX, STEPS_MIN
 from train_svc.jobs.quotas import Quotas
@@ -61,6 +62,7 @@ class TrainServiceConfig:
     fetch: FetchPolicy = FetchPolicy()
     quotas: Quotas = Quotas()
     min_free_bytes: int = 0  # a large write that would leave less free on the storage volume fails STORAGE_FULL
+    ready_file: Path | None = None  # once serving, the bound ports are written here (shared.ready_file)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -68,6 +70,7 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m train_svc", description="LTX-2.3 LoRA training service (gRPC)")
     p.add_argument("--port", type=int, default=int(env("TRAIN_SVC_PORT", "50052")))
     p.add_argument("--host", default=env("TRAIN_SVC_HOST", "127.0.0.1"), help="address to listen on")
+    add_ready_file_argument(p)
     p.add_argument("--storage", type=Path, default=env("LTX_STORAGE"), required=not env("LTX_STORAGE"))
     p.add_argument(
         "--preprocess-target",
@@ -113,6 +116,13 @@ def parser() -> argparse.ArgumentParser:
         type=float,
         default=float(env("LTX_WATCH_WRITE_TIMEOUT", "30")),
         help="seconds a watcher may take to accept an event before it is cut off",
+    )
+    p.add_argument(
+        "--extra-lora-dir",
+        action="append",
+        type=Path,
+        default=[],
+        help="a folder whose LoRA files admins may name in GenerateVideo, besides job outputs (repeatable)",
     )
     add_auth_arguments(p)
     p.add_argument(
@@ -177,6 +187,7 @@ def from_args(argv: list[str] | None = None) -> TrainServiceConfig:
         cpu_threads=a.cpu_threads,
         bundle_delivery=a.bundle_delivery,
         preview_steps=a.preview_steps,
+        extra_lora_dirs=tuple(a.extra_lora_dir),
         grace_seconds=a.grace_seconds,
         checkpoint_every=a.checkpoint_every,
         checkpoint_keep=a.checkpoint_keep,
@@ -188,4 +199,5 @@ def from_args(argv: list[str] | None = None) -> TrainServiceConfig:
         fetch=fetch,
         quotas=Quotas(a.quota_running_jobs, a.quota_queued_jobs, a.quota_storage_bytes),
         min_free_bytes=a.min_free_bytes,
+        ready_file=a.ready_file,
     )

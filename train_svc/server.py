@@ -23,12 +23,12 @@ from shared.request.errors import DomainError, ErrorCode, FieldViolation, Invali
 from shared.request.json_input import input_from_json, input_to_json
 from shared.request.validate import resolve
 from train_svc.accelerator import AcceleratorSlots
-from train_svc.api_mapping import artifact as artifact_message
-from train_svc.api_mapping import heartbeat, job_event, training_job
+from train_svc.api.generation_order import generation_order
+from train_svc.api.job_messages import artifact as artifact_message
+from train_svc.api.job_messages import heartbeat, job_event, training_job
 from train_svc.artifacts import ArtifactFinder, check_offset, read_chunks
 from train_svc.config import TrainServiceConfig
 from train_svc.generation.lora_access import LoraAccess
-from train_svc.generation.order import generation_order
 from train_svc.generation.service import (
     GenerationEvent,
     GenerationFinished,
@@ -36,11 +36,11 @@ from train_svc.generation.service import (
     GenerationProgress,
     GenerationService,
 )
+from train_svc.job_run.runner import JobRunner, RunnerConfig
 from train_svc.jobs.event_log import LoggedEvent
 from train_svc.jobs.job import Job
 from train_svc.jobs.manager import JobManager
 from train_svc.jobs.quotas import check_storage, principal_folders
-from train_svc.jobs.runner import JobRunner, RunnerConfig
 from train_svc.jobs.store import JobStore, store_path
 from train_svc.models.base_model import resolve_base_model
 from train_svc.models.device import choose_placement, limit_cpu_threads

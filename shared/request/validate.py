@@ -17,17 +17,24 @@ from shared.request import defaults
 from shared.request.defaults import AspectRatio, Resolution
 from shared.request.errors import FieldViolation, InvalidRequest
 from shared.request.field_limits import length_violations
+from shared.request.ranges import (
+    FRAME_RATE_MAX,
+    FRAME_RATE_MIN,
+    FRAMES_MAX,
+    FRAMES_MIN,
+    LEARNING_RATE_MAX,
+    RANKS,
+    SPLIT_THRESHOLD_MAX,
+    SPLIT_THRESHOLD_MIN,
+    STEPS_MAX,
+    STEPS_MIN,
+    STEPS_MULTIPLE,
+    STG_SCALE_MAX,
+    STG_SCALE_MIN,
+    URL_SCHEMES,
+    snap_frames,
+)
 from shared.request.settings import TrainingSettings
-
-# --- allowed values (spec: "Input Parameters Reference"; marked where the spec is silent) ------------
-RANKS = (8, 16, 32, 64, 128)
-STEPS_MIN, STEPS_MAX, STEPS_MULTIPLE = 100, 20_000, 100
-LEARNING_RATE_MAX = 1.0  # ours: the spec only says "number"; 1.0 still admits Prodigy-style optimizers
-FRAMES_MIN, FRAMES_MAX = 9, 121  # then snapped down to 8k+1
-FRAME_RATE_MIN, FRAME_RATE_MAX = 8, 60
-SPLIT_THRESHOLD_MIN, SPLIT_THRESHOLD_MAX = 1.0, 60.0
-STG_SCALE_MIN, STG_SCALE_MAX = 0.0, 3.0
-URL_SCHEMES = ("http", "https", "file", "upload")  # ours; a URL without a scheme is a storage path
 
 RESOLUTIONS: dict[int, Resolution] = {
     common_pb2.RESOLUTION_LOW: Resolution.LOW,
@@ -41,11 +48,6 @@ ASPECT_RATIOS: dict[int, AspectRatio] = {
 }
 
 _E = TypeVar("_E", Resolution, AspectRatio)
-
-
-def snap_frames(count: int) -> int:
-    """The largest frame count of the form 8k+1 that is not above `count` (count >= 1)."""
-    return (count - 1) // 8 * 8 + 1
 
 
 UrlProblem = Callable[[str], str | None]  # a service's own check of training_data_url (where it may fetch)

@@ -5,7 +5,10 @@ import json
 import pytest
 
 from shared.api import common_pb2
-from shared.request import InvalidRequest, Resolution, input_from_json, input_to_json, resolve
+from shared.request.defaults import Resolution
+from shared.request.errors import InvalidRequest
+from shared.request.json_input import input_from_json, input_to_json
+from shared.request.validate import resolve
 
 SPEC_EXAMPLE = json.loads(
     """

@@ -17,7 +17,8 @@ from shared.api import (
     training_service_pb2_grpc,
 )
 from shared.grpc_util import describe_rpc_error, error_details, start_server, stop_server
-from shared.request import DomainError, ErrorCode, resolve
+from shared.request.errors import DomainError, ErrorCode
+from shared.request.validate import resolve
 
 TRAINING = "ltx.trainer.v1.TrainingService"
 PREPROCESS = "ltx.trainer.v1.PreprocessService"

@@ -5,7 +5,11 @@ import math
 import pytest
 
 from shared.api import common_pb2, training_service_pb2
-from shared.request import AspectRatio, InvalidRequest, Resolution, TrainingSettings, defaults, resolve
+from shared.request import defaults
+from shared.request.defaults import AspectRatio, Resolution
+from shared.request.errors import InvalidRequest
+from shared.request.settings import TrainingSettings
+from shared.request.validate import resolve
 
 URL = "https://example.com/my_dataset.zip"
 

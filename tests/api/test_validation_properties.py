@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from shared.api import training_service_pb2 as pb
 from shared.grpc_util.errors import MAX_STATUS_BYTES, domain_status_proto
-from shared.request import validate
+from shared.request import ranges, validate
 from shared.request.errors import InvalidRequest
 from shared.request.field_limits import FIELD_LIMITS
 from shared.request.json_input import input_from_json
@@ -47,16 +47,16 @@ INPUTS = st.fixed_dictionaries(
 
 def _within_every_rule(s) -> bool:
     return (
-        s.rank in validate.RANKS
-        and validate.STEPS_MIN <= s.number_of_steps <= validate.STEPS_MAX
-        and s.number_of_steps % validate.STEPS_MULTIPLE == 0
+        s.rank in ranges.RANKS
+        and ranges.STEPS_MIN <= s.number_of_steps <= ranges.STEPS_MAX
+        and s.number_of_steps % ranges.STEPS_MULTIPLE == 0
         and math.isfinite(s.learning_rate)
-        and 0 < s.learning_rate <= validate.LEARNING_RATE_MAX
-        and validate.FRAMES_MIN <= s.number_of_frames <= validate.FRAMES_MAX
+        and 0 < s.learning_rate <= ranges.LEARNING_RATE_MAX
+        and ranges.FRAMES_MIN <= s.number_of_frames <= ranges.FRAMES_MAX
         and (s.number_of_frames - 1) % 8 == 0
-        and validate.FRAME_RATE_MIN <= s.frame_rate <= validate.FRAME_RATE_MAX
-        and validate.SPLIT_THRESHOLD_MIN <= s.split_input_duration_threshold <= validate.SPLIT_THRESHOLD_MAX
-        and validate.STG_SCALE_MIN <= s.stg_scale <= validate.STG_SCALE_MAX
+        and ranges.FRAME_RATE_MIN <= s.frame_rate <= ranges.FRAME_RATE_MAX
+        and ranges.SPLIT_THRESHOLD_MIN <= s.split_input_duration_threshold <= ranges.SPLIT_THRESHOLD_MAX
+        and ranges.STG_SCALE_MIN <= s.stg_scale <= ranges.STG_SCALE_MAX
         and len(s.trigger_phrase) <= FIELD_LIMITS["ltx.trainer.v1.TrainingInput.trigger_phrase"]
         and len(s.validation) <= 2
         and all(p.strip() and len(p) <= 10_000 for p in s.validation)

@@ -26,7 +26,7 @@ import grpc
 
 from shared.api import training_service_pb2 as pb
 from shared.api import training_service_pb2_grpc as pb_grpc
-from shared.cli.demo_cmd import DEMO_REQUEST
+from train_svc.cli.demo_cmd import DEMO_REQUEST
 from shared.demo_dataset import make_demo_dataset
 from tests.e2e.processes import ServiceProcess, free_port
 from train_svc.models.tiny_preset import PRESET_NAME, ensure_tiny_preset
@@ -91,7 +91,7 @@ def main() -> int:
 
         started = time.perf_counter()
         demo = subprocess.run(
-            [sys.executable, "-m", "shared.cli.main", "demo", "--out", str(root / "demo"), "--steps", str(args.steps)],
+            [sys.executable, "-m", "train_svc.cli", "demo", "--out", str(root / "demo"), "--steps", str(args.steps)],
             capture_output=True,
             text=True,
         )
@@ -112,7 +112,7 @@ def main() -> int:
                 workers.start()
                 started = time.perf_counter()
                 cli = subprocess.run(
-                    [sys.executable, "-m", "shared.cli.main", "train", str(root / "request.json")]
+                    [sys.executable, "-m", "train_svc.cli", "train", str(root / "request.json")]
                     + ["--out", str(root / "out"), "--target", target],
                     capture_output=True,
                     text=True,

@@ -25,7 +25,7 @@ import grpc
 
 from shared.api import training_service_pb2 as pb
 from shared.api import training_service_pb2_grpc as pb_grpc
-from shared.cli.local_services import local_services
+from train_svc.cli.local_services import local_services
 from shared.demo_dataset import make_demo_dataset
 from shared.request.json_input import input_from_json
 from train_svc.models.tiny_preset import PRESET_NAME

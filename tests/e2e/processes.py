@@ -9,7 +9,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import grpc
@@ -17,6 +16,7 @@ import grpc
 from shared.api import training_service_pb2 as pb
 from shared.api import training_service_pb2_grpc as pb_grpc
 from shared.grpc_util.channels import ClientCredentials, sync_channel
+from shared.ready_file import ServiceDidNotStart, wait_for_ready_file
 from train_svc.models.tiny_preset import PRESET_NAME
 
 
@@ -27,32 +27,31 @@ def free_port() -> int:
 
 
 class ServiceProcess:
-    """`python -m <module> <args> --port N`, logging to `log_path`; `start` waits until it serves."""
+    """`python -m <module> <args> --port N`, logging to `log_path`; `start` waits until it serves (0: any free
+    port, learnt from the service's --ready-file)."""
 
     def __init__(self, module: str, args: list[str], log_path: Path, port: int = 0):
         self.module, self.args, self.log_path, self.port = module, args, log_path, port
         self.proc: subprocess.Popen | None = None
 
     def start(self, timeout: float = 180) -> int:
-        offset = self.log_path.stat().st_size if self.log_path.exists() else 0
+        """Start and wait for the port it reports through --ready-file (a fresh file for each start)."""
+        ready = self.log_path.with_name(f"{self.log_path.stem}.ready.json")
+        ready.unlink(missing_ok=True)
+        argv = [sys.executable, "-m", self.module, *self.args, "--port", str(self.port), "--ready-file", str(ready)]
         with open(self.log_path, "a") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", self.module, *self.args, "--port", str(self.port)],
+                argv,
                 stdout=subprocess.DEVNULL,
                 stderr=log,
                 env=os.environ,
                 start_new_session=True,  # its own process group: `stop` also ends the children it leaves
             )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise AssertionError(f"{self.module} exited with {self.proc.returncode}; log: {self.log_path}")
-            for record in self.records(offset):
-                if record.get("event") == "grpc_server_started":
-                    self.port = record["port"]
-                    return self.port
-            time.sleep(0.1)
-        raise AssertionError(f"{self.module} did not start serving in {timeout} s; log: {self.log_path}")
+        try:
+            self.port = wait_for_ready_file(ready, self.proc, timeout, self.module).port
+        except ServiceDidNotStart as exc:
+            raise AssertionError(f"{exc}; log: {self.log_path}") from None
+        return self.port
 
     def records(self, offset: int = 0) -> list[dict]:
         with open(self.log_path) as f:

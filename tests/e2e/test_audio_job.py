@@ -20,6 +20,8 @@ from shared.demo_dataset import write_zip
 from shared.ffmpeg import ffmpeg_exe, run_ffmpeg
 from train_svc.models.tiny_preset import PRESET_NAME
 
+pytestmark = pytest.mark.integration
+
 SUCCEEDED, FAILED = pb.TrainingJob.State.SUCCEEDED, pb.TrainingJob.State.FAILED
 AUDIO_ATTENTIONS = {"audio_attn1", "audio_attn2", "audio_to_video_attn", "video_to_audio_attn"}
 JOB = dict(rank=8, number_of_steps=100, number_of_frames=9, resolution=common_pb2.RESOLUTION_LOW)
@@ -117,7 +119,7 @@ def test_generate_with_the_trained_lora_writes_sound_as_long_as_the_picture(join
     out = tmp_path / "generated.mp4"
     args = ["--base-model", PRESET_NAME, "--lora", str(path_from_uri(job.result.lora_file.uri)), "--out", str(out)]
     args += ["--prompt", "zqx stereo 44k", "--num-frames", "17", "--resolution", "low", "--steps", "2"]
-    done = subprocess.run([sys.executable, "-m", "shared.cli.main", "generate", *args], capture_output=True, text=True)
+    done = subprocess.run([sys.executable, "-m", "train_svc.cli", "generate", *args], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
 
     with av.open(str(out)) as container:

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
+
 from shared.api import common_pb2
 from shared.api import training_service_pb2 as pb
 from shared.demo_dataset import make_short_clips_zip
+
+pytestmark = pytest.mark.integration
 
 SUCCEEDED = pb.TrainingJob.State.SUCCEEDED
 

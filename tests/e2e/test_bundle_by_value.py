@@ -11,6 +11,8 @@ from shared.demo_dataset import make_demo_dataset
 from tests.e2e.conftest import Services
 from tests.service_stack import service_stack
 
+pytestmark = pytest.mark.integration
+
 
 @pytest.fixture(scope="module")
 def apart(tmp_path_factory, principals):

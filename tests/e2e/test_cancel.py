@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import pytest
+
 from shared.api import common_pb2
 from shared.api import training_service_pb2 as pb
 from shared.bundle import path_from_uri
 from shared.demo_dataset import make_demo_dataset
+
+pytestmark = pytest.mark.integration
 
 
 def test_a_cancelled_job_stops_at_a_step_boundary_and_keeps_its_checkpoint(services, tmp_path):

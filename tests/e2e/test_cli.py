@@ -9,12 +9,15 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from safetensors import safe_open
 
 from shared.bundle import path_from_uri
 from shared.demo_dataset import make_demo_dataset
 
-CLI = [sys.executable, "-m", "shared.cli.main"]
+pytestmark = pytest.mark.integration
+
+CLI = [sys.executable, "-m", "train_svc.cli"]
 
 
 def _run(args: list[str], *, env: dict[str, str] | None = None, timeout: float = 600) -> subprocess.CompletedProcess:

@@ -14,6 +14,8 @@ from shared.api import training_service_pb2 as pb
 from shared.bundle import path_from_uri, sha256_file
 from shared.demo_dataset import make_demo_dataset
 
+pytestmark = pytest.mark.integration
+
 SUCCEEDED = pb.TrainingJob.State.SUCCEEDED
 
 

@@ -12,6 +12,8 @@ from shared.api import training_service_pb2 as pb
 from shared.bundle import path_from_uri
 from shared.grpc_util.errors import error_details
 
+pytestmark = pytest.mark.integration
+
 OUTPUTS = ("lora_file", "config_file", "dataset_report", "result_file")
 
 

@@ -6,10 +6,14 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from shared.api import training_service_pb2 as pb
 from shared.fetch_policy import FetchPolicy, parse_cidrs
 from tests.loopback_http import serving
 from tests.service_stack import service_stack
+
+pytestmark = pytest.mark.integration
 
 
 def test_cancelling_a_job_stops_its_download_within_a_second(tmp_path, principals):

@@ -15,7 +15,9 @@ from tests.lora_files import random_lora_state, write_test_lora
 from train_svc.models.base_model import resolve_base_model
 from train_svc.models.tiny_preset import PRESET_NAME
 
-CLI = [sys.executable, "-m", "shared.cli.main", "generate"]
+pytestmark = pytest.mark.integration
+
+CLI = [sys.executable, "-m", "train_svc.cli", "generate"]
 # low 16:9 is 512x288: the pixel table's smallest bucket
 SMALL = ["--base-model", PRESET_NAME, "--num-frames", "9", "--resolution", "low", "--aspect-ratio", "16:9"]
 SMALL += ["--steps", "2", "--seed", "3", "--prompt", "zqx a lantern swinging in the rain"]

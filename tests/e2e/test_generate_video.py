@@ -21,6 +21,8 @@ from tests.lora_files import random_lora_state, write_test_lora
 from train_svc.models.base_model import resolve_base_model
 from train_svc.models.tiny_preset import PRESET_NAME
 
+pytestmark = pytest.mark.integration
+
 # low 16:9 = 512x288, the smallest bucket
 SMALL = dict(
     prompt="zqx a lantern swinging in the rain",

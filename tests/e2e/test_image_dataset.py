@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
+
 from shared.api import common_pb2
 from shared.api import training_service_pb2 as pb
 from shared.demo_dataset import render_image, write_zip
+
+pytestmark = pytest.mark.integration
 
 
 def test_an_image_only_archive_trains_one_frame_per_image(services, tmp_path):

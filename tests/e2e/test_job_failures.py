@@ -13,6 +13,8 @@ from shared.api import training_service_pb2_grpc as pb_grpc
 from shared.demo_dataset import make_mixed_zip, make_short_clips_zip
 from shared.grpc_util.errors import error_details
 
+pytestmark = pytest.mark.integration
+
 FAILED = pb.TrainingJob.State.FAILED
 
 

@@ -8,6 +8,8 @@ import pytest
 from shared.api import training_service_pb2 as pb
 from shared.grpc_util.errors import error_details
 
+pytestmark = pytest.mark.integration
+
 
 def list_all(services, page_size: int) -> list[list[str]]:
     pages, token = [], ""

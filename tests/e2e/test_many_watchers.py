@@ -6,12 +6,15 @@ from __future__ import annotations
 import asyncio
 
 import grpc
+import pytest
 
 from shared.api import common_pb2
 from shared.api import training_service_pb2 as pb
 from shared.api import training_service_pb2_grpc as pb_grpc
 from shared.demo_dataset import make_demo_dataset
 from shared.grpc_util.channels import aio_channel
+
+pytestmark = pytest.mark.integration
 
 WATCHERS = 200
 

@@ -19,6 +19,8 @@ import pytest
 
 from shared.demo_dataset import make_demo_dataset
 
+pytestmark = pytest.mark.integration
+
 CLIENT_DIR = Path(__file__).resolve().parents[1] / "clients" / "node"
 SCRIPT = CLIENT_DIR / "train_and_watch.js"
 NPM_TIMEOUT = 600

@@ -19,6 +19,8 @@ from shared.grpc_util.errors import rpc_error_status
 from tests.e2e.conftest import own_services
 from train_svc.jobs.quotas import Quotas
 
+pytestmark = pytest.mark.integration
+
 LONG = {
     "rank": 8,
     "number_of_steps": 5000,

@@ -1,6 +1,6 @@
 """The CLI against a service whose storage this machine cannot see: outputs arrive by DownloadArtifact.
 
-"Not shared" is simulated by making every file look absent locally (shared.cli.download.local_copy_source
+"Not shared" is simulated by making every file look absent locally (train_svc.cli.download.local_copy_source
 finds nothing), so the CLI must download each output; the bytes are compared with the service's files.
 """
 
@@ -12,14 +12,16 @@ import re
 import pytest
 
 from shared.bundle import path_from_uri, sha256_file
-from shared.cli import download
-from shared.cli import main as cli_main
-from shared.cli.main import main
 from shared.demo_dataset import make_demo_dataset
 from tests.lora_files import random_lora_state, write_test_lora
+from train_svc.cli import download
+from train_svc.cli import main as cli_main
+from train_svc.cli.main import main
 from train_svc.generation.store import GenerationStore
 from train_svc.models.base_model import resolve_base_model
 from train_svc.models.tiny_preset import PRESET_NAME
+
+pytestmark = pytest.mark.integration
 
 SMALL = ["--num-frames", "9", "--resolution", "low", "--aspect-ratio", "16:9", "--steps", "2", "--prompt", "zqx a cat"]
 

@@ -21,6 +21,8 @@ from shared.bundle import path_from_uri
 from shared.demo_dataset import make_demo_dataset
 from tests.e2e.processes import ServiceProcess, all_events, get_job, train_service, wait_for_step
 
+pytestmark = pytest.mark.integration
+
 STEPS = 100
 REQUEST = {
     "rank": 8,
@@ -106,7 +108,7 @@ def test_a_job_killed_mid_run_resumes_to_the_same_lora_and_the_waiting_cli_write
         out = tmp_path / "out"
         command = ["train", str(request), "--target", train.target, "--out", str(out)]
         with open(tmp_path / "cli.log", "w") as cli_log:
-            cli = subprocess.Popen([sys.executable, "-m", "shared.cli.main", *command], stdout=cli_log, stderr=cli_log)
+            cli = subprocess.Popen([sys.executable, "-m", "train_svc.cli", *command], stdout=cli_log, stderr=cli_log)
         name = _first_job(train.target)
         seen = wait_for_step(train.target, name, 37)
         train.kill()

@@ -9,10 +9,13 @@ import sys
 from pathlib import Path
 
 import grpc
+import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from tests.e2e.processes import ServiceProcess, train_service
+
+pytestmark = pytest.mark.integration
 
 
 def _health(port: int, service: str) -> int:

@@ -8,6 +8,7 @@ import threading
 import time
 
 import grpc
+import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from shared.api import common_pb2
@@ -17,6 +18,8 @@ from shared.demo_dataset import make_demo_dataset
 from shared.grpc_util.errors import error_details
 from tests.e2e.conftest import own_services
 from tests.e2e.processes import wait_for_step
+
+pytestmark = pytest.mark.integration
 
 SERVICE = "ltx.trainer.v1.TrainingService"
 

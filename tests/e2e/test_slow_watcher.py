@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 
 import grpc
+import pytest
 
 from shared.api import common_pb2
 from shared.api import training_service_pb2 as pb
@@ -14,6 +15,8 @@ from shared.demo_dataset import make_demo_dataset
 from shared.grpc_util.errors import error_details
 from tests.e2e.conftest import own_services
 from tests.e2e.processes import all_events
+
+pytestmark = pytest.mark.integration
 
 # A client that reads ahead little, so that not reading fills its flow-control window quickly.
 SMALL_WINDOW = [("grpc.http2.lookahead_bytes", 4096), ("grpc.http2.bdp_probe", 0)]

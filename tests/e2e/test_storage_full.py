@@ -12,6 +12,7 @@ from __future__ import annotations
 import shutil
 import time
 
+import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from shared.api import common_pb2
@@ -20,6 +21,8 @@ from shared.demo_dataset import make_demo_dataset
 from tests.e2e.conftest import own_services
 from tests.hostile.corpus import Outcome
 from tests.service_stack import service_stack
+
+pytestmark = pytest.mark.integration
 
 JOB = {
     "rank": 8,

@@ -26,6 +26,8 @@ from shared.grpc_util.errors import error_details
 from tests.certificates import Authority
 from tests.service_stack import service_stack
 
+pytestmark = pytest.mark.integration
+
 TRAIN_ID = "spiffe://ltx.test/ns/ltx/sa/train-service"
 ALICE_ID = "spiffe://ltx.test/ns/team-a/sa/alice"
 
@@ -186,7 +188,7 @@ def test_only_the_training_service_may_call_preprocess(mtls):
 
 
 def test_the_cli_presents_a_client_certificate_and_a_token_file(mtls, tmp_path, monkeypatch, capsys):
-    from shared.cli import main as cli_main
+    from train_svc.cli import main as cli_main
 
     monkeypatch.setattr(cli_main, "configure_logging", lambda **kwargs: None)  # keep the test's logging
     monkeypatch.delenv("LTX_TOKEN", raising=False)

@@ -14,6 +14,8 @@ from shared.bundle import path_from_uri, sha256_file
 from train_svc.models.base_model import resolve_base_model
 from train_svc.models.tiny_preset import PRESET_NAME
 
+pytestmark = pytest.mark.integration
+
 SUCCEEDED = pb.TrainingJob.State.SUCCEEDED
 
 

@@ -18,14 +18,16 @@ import pytest
 
 from shared.api import preprocess_service_pb2 as pb
 from shared.api import preprocess_service_pb2_grpc as pb_grpc
-from shared.cli.upload import upload_messages
 from shared.demo_dataset import make_demo_dataset
 from shared.grpc_util.errors import error_details
 from shared.uploads_layout import owner_uploads_dir
 from tests.principals import INTERNAL
+from train_svc.cli.upload import upload_messages
+
+pytestmark = pytest.mark.integration
 
 MIB = 1 << 20
-CLI = [sys.executable, "-m", "shared.cli.main"]
+CLI = [sys.executable, "-m", "train_svc.cli"]
 
 
 @pytest.fixture(scope="module")

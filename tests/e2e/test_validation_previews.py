@@ -13,9 +13,11 @@ from PIL import Image
 from shared.api import common_pb2
 from shared.api import training_service_pb2 as pb
 from shared.bundle import path_from_uri, sha256_file
-from shared.cli.progress import ProgressDisplay
 from shared.demo_dataset import write_zip
 from shared.ffmpeg import ffmpeg_exe, run_ffmpeg
+from train_svc.cli.progress import ProgressDisplay
+
+pytestmark = pytest.mark.integration
 
 STATE = pb.TrainingJob.State
 PROMPTS = ("zqx a red ball bouncing", "zqx a blue cube spinning")

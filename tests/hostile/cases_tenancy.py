@@ -160,7 +160,7 @@ def _admin(world) -> Outcome:
 def _upload(world) -> Outcome:
     import hashlib
 
-    from shared.cli.upload import upload_messages
+    from train_svc.cli.upload import upload_messages
 
     data = world.allowed / "bob-upload.bin"
     data.write_bytes(b"bob's bytes" * 100)

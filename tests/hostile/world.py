@@ -21,13 +21,13 @@ import grpc
 from shared.api import common_pb2
 from shared.api import preprocess_service_pb2 as ppb
 from shared.api import training_service_pb2 as pb
-from shared.cli.upload import upload_messages
 from shared.demo_dataset import make_demo_dataset
 from shared.fetch_policy import FetchPolicy, parse_cidrs
 from tests.hostile.corpus import Outcome, attempt
 from tests.loopback_http import HttpServer, serving
 from tests.principals import INTERNAL, Principals
 from tests.service_stack import Stack, service_stack
+from train_svc.cli.upload import upload_messages
 
 ESCAPE_PREFIX = "ltx-hostile-escape"  # absolute archive entries aim at /tmp/<this>...
 FINAL = (pb.TrainingJob.State.SUCCEEDED, pb.TrainingJob.State.FAILED, pb.TrainingJob.State.CANCELLED)

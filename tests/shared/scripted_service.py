@@ -11,7 +11,7 @@ import grpc
 
 from shared.api import training_service_pb2 as pb
 from shared.api import training_service_pb2_grpc as pb_grpc
-from shared.cli.watch import CHANNEL_OPTIONS, JobWatcher
+from train_svc.cli.watch import CHANNEL_OPTIONS, JobWatcher
 
 JOB = "trainingJobs/test"
 STATE = pb.TrainingJob.State

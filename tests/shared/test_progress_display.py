@@ -6,7 +6,7 @@ import io
 
 from shared.api import common_pb2
 from shared.api import training_service_pb2 as pb
-from shared.cli.progress import ProgressDisplay
+from train_svc.cli.progress import ProgressDisplay
 
 
 def _shown(*events: pb.TrainingJobEvent) -> str:

@@ -16,9 +16,6 @@ import pytest
 from shared.api import common_pb2
 from shared.api import training_service_pb2 as pb
 from shared.api import training_service_pb2_grpc as pb_grpc
-from shared.cli.progress import ProgressDisplay
-from shared.cli.train_cmd import EXIT_OK, submit_and_follow
-from shared.cli.watch import CHANNEL_OPTIONS, EventGapError, JobWatcher, ReconnectBudgetExhausted, call_with_retry
 from shared.grpc_util.errors import status_for
 from tests.shared.scripted_service import (
     FAST,
@@ -32,6 +29,9 @@ from tests.shared.scripted_service import (
     run,
     watch_to_end,
 )
+from train_svc.cli.progress import ProgressDisplay
+from train_svc.cli.train_cmd import EXIT_OK, submit_and_follow
+from train_svc.cli.watch import CHANNEL_OPTIONS, EventGapError, JobWatcher, ReconnectBudgetExhausted, call_with_retry
 
 
 def test_a_restart_mid_stream_resumes_after_the_last_event_seen():

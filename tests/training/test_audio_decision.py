@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from train_svc.jobs.audio_decision import NO_AUDIO_TRACK, decide_audio
+from train_svc.job_run.audio_decision import NO_AUDIO_TRACK, decide_audio
 from train_svc.jobs.events import BundleInfo, DatasetFailure
 
 

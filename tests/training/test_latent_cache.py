@@ -19,8 +19,8 @@ import torch
 from structlog.testing import capture_logs
 
 from shared.bundle import AUDIO_SAMPLE_RATE, SampleBundle, write_bundle
+from train_svc.job_run.sample_encoding import SampleEncoders
 from train_svc.jobs.events import BundleInfo, DatasetFailure
-from train_svc.jobs.sample_encoding import SampleEncoders
 from train_svc.models.device import Placement
 from train_svc.training.config import TrainConfig
 from train_svc.training.latent_cache import LatentCache, model_identity

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from train_svc.job_run.text_warnings import overlong_text_warnings
 from train_svc.jobs.events import BundleInfo
-from train_svc.jobs.text_warnings import overlong_text_warnings
 
 
 def _bundle(sample_id: str, caption: str) -> BundleInfo:

@@ -1,101 +1,16 @@
-"""A GenerateVideoRequest checked as a whole: every bad field in one InvalidRequest, named as in the API.
+"""What GenerateVideo runs: checked generation settings and where the LoRA comes from.
 
-The values are checked by GenerationRequest itself; this adds the API's enums and the LoRA reference. A
-LoRA file must be the caller's own (train_svc.generation.lora_access): a caller never gets a file of its
-choosing read, nor another principal's.
+Made from a request by train_svc.api.generation_order; run by train_svc.generation.service.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
-from shared.api import training_service_pb2 as pb
-from shared.auth import Caller
-from shared.quoting import quote
-from shared.request import defaults
-from shared.request.errors import FieldViolation, InvalidRequest
-from shared.request.validate import ASPECT_RATIOS, RESOLUTIONS
-from train_svc.generation.lora_access import LoraAccess, LoraNotAllowed
-from train_svc.generation.request import (
-    AUDIO_GUIDANCE_SCALE,
-    DEFAULT_NEGATIVE_PROMPT,
-    GUIDANCE_SCALE,
-    GenerationRequest,
-    InvalidGenerationRequest,
-)
-from train_svc.jobs.job import NAME_PREFIX as JOB_PREFIX
-
-REASON = "INVALID_GENERATION_REQUEST"
-# GenerationRequest's names for the fields the API spells differently.
-_API_FIELDS = {"num_frames": "number_of_frames"}
+from train_svc.generation.request import GenerationRequest
 
 
 @dataclass(frozen=True)
 class GenerationOrder:
     request: GenerationRequest  # lora_path set for a lora_file; a job's LoRA is found when the order runs
     job: str | None = None  # "trainingJobs/{id}" whose LoRA to apply
-
-
-def _enum(message: pb.GenerateVideoRequest, name: str, table: dict, default, violations: list[FieldViolation]):
-    number = getattr(message, name)
-    if number == 0:
-        return default
-    if number not in table:
-        choices = ", ".join(member.value for member in table.values())
-        violations.append(FieldViolation(name, f"must be one of {choices} (got enum number {number})"))
-        return default
-    return table[number]
-
-
-def _lora_file(value: str, caller: Caller, access: LoraAccess, violations: list[FieldViolation]) -> Path | None:
-    if not value:
-        violations.append(FieldViolation("lora_file", "must not be empty"))
-        return None
-    try:
-        return access.resolve(value, caller)
-    except LoraNotAllowed as exc:
-        violations.append(FieldViolation("lora_file", str(exc)))
-        return None
-
-
-def generation_order(message: pb.GenerateVideoRequest, caller: Caller, access: LoraAccess) -> GenerationOrder:
-    """Check every field; raise InvalidRequest listing all problems."""
-    violations: list[FieldViolation] = []
-    resolution = _enum(message, "resolution", RESOLUTIONS, defaults.Resolution.MEDIUM, violations)
-    aspect = _enum(message, "aspect_ratio", ASPECT_RATIOS, defaults.AspectRatio.SQUARE_1_1, violations)
-    width, height = defaults.pixel_size(resolution, aspect)
-    job = lora_path = None
-    source = message.WhichOneof("lora")
-    if source == "job":
-        job = message.job
-        if not job.startswith(JOB_PREFIX) or job == JOB_PREFIX:
-            violations.append(FieldViolation("job", f"must be {JOB_PREFIX}{{id}} (got {quote(job)})"))
-    elif source == "lora_file":
-        lora_path = _lora_file(message.lora_file, caller, access, violations)
-
-    def value(name: str, default):
-        return getattr(message, name) if message.HasField(name) else default
-
-    request = None
-    try:
-        request = GenerationRequest(
-            prompt=message.prompt,
-            negative_prompt=value("negative_prompt", DEFAULT_NEGATIVE_PROMPT),
-            seed=value("seed", GenerationRequest.seed),
-            num_frames=value("number_of_frames", defaults.NUMBER_OF_FRAMES),
-            frame_rate=value("frame_rate", defaults.FRAME_RATE),
-            width=width,
-            height=height,
-            steps=value("steps", GenerationRequest.steps),
-            guidance_scale=value("guidance_scale", GUIDANCE_SCALE),
-            audio_guidance_scale=value("audio_guidance_scale", AUDIO_GUIDANCE_SCALE),
-            stg_scale=value("stg_scale", defaults.STG_SCALE),
-            lora_path=lora_path,
-            lora_scale=value("lora_scale", 1.0),
-        )
-    except InvalidGenerationRequest as exc:
-        violations += [FieldViolation(_API_FIELDS.get(field, field), problem) for field, problem in exc.problems]
-    if violations or request is None:
-        raise InvalidRequest(violations, reason=REASON)
-    return GenerationOrder(request, job)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from shared.request import defaults
-from shared.request.validate import FRAME_RATE_MAX, FRAME_RATE_MIN, STG_SCALE_MAX, STG_SCALE_MIN, snap_frames
+from shared.request.ranges import FRAME_RATE_MAX, FRAME_RATE_MIN, STG_SCALE_MAX, STG_SCALE_MIN, snap_frames
 
 # The hosted trainer's built-in negative prompt for its validation videos: a generic quality prompt.
 DEFAULT_NEGATIVE_PROMPT = defaults.VALIDATION_NEGATIVE_PROMPT

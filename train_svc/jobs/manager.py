@@ -21,7 +21,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
 
@@ -34,12 +34,17 @@ from train_svc.jobs.events import JobState, StateChanged
 from train_svc.jobs.job import NAME_PREFIX, Job
 from train_svc.jobs.listing import Page, page
 from train_svc.jobs.quotas import Quotas
-from train_svc.jobs.runner import JobRunner
 from train_svc.jobs.store import JobStore, StoredJob
 
 log = structlog.get_logger(__name__)
 
 SettingsOf = Callable[[dict[str, Any]], Any]  # a stored request (JSON) -> its resolved settings
+
+
+class Runner(Protocol):
+    """Runs one job to its end on the calling thread (train_svc.job_run.runner.JobRunner)."""
+
+    def run(self, job: Job) -> None: ...
 
 
 class JobNotFound(DomainError):
@@ -73,7 +78,7 @@ class ShuttingDown(DomainError):
 class JobManager:
     def __init__(
         self,
-        runner: JobRunner,
+        runner: Runner,
         base_model_name: str,
         slots: AcceleratorSlots,
         store: JobStore,

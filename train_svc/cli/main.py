@@ -8,13 +8,11 @@ import os
 import sys
 from pathlib import Path
 
-from shared.cli.credentials import add_credential_arguments, credentials_from_args
-from shared.cli.generate_cmd import add_generate_parser, run_generate
 from shared.logs import configure_logging
-
-
-def default_storage() -> Path:
-    return Path(os.environ.get("LTX_STORAGE") or Path.home() / ".cache" / "ltx-trainer" / "storage")
+from shared.ready_file import ServiceDidNotStart
+from train_svc.cli.credentials import add_credential_arguments, credentials_from_args
+from train_svc.cli.generate_cmd import add_generate_parser, run_generate
+from train_svc.cli.local_services import default_storage, local_services
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -38,7 +36,7 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--out", type=Path, default=Path("ltx-demo"), help="work and output folder")
     demo.add_argument("--steps", type=int, default=100)
 
-    serve = sub.add_parser("serve", help="run both services in this process until interrupted")
+    serve = sub.add_parser("serve", help="run both services (child processes) until interrupted")
     serve.add_argument("--port", type=int, default=50052, help="TrainingService port")
     serve.add_argument("--preprocess-port", type=int, default=50051)
     serve.add_argument("--storage", type=Path)
@@ -49,9 +47,8 @@ def _parser() -> argparse.ArgumentParser:
 
 
 async def _train(args: argparse.Namespace) -> int:
-    from shared.cli.local_services import local_services
-    from shared.cli.progress import ProgressDisplay
-    from shared.cli.train_cmd import load_request, local_archive, submit_and_follow, upload_local_archive
+    from train_svc.cli.progress import ProgressDisplay
+    from train_svc.cli.train_cmd import load_request, local_archive, submit_and_follow, upload_local_archive
 
     request = load_request(args.request, make_paths_absolute=args.target is None)
     display = ProgressDisplay()
@@ -62,8 +59,6 @@ async def _train(args: argparse.Namespace) -> int:
         if exit_code := await upload_local_archive(args.request, request, args.preprocess_target, credentials):
             return exit_code
         return await submit_and_follow(args.target, request, args.out, display, credentials=credentials)
-    from train_svc.models.base_model import BaseModelNotFound
-
     if args.preprocess_target:
         print("note: --preprocess-target is for uploads to a remote --target; ignored in-process", file=sys.stderr)
     archive = local_archive(args.request, request)
@@ -75,7 +70,7 @@ async def _train(args: argparse.Namespace) -> int:
             allow_local_roots=(archive.parent,) if archive is not None else (),
         ) as services:
             return await submit_and_follow(services.training_target, request, args.out, display)
-    except BaseModelNotFound as exc:
+    except ServiceDidNotStart as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 
@@ -87,27 +82,17 @@ def _default_base_model() -> str:
 
 
 async def _serve(args: argparse.Namespace) -> int:
-    from preprocess_svc.config import PreprocessServiceConfig
-    from preprocess_svc.server import serve as serve_preprocess
-    from train_svc.config import TrainServiceConfig
-    from train_svc.server import serve as serve_training
 
     storage = args.storage or default_storage()
-    preprocess = await serve_preprocess(PreprocessServiceConfig(storage=storage, port=args.preprocess_port))
-    training = await serve_training(
-        TrainServiceConfig(
-            storage=storage,
-            preprocess_target=f"127.0.0.1:{preprocess.port}",
-            base_model=args.base_model or _default_base_model(),
-            port=args.port,
-        )
-    )
-    print(f"TrainingService on 127.0.0.1:{training.port}, PreprocessService on 127.0.0.1:{preprocess.port}")
     try:
-        await asyncio.Event().wait()
-    finally:
-        await training.stop()
-        await preprocess.stop()
+        async with local_services(
+            storage, args.base_model or _default_base_model(), ports=(args.port, args.preprocess_port)
+        ) as services:
+            print(f"TrainingService on {services.training_target}, PreprocessService on {services.preprocess_target}")
+            await asyncio.Event().wait()
+    except ServiceDidNotStart as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 
@@ -117,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "train":
         return asyncio.run(_train(args))
     if args.command == "demo":
-        from shared.cli.demo_cmd import run_demo
+        from train_svc.cli.demo_cmd import run_demo
 
         return asyncio.run(run_demo(args.out, args.steps))
     if args.command == "generate":

@@ -21,9 +21,9 @@ DEMO_REQUEST = {
 
 
 async def run_demo(work_dir: Path, steps: int) -> int:
-    from shared.cli.local_services import local_services
-    from shared.cli.progress import ProgressDisplay
-    from shared.cli.train_cmd import submit_and_follow
+    from train_svc.cli.local_services import local_services
+    from train_svc.cli.progress import ProgressDisplay
+    from train_svc.cli.train_cmd import submit_and_follow
     from train_svc.models.tiny_preset import PRESET_NAME
 
     started = time.perf_counter()

@@ -39,7 +39,9 @@ from shared.disk_space import STORAGE_FULL, SpaceGuard, StorageFull, is_storage_
 from train_svc.export import outputs
 from train_svc.export.debug_dataset import write_debug_dataset
 from train_svc.export.lora_file import LoraMetadata, NonFiniteLora, write_lora
-from train_svc.jobs.audio_decision import decide_audio
+from train_svc.job_run.audio_decision import decide_audio
+from train_svc.job_run.sample_encoding import SampleEncoders
+from train_svc.job_run.text_warnings import overlong_text_warnings
 from train_svc.jobs.events import (
     ArtifactWritten,
     BundleInfo,
@@ -58,8 +60,6 @@ from train_svc.jobs.events import (
     StepCompleted,
 )
 from train_svc.jobs.job import Job
-from train_svc.jobs.sample_encoding import SampleEncoders
-from train_svc.jobs.text_warnings import overlong_text_warnings
 from train_svc.models.base_model import BaseModel
 from train_svc.models.device import Placement
 from train_svc.training.checkpoint import Checkpoint, CheckpointError, CheckpointPolicy, latest_checkpoint

@@ -15,9 +15,9 @@ import sys
 import time
 from pathlib import Path
 
-from shared.cli.credentials import add_credential_arguments, credentials_from_args
 from shared.request import defaults
 from shared.request.defaults import AspectRatio, Resolution
+from train_svc.cli.credentials import add_credential_arguments, credentials_from_args
 
 # Exit codes, as for `train`: 0 success, 1 generation failed, 2 invalid input, 3 service unreachable.
 EXIT_FAILED = 1
@@ -107,9 +107,9 @@ def run_generate(args: argparse.Namespace) -> int:
 
 
 async def _in_process(args: argparse.Namespace) -> int:
-    from shared.cli.local_services import local_services
-    from shared.cli.main import default_storage
-    from train_svc.models.base_model import BaseModelNotFound, default_base_model
+    from shared.ready_file import ServiceDidNotStart
+    from train_svc.cli.local_services import default_storage, local_services
+    from train_svc.models.base_model import default_base_model
 
     lora = args.lora.resolve() if args.lora else None
     try:
@@ -122,7 +122,7 @@ async def _in_process(args: argparse.Namespace) -> int:
             extra_lora_dirs=(lora.parent,) if lora else (),
         ) as services:
             return await _generate(services.training_target, _request(args, str(lora) if lora else None), args)
-    except (BaseModelNotFound, ValueError) as exc:  # a missing model, a bad --device
+    except ServiceDidNotStart as exc:  # a missing model, a bad --device: the training service would not start
         return _error(str(exc))
 
 
@@ -130,9 +130,9 @@ async def _generate(target: str, request, args: argparse.Namespace, credentials=
     import grpc
 
     from shared.api import training_service_pb2_grpc as pb_grpc
-    from shared.cli.download import DownloadError, fetch
     from shared.grpc_util.channels import aio_channel
     from shared.grpc_util.errors import describe_rpc_error
+    from train_svc.cli.download import DownloadError, fetch
 
     started = time.perf_counter()
     sampling_started = None

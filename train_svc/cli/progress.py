@@ -9,9 +9,9 @@ from typing import TextIO
 from shared.api import common_pb2
 from shared.api import training_service_pb2 as pb
 from shared.api.report_codec import file_report_from_proto
-from shared.cli.report_table import render
 from shared.dataset_report import DatasetReport, FileReport
 from shared.grpc_util.errors import describe_status
+from train_svc.cli.report_table import render
 
 _STATE = pb.TrainingJob.State
 _MEDIA = common_pb2.MediaKind

@@ -14,14 +14,14 @@ import grpc
 
 from shared.api import training_service_pb2 as pb
 from shared.api import training_service_pb2_grpc as pb_grpc
-from shared.cli.download import DownloadError, fetch
-from shared.cli.progress import ProgressDisplay
-from shared.cli.upload import upload_archive
-from shared.cli.watch import CHANNEL_OPTIONS, DEFAULT_RECONNECT_BUDGET_S, JobWatcher, WatchError, call_with_retry
 from shared.grpc_util.channels import ClientCredentials, aio_channel
 from shared.grpc_util.errors import describe_rpc_error, describe_status
 from shared.request.errors import InvalidRequest
 from shared.request.json_input import input_from_json
+from train_svc.cli.download import DownloadError, fetch
+from train_svc.cli.progress import ProgressDisplay
+from train_svc.cli.upload import upload_archive
+from train_svc.cli.watch import CHANNEL_OPTIONS, DEFAULT_RECONNECT_BUDGET_S, JobWatcher, WatchError, call_with_retry
 
 EXIT_OK, EXIT_JOB_FAILED, EXIT_BAD_REQUEST, EXIT_UNREACHABLE = 0, 1, 2, 3
 _OUTPUT_FIELDS = ("lora_file", "config_file", "video", "debug_dataset", "dataset_report")

@@ -1,0 +1,1 @@
+"""The wire side of the training service: protobuf messages to domain objects and back."""

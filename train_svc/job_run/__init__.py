@@ -1,0 +1,1 @@
+"""Running one job: its samples encoded, the LoRA trained, previews rendered, the outputs exported."""
