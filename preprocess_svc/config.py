@@ -1,86 +1,85 @@
-"""preprocess_svc settings: flags with environment-variable defaults, one typed object."""
+"""preprocess_svc's config tree: the service's own settings, and each component's settings nested under it.
+
+Every flag, environment variable, default and range is declared once, on these classes and the
+component classes they nest (shared.settings); `python -m preprocess_svc --help` and the README's
+settings table are rendered from them.
+"""
 
 from __future__ import annotations
 
-import argparse
 import os
-from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Annotated
 
-from preprocess_svc.settings import GIB
+from pydantic import Field
+
+from preprocess_svc.settings import DEFAULT_MAX_ARCHIVE_BYTES
 from shared.auth import AuthSettings
-from shared.auth.settings import add_auth_arguments, add_internal_principals_argument, auth_settings_from_args
-from shared.fetch_flags import add_fetch_arguments, fetch_policy_from_args
+from shared.auth.settings import DEFAULT_INTERNAL_PRINCIPALS
+from shared.disk_space import QuotaStorageBytes, SpaceGuard
 from shared.fetch_policy import FetchPolicy
-from shared.ready_file import add_ready_file_argument
-from shared.storage_flags import add_storage_arguments, storage_problem
+from shared.grpc_util.listen import ListenSettings
+from shared.settings import Setting, SettingsModel, load_settings
 
-DEFAULT_MAX_UPLOAD_BYTES = 20 * GIB  # the same as PreprocessSettings.max_archive_bytes
+SERVICE_ENV = "PREPROCESS_SVC"  # {service} in variable names: PREPROCESS_SVC_PORT, PREPROCESS_SVC_HOST
+DESCRIPTION = "LTX-2.3 dataset preprocessing (gRPC)"
 
 
-@dataclass(frozen=True)
-class PreprocessServiceConfig:
-    storage: Path
-    port: int = 50051
-    host: str = "127.0.0.1"
-    workers: int = os.cpu_count() or 1  # worker processes, started with the service and shared by all runs
-    grace_seconds: float = 10.0
-    max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES  # largest archive UploadArchive accepts
-    cache: bool = True  # reuse the bundles of an earlier run with the same archive and settings
-    auth: AuthSettings = AuthSettings()  # who may call; Preprocess itself serves internal principals only
+class PreprocessAuthSettings(AuthSettings):
+    """The preprocessor's identity settings: Preprocess itself serves internal principals only, so here
+    they are a setting too. Only the flags come from this class: the value is an AuthSettings."""
+
+    internal_principals: Annotated[
+        frozenset[str],
+        Setting(
+            "--internal-principals",
+            "LTX_INTERNAL_PRINCIPALS",
+            "principals allowed to call Preprocess (the training service)",
+            split_flag=True,
+        ),
+    ] = DEFAULT_INTERNAL_PRINCIPALS
+
+
+class PreprocessServiceConfig(SettingsModel):
+    storage: Annotated[Path, Setting("--storage", "LTX_STORAGE", "storage root (uploads, datasets, cache)")]
+    server: ListenSettings = ListenSettings(port=50051)
+    workers: Annotated[
+        int | None,
+        Setting(
+            "--workers",
+            "PREPROCESS_WORKERS",
+            "worker processes, started with the service, warm, shared by all runs (unset: one per core)",
+        ),
+    ] = Field(None, ge=1)
+    grace_seconds: float = Field(10.0, gt=0)
+    max_upload_bytes: Annotated[
+        int,
+        Setting("--max-upload-bytes", "PREPROCESS_MAX_UPLOAD_BYTES", "largest archive UploadArchive accepts"),
+    ] = Field(DEFAULT_MAX_ARCHIVE_BYTES, ge=1)
+    cache: Annotated[
+        bool,
+        Setting(
+            "--cache",
+            "PREPROCESS_CACHE",
+            "keep finished runs under <storage>/cache/preprocess and reuse them for the same archive and settings",
+        ),
+    ] = True
+    auth: AuthSettings = PreprocessAuthSettings()
     fetch: FetchPolicy = FetchPolicy()  # where archives may be read from
-    quota_storage_bytes: int | None = None  # per principal: bytes of its uploads; None = unlimited
-    min_free_bytes: int = 0  # a large write that would leave less free on the volume fails STORAGE_FULL
-    ready_file: Path | None = None  # once serving, the bound ports are written here (shared.ready_file)
+    quota_storage_bytes: QuotaStorageBytes = None  # counts a principal's uploads
+    space: SpaceGuard = SpaceGuard()
+
+    @property
+    def worker_count(self) -> int:
+        return self.workers or os.cpu_count() or 1
+
+    def fetch_policy(self) -> FetchPolicy:
+        """The fetch settings with this service's storage root, which no local read may land inside."""
+        return self.fetch.model_copy(update={"storage_root": self.storage})
 
 
-def parser() -> argparse.ArgumentParser:
-    env = os.environ.get
-    p = argparse.ArgumentParser(prog="python -m preprocess_svc", description="LTX-2.3 dataset preprocessing (gRPC)")
-    p.add_argument("--port", type=int, default=int(env("PREPROCESS_SVC_PORT", "50051")))
-    p.add_argument("--host", default=env("PREPROCESS_SVC_HOST", "127.0.0.1"), help="address to listen on")
-    add_ready_file_argument(p)
-    p.add_argument("--storage", type=Path, default=env("LTX_STORAGE"), required=not env("LTX_STORAGE"))
-    p.add_argument("--workers", type=int, default=int(env("PREPROCESS_WORKERS", str(os.cpu_count() or 1))))
-    p.add_argument(
-        "--max-upload-bytes",
-        type=int,
-        default=int(env("PREPROCESS_MAX_UPLOAD_BYTES", str(DEFAULT_MAX_UPLOAD_BYTES))),
-        help="largest archive UploadArchive accepts",
-    )
-    p.add_argument(
-        "--cache",
-        action=argparse.BooleanOptionalAction,
-        default=env("PREPROCESS_CACHE", "1").strip().lower() not in ("0", "false", "no", "off"),
-        help="keep finished runs under <storage>/cache/preprocess and reuse them for the same archive and "
-        "settings (no eviction)",
-    )
-    add_auth_arguments(p)
-    add_internal_principals_argument(p)
-    add_fetch_arguments(p)
-    add_storage_arguments(p, "per principal: most bytes of uploads it may keep here (unlimited by default)")
-    return p
-
-
-def from_args(argv: list[str] | None = None) -> PreprocessServiceConfig:
-    p = parser()
-    a = p.parse_args(argv)
-    if problem := storage_problem(a):
-        p.error(problem)
-    try:
-        fetch = fetch_policy_from_args(a, Path(a.storage))
-    except ValueError as exc:
-        p.error(str(exc))
-    return PreprocessServiceConfig(
-        storage=Path(a.storage),
-        port=a.port,
-        host=a.host,
-        workers=a.workers,
-        max_upload_bytes=a.max_upload_bytes,
-        cache=a.cache,
-        auth=auth_settings_from_args(a),
-        fetch=fetch,
-        quota_storage_bytes=a.quota_storage_bytes,
-        min_free_bytes=a.min_free_bytes,
-        ready_file=a.ready_file,
+def from_args(argv: Sequence[str] | None = None) -> PreprocessServiceConfig:
+    return load_settings(
+        PreprocessServiceConfig, argv, service=SERVICE_ENV, prog="python -m preprocess_svc", description=DESCRIPTION
     )

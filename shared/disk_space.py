@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import errno
 import shutil
-from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field
 
 from shared.request.errors import DomainError, ErrorCode
+from shared.settings import Setting, SettingsModel
 
 STORAGE_FULL = "STORAGE_FULL"
 _FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
@@ -45,9 +48,28 @@ def is_storage_full(exc: BaseException) -> bool:
     return isinstance(exc, StorageFull) or (isinstance(exc, OSError) and exc.errno in _FULL_ERRNOS)
 
 
-@dataclass(frozen=True)
-class SpaceGuard:
-    min_free_bytes: int = 0
+# Per principal: the bytes it may keep on a service's storage; None is unlimited. Both services take it.
+QuotaStorageBytes = Annotated[
+    int | None,
+    Setting(
+        "--quota-storage-bytes",
+        "LTX_QUOTA_STORAGE_BYTES",
+        "per principal: bytes its objects may occupy on this service's storage before new work is refused",
+    ),
+    Field(ge=0),
+]
+
+
+class SpaceGuard(SettingsModel):
+    min_free_bytes: Annotated[
+        int,
+        Setting(
+            "--min-free-bytes",
+            "LTX_MIN_FREE_BYTES",
+            "keep this much free on the storage volume: a large write that would not fails STORAGE_FULL",
+        ),
+        Field(ge=0),
+    ] = 0
 
     def check(self, path: Path, about_to_write: int = 0) -> None:
         """Raise StorageFull unless writing `about_to_write` bytes at `path` leaves min_free_bytes free.

@@ -7,7 +7,6 @@ and renamed into place, so a reader never sees half of it.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import subprocess
@@ -46,11 +45,3 @@ def wait_for_ready_file(path: Path, process: subprocess.Popen, timeout_s: float,
         if time.monotonic() > deadline:
             raise ServiceDidNotStart(f"{name} did not report its port within {timeout_s:g} s")
         time.sleep(0.05)
-
-
-def add_ready_file_argument(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--ready-file",
-        type=Path,
-        help="once serving, write the bound ports here as JSON (with --port 0: the free port chosen)",
-    )

@@ -1,14 +1,15 @@
-"""How a service authenticates its callers: the flags both services share, as one typed object."""
+"""How a service authenticates its callers: the settings both services share, as one typed object."""
 
 from __future__ import annotations
 
-import argparse
 import ipaddress
-import os
-from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field
 
 from shared.auth.token_table import TokenFileError, TokenTable
+from shared.settings import Setting, SettingsModel
 
 DEFAULT_INTERNAL_PRINCIPALS = frozenset({"train-service"})
 
@@ -17,16 +18,36 @@ class AuthConfigError(ValueError):
     """The authentication settings do not fit together (the service refuses to start)."""
 
 
-@dataclass(frozen=True)
-class AuthSettings:
-    tokens_file: Path | None = None  # `<principal> sha256:<hex>` lines; re-read when it changes
-    tls_cert: Path | None = None  # the server's certificate chain (PEM); with tls_key, the port speaks TLS
-    tls_key: Path | None = None
-    tls_client_ca: Path | None = None  # client certificates are required and verified against it (mTLS)
-    admin_principals: frozenset[str] = frozenset()  # see and act on every principal's objects
-    internal_principals: frozenset[str] = DEFAULT_INTERNAL_PRINCIPALS  # may call internal RPCs
-    insecure: bool = False  # listen beyond loopback without authentication
-    health_port: int | None = None  # grpc.health.v1 alone, in plain text, for kubelet probes
+class AuthSettings(SettingsModel):
+    """Who may call, over what transport. Internal principals (who may call internal RPCs) are a setting
+    of the preprocessor alone (preprocess_svc.config), so here they are fixed to the default."""
+
+    tokens_file: Annotated[
+        Path | None, Setting("--auth-tokens", "LTX_AUTH_TOKENS", "token file: '<principal> sha256:<hex>' lines")
+    ] = None
+    tls_cert: Annotated[Path | None, Setting("--tls-cert", "LTX_TLS_CERT", "server certificate chain (PEM)")] = None
+    tls_key: Annotated[Path | None, Setting("--tls-key", "LTX_TLS_KEY", "server private key (PEM)")] = None
+    tls_client_ca: Annotated[
+        Path | None, Setting("--tls-client-ca", "LTX_TLS_CLIENT_CA", "CA of client certificates (mTLS)")
+    ] = None
+    admin_principals: Annotated[
+        frozenset[str],
+        Setting("--admin-principals", "LTX_ADMIN_PRINCIPALS", "principals that see every object", split_flag=True),
+    ] = frozenset()
+    internal_principals: frozenset[str] = DEFAULT_INTERNAL_PRINCIPALS
+    insecure: Annotated[
+        bool,
+        Setting("--insecure", "LTX_INSECURE", "listen beyond loopback unauthenticated (every caller is 'local')"),
+    ] = False
+    health_port: Annotated[
+        int | None,
+        Setting(
+            "--health-port",
+            "LTX_HEALTH_PORT",
+            "also serve grpc.health.v1 alone in plain text on this port (kubelet probes under mTLS; 0: a free one)",
+        ),
+        Field(ge=0, le=65535),
+    ] = None
 
     @property
     def enabled(self) -> bool:
@@ -70,57 +91,3 @@ def is_loopback_host(host: str) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
-
-
-def _path(value: str | None) -> Path | None:
-    return Path(value) if value else None
-
-
-def _names(value: str) -> frozenset[str]:
-    return frozenset(name.strip() for name in value.split(",") if name.strip())
-
-
-def add_auth_arguments(p: argparse.ArgumentParser) -> None:
-    env = os.environ.get
-    group = p.add_argument_group("authentication")
-    group.add_argument("--auth-tokens", default=env("LTX_AUTH_TOKENS"), help="token file: '<principal> sha256:<hex>'")
-    group.add_argument("--tls-cert", default=env("LTX_TLS_CERT"), help="server certificate chain (PEM)")
-    group.add_argument("--tls-key", default=env("LTX_TLS_KEY"), help="server private key (PEM)")
-    group.add_argument("--tls-client-ca", default=env("LTX_TLS_CLIENT_CA"), help="CA of client certificates (mTLS)")
-    group.add_argument(
-        "--admin-principals", default=env("LTX_ADMIN_PRINCIPALS", ""), help="comma-separated; see every object"
-    )
-    group.add_argument(
-        "--insecure",
-        action="store_true",
-        default=env("LTX_INSECURE", "").strip().lower() in ("1", "true", "yes", "on"),
-        help="listen beyond loopback without authentication (every caller is 'local')",
-    )
-    group.add_argument(
-        "--health-port",
-        type=int,
-        default=int(env("LTX_HEALTH_PORT")) if env("LTX_HEALTH_PORT") else None,
-        help="also serve grpc.health.v1 alone in plain text on this port (kubelet probes under mTLS)",
-    )
-
-
-def add_internal_principals_argument(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--internal-principals",
-        default=os.environ.get("LTX_INTERNAL_PRINCIPALS", ",".join(sorted(DEFAULT_INTERNAL_PRINCIPALS))),
-        help="comma-separated principals allowed to call Preprocess (the training service)",
-    )
-
-
-def auth_settings_from_args(a: argparse.Namespace) -> AuthSettings:
-    internal = getattr(a, "internal_principals", None)
-    return AuthSettings(
-        tokens_file=_path(a.auth_tokens),
-        tls_cert=_path(a.tls_cert),
-        tls_key=_path(a.tls_key),
-        tls_client_ca=_path(a.tls_client_ca),
-        admin_principals=_names(a.admin_principals),
-        internal_principals=_names(internal) if internal is not None else DEFAULT_INTERNAL_PRINCIPALS,
-        insecure=a.insecure,
-        health_port=a.health_port,
-    )

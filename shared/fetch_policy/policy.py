@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import ipaddress
+import os
 import socket
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated
+
+from pydantic import BeforeValidator, Field
 
 from shared.fetch_policy.addresses import IPNetwork
 from shared.quoting import quote
+from shared.settings import Setting, SettingsModel
 
 Resolver = Callable[[str, int], Sequence[str]]
 """Maps (host name, port) to the IP addresses (as text) to connect to."""
@@ -21,8 +25,14 @@ def system_resolver(host: str, port: int) -> Sequence[str]:
     return list(dict.fromkeys(str(sockaddr[0]) for *_, sockaddr in answers))
 
 
-@dataclass(frozen=True)
-class FetchPolicy:
+def _cidr_blocks(values: object) -> object:
+    """Text values (flags, the environment) become networks, with parse_cidrs' message when one is not."""
+    if isinstance(values, list | tuple) and all(isinstance(value, str) for value in values):
+        return parse_cidrs(values)
+    return values
+
+
+class FetchPolicy(SettingsModel):
     """Where an archive may come from and the time limits of one fetch.
 
     allow_local_roots: local files (paths, file:// URLs) are read only when their real path lies in one
@@ -34,23 +44,31 @@ class FetchPolicy:
     deadline_s: the whole fetch, redirects and body included; connect_timeout_s and read_timeout_s bound
         each connection attempt and each read.
     resolver: turns a host name into addresses; tests inject their own.
+    The operator sets the first three (flags and environment); a service adds its storage root at start.
     """
 
-    allow_local_roots: tuple[Path, ...] = ()
-    allow_cidrs: tuple[IPNetwork, ...] = ()
+    allow_local_roots: Annotated[
+        tuple[Path, ...],
+        Setting(
+            "--allow-local-root",
+            "LTX_ALLOW_LOCAL_ROOTS",
+            "a folder whose files may be named as training_data_url, links resolved",
+            separator=os.pathsep,
+        ),
+    ] = ()
+    allow_cidrs: Annotated[
+        tuple[IPNetwork, ...],
+        Setting("--allow-fetch-cidr", "LTX_ALLOW_FETCH_CIDRS", "an internal address range http(s) fetches may reach"),
+        BeforeValidator(_cidr_blocks),
+    ] = ()
+    deadline_s: Annotated[
+        float, Setting("--fetch-deadline-seconds", "LTX_FETCH_DEADLINE_SECONDS", "time limit of one archive download")
+    ] = Field(1800.0, gt=0)
     storage_root: Path | None = None
-    deadline_s: float = 1800.0
-    connect_timeout_s: float = 10.0
-    read_timeout_s: float = 60.0
-    max_redirects: int = 5
+    connect_timeout_s: float = Field(10.0, gt=0)
+    read_timeout_s: float = Field(60.0, gt=0)
+    max_redirects: int = Field(5, ge=0)
     resolver: Resolver = system_resolver
-
-    def __post_init__(self) -> None:
-        for name in ("deadline_s", "connect_timeout_s", "read_timeout_s"):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"FetchPolicy.{name} must be more than 0 seconds (got {getattr(self, name)})")
-        if self.max_redirects < 0:
-            raise ValueError(f"FetchPolicy.max_redirects must be 0 or more (got {self.max_redirects})")
 
 
 def parse_cidrs(values: Iterable[str]) -> tuple[IPNetwork, ...]:

@@ -55,6 +55,7 @@ VALIDATION_FRAME_RATE = 24
 VALIDATION_RESOLUTION = Resolution.HIGH
 VALIDATION_ASPECT_RATIO = AspectRatio.SQUARE_1_1
 STG_SCALE = 1.0  # 0.0 disables spatio-temporal guidance
+SEED = 42  # ours (the spec has no seed): training jobs' and generations' default
 DEBUG_DATASET = False
 
 # --- pixel size of each bucket: (width, height) ---------------------------------------------------

@@ -3,8 +3,9 @@ ports, talking to each other over gRPC; the CLI never imports the services, it r
 
 Zero-config: no authentication (loopback only: the one principal `local`), and the only local folders
 an archive may be read from are the ones the caller names (the CLI passes its archive's folder). The
-children get the caller's environment without the services' own settings (`LTX_*`, `TRAIN_SVC_*`,
-`PREPROCESS_*`, except `LTX_LOG_LEVEL`), so what runs is what the flags here say. Their JSON logs go to
+children get the caller's environment without the services' settings (`LTX_*`, `TRAIN_SVC_*`,
+`PREPROCESS_*`; kept: `LTX_LOG_LEVEL` and the process-wide `LTX_TRAINER_*`, such as the model cache),
+so what runs is what the flags here say. Their JSON logs go to
 `<storage>/logs/{preprocess_svc,train_svc}.log`; a child that fails to start is reported with the
 end of its log. Each child runs in its own session, gets SIGTERM when the CLI process dies (Linux),
 and on exit is stopped with SIGTERM (its jobs checkpoint) and, after `STOP_TIMEOUT_S`, SIGKILL.
@@ -31,7 +32,7 @@ START_TIMEOUT_S = 300.0  # a cold start imports torch and diffusers, and may bui
 STOP_TIMEOUT_S = 40.0  # above train_svc's default --grace-seconds (25)
 LOG_TAIL_CHARS = 2000
 _SERVICE_ENV_PREFIXES = ("LTX_", "TRAIN_SVC_", "PREPROCESS_")
-_KEPT_ENV = {"LTX_LOG_LEVEL"}
+_KEPT_ENV = ("LTX_LOG_LEVEL", "LTX_TRAINER_")
 
 
 @dataclass(frozen=True)
@@ -47,7 +48,9 @@ def default_storage() -> Path:
 
 def child_environment() -> dict[str, str]:
     return {
-        key: value for key, value in os.environ.items() if key in _KEPT_ENV or not key.startswith(_SERVICE_ENV_PREFIXES)
+        key: value
+        for key, value in os.environ.items()
+        if key.startswith(_KEPT_ENV) or not key.startswith(_SERVICE_ENV_PREFIXES)
     }
 
 

@@ -13,18 +13,25 @@ None means unlimited (the default).
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field
 
 from shared.auth import owner_key
+from shared.disk_space import QuotaStorageBytes
 from shared.request.errors import QuotaExceeded
+from shared.settings import Setting, SettingsModel
 
 
-@dataclass(frozen=True)
-class Quotas:
-    running_jobs: int | None = None
-    queued_jobs: int | None = None
-    storage_bytes: int | None = None
+class Quotas(SettingsModel):
+    running_jobs: Annotated[
+        int | None, Setting("--quota-running-jobs", "LTX_QUOTA_RUNNING_JOBS", "per principal: jobs running at once")
+    ] = Field(None, ge=1)
+    queued_jobs: Annotated[
+        int | None, Setting("--quota-queued-jobs", "LTX_QUOTA_QUEUED_JOBS", "per principal: jobs waiting")
+    ] = Field(None, ge=0)
+    storage_bytes: QuotaStorageBytes = None
 
 
 def principal_folders(storage_root: Path, principal: str, job_ids: Iterable[str]) -> list[Path]:

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Annotated, Literal
 
 import torch
+from pydantic import Field
+
+from shared.settings import Setting, SettingsModel
 
 
 @dataclass(frozen=True)
@@ -12,6 +16,22 @@ class Placement:
     device: torch.device
     base_dtype: torch.dtype  # frozen weights of the transformer, VAE and text encoder
     train_dtype: torch.dtype = torch.float32  # LoRA parameters and optimizer state
+
+
+class PlacementSettings(SettingsModel):
+    device: Annotated[str, Setting("--device", "LTX_DEVICE", "auto, cpu, cuda or cuda:N")] = "auto"
+    precision: Annotated[
+        Literal["auto", "bf16", "fp32"],
+        Setting("--precision", "LTX_PRECISION", "auto = bf16 on CUDA, fp32 on CPU"),
+    ] = "auto"
+    # 1 by default: the accelerator does the heavy work, and on a small CPU box that also decodes video,
+    # OpenMP threads spinning against busy cores slow every op down by orders of magnitude (measured:
+    # 43 ms vs 3.3 s per tiny-model step with 1 vs 2 threads on 2 cores).
+    cpu_threads: Annotated[
+        int,
+        Setting("--cpu-threads", "LTX_CPU_THREADS", "torch CPU threads; raise only to train on an otherwise idle CPU"),
+        Field(ge=1),
+    ] = 1
 
 
 def choose_placement(device: str = "auto", precision: str = "auto") -> Placement:
