@@ -176,7 +176,7 @@ def extract_audio(
     interleaved = np.zeros((plan.samples, _CHANNELS), dtype=np.float32)  # silence wherever the track has nothing
     try:
         # One buffer, filled to the end or as far as the track goes; what comes past it is dropped.
-        for _ in stream_ffmpeg_into(argv, [memoryview(interleaved).cast("B")], timeout=timeout_s):
+        for _ in stream_ffmpeg_into(argv, [interleaved.data.cast("B")], timeout=timeout_s):
             pass
     except FfmpegError as exc:
         reason = SkipReason.DECODE_TIMEOUT if exc.timed_out else SkipReason.UNDECODABLE

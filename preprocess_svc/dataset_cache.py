@@ -12,7 +12,7 @@ On-disk layout under the storage root (<o> = the owner's key, shared.auth.owner_
   cache/preprocess/<o>/.<key>.<random>.tmp/     a run in progress (CacheRecorder), never read
 
 A miss records the run as it goes (CacheRecorder.record): each bundle is hard-linked into the run's
-staging folder as soon as it is written, before anyone (BY_VALUE delivery) deletes the run's copy.
+staging folder as soon as it is written, before anyone (BUNDLE_DELIVERY_BY_VALUE) deletes the run's copy.
 Only a run that completes is committed: manifest.json is written, then the staging folder is renamed
 to <key>/ in one step; a failed or closed run's staging folder is removed. An entry is never changed
 once committed; when two runs with the same key race, the first rename wins and the other's staging
@@ -42,7 +42,7 @@ from preprocess_svc.events import (
     MediaKind,
     PreprocessEvent,
     Progress,
-    Skipped,
+    SkippedFile,
     Summary,
 )
 from preprocess_svc.settings import PreprocessSettings
@@ -66,8 +66,9 @@ SHAPING_FIELDS = (
 )
 MANIFEST = "manifest.json"
 _EVENT_TYPES: dict[str, type] = {
-    cls.__name__: cls for cls in (Progress, Skipped, DatasetWarning, BundleWritten, FileReport)
+    cls.__name__: cls for cls in (Progress, SkippedFile, DatasetWarning, BundleWritten, FileReport)
 }
+_FORMER_NAMES: dict[str, type] = {"Skipped": SkippedFile}  # in entries committed before a rename
 _BUNDLE_LOCAL_FIELDS = ("path", "uri", "run_copy")  # rebuilt from the entry's folder on a hit
 
 log = structlog.get_logger(__name__)
@@ -149,7 +150,7 @@ class CacheRecorder:
         """Keep a (non-Summary) event; a bundle's file is linked into the staging folder right away."""
         if self._done:
             return
-        if isinstance(event, Skipped) and event.reason == SkipReason.DECODE_TIMEOUT:
+        if isinstance(event, SkippedFile) and event.reason == SkipReason.DECODE_TIMEOUT:
             # A timeout may say more about the machine's load than about the clip: not kept for good.
             log.info("preprocess_cache_not_stored", cache_key=self.key, reason="a clip timed out", path=event.path)
             self.discard()
@@ -258,7 +259,7 @@ def _encode_event(event: PreprocessEvent) -> dict[str, Any]:
 
 
 def _decode_event(item: dict[str, Any], bundles: Path) -> PreprocessEvent:
-    cls = _EVENT_TYPES[item["type"]]
+    cls = _EVENT_TYPES.get(item["type"]) or _FORMER_NAMES[item["type"]]
     data = dict(item["data"])
     if cls is BundleWritten:
         name = data.pop("file")

@@ -10,7 +10,7 @@ a bundle is never held whole in memory here.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass, replace
 
 from preprocess_svc.events import BundleWritten, PreprocessEvent
@@ -27,7 +27,7 @@ class BundleChunk:
 
 def inline_bundles(
     events: Iterator[PreprocessEvent], chunk_bytes: int = CHUNK_BYTES
-) -> Iterator[PreprocessEvent | BundleChunk]:
+) -> Generator[PreprocessEvent | BundleChunk, None, None]:
     for event in events:
         if not isinstance(event, BundleWritten):
             yield event

@@ -2,7 +2,7 @@
 
 DatasetError and ArchiveError end a whole run (the API layer maps them to gRPC statuses with
 ErrorInfo.reason = .reason). UnusableMediaError concerns one file only: the pipeline turns it into
-a Skipped event and carries on. FetchCancelled is no fault of the archive: the caller stopped the fetch.
+a SkippedFile event and carries on. FetchCancelled is no fault of the archive: the caller stopped the fetch.
 """
 
 from __future__ import annotations
@@ -52,6 +52,8 @@ class PreprocessError(Exception):
 class DatasetError(PreprocessError):
     """The archive's content cannot make a dataset; files names the archive paths concerned."""
 
+    reason: DatasetReason
+
     def __init__(self, reason: DatasetReason, message: str, files: Sequence[str] = ()) -> None:
         super().__init__(reason, message)
         self.files = list(files)
@@ -59,6 +61,8 @@ class DatasetError(PreprocessError):
 
 class ArchiveError(PreprocessError):
     """The archive could not be fetched, is not a zip, or is unsafe or too large to extract."""
+
+    reason: ArchiveReason
 
     def __init__(self, reason: ArchiveReason, message: str, metadata: dict[str, str] | None = None) -> None:
         super().__init__(reason, message, metadata)

@@ -4,7 +4,7 @@ DatasetWarning*  (pairing: media without caption, orphan captions, ignored files
 FileReport*      (IGNORED: one per orphan caption or unsupported file)
 Progress         (files_total known, nothing done yet)
 then per media file (or shot), as workers finish (not in archive order):
-  BundleWritten | Skipped, followed by Progress, then the file's FileReport once the file is done
+  BundleWritten | SkippedFile, followed by Progress, then the file's FileReport once the file is done
   (a split clip's report follows its last shot); a sample kept without its unreadable audio track
   is preceded by a DatasetWarning AUDIO_UNREADABLE
 Summary          (last event of a successful run; a failed run raises instead)
@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from shared.bundle_ref import BundleRef
 from shared.dataset_report import FileReport, SampleFacts, SourceFacts
 
 MediaKind = Literal["video", "image"]
@@ -33,8 +34,8 @@ class Progress:
 
 
 @dataclass(frozen=True)
-class Skipped:
-    path: str  # inside the archive
+class SkippedFile:
+    path: str  # inside the archive (a shot's sample id for a shot)
     reason: str  # a SkipReason value
     message: str
     source: SourceFacts | None = None  # the file as probed, when it could be
@@ -47,25 +48,16 @@ class DatasetWarning:
     message: str
 
 
-@dataclass(frozen=True)
-class BundleWritten:
-    sample_id: str
+@dataclass(frozen=True, kw_only=True)
+class BundleWritten(BundleRef):
+    """The BundleRef the caller gets (uri: file:///... of path), and what only this service needs."""
+
     path: Path
-    uri: str  # file:///... of path
-    sha256: str
-    size_bytes: int
-    frames: int
-    height: int
-    width: int
-    fps: float
-    caption: str  # trigger phrase included
-    source_path: str  # inside the archive
     source: SourceFacts  # the file it came from
     facts: SampleFacts  # how it was fitted, for the dataset report
-    has_audio: bool = False  # the bundle holds an "audio" tensor
     audio_problem: str = ""  # the file's audio track could not be used: why (the sample is kept without it)
-    # True: path is this run's own copy, which BY_VALUE delivery deletes once sent. False: path is a
-    # file of the preprocess cache (a cache hit), which must be left in place.
+    # True: path is this run's own copy, which BUNDLE_DELIVERY_BY_VALUE deletes once sent. False: path is
+    # a file of the preprocess cache (a cache hit), which must be left in place.
     run_copy: bool = True
 
 
@@ -81,4 +73,4 @@ class Summary:
     cache_key: str = field(default="", compare=False)
 
 
-PreprocessEvent = Progress | Skipped | DatasetWarning | BundleWritten | FileReport | Summary
+PreprocessEvent = Progress | SkippedFile | DatasetWarning | BundleWritten | FileReport | Summary

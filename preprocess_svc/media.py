@@ -66,7 +66,7 @@ def probe(path: Path) -> MediaInfo:
         ) from exc
     with container:
         if not container.streams.video:
-            kinds = sorted({s.type for s in container.streams}) or ["none"]
+            kinds: list[str] = sorted({s.type for s in container.streams}) or ["none"]
             raise UnusableMediaError(
                 SkipReason.NO_VIDEO_STREAM, f"the file has no video stream (streams found: {', '.join(kinds)})"
             )
@@ -147,7 +147,7 @@ def _fitted_frames(
         .global_args("-hide_banner", "-nostats", "-loglevel", "error")
         .compile(cmd=ffmpeg_exe())
     )
-    buffers = (memoryview(frame).cast("B") for frame in into)
+    buffers = (frame.data.cast("B") for frame in into)
     try:
         for index, _ in enumerate(stream_ffmpeg_into(argv, buffers, timeout=timeout_s)):
             yield index

@@ -96,12 +96,12 @@ def pair_media(root: Path, trigger_phrase: str) -> PairedDataset:
         text, too_long = _read_caption(caption_file) if caption_file else ("", None)
         if caption_file:
             used_captions.add(caption_file)
-        if too_long is not None:
-            message = (
-                f"{too_long}; it is cut to its first {MAX_CAPTION_CHARS:,} characters "
-                "(the text encoder reads at most 1,024 tokens)"
-            )
-            warnings.append(DatasetWarning(rel[caption_file], "CAPTION_TRUNCATED", message))
+            if too_long is not None:
+                message = (
+                    f"{too_long}; it is cut to its first {MAX_CAPTION_CHARS:,} characters "
+                    "(the text encoder reads at most 1,024 tokens)"
+                )
+                warnings.append(DatasetWarning(rel[caption_file], "CAPTION_TRUNCATED", message))
         if not text:
             why = f"{rel[caption_file]!r} is empty" if caption_file else f"no {path.stem}.txt beside it"
             trains_on = f"the trigger phrase {trigger!r}" if trigger else "an empty caption"

@@ -13,7 +13,7 @@ storage root refused as a local source. Setting `cancel` stops a fetch within a 
 run ends, its extracted files go; a run that fails or is closed early also removes its archive (and any
 partial download) and its bundles, so nothing of it is left but what the caller was told about.
 Archive entries the extraction refuses (unsafe, over-long, duplicate or undecodable names...) are each
-reported as a Skipped event and a SKIPPED FileReport; an archive with nothing usable left is refused
+reported as a SkippedFile event and a SKIPPED FileReport; an archive with nothing usable left is refused
 (ArchiveError NO_USABLE_ENTRY).
 
 Cache (use_cache): right after the fetch the archive is hashed into a cache key. A hit replays the
@@ -24,7 +24,7 @@ publishes the entry only when the run completes. Either way the Summary carries 
 Workers are separate processes started with "spawn" (the caller is a threaded gRPC server, where
 fork is unsafe): the service's warm WorkerPool, shared by its runs, or a private pool for a run
 alone. Each probes, fits and writes one bundle (a video's frames go from ffmpeg into the bundle file
-as they are decoded) and returns a BundleWritten or Skipped, which the run yields as soon as it
+as they are decoded) and returns a BundleWritten or SkippedFile, which the run yields as soon as it
 arrives, followed by the file's FileReport once the file is done (preprocess_svc.report). Closing the
 generator cancels this run's queued files.
 
@@ -59,7 +59,7 @@ import shutil
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -76,7 +76,7 @@ from preprocess_svc.errors import (
     DatasetReason,
     SkipReason,
 )
-from preprocess_svc.events import BundleWritten, DatasetWarning, PreprocessEvent, Progress, Skipped, Summary
+from preprocess_svc.events import BundleWritten, DatasetWarning, PreprocessEvent, Progress, SkippedFile, Summary
 from preprocess_svc.extract import ExtractedArchive, extract_zip
 from preprocess_svc.fetch import fetch_archive
 from preprocess_svc.pairing import pair_media
@@ -134,7 +134,7 @@ def _discard_late(run_folder: Path, outcome: object) -> None:
         run_folder.rmdir()
 
 
-def _no_samples_error(skipped: list[Skipped], settings: PreprocessSettings) -> DatasetError:
+def _no_samples_error(skipped: list[SkippedFile], settings: PreprocessSettings) -> DatasetError:
     files = sorted(s.path for s in skipped)
     reasons = Counter(s.reason for s in skipped)
     if set(reasons) == {SkipReason.TOO_SHORT.value}:
@@ -169,7 +169,7 @@ def _fetch(settings: PreprocessSettings, storage_root: Path, archive: Path, canc
     fetch_archive(
         settings.training_data_url,
         archive,
-        policy=replace(settings.fetch, storage_root=storage_root),
+        policy=settings.fetch.model_copy(update={"storage_root": storage_root}),
         max_bytes=settings.max_archive_bytes,
         cancel=cancel,
         space=settings.space,
@@ -183,7 +183,7 @@ def run_preprocess(
     worker_pool: WorkerPool | None = None,
     use_cache: bool = True,
     cancel: threading.Event | None = None,
-) -> Iterator[PreprocessEvent]:
+) -> Generator[PreprocessEvent, None, None]:
     """Run one dataset through preprocessing, yielding events (see preprocess_svc.events for the order).
 
     worker_pool: the service's warm pool, shared with its other runs; None makes a private pool of
@@ -214,7 +214,7 @@ def _run(
     worker_pool: WorkerPool | None,
     use_cache: bool,
     cancel: threading.Event | None,
-) -> Iterator[PreprocessEvent]:
+) -> Generator[PreprocessEvent, None, None]:
     started = time.monotonic()
     run_log = log.bind(dataset_id=settings.dataset_id)
     for stale in (paths.extracted, paths.all_bundles):  # of earlier runs on this dataset
@@ -249,9 +249,9 @@ def _run(
 
 
 def _entry_skips(extracted: ExtractedArchive) -> Iterator[PreprocessEvent]:
-    """Each refused archive entry as a Skipped event and its SKIPPED report; none usable: the archive fails."""
+    """Each refused archive entry as a SkippedFile event and its SKIPPED report; none usable: the archive fails."""
     for entry in extracted.skipped:
-        yield Skipped(path=entry.path, reason=entry.reason, message=entry.message)
+        yield SkippedFile(path=entry.path, reason=entry.reason, message=entry.message)
         yield FileReport(path=entry.path, outcome=FileOutcome.SKIPPED, reason=entry.reason, message=entry.message)
     if extracted.skipped and not extracted.paths:
         first = extracted.skipped[0]
@@ -264,7 +264,7 @@ def _entry_skips(extracted: ExtractedArchive) -> Iterator[PreprocessEvent]:
 
 def _process(
     settings: PreprocessSettings, paths: DatasetPaths, worker_pool: WorkerPool | None, started: float
-) -> Iterator[PreprocessEvent]:
+) -> Generator[PreprocessEvent, None, None]:
     """Extract the fetched archive, pair it, and fit every media file to a bundle on the worker pool."""
     run_log = log.bind(dataset_id=settings.dataset_id)
     extracted = extract_zip(
@@ -305,14 +305,14 @@ def _process(
     ]
     total = len(jobs)
     written = 0
-    skipped: list[Skipped] = []
+    skipped: list[SkippedFile] = []
     yield Progress(files_total=total, files_done=0, samples_written=0, files_skipped=0)
 
     # A private pool starts its workers on demand, so sizing it for the shots of split clips costs
     # nothing when there are none.
     process_pool = worker_pool or WorkerPool(settings.workers)
     pool = process_pool.run()
-    pending: set[Future[BundleWritten | Skipped | ShotPlan]] = set()
+    pending: set[Future[BundleWritten | SkippedFile | ShotPlan]] = set()
     finished = False
     try:
         pending = {pool.submit(process_sample, job) for job in jobs}

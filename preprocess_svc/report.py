@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from preprocess_svc.events import BundleWritten, DatasetWarning, Skipped
+from preprocess_svc.events import BundleWritten, DatasetWarning, SkippedFile
 from preprocess_svc.pairing import MediaSample
 from preprocess_svc.sample_worker import ShotPlan, shot_sample_id, source_facts
 from shared.dataset_report import FileOutcome, FileReport, PartSkipped, SampleFacts, SourceFacts
@@ -59,7 +59,7 @@ class ReportBuilder:
                 )
             )
 
-    def outcome(self, outcome: BundleWritten | Skipped) -> FileReport | None:
+    def outcome(self, outcome: BundleWritten | SkippedFile) -> FileReport | None:
         """Record a worker's outcome; return the file's report if this completes it."""
         sample_id = outcome.sample_id if isinstance(outcome, BundleWritten) else outcome.path
         clip_path = self._shot_owner.pop(sample_id, None)
@@ -85,7 +85,7 @@ class ReportBuilder:
             "caption_found": media.caption_found,
         }
 
-    def _plain(self, outcome: BundleWritten | Skipped) -> FileReport:
+    def _plain(self, outcome: BundleWritten | SkippedFile) -> FileReport:
         if isinstance(outcome, BundleWritten):
             return FileReport(
                 **self._base(outcome.source_path),

@@ -19,7 +19,7 @@ from preprocess_svc.audio import AudioOptions, AudioOutcome, sample_audio
 from preprocess_svc.errors import (
     UnusableMediaError,
 )
-from preprocess_svc.events import BundleWritten, Skipped
+from preprocess_svc.events import BundleWritten, SkippedFile
 from preprocess_svc.media import (
     MediaInfo,
     TimeRange,
@@ -293,7 +293,7 @@ def _plan_shots(job: SampleJob, info: MediaInfo) -> ShotPlan | None:
     )
 
 
-def process_sample(job: SampleJob) -> BundleWritten | Skipped | ShotPlan:
+def process_sample(job: SampleJob) -> BundleWritten | SkippedFile | ShotPlan:
     """Probe one sample, then fit and write it, or cut it into shots for process_shot (runs in a worker process).
 
     A video's first frames go from ffmpeg straight into the bundle file, frame by frame; a resampled
@@ -337,10 +337,12 @@ def process_sample(job: SampleJob) -> BundleWritten | Skipped | ShotPlan:
             return out.event(writer.finish())
     except UnusableMediaError as exc:
         facts = source_facts(info, still=sample.kind == "image") if info is not None else None
-        return Skipped(path=sample.sample_id, reason=exc.reason.value, message=shown(exc.message, sample), source=facts)
+        return SkippedFile(
+            path=sample.sample_id, reason=exc.reason.value, message=shown(exc.message, sample), source=facts
+        )
 
 
-def process_shot(job: ShotJob) -> BundleWritten | Skipped:
+def process_shot(job: ShotJob) -> BundleWritten | SkippedFile:
     """Fit and write one shot of a split clip (runs in a worker process)."""
     clip, shot = job.clip, job.shot
     label = f"shot {job.number} of {len(job.cuts_s) + 1}"
@@ -379,4 +381,4 @@ def process_shot(job: ShotJob) -> BundleWritten | Skipped:
             return out.event(writer.finish())
     except UnusableMediaError as exc:
         message = shown(exc.message, job.clip.sample)
-        return Skipped(path=job.sample_id, reason=exc.reason.value, message=message, source=source_facts(job.info))
+        return SkippedFile(path=job.sample_id, reason=exc.reason.value, message=message, source=source_facts(job.info))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import re
 import threading
+from collections.abc import Generator
 from dataclasses import dataclass
 
 import structlog
@@ -16,7 +17,7 @@ import structlog
 from preprocess_svc.config import PreprocessServiceConfig
 from preprocess_svc.delivery import BundleChunk, inline_bundles
 from preprocess_svc.errors import ArchiveError, ArchiveReason, DatasetError
-from preprocess_svc.events import BundleWritten, DatasetWarning, Progress, Skipped, Summary
+from preprocess_svc.events import BundleWritten, DatasetWarning, PreprocessEvent, Progress, SkippedFile, Summary
 from preprocess_svc.pipeline import run_preprocess
 from preprocess_svc.settings import (
     DEFAULT_SPLIT_THRESHOLD_S,
@@ -30,7 +31,8 @@ from shared.aio_bridge import iterate_in_thread
 from shared.api import common_pb2
 from shared.api import preprocess_service_pb2 as pb
 from shared.api import preprocess_service_pb2_grpc as pb_grpc
-from shared.api.report_codec import file_report_to_proto
+from shared.api.bundle_codec import bundle_ref_to_proto
+from shared.api.report_codec import file_report_to_proto, skipped_file_to_proto
 from shared.auth import current_caller
 from shared.auth.caller import valid_principal
 from shared.dataset_report import FileReport
@@ -127,9 +129,9 @@ def settings_from_request(
     return settings
 
 
-def event_message(event) -> pb.PreprocessEvent:
+def event_message(event) -> pb.PreprocessResponse:
     if isinstance(event, Progress):
-        return pb.PreprocessEvent(
+        return pb.PreprocessResponse(
             progress=common_pb2.PreprocessProgress(
                 files_total=event.files_total,
                 files_done=event.files_done,
@@ -137,38 +139,22 @@ def event_message(event) -> pb.PreprocessEvent:
                 files_skipped=event.files_skipped,
             )
         )
-    if isinstance(event, Skipped):
-        return pb.PreprocessEvent(
-            skipped=common_pb2.SkippedFile(path=event.path, reason=str(event.reason), message=event.message)
-        )
+    if isinstance(event, SkippedFile):
+        return pb.PreprocessResponse(skipped_file=skipped_file_to_proto(event.path, str(event.reason), event.message))
     if isinstance(event, DatasetWarning):
-        return pb.PreprocessEvent(
+        return pb.PreprocessResponse(
             warning=common_pb2.DatasetWarning(path=event.path, code=event.code, message=event.message)
         )
     if isinstance(event, BundleWritten):
-        return pb.PreprocessEvent(
-            bundle=common_pb2.BundleRef(
-                sample_id=event.sample_id,
-                uri=event.uri,
-                sha256=event.sha256,
-                size_bytes=event.size_bytes,
-                frames=event.frames,
-                height=event.height,
-                width=event.width,
-                fps=event.fps,
-                caption=event.caption,
-                source_path=event.source_path,
-                has_audio=event.has_audio,
-            )
-        )
+        return pb.PreprocessResponse(bundle=bundle_ref_to_proto(event))
     if isinstance(event, FileReport):
-        return pb.PreprocessEvent(file_report=file_report_to_proto(event))
+        return pb.PreprocessResponse(file_report=file_report_to_proto(event))
     if isinstance(event, BundleChunk):
-        return pb.PreprocessEvent(
+        return pb.PreprocessResponse(
             bundle_chunk=pb.BundleChunk(sample_id=event.sample_id, offset=event.offset, data=event.data)
         )
     if isinstance(event, Summary):
-        return pb.PreprocessEvent(
+        return pb.PreprocessResponse(
             summary=pb.PreprocessSummary(
                 media_kind=_MEDIA_KIND[event.media_kind],
                 samples=event.samples,
@@ -191,13 +177,13 @@ class PreprocessServicer(pb_grpc.PreprocessServiceServicer):
     def __init__(self, config: PreprocessServiceConfig, pool: WorkerPool):
         self._config = config
         self._pool = pool  # the service's warm worker processes, shared by all runs
-        self._space = SpaceGuard(config.min_free_bytes)
+        self._space = config.space
 
     async def Preprocess(self, request: pb.PreprocessRequest, context):
         caller = current_caller()
         if not caller.internal:
             raise InternalOnly(caller.principal)
-        settings = settings_from_request(request, self._config.workers, self._config.fetch, self._space)
+        settings = settings_from_request(request, self._config.worker_count, self._config.fetch_policy(), self._space)
         log.info(
             "preprocess_started",
             dataset=settings.dataset_id,
@@ -206,11 +192,11 @@ class PreprocessServicer(pb_grpc.PreprocessServiceServicer):
         )
         cancel = threading.Event()  # the call ended early: stop a download at once
         try:
-            run = run_preprocess(
+            events = run_preprocess(
                 settings, self._config.storage, worker_pool=self._pool, use_cache=self._config.cache, cancel=cancel
             )
-            if request.delivery == pb.BY_VALUE:
-                run = inline_bundles(run)
+            by_value = request.delivery == pb.BUNDLE_DELIVERY_BY_VALUE
+            run: Generator[PreprocessEvent | BundleChunk, None, None] = inline_bundles(events) if by_value else events
             async for event in iterate_in_thread(run, "preprocess"):
                 yield event_message(event)
         except (DatasetError, ArchiveError) as exc:
@@ -218,7 +204,7 @@ class PreprocessServicer(pb_grpc.PreprocessServiceServicer):
         finally:
             cancel.set()
 
-    async def UploadArchive(self, request_iterator, context) -> pb.UploadedArchive:
+    async def UploadArchive(self, request_iterator, context) -> pb.UploadArchiveResponse:
         owner = current_caller().principal
         writer: UploadWriter | None = None
         try:
@@ -258,8 +244,8 @@ class PreprocessServicer(pb_grpc.PreprocessServiceServicer):
         return UploadWriter(directory, header, max_bytes=self._config.max_upload_bytes, space=self._space)
 
 
-def uploaded_archive_message(stored: StoredUpload) -> pb.UploadedArchive:
-    return pb.UploadedArchive(uri=stored.uri, sha256=stored.sha256, size_bytes=stored.size_bytes)
+def uploaded_archive_message(stored: StoredUpload) -> pb.UploadArchiveResponse:
+    return pb.UploadArchiveResponse(uri=stored.uri, sha256=stored.sha256, size_bytes=stored.size_bytes)
 
 
 @dataclass
@@ -277,17 +263,17 @@ class PreprocessService:
 
 
 async def serve(config: PreprocessServiceConfig) -> PreprocessService:
-    config.auth.check(config.host)
+    config.auth.check(config.server.host)
     config.storage.mkdir(parents=True, exist_ok=True)
     # Started now, so the first request finds its workers launched and their imports done.
-    pool = WorkerPool(config.workers)
+    pool = WorkerPool(config.worker_count)
     pool.start()
     try:
         running = await start_server(
             [(pb_grpc.add_PreprocessServiceServicer_to_server, PreprocessServicer(config, pool))],
             [SERVICE_NAME],
-            config.port,
-            config.host,
+            config.server.port,
+            config.server.host,
             max_receive_bytes=MAX_REQUEST_BYTES,
             auth=config.auth,
         )

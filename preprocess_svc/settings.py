@@ -11,6 +11,7 @@ from shared.disk_space import SpaceGuard
 from shared.fetch_policy import FetchPolicy
 
 GIB = 1 << 30
+DEFAULT_MAX_ARCHIVE_BYTES = 20 * GIB  # also the largest upload preprocess_svc accepts by default
 DEFAULT_SPLIT_THRESHOLD_S = 30.0
 MIN_SPLIT_THRESHOLD_S = 1.0
 MAX_SPLIT_THRESHOLD_S = 60.0
@@ -50,7 +51,7 @@ class PreprocessSettings:
     # `local` is the one principal of a service without authentication.
     owner: str = LOCAL
     # Service limits.
-    max_archive_bytes: int = 20 * GIB
+    max_archive_bytes: int = DEFAULT_MAX_ARCHIVE_BYTES
     max_uncompressed_bytes: int = 50 * GIB
     max_entries: int = 10_000
     # Where the archive may be read from, and within what time; run_preprocess adds its storage root.

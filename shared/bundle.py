@@ -150,12 +150,18 @@ class BundleWriter:
             self.abort()
             raise
 
+    def _open_fd(self) -> int:
+        if self._fd is None:
+            raise ValueError(f"the bundle {self.path} is already finished or aborted")
+        return self._fd
+
     def _write(self, data: memoryview) -> None:
+        fd = self._open_fd()
         for start in range(0, len(data), _WRITE_CHUNK):
             chunk = data[start : start + _WRITE_CHUNK]
             self._digest.update(chunk)
             while chunk:
-                chunk = chunk[os.write(self._fd, chunk) :]
+                chunk = chunk[os.write(fd, chunk) :]
         self._size += len(data)
 
     def add_frame(self, frame: np.ndarray) -> None:
@@ -163,15 +169,15 @@ class BundleWriter:
             raise ValueError(f"a frame must be uint8 {self.shape[1:]}, got {frame.dtype} {frame.shape}")
         if self._count == self.shape[0]:
             raise ValueError(f"the bundle holds {self.shape[0]} frames; got one more")
-        self._write(memoryview(np.ascontiguousarray(frame)).cast("B"))
+        self._write(np.ascontiguousarray(frame).data.cast("B"))
         self._count += 1
 
     def finish(self) -> WrittenBundle:
         if self._count != self.shape[0]:
             raise ValueError(f"the bundle needs {self.shape[0]} frames, got {self._count}")
         if self._audio is not None:
-            self._write(memoryview(np.ascontiguousarray(self._audio, dtype="<f4")).cast("B"))
-        os.close(self._fd)
+            self._write(np.ascontiguousarray(self._audio, dtype="<f4").data.cast("B"))
+        os.close(self._open_fd())
         self._fd = None
         os.replace(self._tmp, self.path)
         return WrittenBundle(path=self.path, sha256=self._digest.hexdigest(), size_bytes=self._size)

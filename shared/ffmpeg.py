@@ -6,6 +6,7 @@ ffprobe on our machines); the environment variable LTX_FFMPEG points at another 
 
 from __future__ import annotations
 
+import io
 import os
 import subprocess
 import tempfile
@@ -13,7 +14,7 @@ import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO
+from typing import cast
 
 import imageio_ffmpeg
 
@@ -61,7 +62,7 @@ def run_ffmpeg(argv: Sequence[str], *, timeout: float) -> None:
 
 
 @contextmanager
-def _ffmpeg_stdout(argv: Sequence[str], *, timeout: float) -> Iterator[IO[bytes]]:
+def _ffmpeg_stdout(argv: Sequence[str], *, timeout: float) -> Iterator[io.BufferedReader]:
     """Start ffmpeg with its stdout on a pipe and hand that pipe over; check how ffmpeg ended afterwards.
 
     Once the body is done reading, ffmpeg is waited for (if the body read to the end of the output)
@@ -73,6 +74,9 @@ def _ffmpeg_stdout(argv: Sequence[str], *, timeout: float) -> Iterator[IO[bytes]
             proc = subprocess.Popen(list(argv), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=stderr_file)
         except OSError as exc:
             raise FfmpegError(f"cannot start ffmpeg {argv[0]!r}: {exc}") from exc
+        # stdout=PIPE in binary mode with the default buffering: a BufferedReader, never None (typeshed
+        # can only say IO[bytes] | None)
+        stdout = cast(io.BufferedReader, proc.stdout)
         timed_out = threading.Event()
 
         def expire() -> None:
@@ -82,15 +86,14 @@ def _ffmpeg_stdout(argv: Sequence[str], *, timeout: float) -> Iterator[IO[bytes]
         deadline = threading.Timer(timeout, expire)
         deadline.start()
         try:
-            assert proc.stdout is not None
-            yield proc.stdout
+            yield stdout
             returncode = proc.wait()
         finally:
             deadline.cancel()
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
-            proc.stdout.close()
+            stdout.close()
         if timed_out.is_set() or returncode != 0:
             stderr_file.seek(0)
             tail = _tail(stderr_file.read())
@@ -128,7 +131,7 @@ def stream_ffmpeg_into(argv: Sequence[str], buffers: Iterable[memoryview], *, ti
             pass
 
 
-def _fill(stream: IO[bytes], buffer: memoryview) -> int:
+def _fill(stream: io.BufferedReader, buffer: memoryview) -> int:
     """Read into buffer until it is full or the stream ends; the number of bytes read."""
     filled = 0
     while filled < len(buffer):

@@ -52,7 +52,7 @@ def from_plain(hint: Any, data: Any) -> Any:
         item = typing.get_args(hint)[0]
         decoded = [from_plain(item, value) for value in data]
         return tuple(decoded) if origin is tuple else decoded
-    if dataclasses.is_dataclass(hint):
+    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
         hints = _field_types(hint)
         return hint(**{name: from_plain(hints[name], value) for name, value in data.items() if name in hints})
     if isinstance(hint, type) and issubclass(hint, Enum):

@@ -35,7 +35,7 @@ class Principals:
     def credentials(self, principal: str) -> ClientCredentials:
         return ClientCredentials(token=self.tokens[principal])
 
-    def metadata(self, principal: str) -> list[tuple[str, str]]:
+    def metadata(self, principal: str) -> tuple[tuple[str, str], ...]:
         return self.credentials(principal).metadata()
 
 

@@ -21,6 +21,7 @@ from shared.api import preprocess_service_pb2_grpc, training_service_pb2_grpc
 from shared.auth import AuthSettings
 from shared.fetch_policy import FetchPolicy
 from shared.grpc_util.channels import sync_channel
+from shared.grpc_util.listen import ListenSettings
 from tests.principals import ADMIN, INTERNAL, Principals
 from train_svc.models.tiny_preset import PRESET_NAME
 
@@ -82,14 +83,17 @@ def service_stack(
     allow_local_roots: tuple[Path, ...] = (),
     preprocess_storage: Path | None = None,
     preprocess_settings: dict[str, Any] | None = None,
+    link_settings: dict[str, Any] | None = None,
     **training_settings: Any,
 ) -> Iterator[Stack]:
     """Both services, authenticated, on `storage` (the preprocessor on `preprocess_storage` if given).
 
-    `preprocess_settings` and `training_settings` override any config field, authentication included."""
+    `preprocess_settings` and `training_settings` override any config field, authentication included;
+    `link_settings` any field of the training service's PreprocessLink."""
     from preprocess_svc.config import PreprocessServiceConfig
     from preprocess_svc.server import serve as serve_preprocess
     from train_svc.config import TrainServiceConfig
+    from train_svc.preprocess_link import PreprocessLink
     from train_svc.server import serve as serve_training
 
     host = LoopThread()
@@ -99,7 +103,7 @@ def service_stack(
             PreprocessServiceConfig(
                 **{
                     "storage": preprocess_root,
-                    "port": 0,
+                    "server": ListenSettings(port=0),
                     "auth": auth_settings(principals),
                     "fetch": FetchPolicy(allow_local_roots=allow_local_roots, storage_root=preprocess_root),
                     **(preprocess_settings or {}),
@@ -111,11 +115,16 @@ def service_stack(
         config = TrainServiceConfig(
             **{
                 "storage": storage,
-                "preprocess_target": f"127.0.0.1:{preprocess.port}",
+                "preprocess": PreprocessLink(
+                    **{
+                        "target": f"127.0.0.1:{preprocess.port}",
+                        "token_file": principals.token_path(INTERNAL),
+                        **(link_settings or {}),
+                    }
+                ),
                 "base_model": PRESET_NAME,
-                "port": 0,
+                "server": ListenSettings(port=0),
                 "auth": auth_settings(principals),
-                "preprocess_token_file": principals.token_path(INTERNAL),
                 "fetch": FetchPolicy(allow_local_roots=allow_local_roots, storage_root=storage),
                 **training_settings,
             }

@@ -22,8 +22,8 @@ async def _main(argv: list[str] | None) -> int:
     except (BaseModelNotFound, StoreError, AuthConfigError) as exc:
         print(f"train_svc: {exc}", file=sys.stderr)
         return 2
-    if config.ready_file is not None:
-        write_ready_file(config.ready_file, service.port, service.running.health_port)
+    if config.server.ready_file is not None:
+        write_ready_file(config.server.ready_file, service.port, service.running.health_port)
     await wait_for_termination_signal()
     await service.stop(config.grace_seconds)
     return 0

@@ -16,51 +16,43 @@ from pathlib import Path
 import grpc
 
 from shared.api import common_pb2, preprocess_service_pb2, preprocess_service_pb2_grpc
-from shared.api.report_codec import file_report_from_proto
+from shared.api.bundle_codec import bundle_ref_from_proto
+from shared.api.report_codec import file_report_from_proto, skip_reason
+from shared.bundle_ref import BundleRef
 from shared.grpc_util.channels import ClientCredentials, sync_channel
 from shared.grpc_util.errors import error_details
 from train_svc.bundle_receiver import BundleReceiver, BundleTransferError
 from train_svc.jobs.events import (
-    BundleInfo,
     DatasetFailure,
     DatasetProgress,
     DatasetReady,
     DatasetWarning,
-    FileSkipped,
     JobError,
     PreprocessEvent,
+    SkippedFile,
 )
 from train_svc.jobs.job import Job
 
 _CHANNEL_OPTIONS = [("grpc.max_receive_message_length", 8 * 1024 * 1024)]
 _STOP_POLL_S = 0.2
 _MEDIA_KIND = {common_pb2.MEDIA_KIND_VIDEO: "video", common_pb2.MEDIA_KIND_IMAGE: "image"}
+_DELIVERY = {
+    True: preprocess_service_pb2.BUNDLE_DELIVERY_BY_VALUE,
+    False: preprocess_service_pb2.BUNDLE_DELIVERY_BY_REFERENCE,
+}
 
 
-def _to_event(message: preprocess_service_pb2.PreprocessEvent) -> PreprocessEvent | None:
+def _to_event(message: preprocess_service_pb2.PreprocessResponse) -> PreprocessEvent | None:
     kind = message.WhichOneof("event")
     if kind == "progress":
         p = message.progress
         return DatasetProgress(p.files_total, p.files_done, p.samples_written, p.files_skipped)
-    if kind == "skipped":
-        return FileSkipped(message.skipped.path, message.skipped.reason, message.skipped.message)
+    if kind == "skipped_file":
+        return SkippedFile(message.skipped_file.path, *skip_reason(message.skipped_file.error))
     if kind == "warning":
         return DatasetWarning(message.warning.path, message.warning.code, message.warning.message)
     if kind == "bundle":
-        b = message.bundle
-        return BundleInfo(
-            sample_id=b.sample_id,
-            uri=b.uri,
-            sha256=b.sha256,
-            size_bytes=b.size_bytes,
-            frames=b.frames,
-            height=b.height,
-            width=b.width,
-            fps=b.fps,
-            caption=b.caption,
-            source_path=b.source_path,
-            has_audio=b.has_audio,
-        )
+        return bundle_ref_from_proto(message.bundle)
     if kind == "file_report":
         return file_report_from_proto(message.file_report)
     if kind == "summary":
@@ -99,9 +91,9 @@ class PreprocessAccess:
             ca_cert=self.ca_cert, client_cert=self.client_cert, client_key=self.client_key
         )
 
-    def metadata(self) -> list[tuple[str, str]]:
+    def metadata(self) -> tuple[tuple[str, str], ...]:
         if self.token_file is None:
-            return []
+            return ()
         return ClientCredentials.from_files(token_file=self.token_file).metadata()
 
 
@@ -131,7 +123,8 @@ class PreprocessClient:
             raise ValueError("bundles by value need a storage root to write them to")
         self.target = target
         self.by_value = by_value
-        self.storage_root = storage_root
+        # Where bundles sent by value are written (one folder per job); None by reference.
+        self._bundle_root = storage_root / "jobs" if by_value and storage_root is not None else None
         self._access = access or PreprocessAccess()
         self._channel = sync_channel(target, self._access.credentials(), options=_CHANNEL_OPTIONS)
         self._stub = preprocess_service_pb2_grpc.PreprocessServiceStub(self._channel)
@@ -152,19 +145,20 @@ class PreprocessClient:
             with_audio=s.with_audio is not False,
             audio_normalize=s.audio_normalize,
             audio_preserve_pitch=s.audio_preserve_pitch,
-            delivery=preprocess_service_pb2.BY_VALUE if self.by_value else preprocess_service_pb2.BY_REFERENCE,
+            delivery=_DELIVERY[self.by_value],
             owner=job.owner,
         )
 
     def __call__(self, job: Job) -> Generator[PreprocessEvent, None, None]:
         call = self._stub.Preprocess(self.request_for(job), timeout=24 * 3600, metadata=self._access.metadata())
-        receiver = BundleReceiver(self.storage_root / "jobs" / job.id / "bundles") if self.by_value else None
+        receiver = BundleReceiver(self._bundle_root / job.id / "bundles") if self._bundle_root is not None else None
         done = threading.Event()
         threading.Thread(
             target=_cancel_when_stopped, args=(call, job, done), name="preprocess-stop", daemon=True
         ).start()
         try:
             for message in call:
+                event: PreprocessEvent | None
                 if receiver is not None and message.WhichOneof("event") in ("bundle_chunk", "bundle"):
                     event = _received(receiver, message)
                 else:
@@ -185,12 +179,12 @@ class PreprocessClient:
         self._channel.close()
 
 
-def _received(receiver: BundleReceiver, message: preprocess_service_pb2.PreprocessEvent) -> BundleInfo | None:
+def _received(receiver: BundleReceiver, message: preprocess_service_pb2.PreprocessResponse) -> BundleRef | None:
     """A by-value chunk is written (None); the BundleRef that closes it becomes a bundle on our storage."""
     if message.WhichOneof("event") == "bundle_chunk":
         chunk = message.bundle_chunk
         receiver.chunk(chunk.sample_id, chunk.offset, chunk.data)
         return None
-    bundle = _to_event(message)
+    bundle = bundle_ref_from_proto(message.bundle)
     path = receiver.finish(bundle.sample_id, bundle.sha256, bundle.size_bytes)
     return replace(bundle, uri=path.resolve().as_uri())

@@ -8,6 +8,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import grpc
 import structlog
 
 from shared.aio_bridge import iterate_in_thread
@@ -15,7 +16,6 @@ from shared.api import common_pb2
 from shared.api import training_service_pb2 as pb
 from shared.api import training_service_pb2_grpc as pb_grpc
 from shared.auth import current_caller
-from shared.disk_space import SpaceGuard
 from shared.disk_usage import bytes_under
 from shared.fetch_policy import create_time_problem
 from shared.grpc_util.server import RunningServer, start_server, stop_server
@@ -51,18 +51,26 @@ SERVICE_NAME = pb.DESCRIPTOR.services_by_name["TrainingService"].full_name
 log = structlog.get_logger(__name__)
 
 
-def generation_event(event: GenerationEvent) -> pb.GenerateVideoEvent:
+_STAGES = {
+    "queued": pb.GENERATION_STAGE_QUEUED,
+    "loading": pb.GENERATION_STAGE_LOADING,
+    "sampling": pb.GENERATION_STAGE_SAMPLING,
+    "encoding": pb.GENERATION_STAGE_ENCODING,
+}
+
+
+def generation_event(event: GenerationEvent) -> pb.GenerateVideoResponse:
     if isinstance(event, GenerationProgress):
-        progress = pb.GenerationProgress(step=event.step, total_steps=event.total_steps, stage=event.stage)
-        return pb.GenerateVideoEvent(progress=progress)
+        progress = pb.GenerationProgress(step=event.step, total_steps=event.total_steps, stage=_STAGES[event.stage])
+        return pb.GenerateVideoResponse(progress=progress)
     if isinstance(event, GenerationPreview):
-        return pb.GenerateVideoEvent(preview_jpeg=event.jpeg)
+        return pb.GenerateVideoResponse(preview_jpeg=event.jpeg)
     if isinstance(event, GenerationFinished):
         video = common_pb2.Artifact(
             name="video", uri=event.video.uri, sha256=event.video.sha256, size_bytes=event.video.size_bytes
         )
         result = pb.GenerationResult(name=event.name, video=video, seed=event.seed, seconds=event.seconds)
-        return pb.GenerateVideoEvent(result=result)
+        return pb.GenerateVideoResponse(result=result)
     raise TypeError(f"no API form for generation event {type(event).__name__}")
 
 
@@ -101,9 +109,9 @@ class EventMessages:
 
     def __init__(self, size: int = 8192):
         self._size = size
-        self._messages: OrderedDict[tuple[str, int], pb.TrainingJobEvent] = OrderedDict()
+        self._messages: OrderedDict[tuple[str, int], pb.WatchTrainingJobResponse] = OrderedDict()
 
-    def of(self, job: Job, logged: LoggedEvent) -> pb.TrainingJobEvent:
+    def of(self, job: Job, logged: LoggedEvent) -> pb.WatchTrainingJobResponse:
         key = (job.id, logged.sequence)
         message = self._messages.get(key)
         if message is None:
@@ -130,7 +138,7 @@ class TrainingServicer(pb_grpc.TrainingServiceServicer):
         self._artifacts = artifacts
         self._lora_access = lora_access
         self._storage = config.storage
-        self._fetch = config.fetch
+        self._fetch = config.fetch_policy()
         self._quotas = config.quotas
         self._heartbeat_s = config.heartbeat_seconds
         self._write_timeout_s = config.watch_write_timeout_seconds
@@ -172,7 +180,11 @@ class TrainingServicer(pb_grpc.TrainingServiceServicer):
     async def CancelTrainingJob(self, request: pb.CancelTrainingJobRequest, context) -> pb.TrainingJob:
         return training_job(self._manager.cancel(request.name, current_caller()))
 
-    async def WatchTrainingJob(self, request: pb.WatchTrainingJobRequest, context):
+    # It writes with context.write (to bound each write's wait), which grpc.aio allows for a streaming
+    # handler, where the generated servicer type expects an iterator.
+    async def WatchTrainingJob(  # type: ignore[override]
+        self, request: pb.WatchTrainingJobRequest, context: grpc.aio.ServicerContext
+    ) -> None:
         if request.after_sequence < 0:
             violation = FieldViolation("after_sequence", f"must be >= 0 (got {request.after_sequence})")
             raise InvalidRequest([violation], reason="INVALID_WATCH_REQUEST")
@@ -254,33 +266,29 @@ MAX_REQUEST_BYTES = 256 * 1024
 
 async def serve(config: TrainServiceConfig) -> TrainingService:
     """Check the settings, resolve the base model (failing fast if it is missing), then start serving."""
-    config.auth.check(config.host)
+    config.auth.check(config.server.host)
     quiet_model_libraries()
-    limit_cpu_threads(config.cpu_threads)
+    limit_cpu_threads(config.placement.cpu_threads)
     base_model = resolve_base_model(config.base_model)
-    placement = choose_placement(config.device, config.precision)
+    placement = choose_placement(config.placement.device, config.placement.precision)
     preprocess = PreprocessClient(
-        config.preprocess_target,
-        by_value=config.bundle_delivery == "value",
+        config.preprocess.target,
+        by_value=config.preprocess.bundle_delivery == "value",
         storage_root=config.storage,
         access=PreprocessAccess(
-            token_file=config.preprocess_token_file,
-            ca_cert=config.preprocess_ca_cert,
+            token_file=config.preprocess.token_file,
+            ca_cert=config.preprocess.ca_cert,
             client_cert=config.auth.tls_cert,
             client_key=config.auth.tls_key,
         ),
     )
-    space = SpaceGuard(config.min_free_bytes)
+    space = config.space
     runner = JobRunner(
         RunnerConfig(
             storage_root=config.storage,
             base_model=base_model,
             placement=placement,
-            feed_forward=config.lora_feed_forward,
-            seed=config.seed,
-            preview_steps=config.preview_steps,
-            checkpoint_every=config.checkpoint_every,
-            checkpoint_keep=config.checkpoint_keep,
+            settings=config.run,
             space=space,
         ),
         preprocess,
@@ -298,8 +306,8 @@ async def serve(config: TrainServiceConfig) -> TrainingService:
     running = await start_server(
         [(pb_grpc.add_TrainingServiceServicer_to_server, servicer)],
         [SERVICE_NAME],
-        config.port,
-        config.host,
+        config.server.port,
+        config.server.host,
         max_receive_bytes=MAX_REQUEST_BYTES,
         auth=config.auth,
     )

@@ -6,8 +6,13 @@ that code which only needs messages (request validation, the domain) does not lo
 
 import importlib
 from types import ModuleType
+from typing import TYPE_CHECKING
 
 from shared.api.gen.ltx.trainer.v1 import common_pb2, preprocess_service_pb2, training_service_pb2
+
+if TYPE_CHECKING:  # what __getattr__ returns, for the type checker
+    from shared.api.gen.ltx.trainer.v1 import preprocess_service_pb2_grpc as preprocess_service_pb2_grpc
+    from shared.api.gen.ltx.trainer.v1 import training_service_pb2_grpc as training_service_pb2_grpc
 
 _GEN = "shared.api.gen.ltx.trainer.v1"
 _STUBS = ("preprocess_service_pb2_grpc", "training_service_pb2_grpc")

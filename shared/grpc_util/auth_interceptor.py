@@ -28,9 +28,9 @@ def certificate_principal(context: grpc.aio.ServicerContext) -> str | None:
     """The principal a verified client certificate names: its first URI SAN, else its CN."""
     auth = context.auth_context()
     for key in ("peer_uri", "x509_common_name"):
-        values = auth.get(key)
-        if values:
-            return values[0].decode("utf-8", "replace")
+        first = next(iter(auth.get(key, ())), None)
+        if first is not None:
+            return first.decode("utf-8", "replace")
     return None
 
 

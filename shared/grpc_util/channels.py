@@ -52,8 +52,8 @@ class ClientCredentials:
             client_key=client_key.read_bytes() if client_key is not None else None,
         )
 
-    def metadata(self) -> list[tuple[str, str]]:
-        return [("authorization", f"Bearer {self.token}")] if self.token else []
+    def metadata(self) -> tuple[tuple[str, str], ...]:
+        return (("authorization", f"Bearer {self.token}"),) if self.token else ()
 
     def channel_credentials(self) -> grpc.ChannelCredentials:
         credentials = grpc.ssl_channel_credentials(self.ca_cert, self.client_key, self.client_cert)
@@ -64,12 +64,12 @@ class ClientCredentials:
         return credentials
 
 
-def _with_metadata(details, extra: list[tuple[str, str]]):
+def _with_metadata(details, extra: tuple[tuple[str, str], ...]):
     return details._replace(metadata=[*(details.metadata or ()), *extra])
 
 
 class _AioToken:
-    def __init__(self, metadata: list[tuple[str, str]]):
+    def __init__(self, metadata: tuple[tuple[str, str], ...]):
         self._metadata = metadata
 
     async def _add(self, continuation, client_call_details, request):
@@ -102,7 +102,7 @@ class _SyncTokenInterceptor(
     grpc.StreamUnaryClientInterceptor,
     grpc.StreamStreamClientInterceptor,
 ):
-    def __init__(self, metadata: list[tuple[str, str]]):
+    def __init__(self, metadata: tuple[tuple[str, str], ...]):
         self._metadata = metadata
 
     def _details(self, details):

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import inspect
 import uuid
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, cast
 
 import grpc
 import structlog
@@ -21,11 +21,11 @@ from google.protobuf.message import DecodeError, Message
 from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
+from shared.api.error_info import ERROR_DOMAIN
 from shared.grpc_util.handler_wrapping import WrappingInterceptor
 from shared.quoting import clip
 from shared.request.errors import DomainError, InvalidRequest, QuotaExceeded
 
-ERROR_DOMAIN = "ltx-trainer.v1"
 INTERNAL_REASON = "INTERNAL_ERROR"
 _CODE_NAMES = {code.value[0]: code.name for code in grpc.StatusCode}
 
@@ -164,8 +164,11 @@ async def _abort(context: grpc.aio.ServicerContext, exc: Exception, method: str)
 
 def rpc_error_status(err: grpc.RpcError) -> status_pb2.Status:
     """The google.rpc.Status behind a failed call: the rich one if the server sent it, else code + details."""
-    for key, value in err.trailing_metadata() or ():
-        if key == "grpc-status-details-bin":
+    # Key-value pairs at run time (aio's Metadata, or the sync call's namedtuples); the grpc stubs'
+    # _Metadatum has no __iter__.
+    metadata = cast(Iterable[tuple[str, str | bytes]], err.trailing_metadata() or ())
+    for key, value in metadata:
+        if key == "grpc-status-details-bin" and isinstance(value, bytes):
             try:
                 return status_pb2.Status.FromString(value)
             except DecodeError:

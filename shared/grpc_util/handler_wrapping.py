@@ -14,6 +14,13 @@ Wrap = Callable[[Behavior], Behavior]
 
 def wrapped_handler(handler: grpc.RpcMethodHandler, wrap: Wrap) -> grpc.RpcMethodHandler:
     """`handler` with its behaviour (whatever its streaming kind) replaced by `wrap(behaviour)`."""
+    return rebuilt_handler(handler, wrap, handler.request_deserializer)
+
+
+def rebuilt_handler(
+    handler: grpc.RpcMethodHandler, wrap: Wrap, request_deserializer: Callable[[bytes], Any] | None
+) -> grpc.RpcMethodHandler:
+    """`handler` with its behaviour replaced by `wrap(behaviour)` and its request deserializer by the one given."""
     if handler.request_streaming and handler.response_streaming:
         make, behavior = grpc.stream_stream_rpc_method_handler, handler.stream_stream
     elif handler.request_streaming:
@@ -22,9 +29,11 @@ def wrapped_handler(handler: grpc.RpcMethodHandler, wrap: Wrap) -> grpc.RpcMetho
         make, behavior = grpc.unary_stream_rpc_method_handler, handler.unary_stream
     else:
         make, behavior = grpc.unary_unary_rpc_method_handler, handler.unary_unary
+    if behavior is None:
+        raise ValueError("the method handler has no behaviour for its own streaming kind")
     return make(
         wrap(behavior),
-        request_deserializer=handler.request_deserializer,
+        request_deserializer=request_deserializer,
         response_serializer=handler.response_serializer,
     )
 

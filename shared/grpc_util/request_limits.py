@@ -18,7 +18,7 @@ from typing import Any
 import grpc
 from google.protobuf.message import DecodeError
 
-from shared.grpc_util.handler_wrapping import WrappingInterceptor
+from shared.grpc_util.handler_wrapping import WrappingInterceptor, rebuilt_handler
 from shared.request.errors import DomainError, ErrorCode, InvalidRequest
 from shared.request.field_limits import length_violations
 
@@ -96,4 +96,4 @@ class RequestLimitsInterceptor(WrappingInterceptor):
         wrapped = await super().intercept_service(continuation, handler_call_details)
         if wrapped is None or self.leaves_alone(handler_call_details.method):
             return wrapped
-        return wrapped._replace(request_deserializer=_tolerant(wrapped.request_deserializer))
+        return rebuilt_handler(wrapped, lambda behavior: behavior, _tolerant(wrapped.request_deserializer))

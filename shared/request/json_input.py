@@ -10,9 +10,10 @@ from __future__ import annotations
 import difflib
 import json
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Protocol
 
 from google.protobuf.descriptor import FieldDescriptor
+from google.protobuf.message import Message
 
 from shared.api import common_pb2, training_service_pb2
 from shared.request.errors import FieldViolation, InvalidRequest
@@ -27,6 +28,24 @@ _ENUM_NUMBERS: dict[str, dict[str, int]] = {
 _ENUM_NAMES: dict[str, dict[int, str]] = {
     enum: {num: name for name, num in numbers.items()} for enum, numbers in _ENUM_NUMBERS.items()
 }
+
+
+class _EnumType(Protocol):
+    @property
+    def full_name(self) -> str: ...
+
+
+class _Field(Protocol):
+    """What is read here of a field descriptor (the pure-Python and the upb descriptor types both have it)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def type(self) -> int: ...
+    @property
+    def is_repeated(self) -> bool: ...
+    @property
+    def enum_type(self) -> _EnumType | None: ...
 
 
 def input_from_json(data: Mapping[str, Any]) -> training_service_pb2.TrainingInput:
@@ -56,26 +75,27 @@ def input_from_json(data: Mapping[str, Any]) -> training_service_pb2.TrainingInp
 def input_to_json(input: training_service_pb2.TrainingInput) -> dict[str, Any]:
     """The fields set in `input` as the spec's JSON body (unset fields are left out)."""
     body: dict[str, Any] = {}
+    message: Message = input  # field names come from the descriptor: the untyped HasField
     for field in input.DESCRIPTOR.fields:
         value = getattr(input, field.name)
-        is_set = input.HasField(field.name) if field.has_presence else bool(value)
+        is_set = message.HasField(field.name) if field.has_presence else bool(value)
         if not is_set:
             continue
         if field.is_repeated:
             body[field.name] = [{"prompt": entry.prompt} for entry in value]
         elif field.type == FieldDescriptor.TYPE_ENUM:
-            body[field.name] = _ENUM_NAMES[field.enum_type.full_name].get(value, value)
+            body[field.name] = _ENUM_NAMES[_enum_full_name(field)].get(value, value)
         else:
             body[field.name] = value
     return body
 
 
-def _set_field(message: training_service_pb2.TrainingInput, field: FieldDescriptor, value: Any) -> list[FieldViolation]:
+def _set_field(message: training_service_pb2.TrainingInput, field: _Field, value: Any) -> list[FieldViolation]:
     name = field.name
     if field.is_repeated:
         return _set_validation(message, name, value)
     if field.type == FieldDescriptor.TYPE_ENUM:
-        numbers = _ENUM_NUMBERS[field.enum_type.full_name]
+        numbers = _ENUM_NUMBERS[_enum_full_name(field)]
         if not isinstance(value, str) or value not in numbers:
             return [FieldViolation(name, f"must be one of {', '.join(numbers)} (got {_show(value)})")]
         setattr(message, name, numbers[value])
@@ -100,6 +120,12 @@ def _set_field(message: training_service_pb2.TrainingInput, field: FieldDescript
             return [FieldViolation(name, f"must be a string (got {_show(value)})")]
         setattr(message, name, value)
     return []
+
+
+def _enum_full_name(field: _Field) -> str:
+    if field.enum_type is None:
+        raise TypeError(f"the enum field {field.name!r} has no enum type in its descriptor")
+    return field.enum_type.full_name
 
 
 def _set_validation(message: training_service_pb2.TrainingInput, name: str, value: Any) -> list[FieldViolation]:

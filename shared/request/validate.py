@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Collection, Mapping
-from typing import TypeVar
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
+
+from google.protobuf.message import Message
 
 from shared.api import common_pb2, training_service_pb2
 from shared.quoting import quote
@@ -36,12 +38,12 @@ from shared.request.ranges import (
 )
 from shared.request.settings import TrainingSettings
 
-RESOLUTIONS: dict[int, Resolution] = {
+RESOLUTIONS: dict[common_pb2.Resolution.ValueType, Resolution] = {
     common_pb2.RESOLUTION_LOW: Resolution.LOW,
     common_pb2.RESOLUTION_MEDIUM: Resolution.MEDIUM,
     common_pb2.RESOLUTION_HIGH: Resolution.HIGH,
 }
-ASPECT_RATIOS: dict[int, AspectRatio] = {
+ASPECT_RATIOS: dict[common_pb2.AspectRatio.ValueType, AspectRatio] = {
     common_pb2.ASPECT_RATIO_16_9: AspectRatio.LANDSCAPE_16_9,
     common_pb2.ASPECT_RATIO_1_1: AspectRatio.SQUARE_1_1,
     common_pb2.ASPECT_RATIO_9_16: AspectRatio.PORTRAIT_9_16,
@@ -119,7 +121,8 @@ class _Rules:
             self.violations.append(FieldViolation(field, description))
 
     def optional(self, name: str, default):
-        return getattr(self._message, name) if self._message.HasField(name) else default
+        message: Message = self._message  # `name` is any optional field's: the untyped HasField
+        return getattr(message, name) if message.HasField(name) else default
 
     def url(self, name: str) -> str:
         url = getattr(self._message, name).strip()
@@ -177,7 +180,7 @@ class _Rules:
         self._reject(name, f"must be a finite number above 0 and at most {LEARNING_RATE_MAX} (got {value})")
         return default
 
-    def enum(self, name: str, default: _E, table: Mapping[int, _E]) -> _E:
+    def enum(self, name: str, default: _E, table: Mapping[Any, _E]) -> _E:
         number = getattr(self._message, name)
         if number == 0:  # *_UNSPECIFIED
             return default

@@ -39,7 +39,7 @@ class FakeTrainingService(training_service_pb2_grpc.TrainingServiceServicer):
         raise DomainError(ErrorCode.NOT_FOUND, "JOB_NOT_FOUND", f"no job named {request.name}", {"name": request.name})
 
     async def WatchTrainingJob(self, request, context):  # async generator
-        yield training_service_pb2.TrainingJobEvent(sequence=1)
+        yield training_service_pb2.WatchTrainingJobResponse(sequence=1)
         if request.after_sequence == 0:
             raise DomainError(
                 ErrorCode.FAILED_PRECONDITION,
@@ -55,7 +55,7 @@ class FakePreprocessService(preprocess_service_pb2_grpc.PreprocessServiceService
         if request.dataset_id == "self-aborting":
             await context.abort(grpc.StatusCode.NOT_FOUND, "archive not found")
         progress = common_pb2.PreprocessProgress(files_total=2)
-        await context.write(preprocess_service_pb2.PreprocessEvent(progress=progress))
+        await context.write(preprocess_service_pb2.PreprocessResponse(progress=progress))
         raise DomainError(ErrorCode.FAILED_PRECONDITION, "MIXED_MEDIA", "the archive mixes videos and images")
 
 

@@ -18,6 +18,7 @@ from shared.api import training_service_pb2 as pb
 from shared.demo_dataset import make_demo_dataset
 from tests.principals import Principals
 from tests.service_stack import Stack, service_stack
+from train_svc.job_run.settings import RunSettings
 
 PREVIEW_STEPS = 2  # denoising steps of a validation preview: enough to exercise the pipeline, cheap on a CPU
 
@@ -57,11 +58,11 @@ class Services:
     def create(self, **fields) -> pb.TrainingJob:
         return self.stub.CreateTrainingJob(pb.CreateTrainingJobRequest(input=pb.TrainingInput(**fields)))
 
-    def events(self, name: str, after: int = 0) -> list[pb.TrainingJobEvent]:
+    def events(self, name: str, after: int = 0) -> list[pb.WatchTrainingJobResponse]:
         request = pb.WatchTrainingJobRequest(name=name, after_sequence=after)
         return list(self.stub.WatchTrainingJob(request, timeout=600))
 
-    def run(self, **fields) -> tuple[pb.TrainingJob, list[pb.TrainingJobEvent]]:
+    def run(self, **fields) -> tuple[pb.TrainingJob, list[pb.WatchTrainingJobResponse]]:
         """Create a job, follow it to its end, return its final record and every event."""
         job = self.create(**fields)
         events = self.events(job.name)
@@ -72,7 +73,9 @@ class Services:
 def services(tmp_path_factory, principals) -> Iterator[Services]:
     storage = tmp_path_factory.mktemp("storage")
     allowed = (tmp_path_factory.getbasetemp(),)
-    with service_stack(storage, principals, allow_local_roots=allowed, preview_steps=PREVIEW_STEPS) as stack:
+    with service_stack(
+        storage, principals, allow_local_roots=allowed, run=RunSettings(preview_steps=PREVIEW_STEPS)
+    ) as stack:
         yield Services(stack)
 
 
@@ -98,7 +101,7 @@ def finished_job(services, tmp_path_factory) -> pb.TrainingJob:
         resolution=common_pb2.RESOLUTION_LOW,
         aspect_ratio=common_pb2.ASPECT_RATIO_16_9,
     )
-    assert job.state == pb.TrainingJob.State.SUCCEEDED, job.error
+    assert job.state == pb.TrainingJob.State.STATE_SUCCEEDED, job.error
     return job
 
 

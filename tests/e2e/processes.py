@@ -100,9 +100,9 @@ def train_service(
 
 def wait_for_step(
     target: str, name: str, step: int, timeout: float = 600, credentials: ClientCredentials | None = None
-) -> list[pb.TrainingJobEvent]:
+) -> list[pb.WatchTrainingJobResponse]:
     """Watch a job until it has reported `step` (or ended); return the events seen."""
-    seen: list[pb.TrainingJobEvent] = []
+    seen: list[pb.WatchTrainingJobResponse] = []
     with sync_channel(target, credentials) as channel:
         stub = pb_grpc.TrainingServiceStub(channel)
         for event in stub.WatchTrainingJob(pb.WatchTrainingJobRequest(name=name), timeout=timeout):
@@ -114,7 +114,7 @@ def wait_for_step(
 
 def all_events(
     target: str, name: str, timeout: float = 900, after: int = 0, credentials: ClientCredentials | None = None
-) -> list[pb.TrainingJobEvent]:
+) -> list[pb.WatchTrainingJobResponse]:
     """Every event of a job after sequence `after`, up to its end (waits for the end); no heartbeats."""
     with sync_channel(target, credentials) as channel:
         stub = pb_grpc.TrainingServiceStub(channel)

@@ -22,7 +22,7 @@ from train_svc.models.tiny_preset import PRESET_NAME
 
 pytestmark = pytest.mark.integration
 
-SUCCEEDED, FAILED = pb.TrainingJob.State.SUCCEEDED, pb.TrainingJob.State.FAILED
+SUCCEEDED, FAILED = pb.TrainingJob.State.STATE_SUCCEEDED, pb.TrainingJob.State.STATE_FAILED
 AUDIO_ATTENTIONS = {"audio_attn1", "audio_attn2", "audio_to_video_attn", "video_to_audio_attn"}
 JOB = dict(rank=8, number_of_steps=100, number_of_frames=9, resolution=common_pb2.RESOLUTION_LOW)
 
@@ -91,7 +91,7 @@ def test_one_silent_clip_under_auto_trains_video_only_and_names_the_clip(service
     assert not job.resolved.with_audio
     notes = [(e.warning.path, e.warning.code) for e in events if e.HasField("warning")]
     assert ("silent.mp4", "NO_AUDIO_TRACK") in notes
-    assert [e.state_change.message for e in events if e.state_change.state == pb.TrainingJob.State.TRAINING] == [
+    assert [e.state_change.message for e in events if e.state_change.state == pb.TrainingJob.State.STATE_TRAINING] == [
         "training on 3 samples, video only (1 clip(s) without sound)"
     ]
     assert {f.path: f.source.has_audio for f in job.dataset_report.files}["silent.mp4"] is False

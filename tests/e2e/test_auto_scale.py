@@ -10,7 +10,7 @@ from shared.demo_dataset import make_short_clips_zip
 
 pytestmark = pytest.mark.integration
 
-SUCCEEDED = pb.TrainingJob.State.SUCCEEDED
+SUCCEEDED = pb.TrainingJob.State.STATE_SUCCEEDED
 
 
 def test_auto_scale_turns_an_all_too_short_dataset_into_a_trained_lora(services, tmp_path):
@@ -25,6 +25,6 @@ def test_auto_scale_turns_an_all_too_short_dataset_into_a_trained_lora(services,
     )
 
     assert job.state == SUCCEEDED, job.error
-    assert not [e.skipped for e in events if e.HasField("skipped")]
+    assert not [e.skipped_file for e in events if e.HasField("skipped_file")]
     assert "auto_scale_input" not in {e.warning.path for e in events if e.HasField("warning")}
     assert job.result.lora_file.uri

@@ -24,7 +24,7 @@ def apart(tmp_path_factory, principals):
         principals,
         allow_local_roots=(tmp_path_factory.getbasetemp(),),
         preprocess_storage=preprocess_storage,
-        bundle_delivery="value",
+        link_settings={"bundle_delivery": "value"},
     ) as stack:
         yield Services(stack), preprocess_storage
 
@@ -41,7 +41,7 @@ def test_a_job_trains_on_bundles_received_over_grpc(apart, tmp_path):
         resolution=common_pb2.RESOLUTION_LOW,
     )
 
-    assert job.state == pb.TrainingJob.State.SUCCEEDED, job.error
+    assert job.state == pb.TrainingJob.State.STATE_SUCCEEDED, job.error
     encoded = [e.sample_encoded.bundle for e in events if e.HasField("sample_encoded")]
     assert len(encoded) == 3
     job_bundles = services.storage / "jobs" / job.name.removeprefix("trainingJobs/") / "bundles"

@@ -24,10 +24,10 @@ def test_a_cancelled_job_stops_at_a_step_boundary_and_keeps_its_checkpoint(servi
     job = services.create(**request)
     waiting = services.create(**request)  # one accelerator: it waits behind the first
     cancelled = services.stub.CancelTrainingJob(pb.CancelTrainingJobRequest(name=waiting.name))
-    assert cancelled.state == pb.TrainingJob.State.CANCELLED and cancelled.billable_units == 0  # at once
+    assert cancelled.state == pb.TrainingJob.State.STATE_CANCELLED and cancelled.billable_units == 0  # at once
     assert [e.state_change.state for e in services.events(waiting.name)] == [
-        pb.TrainingJob.State.QUEUED,
-        pb.TrainingJob.State.CANCELLED,
+        pb.TrainingJob.State.STATE_QUEUED,
+        pb.TrainingJob.State.STATE_CANCELLED,
     ]
     events = []
     for event in services.stub.WatchTrainingJob(pb.WatchTrainingJobRequest(name=job.name), timeout=600):
@@ -35,7 +35,7 @@ def test_a_cancelled_job_stops_at_a_step_boundary_and_keeps_its_checkpoint(servi
         if event.HasField("step") and event.step.step == 5:
             services.stub.CancelTrainingJob(pb.CancelTrainingJobRequest(name=job.name))
     final = services.stub.GetTrainingJob(pb.GetTrainingJobRequest(name=job.name))
-    assert final.state == pb.TrainingJob.State.CANCELLED and final.billable_units == 0
+    assert final.state == pb.TrainingJob.State.STATE_CANCELLED and final.billable_units == 0
     assert not final.result.HasField("lora_file")
 
     steps = [e.step.step for e in events if e.HasField("step")]
@@ -43,5 +43,5 @@ def test_a_cancelled_job_stops_at_a_step_boundary_and_keeps_its_checkpoint(servi
     checkpoint, end = events[-2], events[-1]
     assert checkpoint.HasField("checkpoint") and checkpoint.checkpoint.step == steps[-1] == final.progress.step
     assert path_from_uri(checkpoint.checkpoint.uri).stat().st_size == checkpoint.checkpoint.size_bytes
-    assert end.state_change.state == pb.TrainingJob.State.CANCELLED
+    assert end.state_change.state == pb.TrainingJob.State.STATE_CANCELLED
     assert f"checkpoint at step {steps[-1]} is kept" in end.state_change.message

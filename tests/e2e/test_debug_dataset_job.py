@@ -16,7 +16,7 @@ from shared.demo_dataset import make_demo_dataset
 
 pytestmark = pytest.mark.integration
 
-SUCCEEDED = pb.TrainingJob.State.SUCCEEDED
+SUCCEEDED = pb.TrainingJob.State.STATE_SUCCEEDED
 
 
 @pytest.fixture(scope="module")
@@ -94,7 +94,7 @@ def test_debug_dataset_outlives_a_cancelled_training(services, tmp_path):
         if event.HasField("artifact") and event.artifact.name == "debug_dataset":
             services.stub.CancelTrainingJob(pb.CancelTrainingJobRequest(name=job.name))
     final = services.stub.GetTrainingJob(pb.GetTrainingJobRequest(name=job.name))
-    assert final.state == pb.TrainingJob.State.CANCELLED
+    assert final.state == pb.TrainingJob.State.STATE_CANCELLED
     assert final.billable_units == 0 and not final.result.HasField("lora_file")
     with zipfile.ZipFile(path_from_uri(final.result.debug_dataset.uri)) as archive:
         assert encoded and {m["sample_id"] for m in json.loads(archive.read("manifest.json"))["samples"]} == encoded

@@ -48,7 +48,9 @@ def test_cancelling_a_job_stops_its_download_within_a_second(tmp_path, principal
         print(f"the download stopped {stopped_in * 1000:.0f} ms after the cancel")
         assert stopped_in < 1.0
 
-        while stub.GetTrainingJob(pb.GetTrainingJobRequest(name=job.name)).state != pb.TrainingJob.State.CANCELLED:
+        while (
+            stub.GetTrainingJob(pb.GetTrainingJobRequest(name=job.name)).state != pb.TrainingJob.State.STATE_CANCELLED
+        ):
             assert time.monotonic() - asked < 10
             time.sleep(0.05)
         dataset = storage / "datasets" / job.name.removeprefix("trainingJobs/")

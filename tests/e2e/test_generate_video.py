@@ -34,7 +34,7 @@ SMALL = dict(
 )
 
 
-def _generate(services, **fields) -> tuple[list[pb.GenerateVideoEvent], pb.GenerationResult]:
+def _generate(services, **fields) -> tuple[list[pb.GenerateVideoResponse], pb.GenerationResult]:
     events = list(services.stub.GenerateVideo(pb.GenerateVideoRequest(**{**SMALL, **fields}), timeout=300))
     assert events[-1].HasField("result")
     return events, events[-1].result
@@ -61,7 +61,13 @@ def base(services):
 def test_a_generation_streams_progress_a_preview_and_a_stored_mp4(services, base):
     events, result = base
     stages = [(e.progress.stage, e.progress.step, e.progress.total_steps) for e in events if e.HasField("progress")]
-    assert stages == [("queued", 0, 2), ("loading", 0, 2), ("sampling", 1, 2), ("sampling", 2, 2), ("encoding", 2, 2)]
+    assert stages == [
+        (pb.GENERATION_STAGE_QUEUED, 0, 2),
+        (pb.GENERATION_STAGE_LOADING, 0, 2),
+        (pb.GENERATION_STAGE_SAMPLING, 1, 2),
+        (pb.GENERATION_STAGE_SAMPLING, 2, 2),
+        (pb.GENERATION_STAGE_ENCODING, 2, 2),
+    ]
     assert events[-2].HasField("preview_jpeg")
     preview = Image.open(io.BytesIO(events[-2].preview_jpeg))
     assert preview.format == "JPEG" and preview.size == (512, 288)
@@ -127,7 +133,7 @@ def test_unknown_and_unfinished_jobs_are_refused(services, tmp_path):
     assert _refused(services, grpc.StatusCode.NOT_FOUND, job="trainingJobs/0123456789abcdef")[1] == "JOB_NOT_FOUND"
     assert _refused(services, grpc.StatusCode.INVALID_ARGUMENT, job="jobs/1")[0] == ["job"]
     failed, _ = services.run(training_data_url=str(tmp_path / "missing.zip"))
-    assert failed.state == pb.TrainingJob.State.FAILED
+    assert failed.state == pb.TrainingJob.State.STATE_FAILED
     assert _refused(services, grpc.StatusCode.FAILED_PRECONDITION, job=failed.name)[1] == "JOB_NOT_FINISHED"
 
 
@@ -137,7 +143,7 @@ def test_a_cancelled_generation_stops_and_leaves_no_file(services):
     before = set(folder.iterdir())
     call = services.stub.GenerateVideo(pb.GenerateVideoRequest(**{**SMALL, "steps": 100}), timeout=300)
     for event in call:
-        if event.progress.stage == "sampling":
+        if event.progress.stage == pb.GENERATION_STAGE_SAMPLING:
             break
     call.cancel()
     started = time.monotonic()

@@ -25,7 +25,7 @@ def test_an_image_only_archive_trains_one_frame_per_image(services, tmp_path):
         resolution=common_pb2.RESOLUTION_LOW,
         aspect_ratio=common_pb2.ASPECT_RATIO_16_9,
     )
-    assert job.state == pb.TrainingJob.State.SUCCEEDED, job.error
+    assert job.state == pb.TrainingJob.State.STATE_SUCCEEDED, job.error
     bundles = [e.sample_encoded.bundle for e in events if e.HasField("sample_encoded")]
     assert sorted(b.sample_id for b in bundles) == ["stills/p0.png", "stills/p1.png", "stills/p2.png"]
     assert all((b.frames, b.width, b.height) == (1, 512, 288) for b in bundles)

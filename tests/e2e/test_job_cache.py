@@ -11,7 +11,7 @@ from shared.demo_dataset import make_demo_dataset
 pytestmark = pytest.mark.integration
 
 
-def _before_first_step(events: list[pb.TrainingJobEvent]) -> list[pb.TrainingJobEvent]:
+def _before_first_step(events: list[pb.WatchTrainingJobResponse]) -> list[pb.WatchTrainingJobResponse]:
     first = next(i for i, e in enumerate(events) if e.HasField("step"))
     return events[:first]
 
@@ -28,7 +28,7 @@ def test_resubmitting_an_archive_with_another_learning_rate_reuses_its_bundles_a
     )
     first, first_events = services.run(**request, learning_rate=1e-4)
     second, second_events = services.run(**request, learning_rate=3e-4)
-    assert first.state == second.state == pb.TrainingJob.State.SUCCEEDED
+    assert first.state == second.state == pb.TrainingJob.State.STATE_SUCCEEDED
 
     [first_ready] = [e.dataset_ready for e in first_events if e.HasField("dataset_ready")]
     assert not first_ready.from_cache

@@ -10,12 +10,13 @@ import pytest
 from shared.api import common_pb2
 from shared.api import training_service_pb2 as pb
 from shared.api import training_service_pb2_grpc as pb_grpc
+from shared.api.report_codec import skip_reason
 from shared.demo_dataset import make_mixed_zip, make_short_clips_zip
 from shared.grpc_util.errors import error_details
 
 pytestmark = pytest.mark.integration
 
-FAILED = pb.TrainingJob.State.FAILED
+FAILED = pb.TrainingJob.State.STATE_FAILED
 
 
 UPLOAD = "upload://" + "0" * 32  # well formed; never looked at in these tests
@@ -78,7 +79,9 @@ def test_zip_with_only_escaping_entries_writes_nothing_outside_reports_each_and_
     assert job.error.code == grpc.StatusCode.INVALID_ARGUMENT.value[0]
     assert _error_reason(job) == "NO_USABLE_ENTRY"
     assert job.billable_units == 0
-    skipped = sorted((e.skipped.path, e.skipped.reason) for e in events if e.HasField("skipped"))
+    skipped = sorted(
+        (e.skipped_file.path, skip_reason(e.skipped_file.error)[0]) for e in events if e.HasField("skipped_file")
+    )
     assert skipped == [("../../escaped.mp4", "UNSAFE_NAME"), ("/tmp/absolute-escape.mp4", "UNSAFE_NAME")]
     assert sorted(f.path for f in job.dataset_report.files) == [path for path, _ in skipped]
     assert {p for p in services.storage.parent.rglob("*escape*")} == before
@@ -100,12 +103,13 @@ def test_all_clips_too_short_fails_with_the_spec_message_and_bills_0(services, t
     assert "All training videos are too short to be trainable" in job.error.message
     assert _error_reason(job) == "ALL_CLIPS_TOO_SHORT"
     assert job.billable_units == 0
-    skipped = [e.skipped for e in events if e.HasField("skipped")]
+    skipped = [e.skipped_file for e in events if e.HasField("skipped_file")]
     assert sorted(s.path for s in skipped) == ["short_0.mp4", "short_1.mp4"]
-    assert all(s.reason == "TOO_SHORT" for s in skipped)
+    assert all(skip_reason(s.error)[0] == "TOO_SHORT" for s in skipped)
+    assert all(s.error.code == grpc.StatusCode.INVALID_ARGUMENT.value[0] for s in skipped)
     # The rejected job still says, file by file, what it found.
     files = job.dataset_report.files
-    assert [(f.path, f.reason, f.source.frames) for f in files] == [
+    assert [(f.path, skip_reason(f.error)[0], f.source.frames) for f in files] == [
         ("short_0.mp4", "TOO_SHORT", 10),
         ("short_1.mp4", "TOO_SHORT", 10),
     ]
@@ -127,13 +131,20 @@ def test_unknown_enum_values_are_rejected_by_name(services):
 
 
 def test_an_unreachable_preprocessor_fails_the_job_with_a_clear_reason(tmp_path):
+    from shared.grpc_util.listen import ListenSettings
     from tests.service_stack import LoopThread
     from train_svc.config import TrainServiceConfig
     from train_svc.models.tiny_preset import PRESET_NAME
+    from train_svc.preprocess_link import PreprocessLink
     from train_svc.server import serve
 
     host = LoopThread()
-    config = TrainServiceConfig(storage=tmp_path, preprocess_target="127.0.0.1:1", base_model=PRESET_NAME, port=0)
+    config = TrainServiceConfig(
+        storage=tmp_path,
+        preprocess=PreprocessLink(target="127.0.0.1:1"),
+        base_model=PRESET_NAME,
+        server=ListenSettings(port=0),
+    )
     service = host.call(serve(config))
     try:
         with grpc.insecure_channel(f"127.0.0.1:{service.port}") as channel:

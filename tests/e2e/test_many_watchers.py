@@ -64,7 +64,7 @@ def test_two_hundred_watchers_each_get_every_event_once_in_order(services, tmp_p
     )
     seen = asyncio.run(_watch_all(services.training_target, job.name, services.principals.credentials("alice")))
     reference = [e.SerializeToString() for e in services.events(job.name)]
-    sequences = [pb.TrainingJobEvent.FromString(e).sequence for e in reference]
+    sequences = [pb.WatchTrainingJobResponse.FromString(e).sequence for e in reference]
     assert sequences == list(range(1, len(reference) + 1)) and len(reference) > 100
     assert all(watched == reference for watched in seen)
 

@@ -118,11 +118,11 @@ def test_node_client_trains_and_watches_a_job(alice_run):
     assert [step["step"] for step in steps] == list(range(1, 101))
     assert all(step["total_steps"] == 100 for step in steps)
     states = [event["state_change"]["state"] for event in events if event["kind"] == "state_change"]
-    assert states[-1] == "SUCCEEDED", states
+    assert states[-1] == "STATE_SUCCEEDED", states
 
     final = last["final"]
     assert final["name"].startswith("trainingJobs/")
-    assert final["state"] == "SUCCEEDED", final
+    assert final["state"] == "STATE_SUCCEEDED", final
     assert final["billable_units"] == "100"  # int64 as a string: the loader's longs=String
 
 
@@ -135,7 +135,7 @@ def test_node_client_is_refused_without_a_token_and_by_another_tenant(services, 
     own = _run_client(node_client, target, "get", name, token=tokens["alice"])
     assert own.returncode == 0, own
     assert own.lines[0]["job"]["name"] == name
-    assert own.lines[0]["job"]["state"] == "SUCCEEDED"
+    assert own.lines[0]["job"]["state"] == "STATE_SUCCEEDED"
 
     # Refused before anything is read, so the archive need not exist.
     anonymous = _run_client(node_client, target, _request(tmp_path / "clips.zip"), token=None)

@@ -62,7 +62,7 @@ def test_a_principal_waits_on_its_own_running_quota_while_others_pass_and_its_qu
     with own_services(tmp_path / "storage", principals, concurrent_jobs=2, quotas=quotas) as services:
         alice, bob = services.stub("alice"), services.stub("bob")
         first = alice.CreateTrainingJob(request)
-        _until(lambda: _state(alice, first.name) == pb.TrainingJob.State.TRAINING)
+        _until(lambda: _state(alice, first.name) == pb.TrainingJob.State.STATE_TRAINING)
         second = alice.CreateTrainingJob(request)  # waits: alice already runs her one job
         with pytest.raises(grpc.RpcError) as caught:
             alice.CreateTrainingJob(request)  # a second waiting job of alice's is over her queued quota
@@ -73,11 +73,11 @@ def test_a_principal_waits_on_its_own_running_quota_while_others_pass_and_its_qu
         assert "queued" in failure.violations[0].description
 
         bobs = bob.CreateTrainingJob(request)  # bob is under his quotas: his job takes the free slot
-        _until(lambda: _state(bob, bobs.name) == pb.TrainingJob.State.TRAINING)
-        assert _state(alice, second.name) == pb.TrainingJob.State.QUEUED
+        _until(lambda: _state(bob, bobs.name) == pb.TrainingJob.State.STATE_TRAINING)
+        assert _state(alice, second.name) == pb.TrainingJob.State.STATE_QUEUED
 
         alice.CancelTrainingJob(pb.CancelTrainingJobRequest(name=first.name))
-        _until(lambda: _state(alice, second.name) != pb.TrainingJob.State.QUEUED)  # her next one starts
+        _until(lambda: _state(alice, second.name) != pb.TrainingJob.State.STATE_QUEUED)  # her next one starts
         for stub, name in ((alice, second.name), (bob, bobs.name)):
             stub.CancelTrainingJob(pb.CancelTrainingJobRequest(name=name))
 
@@ -91,7 +91,7 @@ def test_a_principal_over_its_storage_quota_gets_no_new_work_and_others_still_do
         alice, bob = services.stub("alice"), services.stub("bob")
         first = pb.CreateTrainingJobRequest(input=failing.input, request_id="first")
         job = alice.CreateTrainingJob(first)  # nothing stored yet: admitted
-        _until(lambda: _state(alice, job.name) == pb.TrainingJob.State.FAILED)
+        _until(lambda: _state(alice, job.name) == pb.TrainingJob.State.STATE_FAILED)
         assert alice.CreateTrainingJob(first).name == job.name  # a repeat is no new work: it still answers
         with pytest.raises(grpc.RpcError) as caught:
             alice.CreateTrainingJob(failing)
@@ -102,4 +102,4 @@ def test_a_principal_over_its_storage_quota_gets_no_new_work_and_others_still_do
             list(alice.GenerateVideo(pb.GenerateVideoRequest(prompt="x", steps=2, number_of_frames=9)))
         assert _quota_failure(refused.value)[0] == "QUOTA_EXCEEDED"
         other = bob.CreateTrainingJob(failing)  # bob stores nothing yet
-        _until(lambda: _state(bob, other.name) == pb.TrainingJob.State.FAILED)
+        _until(lambda: _state(bob, other.name) == pb.TrainingJob.State.STATE_FAILED)

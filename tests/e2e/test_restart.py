@@ -51,15 +51,15 @@ def archive(tmp_path_factory) -> Path:
     return make_demo_dataset(tmp_path_factory.mktemp("clips") / "clips.zip", clips=2, seconds=1.0, size=(128, 128))
 
 
-def _kinds(events: list[pb.TrainingJobEvent], kind: str) -> list:
+def _kinds(events: list[pb.WatchTrainingJobResponse], kind: str) -> list:
     return [getattr(e, kind) for e in events if e.WhichOneof("event") == kind]
 
 
-def _assert_one_continuous_account(events: list[pb.TrainingJobEvent]) -> None:
+def _assert_one_continuous_account(events: list[pb.WatchTrainingJobResponse]) -> None:
     assert [e.sequence for e in events] == list(range(1, len(events) + 1))
     assert [s.step for s in _kinds(events, "step")] == list(range(1, STEPS + 1))
     states = [pb.TrainingJob.State.Name(c.state) for c in _kinds(events, "state_change")]
-    assert states == ["QUEUED", "PREPROCESSING", "TRAINING", "EXPORTING", "SUCCEEDED"]
+    assert states == ["STATE_QUEUED", "STATE_PREPROCESSING", "STATE_TRAINING", "STATE_EXPORTING", "STATE_SUCCEEDED"]
 
 
 def _lora(job: pb.TrainingJob) -> dict[str, torch.Tensor]:
@@ -123,10 +123,10 @@ def test_a_job_killed_mid_run_resumes_to_the_same_lora_and_the_waiting_cli_write
         assert resumed.from_step % 10 == 0 and 30 <= resumed.from_step <= resumed.last_step
         assert resumed.last_step >= 37
         job = get_job(train.target, name)
-        assert job.state == pb.TrainingJob.State.SUCCEEDED
+        assert job.state == pb.TrainingJob.State.STATE_SUCCEEDED
 
         reference = _run_uninterrupted(train.target, archive)
-        assert reference.state == pb.TrainingJob.State.SUCCEEDED
+        assert reference.state == pb.TrainingJob.State.STATE_SUCCEEDED
         _assert_same_lora(_lora(job), _lora(reference))
         _assert_same_lora(load_file(out / "lora.safetensors"), _lora(reference))
     finally:
@@ -166,6 +166,6 @@ def test_sigterm_mid_run_stops_within_the_grace_period_with_a_checkpoint_and_the
         [resumed] = _kinds(events, "resumed")
         assert resumed.from_step == resumed.last_step == stopped_at  # nothing to train twice
         assert _kinds(events, "checkpoint")[0].step == stopped_at
-        assert get_job(train.target, name).state == pb.TrainingJob.State.SUCCEEDED
+        assert get_job(train.target, name).state == pb.TrainingJob.State.STATE_SUCCEEDED
     finally:
         train.stop()

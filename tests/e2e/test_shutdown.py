@@ -46,7 +46,7 @@ def _shut_down_while_training(services, tmp_path) -> None:
         job = stub.CreateTrainingJob(create)
         queued = stub.CreateTrainingJob(pb.CreateTrainingJobRequest(input=training_input, request_id="queued"))
         wait_for_step(target, job.name, 3, credentials=services.principals.credentials("alice"))
-        watched: dict[str, list[pb.TrainingJobEvent]] = {job.name: [], queued.name: []}
+        watched: dict[str, list[pb.WatchTrainingJobResponse]] = {job.name: [], queued.name: []}
         ended: dict[str, grpc.RpcError] = {}
 
         def watch(name: str) -> None:
@@ -74,7 +74,7 @@ def _shut_down_while_training(services, tmp_path) -> None:
         except grpc.RpcError as err:
             assert err.code() == grpc.StatusCode.UNAVAILABLE and error_details(err)[1].reason == "SHUTTING_DOWN"
         running = stub.GetTrainingJob(pb.GetTrainingJobRequest(name=job.name))
-        assert running.state == pb.TrainingJob.State.TRAINING
+        assert running.state == pb.TrainingJob.State.STATE_TRAINING
 
         started = time.monotonic()
         host.call(training.wind_down(time.monotonic() + 20))

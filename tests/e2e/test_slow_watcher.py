@@ -15,6 +15,7 @@ from shared.demo_dataset import make_demo_dataset
 from shared.grpc_util.errors import error_details
 from tests.e2e.conftest import own_services
 from tests.e2e.processes import all_events
+from train_svc.job_run.settings import RunSettings
 
 pytestmark = pytest.mark.integration
 
@@ -25,7 +26,9 @@ SMALL_WINDOW = [("grpc.http2.lookahead_bytes", 4096), ("grpc.http2.bdp_probe", 0
 def test_a_watcher_that_stops_reading_is_cut_off_and_resumes_where_it_was(tmp_path, principals):
     archive = make_demo_dataset(tmp_path / "clips.zip", clips=2, seconds=1.0, size=(128, 128))
     alice = principals.credentials("alice")
-    with own_services(tmp_path / "storage", principals, watch_write_timeout_seconds=1.0, preview_steps=2) as services:
+    with own_services(
+        tmp_path / "storage", principals, watch_write_timeout_seconds=1.0, run=RunSettings(preview_steps=2)
+    ) as services:
         with services.channel("alice") as channel:
             job = pb_grpc.TrainingServiceStub(channel).CreateTrainingJob(
                 pb.CreateTrainingJobRequest(
@@ -44,7 +47,7 @@ def test_a_watcher_that_stops_reading_is_cut_off_and_resumes_where_it_was(tmp_pa
         # the job has ended; its log holds large previews
         everything = all_events(services.training_target, job.name, credentials=alice)
 
-        received: list[pb.TrainingJobEvent] = []
+        received: list[pb.WatchTrainingJobResponse] = []
         with services.channel("alice", **dict(SMALL_WINDOW)) as slow:
             stream = pb_grpc.TrainingServiceStub(slow).WatchTrainingJob(pb.WatchTrainingJobRequest(name=job.name))
             received.append(next(stream))

@@ -18,9 +18,11 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from shared.api import common_pb2
 from shared.api import training_service_pb2 as pb
 from shared.demo_dataset import make_demo_dataset
+from shared.disk_space import SpaceGuard
 from tests.e2e.conftest import own_services
 from tests.hostile.corpus import Outcome
 from tests.service_stack import service_stack
+from train_svc.job_run.settings import RunSettings
 
 pytestmark = pytest.mark.integration
 
@@ -31,7 +33,7 @@ JOB = {
     "resolution": common_pb2.RESOLUTION_LOW,
     "aspect_ratio": common_pb2.ASPECT_RATIO_16_9,
 }
-FINAL = (pb.TrainingJob.State.SUCCEEDED, pb.TrainingJob.State.FAILED, pb.TrainingJob.State.CANCELLED)
+FINAL = (pb.TrainingJob.State.STATE_SUCCEEDED, pb.TrainingJob.State.STATE_FAILED, pb.TrainingJob.State.STATE_CANCELLED)
 
 
 def _beyond_free(path) -> int:
@@ -52,7 +54,7 @@ def _run(stack, archive, principal: str = "alice", **fields) -> pb.TrainingJob:
 
 def _storage_full(job: pb.TrainingJob) -> bool:
     outcome = Outcome.of_status(job.error)
-    return job.state == pb.TrainingJob.State.FAILED and (outcome.code, outcome.reason) == (
+    return job.state == pb.TrainingJob.State.STATE_FAILED and (outcome.code, outcome.reason) == (
         "RESOURCE_EXHAUSTED",
         "STORAGE_FULL",
     )
@@ -69,7 +71,7 @@ def test_a_full_volume_stops_the_fetch_and_the_service_serves_on(tmp_path, princ
         storage,
         principals,
         allow_local_roots=(tmp_path,),
-        preprocess_settings={"min_free_bytes": _beyond_free(tmp_path)},
+        preprocess_settings={"space": SpaceGuard(min_free_bytes=_beyond_free(tmp_path))},
     ) as stack:
         job = _run(stack, archive)
         assert _storage_full(job), job.error
@@ -84,7 +86,7 @@ def test_a_full_volume_stops_the_fetch_and_the_service_serves_on(tmp_path, princ
 def test_a_full_volume_stops_the_encoding_without_a_partial_cache_entry(tmp_path, principals):
     archive = make_demo_dataset(tmp_path / "clips.zip", clips=2, seconds=1.0, size=(128, 128))
     storage = tmp_path / "storage"
-    with own_services(storage, principals, min_free_bytes=_beyond_free(tmp_path)) as services:
+    with own_services(storage, principals, space=SpaceGuard(min_free_bytes=_beyond_free(tmp_path))) as services:
         job = _run(services, archive)
         assert _storage_full(job), job.error
         assert [e for e in _files(storage / "cache" / "latents")] == []
@@ -95,8 +97,13 @@ def test_a_full_volume_stops_the_first_checkpoint_and_leaves_none_half_written(t
     archive = make_demo_dataset(tmp_path / "clips.zip", clips=2, seconds=1.0, size=(128, 128))
     storage = tmp_path / "storage"
     with own_services(storage, principals) as services:  # room enough: the latents get cached
-        assert _run(services, archive).state == pb.TrainingJob.State.SUCCEEDED
-    with own_services(storage, principals, min_free_bytes=_beyond_free(tmp_path), checkpoint_every=10) as services:
+        assert _run(services, archive).state == pb.TrainingJob.State.STATE_SUCCEEDED
+    with own_services(
+        storage,
+        principals,
+        space=SpaceGuard(min_free_bytes=_beyond_free(tmp_path)),
+        run=RunSettings(checkpoint_every=10),
+    ) as services:
         job = _run(services, archive, learning_rate=1e-3)
         assert _storage_full(job), job.error
         assert job.progress.step == 10  # it trained up to its first checkpoint (all latents from the cache)

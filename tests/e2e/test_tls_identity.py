@@ -68,8 +68,7 @@ def mtls(tmp_path_factory, principals):
         allow_local_roots=(tmp_path_factory.getbasetemp(),),
         preprocess_settings={"auth": preprocess_auth},
         auth=training_auth,
-        preprocess_token_file=None,
-        preprocess_ca_cert=ca.cert,
+        link_settings={"token_file": None, "ca_cert": ca.cert},
     ) as stack:
         yield stack, ca, certs
 
@@ -97,7 +96,11 @@ def _wait_ended(stub, name: str) -> pb.TrainingJob:
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         job = stub.GetTrainingJob(pb.GetTrainingJobRequest(name=name), timeout=10)
-        if job.state in (pb.TrainingJob.State.FAILED, pb.TrainingJob.State.SUCCEEDED, pb.TrainingJob.State.CANCELLED):
+        if job.state in (
+            pb.TrainingJob.State.STATE_FAILED,
+            pb.TrainingJob.State.STATE_SUCCEEDED,
+            pb.TrainingJob.State.STATE_CANCELLED,
+        ):
             return job
         time.sleep(0.2)
     raise AssertionError(f"{name} did not end")
@@ -112,7 +115,7 @@ def test_the_certificate_names_the_caller_and_the_training_service_reaches_the_p
     )
     ended = _wait_ended(alice, job.name)
     # The preprocessor was reached over mTLS as the internal principal and answered for this archive.
-    assert ended.state == pb.TrainingJob.State.FAILED
+    assert ended.state == pb.TrainingJob.State.STATE_FAILED
     _, info = error_details_of(ended)
     assert info == "NOT_FOUND", ended.error
     # bob's certificate is another principal: alice's job does not exist for him.

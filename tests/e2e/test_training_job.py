@@ -16,7 +16,7 @@ from train_svc.models.tiny_preset import PRESET_NAME
 
 pytestmark = pytest.mark.integration
 
-SUCCEEDED = pb.TrainingJob.State.SUCCEEDED
+SUCCEEDED = pb.TrainingJob.State.STATE_SUCCEEDED
 
 
 @pytest.fixture(scope="module")
@@ -125,7 +125,7 @@ def test_events_tell_the_story_in_order(finished):
     _, events = finished
     assert [e.sequence for e in events] == list(range(1, len(events) + 1))
     states = [pb.TrainingJob.State.Name(e.state_change.state) for e in events if e.HasField("state_change")]
-    assert states == ["QUEUED", "PREPROCESSING", "TRAINING", "EXPORTING", "SUCCEEDED"]
+    assert states == ["STATE_QUEUED", "STATE_PREPROCESSING", "STATE_TRAINING", "STATE_EXPORTING", "STATE_SUCCEEDED"]
     steps = [e.step for e in events if e.HasField("step")]
     assert [s.step for s in steps] == list(range(1, 101))
     assert all(s.total_steps == 100 and s.loss > 0 and s.learning_rate > 0 for s in steps)
@@ -134,7 +134,7 @@ def test_events_tell_the_story_in_order(finished):
     artifacts = [e.artifact.name for e in events if e.HasField("artifact")]
     assert artifacts == ["dataset_report", "lora_file", "config_file", "result_file"]
     # Every file's report arrives during preprocessing, before training starts.
-    training_at = next(e.sequence for e in events if e.state_change.state == pb.TrainingJob.State.TRAINING)
+    training_at = next(e.sequence for e in events if e.state_change.state == pb.TrainingJob.State.STATE_TRAINING)
     assert all(e.sequence < training_at for e in events if e.HasField("file_report"))
 
 

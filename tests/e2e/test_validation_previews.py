@@ -35,10 +35,10 @@ JOB = dict(
 )
 
 
-def _run(services, prompts: tuple[str, ...], **fields) -> tuple[pb.TrainingJob, list[pb.TrainingJobEvent]]:
+def _run(services, prompts: tuple[str, ...], **fields) -> tuple[pb.TrainingJob, list[pb.WatchTrainingJobResponse]]:
     validation = [pb.ValidationPrompt(prompt=p) for p in prompts]
     job, events = services.run(validation=validation, **JOB, **fields)
-    assert job.state == STATE.SUCCEEDED, job.error
+    assert job.state == STATE.STATE_SUCCEEDED, job.error
     return job, events
 
 
@@ -70,7 +70,7 @@ def video_only(services, tmp_path_factory):
     return _run(services, PROMPTS[:1], training_data_url=str(write_zip(folder / "clips.zip", entries)))
 
 
-def _previews(events: list[pb.TrainingJobEvent]) -> list[pb.ValidationPreview]:
+def _previews(events: list[pb.WatchTrainingJobResponse]) -> list[pb.ValidationPreview]:
     return [e.preview for e in events if e.HasField("preview")]
 
 
@@ -88,7 +88,7 @@ def test_previews_stream_while_training_with_decodable_jpeg_frames(with_audio):
     assert [(p.step, p.prompt_index) for p in previews] == [(s, i) for s in SCHEDULE for i in (0, 1)]
     assert all(p.prompt == PROMPTS[p.prompt_index] for p in previews)
     assert {p.prompt_index: p.seed for p in previews} == {0: 42, 1: 43}  # one seed per prompt, all run long
-    exporting = next(e.sequence for e in events if e.state_change.state == STATE.EXPORTING)
+    exporting = next(e.sequence for e in events if e.state_change.state == STATE.STATE_EXPORTING)
     steps = {e.step.step: e.sequence for e in events if e.HasField("step")}
     for event in (e for e in events if e.HasField("preview")):
         assert event.sequence < exporting

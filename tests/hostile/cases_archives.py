@@ -19,6 +19,7 @@ import grpc
 
 from shared.api import common_pb2
 from shared.api import preprocess_service_pb2 as ppb
+from shared.api.report_codec import skip_reason
 from shared.demo_dataset import make_mixed_zip
 from shared.ffmpeg import ffmpeg_exe, run_ffmpeg
 from tests.fuzz.fuzz_archive import DEFLATED, ENCRYPTED_FLAG, SYMLINK_ATTR, RawEntry, zip_bytes
@@ -29,7 +30,7 @@ INVALID = "INVALID_ARGUMENT"
 PRECONDITION = "FAILED_PRECONDITION"
 SKIPPED = "SKIPPED"
 
-Events = list[ppb.PreprocessEvent]
+Events = list[ppb.PreprocessResponse]
 
 
 # --- shared helpers (cases_media uses them too) --------------------------------------------------
@@ -77,8 +78,9 @@ def reported(run: Events | grpc.RpcError, path: str | Callable[[str], bool]) -> 
     for event in run:
         if event.HasField("file_report") and matches(event.file_report.path):
             report = event.file_report
-            outcome = common_pb2.FileReport.Outcome.Name(report.outcome)
-            return Outcome(outcome, report.reason, message=report.message)
+            outcome = common_pb2.FileReport.Outcome.Name(report.outcome).removeprefix("OUTCOME_")
+            reason, message = skip_reason(report.error)
+            return Outcome(outcome, reason, message=message)
     paths = [event.file_report.path for event in run if event.HasField("file_report")]
     raise AssertionError(f"no file report for {path!r}; reported: {paths}")
 

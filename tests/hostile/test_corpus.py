@@ -13,6 +13,9 @@ from shared.grpc_util.errors import MAX_STATUS_BYTES
 from tests.hostile.cases import CORPUS
 from tests.hostile.corpus import Case
 
+# Both real services (the e2e stack) answer every case, and some cases train jobs: the integration tier.
+pytestmark = pytest.mark.integration
+
 
 def _check(case: Case, world) -> None:
     outcome = case.act(world)

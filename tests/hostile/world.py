@@ -28,9 +28,10 @@ from tests.loopback_http import HttpServer, serving
 from tests.principals import INTERNAL, Principals
 from tests.service_stack import Stack, service_stack
 from train_svc.cli.upload import upload_messages
+from train_svc.job_run.settings import RunSettings
 
 ESCAPE_PREFIX = "ltx-hostile-escape"  # absolute archive entries aim at /tmp/<this>...
-FINAL = (pb.TrainingJob.State.SUCCEEDED, pb.TrainingJob.State.FAILED, pb.TrainingJob.State.CANCELLED)
+FINAL = (pb.TrainingJob.State.STATE_SUCCEEDED, pb.TrainingJob.State.STATE_FAILED, pb.TrainingJob.State.STATE_CANCELLED)
 TINY_JOB = {
     "rank": 8,
     "number_of_steps": 100,
@@ -68,7 +69,7 @@ class World:
         except grpc.RpcError as err:
             return Outcome.of_error(err)
         job = self.wait(job.name, principal)
-        return Outcome("OK") if job.state == pb.TrainingJob.State.SUCCEEDED else Outcome.of_status(job.error)
+        return Outcome("OK") if job.state == pb.TrainingJob.State.STATE_SUCCEEDED else Outcome.of_status(job.error)
 
     def wait(self, name: str, principal: str = "alice", timeout_s: float = 600) -> pb.TrainingJob:
         deadline = time.monotonic() + timeout_s
@@ -80,7 +81,7 @@ class World:
             time.sleep(0.1)
         raise AssertionError(f"{name} did not end within {timeout_s} s")
 
-    def preprocess(self, url: str, owner: str = "alice", **fields: Any) -> list[ppb.PreprocessEvent]:
+    def preprocess(self, url: str, owner: str = "alice", **fields: Any) -> list[ppb.PreprocessResponse]:
         """A Preprocess run as the training service would ask for it (raises grpc.RpcError)."""
         request = ppb.PreprocessRequest(
             dataset_id=hashlib.sha256(f"{url}{time.monotonic_ns()}".encode()).hexdigest()[:16],
@@ -98,7 +99,7 @@ class World:
             pb.CreateTrainingJobRequest(input=pb.TrainingInput(training_data_url=str(archive), **TINY_JOB))
         )
         job = self.wait(job.name)
-        assert job.state == pb.TrainingJob.State.SUCCEEDED, job.error
+        assert job.state == pb.TrainingJob.State.STATE_SUCCEEDED, job.error
         return job
 
     @functools.cached_property
@@ -116,7 +117,7 @@ class World:
         return events[-1].result
 
     @functools.cached_property
-    def alice_cached_run(self) -> tuple[Path, list[ppb.PreprocessEvent]]:
+    def alice_cached_run(self) -> tuple[Path, list[ppb.PreprocessResponse]]:
         """An archive preprocessed twice for alice (the second run a hit of her cache), and that run's events."""
         archive = make_demo_dataset(self.allowed / "alice-cached.zip", clips=2, seconds=0.5, size=(64, 64))
         self.preprocess(str(archive), owner="alice")
@@ -145,7 +146,7 @@ def open_world(exits: ExitStack, folder: Path, principals: Principals) -> World:
             principals,
             preprocess_settings={"fetch": FetchPolicy(**policy, storage_root=storage)},
             fetch=FetchPolicy(**policy, storage_root=storage),
-            preview_steps=2,
+            run=RunSettings(preview_steps=2),
         )
     )
     return World(stack, principals, folder, allowed, http)

@@ -15,7 +15,7 @@ from preprocess_svc.config import PreprocessServiceConfig
 from preprocess_svc.dataset_cache import SHAPING_FIELDS, DatasetCache, cache_key, cache_root
 from preprocess_svc.delivery import inline_bundles
 from preprocess_svc.errors import DatasetError
-from preprocess_svc.events import BundleWritten, DatasetWarning, Progress, Skipped, Summary
+from preprocess_svc.events import BundleWritten, DatasetWarning, Progress, SkippedFile, Summary
 from preprocess_svc.pipeline import dataset_paths, run_preprocess
 from preprocess_svc.server import serve
 from preprocess_svc.worker_pool import WorkerPool
@@ -25,6 +25,7 @@ from shared.bundle import read_bundle, sha256_file
 from shared.dataset_report import FileOutcome, FileReport, PartSkipped, SampleFacts, SourceFacts
 from shared.demo_dataset import make_short_clips_zip, render_clip, write_zip
 from shared.fetch_policy import FetchPolicy
+from shared.grpc_util.listen import ListenSettings
 from tests.service_stack import LoopThread
 
 
@@ -180,7 +181,7 @@ def test_a_damaged_entry_is_a_miss_and_is_rebuilt(tmp_path: Path, small_zip: Pat
     assert (rebuilt[-1].from_cache, again[-1].from_cache) == (False, True)
     assert entries(storage) == [key]
     assert without_local_paths(again) == without_local_paths(rebuilt)
-    assert sorted(s.path for s in of_type(again, Skipped)) == ["bad.mp4"]
+    assert sorted(s.path for s in of_type(again, SkippedFile)) == ["bad.mp4"]
     assert [r.outcome for r in of_type(again, FileReport) if r.path == "lonely.txt"] == [FileOutcome.IGNORED]
     for bundle in of_type(again, BundleWritten):
         assert sha256_file(bundle.path) == bundle.sha256
@@ -202,7 +203,6 @@ def test_every_event_kind_round_trips_through_an_entry(tmp_path: Path) -> None:
     run_file.write_bytes(b"bundle bytes")
     bundle = BundleWritten(
         "long.mp4#shot1",
-        run_file,
         run_file.as_uri(),
         hashlib.sha256(b"bundle bytes").hexdigest(),
         12,
@@ -212,17 +212,18 @@ def test_every_event_kind_round_trips_through_an_entry(tmp_path: Path) -> None:
         24.0,
         "cap",
         "long.mp4",
-        source,
-        facts,
         has_audio=True,
+        path=run_file,
+        source=source,
+        facts=facts,
         audio_problem="no track",
     )
     events = [
         DatasetWarning("x.txt", "ORPHAN_CAPTION", "no media"),
         FileReport("x.txt", FileOutcome.IGNORED, reason="ORPHAN_CAPTION", message="no media"),
         Progress(2, 0, 0, 0),
-        Skipped("bad.mp4", "UNDECODABLE", "nope"),
-        Skipped("odd.mp4", "TOO_SHORT", "short", source=source),
+        SkippedFile("bad.mp4", "UNDECODABLE", "nope"),
+        SkippedFile("odd.mp4", "TOO_SHORT", "short", source=source),
         bundle,
         FileReport(
             "long.mp4",
@@ -240,7 +241,7 @@ def test_every_event_kind_round_trips_through_an_entry(tmp_path: Path) -> None:
     recorder = cache.recorder("k" * 64)
     for event in events:
         recorder.record(event)
-    run_file.unlink()  # as BY_VALUE delivery does: the cache keeps its own link
+    run_file.unlink()  # as BUNDLE_DELIVERY_BY_VALUE delivery does: the cache keeps its own link
     recorder.commit(Summary("video", 1, 2, 3.0))
 
     hit = cache.lookup("k" * 64)
@@ -251,6 +252,18 @@ def test_every_event_kind_round_trips_through_an_entry(tmp_path: Path) -> None:
     assert hit.events[:5] + hit.events[6:] == events[:5] + events[6:]
     assert [f.name for f in fields(Summary)][-2:] == ["from_cache", "cache_key"]
     assert hit.summary(0.5).cache_key == "k" * 64 and hit.summary(0.5).from_cache
+
+
+def test_an_entry_naming_a_skip_by_its_former_type_name_is_still_a_hit(tmp_path: Path) -> None:
+    cache = DatasetCache(tmp_path / "storage", "local")
+    recorder = cache.recorder("k" * 64)
+    recorder.record(SkippedFile("bad.mp4", "UNDECODABLE", "nope"))
+    recorder.commit(Summary("video", 0, 1, 1.0))
+    manifest = cache.entry("k" * 64) / "manifest.json"
+    manifest.write_text(manifest.read_text().replace('"type":"SkippedFile"', '"type":"Skipped"'))
+
+    hit = cache.lookup("k" * 64)
+    assert hit is not None and hit.events == [SkippedFile("bad.mp4", "UNDECODABLE", "nope")]
 
 
 def test_by_value_delivery_keeps_the_cache_files(tmp_path: Path, small_zip: Path, make_settings) -> None:
@@ -269,7 +282,9 @@ def service(tmp_path: Path, tmp_path_factory) -> Iterator[tuple[pb_grpc.Preproce
     storage = tmp_path / "service"
     loop = LoopThread()
     allowed = FetchPolicy(allow_local_roots=(tmp_path_factory.getbasetemp(),))
-    running = loop.call(serve(PreprocessServiceConfig(storage=storage, port=0, workers=2, fetch=allowed)))
+    running = loop.call(
+        serve(PreprocessServiceConfig(storage=storage, server=ListenSettings(port=0), workers=2, fetch=allowed))
+    )
     try:
         with grpc.insecure_channel(f"127.0.0.1:{running.port}") as channel:
             yield pb_grpc.PreprocessServiceStub(channel), storage
@@ -278,7 +293,7 @@ def service(tmp_path: Path, tmp_path_factory) -> Iterator[tuple[pb_grpc.Preproce
         loop.close()
 
 
-def _by_value(stub: pb_grpc.PreprocessServiceStub, archive: Path, dataset_id: str) -> list[pb.PreprocessEvent]:
+def _by_value(stub: pb_grpc.PreprocessServiceStub, archive: Path, dataset_id: str) -> list[pb.PreprocessResponse]:
     request = pb.PreprocessRequest(
         dataset_id=dataset_id,
         owner="local",
@@ -287,7 +302,7 @@ def _by_value(stub: pb_grpc.PreprocessServiceStub, archive: Path, dataset_id: st
         frame_rate=24,
         width=64,
         height=64,
-        delivery=pb.BY_VALUE,
+        delivery=pb.BUNDLE_DELIVERY_BY_VALUE,
     )
     return list(stub.Preprocess(request, timeout=120))
 

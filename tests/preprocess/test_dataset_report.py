@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from preprocess_svc.events import BundleWritten, Progress, Skipped
+from preprocess_svc.events import BundleWritten, Progress, SkippedFile
 from preprocess_svc.pipeline import run_preprocess
 from shared.api.report_codec import dataset_report_to_proto, file_report_from_proto, file_report_to_proto
 from shared.dataset_report import DatasetReport, FileOutcome, FileReport
@@ -61,7 +61,7 @@ def test_every_file_of_the_archive_gets_exactly_one_report(tmp_path: Path, messy
     for path in ("clips/good.mp4", "clips/short.mp4"):
         at = events.index(reports[path])
         assert isinstance(events[at - 1], Progress)
-        assert isinstance(events[at - 2], BundleWritten | Skipped)
+        assert isinstance(events[at - 2], BundleWritten | SkippedFile)
 
 
 def test_a_used_clip_reports_its_source_its_sample_and_its_caption(

@@ -13,11 +13,11 @@ import shutil
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
+from pydantic import Field
 
 from preprocess_svc.errors import ArchiveError, ArchiveReason, FetchCancelled
 from preprocess_svc.fetch import fetch_archive
@@ -358,11 +358,10 @@ def test_the_storage_guard_refuses_before_anything_is_written(roots, dest: Path,
     assert leftovers(dest.parent) == []
 
 
-@dataclass(frozen=True)
 class RecordingGuard(SpaceGuard):
     """A real SpaceGuard that also notes the size of every check it is asked for."""
 
-    asked: list[int] = field(default_factory=list)
+    asked: list[int] = Field(default_factory=list)
 
     def check(self, path: Path, about_to_write: int = 0) -> None:
         self.asked.append(about_to_write)

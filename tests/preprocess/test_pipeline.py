@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from preprocess_svc.errors import ALL_CLIPS_TOO_SHORT_MESSAGE, DatasetError, DatasetReason
-from preprocess_svc.events import BundleWritten, DatasetWarning, Progress, Skipped, Summary
+from preprocess_svc.events import BundleWritten, DatasetWarning, Progress, SkippedFile, Summary
 from preprocess_svc.pipeline import bundle_file_name, dataset_paths, run_preprocess
 from shared.bundle import read_bundle, sha256_file
 from shared.demo_dataset import make_mixed_zip, make_short_clips_zip, render_clip, render_image, write_zip
@@ -79,7 +79,7 @@ def test_all_clips_too_short_fails_with_the_spec_sentence(tmp_path: Path, make_s
     assert info.value.reason == DatasetReason.ALL_CLIPS_TOO_SHORT
     assert ALL_CLIPS_TOO_SHORT_MESSAGE in info.value.message
     assert sorted(info.value.files) == ["short_0.mp4", "short_1.mp4"]
-    skipped = of_type(events, Skipped)
+    skipped = of_type(events, SkippedFile)
     assert [s.reason for s in skipped] == ["TOO_SHORT", "TOO_SHORT"]
     assert "gives 9 frames at 24 fps" in skipped[0].message
     assert of_type(events, Summary) == []
@@ -96,7 +96,7 @@ def test_corrupt_files_are_skipped_with_a_reason_and_the_rest_is_used(tmp_path: 
 
     events = list(run_preprocess(make_settings(archive), tmp_path / "storage"))
 
-    assert sorted((s.path, s.reason) for s in of_type(events, Skipped)) == [
+    assert sorted((s.path, s.reason) for s in of_type(events, SkippedFile)) == [
         ("empty.mp4", "UNDECODABLE"),
         ("noise.avi", "UNDECODABLE"),
     ]

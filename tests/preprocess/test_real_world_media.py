@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from preprocess_svc.errors import SkipReason
-from preprocess_svc.events import BundleWritten, Skipped
+from preprocess_svc.events import BundleWritten, SkippedFile
 from preprocess_svc.media import fit_video, probe
 from preprocess_svc.pairing import MediaSample
 from preprocess_svc.sample_worker import SampleJob, bundle_file_name, process_sample, source_facts
@@ -80,7 +80,7 @@ def assert_small_bands(frame: np.ndarray) -> None:
     assert close_to(frame[16, 30], BLUE)
 
 
-def run_worker(path: Path, *, frames: int = 17, size: int = 32) -> BundleWritten | Skipped:
+def run_worker(path: Path, *, frames: int = 17, size: int = 32) -> BundleWritten | SkippedFile:
     """process_sample, as a worker runs it, on one file; fails if it takes too long."""
     sample = MediaSample(sample_id=path.name, path=path, kind="video", caption="a clip")
     job = SampleJob(
@@ -278,7 +278,7 @@ def test_file_without_a_video_stream_is_skipped(tmp_path: Path, name: str, args:
 
     outcome = run_worker(path)
 
-    assert isinstance(outcome, Skipped)
+    assert isinstance(outcome, SkippedFile)
     assert outcome.reason == SkipReason.NO_VIDEO_STREAM.value
     assert f"no video stream (streams found: {found})" in outcome.message
 
@@ -289,7 +289,7 @@ def test_zero_byte_file_is_skipped_as_empty(tmp_path: Path) -> None:
 
     outcome = run_worker(path)
 
-    assert isinstance(outcome, Skipped)
+    assert isinstance(outcome, SkippedFile)
     assert outcome.reason == SkipReason.UNDECODABLE.value
     assert outcome.message == "the file is empty (0 bytes)"
 
@@ -324,7 +324,7 @@ def test_truncated_file_is_skipped_or_used_without_hanging(
         assert isinstance(outcome, BundleWritten), outcome
         assert outcome.frames == 17
     else:
-        assert isinstance(outcome, Skipped)
+        assert isinstance(outcome, SkippedFile)
         assert outcome.reason == SkipReason.UNDECODABLE.value
         assert outcome.message.startswith(expected)
 
@@ -340,6 +340,6 @@ def test_short_clip_with_longer_audio_is_too_short_not_truncated(tmp_path: Path,
 
     outcome = run_worker(clip)
 
-    assert isinstance(outcome, Skipped)
+    assert isinstance(outcome, SkippedFile)
     assert outcome.reason == SkipReason.TOO_SHORT.value
     assert outcome.message.startswith("the clip gives 12 frames at 24 fps (0.50 s")

@@ -9,7 +9,7 @@ import av
 import numpy as np
 import pytest
 
-from preprocess_svc.events import BundleWritten, Progress, Skipped, Summary
+from preprocess_svc.events import BundleWritten, Progress, SkippedFile, Summary
 from preprocess_svc.media import probe
 from preprocess_svc.pipeline import bundle_file_name, run_preprocess
 from preprocess_svc.scenes import analysis_argv, detect_shots
@@ -166,7 +166,7 @@ def test_a_shot_shorter_than_a_sample_is_skipped_as_too_short_by_name(
         "set_a/long.mp4#shot1",
         "set_a/long.mp4#shot3",
     ]
-    [skip] = [e for e in events if isinstance(e, Skipped)]
+    [skip] = [e for e in events if isinstance(e, SkippedFile)]
     assert (skip.path, skip.reason) == ("set_a/long.mp4#shot2", "TOO_SHORT")
     assert skip.message.startswith("shot 2 of 3 (2.00-3.50 s of the clip, 1.50 s) gives 36 frames at 24 fps")
     (report,) = [e for e in events if isinstance(e, FileReport)]
@@ -235,7 +235,7 @@ def test_shots_past_the_limit_of_one_clip_are_left_out_and_reported(
     report = ReportBuilder([sample])
     report.split(plan)
     for shot in plan.shots:
-        done = report.outcome(sample_worker.Skipped(path=shot.sample_id, reason="TOO_SHORT", message="short"))
+        done = report.outcome(sample_worker.SkippedFile(path=shot.sample_id, reason="TOO_SHORT", message="short"))
     assert done is not None
     assert [(p.sample_id, p.reason) for p in done.skipped_parts] == [
         ("long.mp4#shot1", "TOO_SHORT"),

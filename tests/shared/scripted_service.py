@@ -18,30 +18,32 @@ STATE = pb.TrainingJob.State
 FAST = {"initial_backoff_s": 0.05, "max_backoff_s": 0.2}
 
 
-def job_log(steps: int = 8) -> list[pb.TrainingJobEvent]:
+def job_log(steps: int = 8) -> list[pb.WatchTrainingJobResponse]:
     """A job's log: TRAINING, `steps` steps, SUCCEEDED; sequences 1..steps+2."""
-    events = [pb.TrainingJobEvent(state_change=pb.StateChange(state=STATE.TRAINING, message="training"))]
-    events += [pb.TrainingJobEvent(step=pb.TrainingStep(step=i, total_steps=steps)) for i in range(1, steps + 1)]
-    events.append(pb.TrainingJobEvent(state_change=pb.StateChange(state=STATE.SUCCEEDED, message="done")))
+    events = [pb.WatchTrainingJobResponse(state_change=pb.StateChange(state=STATE.STATE_TRAINING, message="training"))]
+    events += [
+        pb.WatchTrainingJobResponse(step=pb.TrainingStep(step=i, total_steps=steps)) for i in range(1, steps + 1)
+    ]
+    events.append(pb.WatchTrainingJobResponse(state_change=pb.StateChange(state=STATE.STATE_SUCCEEDED, message="done")))
     for sequence, event in enumerate(events, 1):
         event.sequence = sequence
     return events
 
 
-def heartbeat(last: int) -> pb.TrainingJobEvent:
-    return pb.TrainingJobEvent(sequence=0, heartbeat=pb.Heartbeat(last_sequence=last))
+def heartbeat(last: int) -> pb.WatchTrainingJobResponse:
+    return pb.WatchTrainingJobResponse(sequence=0, heartbeat=pb.Heartbeat(last_sequence=last))
 
 
 class FakeTraining(pb_grpc.TrainingServiceServicer):
     """Serves `log` after the requested sequence. `script(call_index, after)` may return, per Watch call,
     a list of what to send: events, ("abort", grpc.Status), ("hang",), ("end",) - else the log is served."""
 
-    def __init__(self, log: list[pb.TrainingJobEvent], script: Callable | None = None, delay_s: float = 0.01):
+    def __init__(self, log: list[pb.WatchTrainingJobResponse], script: Callable | None = None, delay_s: float = 0.01):
         self.log, self.script, self.delay_s = log, script, delay_s
         self.watch_requests: list[int] = []
         self.create_requests: list[str] = []
         self.sent: dict[int, asyncio.Event] = {}
-        self.job_state = STATE.TRAINING
+        self.job_state = STATE.STATE_TRAINING
         self.result = pb.TrainingResult()
         self.create_failures = 0
 
@@ -72,7 +74,7 @@ class FakeTraining(pb_grpc.TrainingServiceServicer):
         self.create_requests.append(request.request_id)
         if len(self.create_requests) <= self.create_failures:
             await context.abort(grpc.StatusCode.UNAVAILABLE, "starting up")
-        return pb.TrainingJob(name=JOB, state=STATE.QUEUED)
+        return pb.TrainingJob(name=JOB, state=STATE.STATE_QUEUED)
 
     async def GetTrainingJob(self, request, context):
         return pb.TrainingJob(name=JOB, state=self.job_state, result=self.result)
@@ -105,11 +107,11 @@ def run(coro, timeout: float = 10):
     return asyncio.run(asyncio.wait_for(coro, timeout))
 
 
-async def collect(watcher: JobWatcher) -> list[pb.TrainingJobEvent]:
+async def collect(watcher: JobWatcher) -> list[pb.WatchTrainingJobResponse]:
     return [event async for event in watcher]
 
 
-async def watch_to_end(servicer: FakeTraining, **options) -> list[pb.TrainingJobEvent]:
+async def watch_to_end(servicer: FakeTraining, **options) -> list[pb.WatchTrainingJobResponse]:
     """Serve `servicer`, follow JOB to its end with a JobWatcher (quiet, fast backoff unless `options`
     say otherwise), then stop the server."""
     server = await Server(servicer).start()

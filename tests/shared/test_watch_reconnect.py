@@ -58,7 +58,7 @@ def test_a_restart_mid_stream_resumes_after_the_last_event_seen():
     resumed_from = servicer.watch_requests[-1]
     assert servicer.watch_requests[0] == 0 and 4 <= resumed_from <= 5
     assert all(after == resumed_from for after in servicer.watch_requests[1:])  # failed attempts: same point
-    assert watcher.last_sequence == len(log) and watcher.final_state == STATE.SUCCEEDED
+    assert watcher.last_sequence == len(log) and watcher.final_state == STATE.STATE_SUCCEEDED
     assert watcher.reconnects >= len(servicer.watch_requests) - 1 >= 1  # refused attempts never reach it
     assert notes[0].startswith("lost the training service (UNAVAILABLE")
     assert notes[0].endswith(f"reconnecting from event {resumed_from}")
@@ -73,7 +73,7 @@ def test_heartbeats_are_not_events_and_do_not_move_the_sequence():
         return [heartbeat(0), log[0], heartbeat(1), heartbeat(1), *log[1:3], ("abort", _unavailable())]
 
     servicer = FakeTraining(log, script=lambda call, after: script(call, after) if call == 0 else None)
-    beats: list[pb.TrainingJobEvent] = []
+    beats: list[pb.WatchTrainingJobResponse] = []
     events = run(watch_to_end(servicer, on_heartbeat=beats.append))
     assert events == log
     assert len(beats) == 3
@@ -103,7 +103,7 @@ def test_other_resource_exhausted_errors_are_not_retried():
     async def scenario():
         servicer = FakeTraining(log, script=lambda call, after: [log[0], ("abort", quota)])
         server = await Server(servicer).start()
-        seen: list[pb.TrainingJobEvent] = []
+        seen: list[pb.WatchTrainingJobResponse] = []
         async with grpc.aio.insecure_channel(server.target, options=CHANNEL_OPTIONS) as channel:
             with pytest.raises(grpc.aio.AioRpcError) as caught:
                 async for event in JobWatcher(pb_grpc.TrainingServiceStub(channel), JOB, note=print, **FAST):
@@ -159,7 +159,7 @@ def test_a_normal_end_means_the_job_is_final_even_without_a_final_state_change()
     log = job_log(2)[:-1]
 
     servicer = FakeTraining(log)
-    servicer.job_state = STATE.CANCELLED
+    servicer.job_state = STATE.STATE_CANCELLED
     events = run(watch_to_end(servicer))
     assert events == log and servicer.watch_requests == [0]
 
@@ -240,7 +240,7 @@ def test_submit_and_follow_survives_a_late_start_a_refusal_and_a_restart(tmp_pat
     async def scenario():
         servicer = FakeTraining(log, delay_s=0.05)
         servicer.create_failures = 1
-        servicer.job_state = STATE.SUCCEEDED
+        servicer.job_state = STATE.STATE_SUCCEEDED
         servicer.result = pb.TrainingResult(result_file=artifact)
         first = Server(servicer)
         await first.start()

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import pytest
 
+from shared.bundle_ref import BundleRef
 from train_svc.job_run.audio_decision import NO_AUDIO_TRACK, decide_audio
-from train_svc.jobs.events import BundleInfo, DatasetFailure
+from train_svc.jobs.events import DatasetFailure
 
 
-def bundle(sample_id: str, has_audio: bool, source_path: str | None = None) -> BundleInfo:
-    return BundleInfo(
+def bundle(sample_id: str, has_audio: bool, source_path: str | None = None) -> BundleRef:
+    return BundleRef(
         sample_id=sample_id,
         uri="file:///x",
         sha256="0" * 64,

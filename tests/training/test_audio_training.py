@@ -70,6 +70,7 @@ def _fixed_audio_loss(trainer: LoraTrainer, sample: TrainingSample) -> float:
     return float(np.mean(losses))
 
 
+@pytest.mark.integration  # 120 joint steps: ~8 s
 def test_joint_training_lowers_the_audio_loss_and_adapts_audio_attention(tiny_model, placement, sample) -> None:
     config = TrainConfig(rank=8, learning_rate=5e-3, steps=120, audio=True, seed=3)
     trainer = LoraTrainer(tiny_model.path, placement, config)

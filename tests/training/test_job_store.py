@@ -9,21 +9,21 @@ from datetime import UTC, datetime
 import pytest
 
 from shared.auth import Caller
+from shared.bundle_ref import BundleRef
 from shared.dataset_report import FileOutcome, FileReport, PartSkipped, SampleFacts, SourceFacts
 from train_svc.jobs.event_codec import EVENT_TYPES, decode_event, encode_event
 from train_svc.jobs.event_log import EventLog, LoggedEvent
 from train_svc.jobs.events import (
     ArtifactWritten,
-    BundleInfo,
     CheckpointWritten,
     DatasetProgress,
     DatasetReady,
     DatasetWarning,
-    FileSkipped,
     JobError,
     JobResumed,
     JobState,
     SampleEncoded,
+    SkippedFile,
     StateChanged,
     StepCompleted,
     ValidationPreview,
@@ -31,7 +31,7 @@ from train_svc.jobs.events import (
 from train_svc.jobs.job import Job
 from train_svc.jobs.store import JobStore, StoredJob, StoreError
 
-BUNDLE = BundleInfo("a.mp4", "file:///s/a.safetensors", "ab" * 32, 123, 9, 64, 96, 24.0, "a cat", "a.mp4", True)
+BUNDLE = BundleRef("a.mp4", "file:///s/a.safetensors", "ab" * 32, 123, 9, 64, 96, 24.0, "a cat", "a.mp4", True)
 ARTIFACT = ArtifactWritten("lora_file", "file:///s/lora.safetensors", "cd" * 32, 456)
 REPORT = FileReport(
     path="a.mp4",
@@ -48,7 +48,7 @@ EVENTS = [
     StateChanged(JobState.QUEUED, "waiting"),
     StateChanged(JobState.PREPROCESSING, "fetching"),
     DatasetProgress(1, 0, 0, 0),
-    FileSkipped("b.mov", "UNREADABLE", "not a video"),
+    SkippedFile("b.mov", "UNREADABLE", "not a video"),
     DatasetWarning("c.mp4", "NO_AUDIO_TRACK", "silent"),
     REPORT,
     SampleEncoded(BUNDLE, 96, from_cache=True),
@@ -74,6 +74,11 @@ def test_every_event_type_survives_the_codec_unchanged():
     assert {type(e).__name__ for e in EVENTS} == set(EVENT_TYPES)
     for event in EVENTS:
         assert decode_event(*encode_event(event)) == event
+
+
+def test_an_event_stored_under_a_former_type_name_still_reads():
+    payload = '{"path":"b.mov","reason":"UNREADABLE","message":"not a video"}'
+    assert decode_event("FileSkipped", payload) == SkippedFile("b.mov", "UNREADABLE", "not a video")
 
 
 def _stored(store: JobStore, job_id: str = "j1", request_id: str = "r1", owner: str = "alice", number: int = 1):

@@ -19,8 +19,9 @@ import torch
 from structlog.testing import capture_logs
 
 from shared.bundle import AUDIO_SAMPLE_RATE, SampleBundle, write_bundle
+from shared.bundle_ref import BundleRef
 from train_svc.job_run.sample_encoding import SampleEncoders
-from train_svc.jobs.events import BundleInfo, DatasetFailure
+from train_svc.jobs.events import DatasetFailure
 from train_svc.models.device import Placement
 from train_svc.training.config import TrainConfig
 from train_svc.training.latent_cache import LatentCache, model_identity
@@ -39,13 +40,13 @@ def _chord(seconds: float) -> np.ndarray:
 
 
 @pytest.fixture
-def bundle(tmp_path, make_clip) -> BundleInfo:
+def bundle(tmp_path, make_clip) -> BundleRef:
     clip = make_clip(FRAMES, SIZE, SIZE, base=(0.9, 0.4, 0.0), accent=(0.0, 0.2, 0.8), direction=1)
     sample = SampleBundle(
         "clip.mp4", clip, FPS, CAPTION, "clip.mp4", audio=_chord(FRAMES / FPS), audio_sample_rate=AUDIO_SAMPLE_RATE
     )
     written = write_bundle(tmp_path / "bundles" / "clip.safetensors", sample)
-    return BundleInfo(
+    return BundleRef(
         sample_id="clip.mp4",
         uri=written.uri,
         sha256=written.sha256,
@@ -65,7 +66,7 @@ def cache(tmp_path, tiny_model, placement) -> LatentCache:
     return LatentCache(tmp_path / "cache" / "latents", model_identity(tiny_model.path, placement), "alice")
 
 
-def _encode(tiny_model, placement, cache: LatentCache, bundle: BundleInfo, *, audio: bool = True):
+def _encode(tiny_model, placement, cache: LatentCache, bundle: BundleRef, *, audio: bool = True):
     """(sample, from_cache, whether any encoder was loaded), through a fresh SampleEncoders."""
     encoders = SampleEncoders(tiny_model.path, placement, audio=audio, cache=cache)
     try:

@@ -20,6 +20,7 @@ near 0). The thresholds below leave wide margins around those figures.
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 import torch.nn.functional as F
 
@@ -89,6 +90,7 @@ def _closeness(pipe, target: torch.Tensor, other: torch.Tensor, max_sequence_len
     return {"mse": float(np.mean(mse)), "cos": float(np.mean(cos)), "cos_other": float(np.mean(cos_other))}
 
 
+@pytest.mark.integration  # 500 steps and 16 sampled generations: ~25 s
 def test_training_lowers_loss_and_pulls_generations_towards_the_clip(
     tmp_path, tiny_model, placement, video_encoder, caption_encoder, make_clip
 ):

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+from shared.bundle_ref import BundleRef
 from train_svc.job_run.text_warnings import overlong_text_warnings
-from train_svc.jobs.events import BundleInfo
 
 
-def _bundle(sample_id: str, caption: str) -> BundleInfo:
-    return BundleInfo(sample_id, "file:///unused", "0" * 64, 1, 9, 64, 64, 24.0, caption, sample_id.split("#")[0])
+def _bundle(sample_id: str, caption: str) -> BundleRef:
+    return BundleRef(sample_id, "file:///unused", "0" * 64, 1, 9, 64, 64, 24.0, caption, sample_id.split("#")[0])
 
 
 def test_each_sample_and_prompt_the_encoder_would_cut_gets_a_warning_naming_it(tiny_model):

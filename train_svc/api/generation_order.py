@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from google.protobuf.message import Message
+
 from shared.api import training_service_pb2 as pb
 from shared.auth import Caller
 from shared.quoting import quote
@@ -68,8 +70,10 @@ def generation_order(message: pb.GenerateVideoRequest, caller: Caller, access: L
     elif source == "lora_file":
         lora_path = _lora_file(message.lora_file, caller, access, violations)
 
+    fields: Message = message  # HasField by a name computed at run time
+
     def value(name: str, default):
-        return getattr(message, name) if message.HasField(name) else default
+        return getattr(message, name) if fields.HasField(name) else default
 
     request = None
     try:

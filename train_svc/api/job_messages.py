@@ -8,22 +8,23 @@ from google.rpc import status_pb2
 
 from shared.api import common_pb2
 from shared.api import training_service_pb2 as pb
-from shared.api.report_codec import dataset_report_to_proto, file_report_to_proto
+from shared.api.bundle_codec import bundle_ref_to_proto
+from shared.api.report_codec import dataset_report_to_proto, file_report_to_proto, skipped_file_to_proto
 from shared.dataset_report import FileReport
 from shared.grpc_util.errors import status_proto
 from shared.request.json_input import input_from_json
 from train_svc.jobs.event_log import LoggedEvent
 from train_svc.jobs.events import (
     ArtifactWritten,
-    BundleInfo,
     CheckpointWritten,
     DatasetProgress,
     DatasetReady,
     DatasetWarning,
-    FileSkipped,
     JobError,
     JobResumed,
+    JobState,
     SampleEncoded,
+    SkippedFile,
     StateChanged,
     StepCompleted,
     ValidationPreview,
@@ -43,6 +44,10 @@ def _timestamp(value) -> timestamp_pb2.Timestamp:
     return ts
 
 
+def job_state(state: JobState) -> pb.TrainingJob.State.ValueType:
+    return pb.TrainingJob.State.Value(f"STATE_{state.value}")
+
+
 def error_status(error: JobError) -> status_pb2.Status:
     metadata = {"files": "\n".join(error.files)} if error.files else None
     return status_proto(grpc.StatusCode[error.code], error.reason, error.message, metadata)
@@ -52,28 +57,12 @@ def artifact(item: ArtifactWritten) -> common_pb2.Artifact:
     return common_pb2.Artifact(name=item.name, uri=item.uri, sha256=item.sha256, size_bytes=item.size_bytes)
 
 
-def bundle_ref(b: BundleInfo) -> common_pb2.BundleRef:
-    return common_pb2.BundleRef(
-        sample_id=b.sample_id,
-        uri=b.uri,
-        sha256=b.sha256,
-        size_bytes=b.size_bytes,
-        frames=b.frames,
-        height=b.height,
-        width=b.width,
-        fps=b.fps,
-        caption=b.caption,
-        source_path=b.source_path,
-        has_audio=b.has_audio,
-    )
-
-
 def training_job(job: Job) -> pb.TrainingJob:
     s = job.settings
     message = pb.TrainingJob(
         name=job.name,
         input=input_from_json(job.input_json),
-        state=pb.TrainingJob.State.Value(job.state.value),
+        state=job_state(job.state),
         create_time=_timestamp(job.create_time),
         update_time=_timestamp(job.update_time),
         resolved=pb.ResolvedSettings(
@@ -106,11 +95,11 @@ def training_job(job: Job) -> pb.TrainingJob:
     return message
 
 
-def job_event(logged: LoggedEvent) -> pb.TrainingJobEvent:
-    out = pb.TrainingJobEvent(sequence=logged.sequence, time=_timestamp(logged.time))
+def job_event(logged: LoggedEvent) -> pb.WatchTrainingJobResponse:
+    out = pb.WatchTrainingJobResponse(sequence=logged.sequence, time=_timestamp(logged.time))
     event = logged.event
     if isinstance(event, StateChanged):
-        change = pb.StateChange(state=pb.TrainingJob.State.Value(event.state.value), message=event.message)
+        change = pb.StateChange(state=job_state(event.state), message=event.message)
         if event.error is not None:
             change.error.CopyFrom(error_status(event.error))
         out.state_change.CopyFrom(change)
@@ -123,14 +112,14 @@ def job_event(logged: LoggedEvent) -> pb.TrainingJobEvent:
                 files_skipped=event.files_skipped,
             )
         )
-    elif isinstance(event, FileSkipped):
-        out.skipped.CopyFrom(common_pb2.SkippedFile(path=event.path, reason=event.reason, message=event.message))
+    elif isinstance(event, SkippedFile):
+        out.skipped_file.CopyFrom(skipped_file_to_proto(event.path, event.reason, event.message))
     elif isinstance(event, DatasetWarning):
         out.warning.CopyFrom(common_pb2.DatasetWarning(path=event.path, code=event.code, message=event.message))
     elif isinstance(event, SampleEncoded):
         out.sample_encoded.CopyFrom(
             pb.SampleEncoded(
-                bundle=bundle_ref(event.bundle), video_tokens=event.video_tokens, from_cache=event.from_cache
+                bundle=bundle_ref_to_proto(event.bundle), video_tokens=event.video_tokens, from_cache=event.from_cache
             )
         )
     elif isinstance(event, StepCompleted):
@@ -181,7 +170,7 @@ def job_event(logged: LoggedEvent) -> pb.TrainingJobEvent:
     return out
 
 
-def heartbeat(last_sequence: int) -> pb.TrainingJobEvent:
-    message = pb.TrainingJobEvent(sequence=0, heartbeat=pb.Heartbeat(last_sequence=last_sequence))
+def heartbeat(last_sequence: int) -> pb.WatchTrainingJobResponse:
+    message = pb.WatchTrainingJobResponse(sequence=0, heartbeat=pb.Heartbeat(last_sequence=last_sequence))
     message.time.GetCurrentTime()
     return message

@@ -45,7 +45,9 @@ def copy_checked(source: Path, artifact: common_pb2.Artifact, target: Path) -> P
     return target
 
 
-async def download(stub: pb_grpc.TrainingServiceStub, name: str, artifact: str, target: Path) -> common_pb2.Artifact:
+async def download(
+    stub: pb_grpc.TrainingServiceAsyncStub, name: str, artifact: str, target: Path
+) -> common_pb2.Artifact:
     """Fetch `artifact` of `name` into `target` over DownloadArtifact; return the server's description of it."""
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(f".{target.name}.part")
@@ -80,7 +82,7 @@ async def download(stub: pb_grpc.TrainingServiceStub, name: str, artifact: str, 
 
 
 async def fetch(
-    stub: pb_grpc.TrainingServiceStub, name: str, artifact: common_pb2.Artifact, target: Path, *, field: str
+    stub: pb_grpc.TrainingServiceAsyncStub, name: str, artifact: common_pb2.Artifact, target: Path, *, field: str
 ) -> Path:
     """`artifact` (output `field` of `name`) into `target`: copied from local storage, or downloaded."""
     source = local_copy_source(artifact)

@@ -59,7 +59,7 @@ def add_generate_parser(sub: argparse._SubParsersAction) -> None:
         "--cpu-threads",
         type=int,
         default=int(os.environ.get("LTX_CPU_THREADS") or "1"),
-        help="torch CPU threads, as for the service (LTX_CPU_THREADS, 1; in-process only)",
+        help="torch CPU threads, as for the service (LTX_CPU_THREADS, 1; without --target only)",
     )
     add_credential_arguments(p)
 
@@ -75,11 +75,10 @@ def _request(args: argparse.Namespace, lora_file: str | None):
 
     resolution = next(n for n, r in RESOLUTIONS.items() if r.value == args.resolution)
     aspect_ratio = next(n for n, a in ASPECT_RATIOS.items() if a.value == args.aspect_ratio)
-    return pb.GenerateVideoRequest(
+    request = pb.GenerateVideoRequest(
         prompt=args.prompt,
         negative_prompt=args.negative_prompt,
         job=args.job,
-        lora_file=lora_file,
         lora_scale=args.lora_scale,
         number_of_frames=args.num_frames,
         frame_rate=args.frame_rate,
@@ -91,6 +90,9 @@ def _request(args: argparse.Namespace, lora_file: str | None):
         stg_scale=args.stg_scale,
         seed=args.seed,
     )
+    if lora_file is not None:  # set last, as the constructor did: it wins the `lora` oneof over `job`
+        request.lora_file = lora_file
+    return request
 
 
 def run_generate(args: argparse.Namespace) -> int:
@@ -129,6 +131,7 @@ async def _in_process(args: argparse.Namespace) -> int:
 async def _generate(target: str, request, args: argparse.Namespace, credentials=None) -> int:
     import grpc
 
+    from shared.api import training_service_pb2 as pb
     from shared.api import training_service_pb2_grpc as pb_grpc
     from shared.grpc_util.channels import aio_channel
     from shared.grpc_util.errors import describe_rpc_error
@@ -145,11 +148,12 @@ async def _generate(target: str, request, args: argparse.Namespace, credentials=
                     result = event.result
                 elif event.HasField("progress"):
                     progress = event.progress
-                    if progress.stage == "sampling":
+                    if progress.stage == pb.GENERATION_STAGE_SAMPLING:
                         sampling_started = sampling_started or time.perf_counter()
                         _show_step(progress.step, progress.total_steps, sampling_started)
-                    else:
-                        print(_STAGES.get(progress.stage, progress.stage), file=sys.stderr)
+                    elif progress.stage in pb.GenerationStage.values():
+                        stage = pb.GenerationStage.Name(progress.stage)
+                        print(_STAGES.get(stage, stage), file=sys.stderr)
             if result is None:
                 return _error("the service ended the generation without a result", EXIT_FAILED)
             await fetch(stub, result.name, result.video, args.out, field="video")
@@ -165,9 +169,9 @@ async def _generate(target: str, request, args: argparse.Namespace, credentials=
 
 
 _STAGES = {
-    "queued": "queued: waiting for the accelerator",
-    "loading": "loading the model and the LoRA",
-    "encoding": "encoding the mp4",
+    "GENERATION_STAGE_QUEUED": "queued: waiting for the accelerator",
+    "GENERATION_STAGE_LOADING": "loading the model and the LoRA",
+    "GENERATION_STAGE_ENCODING": "encoding the mp4",
 }
 
 

@@ -1,4 +1,4 @@
-"""Turns TrainingJobEvents into a live progress display on the terminal (stderr)."""
+"""Turns the events of WatchTrainingJob into a live progress display on the terminal (stderr)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import TextIO
 
 from shared.api import common_pb2
 from shared.api import training_service_pb2 as pb
-from shared.api.report_codec import file_report_from_proto
+from shared.api.report_codec import file_report_from_proto, skip_reason
 from shared.dataset_report import DatasetReport, FileReport
 from shared.grpc_util.errors import describe_status
 from train_svc.cli.report_table import render
@@ -77,7 +77,7 @@ class ProgressDisplay:
         if self._unshown_step is not None:
             self._print_step(self._unshown_step)
 
-    def show(self, event: pb.TrainingJobEvent) -> None:
+    def show(self, event: pb.WatchTrainingJobResponse) -> None:
         """Display one event; heartbeats (and kinds this client does not know) show nothing."""
         kind = event.WhichOneof("event")
         if kind == "step":
@@ -88,10 +88,10 @@ class ProgressDisplay:
                 self._unshown_step = step
         elif kind == "state_change":
             change = event.state_change
-            if change.state != _STATE.PREPROCESSING and self._file_reports and not self._report_shown:
+            if change.state != _STATE.STATE_PREPROCESSING and self._file_reports and not self._report_shown:
                 self._report_shown = True
                 self._line("dataset report:\n" + render(DatasetReport.of(self._file_reports)))
-            self._line(f"[{_STATE.Name(change.state)}] {change.message}")
+            self._line(f"[{_STATE.Name(change.state).removeprefix('STATE_')}] {change.message}")
             if change.HasField("error"):
                 self._line(describe_status(change.error))
         elif kind == "preprocess_progress":
@@ -100,8 +100,9 @@ class ProgressDisplay:
                 f"  preprocessing: {p.files_done}/{p.files_total} files, {p.samples_written} samples, "
                 f"{p.files_skipped} skipped"
             )
-        elif kind == "skipped":
-            self._line(f"  skipped {event.skipped.path}: {event.skipped.reason} - {event.skipped.message}")
+        elif kind == "skipped_file":
+            reason, message = skip_reason(event.skipped_file.error)
+            self._line(f"  skipped {event.skipped_file.path}: {reason} - {message}")
         elif kind == "warning":
             self._line(f"  warning {event.warning.path}: {event.warning.code} - {event.warning.message}")
         elif kind == "sample_encoded":

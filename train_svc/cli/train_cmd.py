@@ -7,7 +7,7 @@ import sys
 import uuid
 from collections.abc import Callable
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, Literal, TypedDict, get_args
 from urllib.parse import unquote, urlparse
 
 import grpc
@@ -24,7 +24,17 @@ from train_svc.cli.upload import upload_archive
 from train_svc.cli.watch import CHANNEL_OPTIONS, DEFAULT_RECONNECT_BUDGET_S, JobWatcher, WatchError, call_with_retry
 
 EXIT_OK, EXIT_JOB_FAILED, EXIT_BAD_REQUEST, EXIT_UNREACHABLE = 0, 1, 2, 3
-_OUTPUT_FIELDS = ("lora_file", "config_file", "video", "debug_dataset", "dataset_report")
+_OutputField = Literal["lora_file", "config_file", "video", "debug_dataset", "dataset_report"]
+_OUTPUT_FIELDS: tuple[_OutputField, ...] = get_args(_OutputField)
+
+
+class _Retry(TypedDict):
+    budget_s: float
+    note: Callable[[str], None]
+
+
+class _NoteArg(TypedDict, total=False):
+    note: Callable[[str], None]
 
 
 def _unreachable(err: grpc.RpcError) -> bool:
@@ -100,7 +110,7 @@ async def upload_local_archive(
 
 
 async def _collect(
-    stub: pb_grpc.TrainingServiceStub,
+    stub: pb_grpc.TrainingServiceAsyncStub,
     job: pb.TrainingJob,
     out_dir: Path,
     *,
@@ -113,12 +123,14 @@ async def _collect(
     """
     out_dir.mkdir(parents=True, exist_ok=True)
 
+    note_arg: _NoteArg = {"note": note} if note else {}
+
     async def fetch_retrying(artifact, target: Path, field: str) -> Path:
         return await call_with_retry(
             lambda: fetch(stub, job.name, artifact, target, field=field),
             what=f"downloading {target.name}",
             budget_s=budget_s,
-            **({"note": note} if note else {}),
+            **note_arg,
         )
 
     copied: dict[str, Path] = {}
@@ -156,7 +168,7 @@ async def submit_and_follow(
     except InvalidRequest as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_REQUEST
-    retry = {"budget_s": reconnect_budget_s, "note": display.note}
+    retry: _Retry = {"budget_s": reconnect_budget_s, "note": display.note}
     async with aio_channel(target, credentials, options=CHANNEL_OPTIONS) as channel:
         stub = pb_grpc.TrainingServiceStub(channel)
         create = pb.CreateTrainingJobRequest(input=training_input, request_id=uuid.uuid4().hex)
@@ -179,8 +191,8 @@ async def submit_and_follow(
         except grpc.aio.AioRpcError as err:
             print(f"error: following {job.name} failed\n{describe_rpc_error(err)}", file=sys.stderr)
             return EXIT_UNREACHABLE if _unreachable(err) else EXIT_JOB_FAILED
-        if job.state != pb.TrainingJob.State.SUCCEEDED:
-            state = pb.TrainingJob.State.Name(job.state)
+        if job.state != pb.TrainingJob.State.STATE_SUCCEEDED:
+            state = pb.TrainingJob.State.Name(job.state).removeprefix("STATE_")
             detail = describe_status(job.error) if job.HasField("error") else "no error recorded"
             print(f"error: {job.name} ended {state}\n{detail}", file=sys.stderr)
             return EXIT_JOB_FAILED

@@ -68,7 +68,7 @@ def _with_progress(
 
 async def upload_archive(
     target: str, path: Path, out: TextIO = sys.stderr, *, credentials: ClientCredentials | None = None
-) -> pb.UploadedArchive:
+) -> pb.UploadArchiveResponse:
     """Upload the archive at path to the PreprocessService at target; raises grpc.aio.AioRpcError on refusal."""
     sha256 = sha256_file(path)
     progress = UploadProgress(path.name, path.stat().st_size, out)

@@ -32,7 +32,9 @@ Note = Callable[[str], None]
 DEFAULT_RECONNECT_BUDGET_S = 15 * 60.0
 DEFAULT_IDLE_TIMEOUT_S = 60.0  # the service sends a heartbeat every few seconds on an idle stream
 WATCHER_TOO_SLOW = "WATCHER_TOO_SLOW"
-_TERMINAL = frozenset({pb.TrainingJob.State.SUCCEEDED, pb.TrainingJob.State.FAILED, pb.TrainingJob.State.CANCELLED})
+_TERMINAL = frozenset(
+    {pb.TrainingJob.State.STATE_SUCCEEDED, pb.TrainingJob.State.STATE_FAILED, pb.TrainingJob.State.STATE_CANCELLED}
+)
 _ALWAYS_RETRYABLE = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED})
 
 
@@ -165,7 +167,7 @@ class JobWatcher:
 
     def __init__(
         self,
-        stub: pb_grpc.TrainingServiceStub,
+        stub: pb_grpc.TrainingServiceAsyncStub,
         name: str,
         *,
         after_sequence: int = 0,
@@ -174,7 +176,7 @@ class JobWatcher:
         initial_backoff_s: float = 0.5,
         max_backoff_s: float = 5.0,
         note: Note = _stderr_note,
-        on_heartbeat: Callable[[pb.TrainingJobEvent], None] | None = None,
+        on_heartbeat: Callable[[pb.WatchTrainingJobResponse], None] | None = None,
     ):
         self.stub, self.name = stub, name
         self.last_sequence = after_sequence
@@ -186,10 +188,10 @@ class JobWatcher:
         self.note = note
         self.on_heartbeat = on_heartbeat
 
-    def __aiter__(self) -> AsyncIterator[pb.TrainingJobEvent]:
+    def __aiter__(self) -> AsyncIterator[pb.WatchTrainingJobResponse]:
         return self.events()
 
-    async def events(self) -> AsyncIterator[pb.TrainingJobEvent]:
+    async def events(self) -> AsyncIterator[pb.WatchTrainingJobResponse]:
         backoff = Backoff(self.reconnect_budget_s, self.initial_backoff_s, self.max_backoff_s)
         lost = False  # a stream broke and no message has arrived on a new one yet
         while True:
@@ -200,7 +202,7 @@ class JobWatcher:
             try:
                 while True:
                     message = await self._read(call)
-                    if message is grpc.aio.EOF:
+                    if message is None:
                         break
                     backoff.succeeded()
                     if lost:
@@ -238,12 +240,13 @@ class JobWatcher:
             await backoff.sleep()
             self.reconnects += 1
 
-    async def _read(self, call: grpc.aio.UnaryStreamCall) -> pb.TrainingJobEvent:
-        if self.idle_timeout_s is None:
-            return await call.read()
-        return await asyncio.wait_for(call.read(), self.idle_timeout_s)  # TimeoutError when silent
+    async def _read(self, call: grpc.aio.UnaryStreamCall) -> pb.WatchTrainingJobResponse | None:
+        """The next message; None at the end of the stream; TimeoutError when silent for idle_timeout_s."""
+        read = call.read()
+        message = await (read if self.idle_timeout_s is None else asyncio.wait_for(read, self.idle_timeout_s))
+        return message if isinstance(message, pb.WatchTrainingJobResponse) else None
 
-    def _accept(self, event: pb.TrainingJobEvent) -> pb.TrainingJobEvent | None:
+    def _accept(self, event: pb.WatchTrainingJobResponse) -> pb.WatchTrainingJobResponse | None:
         """The event if it is the next one of the log; None for heartbeats and repeats; raises on a gap."""
         if event.WhichOneof("event") == "heartbeat":  # proof of life only; not part of the log
             if self.on_heartbeat is not None:

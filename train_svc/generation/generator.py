@@ -10,7 +10,7 @@ exist in a small model and would be a silent no-op that still costs a transforme
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sized
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,7 +51,10 @@ class GeneratedVideo:
 
 def stg_blocks(transformer: torch.nn.Module) -> list[int]:
     """Block 28 on a full-size LTX-2.3 transformer; the last block on a shallower one."""
-    depth = len(transformer.transformer_blocks)
+    blocks = transformer.transformer_blocks
+    if not isinstance(blocks, Sized):
+        raise TypeError(f"the transformer's blocks are not a list of layers (got {type(blocks).__name__})")
+    depth = len(blocks)
     return [LTX23_STG_BLOCK] if depth > LTX23_STG_BLOCK else [depth - 1]
 
 

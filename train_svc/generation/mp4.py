@@ -11,12 +11,13 @@ from __future__ import annotations
 import os
 from fractions import Fraction
 from pathlib import Path
+from typing import Final
 
 import av
 import numpy as np
 
-VIDEO_CODEC = "libx264"
-AUDIO_CODEC = "aac"
+VIDEO_CODEC: Final = "libx264"  # Final: the literal name gives PyAV's typed video / audio stream
+AUDIO_CODEC: Final = "aac"
 CRF = "18"  # visually lossless for generated content
 AUDIO_BIT_RATE = 192_000
 _LAYOUTS = {1: "mono", 2: "stereo"}
@@ -100,13 +101,14 @@ class Mp4Writer:
 
     def _finish(self) -> None:
         self._container.mux(self._video.encode())
-        if self._sound is None:
+        sample_rate = self._sample_rate  # set exactly when there is an audio track
+        if self._sound is None or sample_rate is None:
             return
         if self._audio is None:
             raise ValueError("the mp4 has an audio track but no audio was given")
-        audio = fit_audio(self._audio, self.frames_written, self.frame_rate, self._sample_rate)
+        audio = fit_audio(self._audio, self.frames_written, self.frame_rate, sample_rate)
         chunk = av.AudioFrame.from_ndarray(audio, format="fltp", layout=_LAYOUTS[self._channels])
-        chunk.sample_rate = self._sample_rate
+        chunk.sample_rate = sample_rate
         chunk.pts = 0
         self._container.mux(self._sound.encode(chunk))
         self._container.mux(self._sound.encode())

@@ -35,7 +35,7 @@ class GenerationRequest:
 
     prompt: str
     negative_prompt: str = DEFAULT_NEGATIVE_PROMPT
-    seed: int = 42
+    seed: int = defaults.SEED
     num_frames: int = defaults.NUMBER_OF_FRAMES
     frame_rate: int = defaults.FRAME_RATE
     width: int = 768

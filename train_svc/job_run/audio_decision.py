@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from train_svc.jobs.events import BundleInfo, DatasetFailure, DatasetWarning, JobError
+from shared.bundle_ref import BundleRef
+from train_svc.jobs.events import DatasetFailure, DatasetWarning, JobError
 
 NO_AUDIO_TRACK = "NO_AUDIO_TRACK"
 
@@ -41,7 +42,7 @@ class AudioDecision:
         return "video only"
 
 
-def decide_audio(with_audio: bool | None, bundles: list[BundleInfo], *, images: bool) -> AudioDecision:
+def decide_audio(with_audio: bool | None, bundles: list[BundleRef], *, images: bool) -> AudioDecision:
     """images: the dataset is still images, which have no sound to speak of (unset means video only, quietly)."""
     silent = tuple(sorted({b.source_path for b in bundles if not b.has_audio}))
     if with_audio is False or (with_audio is None and images):

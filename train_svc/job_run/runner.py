@@ -34,6 +34,7 @@ import structlog
 import torch
 
 from shared.bundle import path_from_uri
+from shared.bundle_ref import BundleRef
 from shared.dataset_report import FileReport
 from shared.disk_space import STORAGE_FULL, SpaceGuard, StorageFull, is_storage_full
 from train_svc.export import outputs
@@ -41,21 +42,21 @@ from train_svc.export.debug_dataset import write_debug_dataset
 from train_svc.export.lora_file import LoraMetadata, NonFiniteLora, write_lora
 from train_svc.job_run.audio_decision import decide_audio
 from train_svc.job_run.sample_encoding import SampleEncoders
+from train_svc.job_run.settings import RunSettings
 from train_svc.job_run.text_warnings import overlong_text_warnings
 from train_svc.jobs.events import (
     ArtifactWritten,
-    BundleInfo,
     CheckpointWritten,
     DatasetFailure,
     DatasetProgress,
     DatasetReady,
     DatasetWarning,
-    FileSkipped,
     JobError,
     JobResumed,
     JobState,
     PreprocessEvent,
     SampleEncoded,
+    SkippedFile,
     StateChanged,
     StepCompleted,
 )
@@ -81,12 +82,8 @@ class RunnerConfig:
     storage_root: Path
     base_model: BaseModel
     placement: Placement
-    feed_forward: bool = False  # also adapt the transformer's feed-forward layers
+    settings: RunSettings = RunSettings()  # the operator's: LoRA targets, seed, previews, checkpoints
     gradient_checkpointing: bool = True
-    seed: int = 42
-    preview_steps: int = 30  # denoising steps of each validation preview
-    checkpoint_every: int = 100  # steps
-    checkpoint_keep: int = 2  # newest checkpoints kept per job
     space: SpaceGuard = SpaceGuard()  # checked before every large write (latents, checkpoints, outputs)
 
 
@@ -188,7 +185,7 @@ class JobRunner:
         )
         return SampleEncoders(model, self.config.placement, audio=job.settings.with_audio is not False, cache=cache)
 
-    def _encode(self, job: Job, encoders: SampleEncoders, bundle: BundleInfo) -> TrainingSample:
+    def _encode(self, job: Job, encoders: SampleEncoders, bundle: BundleRef) -> TrainingSample:
         sample, cached = encoders.encode(bundle)
         job.record(SampleEncoded(bundle, sample.latents.num_tokens, from_cache=cached))
         return sample
@@ -227,19 +224,19 @@ class JobRunner:
 
     def _preprocess_and_encode(
         self, job: Job, encoders: SampleEncoders
-    ) -> tuple[DatasetReady, list[TrainingSample], list[BundleInfo]]:
+    ) -> tuple[DatasetReady, list[TrainingSample], list[BundleRef]]:
         """Follow the preprocessor's stream, encoding each bundle as it arrives."""
         events = self._preprocess(job)
         samples: list[TrainingSample] = []
-        bundles: list[BundleInfo] = []
+        bundles: list[BundleRef] = []
         ready = None
         try:
             for event in events:
                 self._check_cancel(job)
-                if isinstance(event, BundleInfo):
+                if isinstance(event, BundleRef):
                     samples.append(self._encode(job, encoders, event))
                     bundles.append(event)
-                elif isinstance(event, DatasetProgress | FileSkipped | DatasetWarning | FileReport):
+                elif isinstance(event, DatasetProgress | SkippedFile | DatasetWarning | FileReport):
                     job.record(event)
                 elif isinstance(event, DatasetReady):
                     ready = event
@@ -293,9 +290,9 @@ class JobRunner:
             rank=settings.rank,
             learning_rate=settings.learning_rate,
             steps=settings.number_of_steps,
-            seed=self.config.seed,
+            seed=self.config.settings.seed,
             gradient_checkpointing=self.config.gradient_checkpointing,
-            feed_forward=self.config.feed_forward,
+            feed_forward=self.config.settings.feed_forward,
             audio=bool(job.with_audio),
         )
         trainer = LoraTrainer(self.config.base_model.path, self.config.placement, config)
@@ -326,8 +323,8 @@ class JobRunner:
 
         policy = CheckpointPolicy(
             self.checkpoint_dir(job),
-            every=self.config.checkpoint_every,
-            keep=self.config.checkpoint_keep,
+            every=self.config.settings.checkpoint_every,
+            keep=self.config.settings.checkpoint_keep,
             on_checkpoint=on_checkpoint,
             space=self.config.space,
         )
@@ -338,7 +335,7 @@ class JobRunner:
     def _previews(self, job: Job, trainer: LoraTrainer, prompts: EncodedPrompts) -> JobPreviews:
         return JobPreviews(
             PreviewRenderer(self.config.base_model.path, self.config.placement, trainer.transformer),
-            preview_requests(job.settings, self.config.preview_steps, self.config.seed),
+            preview_requests(job.settings, self.config.settings.preview_steps, self.config.settings.seed),
             prompts,
             total_steps=trainer.config.steps,
             output_dir=self.output_dir(job),

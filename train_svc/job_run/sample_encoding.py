@@ -14,7 +14,8 @@ from dataclasses import replace
 from pathlib import Path
 
 from shared.bundle import path_from_uri, read_bundle, sha256_file
-from train_svc.jobs.events import BundleInfo, DatasetFailure, JobError
+from shared.bundle_ref import BundleRef
+from train_svc.jobs.events import DatasetFailure, JobError
 from train_svc.models.device import Placement
 from train_svc.training.audio_encoding import AudioEncoder
 from train_svc.training.encoding import CaptionEmbedding, CaptionEncoder, PromptStates, VideoEncoder
@@ -33,7 +34,7 @@ class SampleEncoders:
         self.audio: AudioEncoder | None = None
         self._captions: dict[str, CaptionEmbedding] = {}
 
-    def encode(self, bundle: BundleInfo) -> tuple[TrainingSample, bool]:
+    def encode(self, bundle: BundleRef) -> tuple[TrainingSample, bool]:
         """The bundle's training sample, and whether it came from the cache."""
         if self._cache is not None:
             cached = self._cache.get(bundle.sha256, self._with_audio)
@@ -55,7 +56,7 @@ class SampleEncoders:
             self._cache.put_prompt(text, states)
         return states
 
-    def _encode(self, bundle: BundleInfo) -> TrainingSample:
+    def _encode(self, bundle: BundleRef) -> TrainingSample:
         path = path_from_uri(bundle.uri)
         digest = sha256_file(path)
         if digest != bundle.sha256:
@@ -77,6 +78,8 @@ class SampleEncoders:
             self._captions[sample.caption] = self._caption_encoder().encode(sample.caption)
         audio = None
         if self._with_audio and sample.audio is not None:
+            if sample.audio_sample_rate is None:  # read_bundle gives audio only with its rate
+                raise ValueError(f"bundle {bundle.sample_id} has audio but no audio sample rate")
             if self.audio is None:
                 self.audio = AudioEncoder(self._model_path, self._placement)
             audio = self.audio.encode(sample.audio, sample.audio_sample_rate, sample.num_frames / sample.fps)

@@ -5,14 +5,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from train_svc.jobs.events import BundleInfo, DatasetWarning
+from shared.bundle_ref import BundleRef
+from train_svc.jobs.events import DatasetWarning
 from train_svc.training.text_length import overlong_texts
 
 CAPTION_TRUNCATED = "CAPTION_TRUNCATED"
 
 
 def overlong_text_warnings(
-    model_path: Path, bundles: Sequence[BundleInfo], validation: Sequence[str]
+    model_path: Path, bundles: Sequence[BundleRef], validation: Sequence[str]
 ) -> list[DatasetWarning]:
     """One warning per sample whose caption is over the token limit (by sample id), then one per prompt
     (path "validation[i]")."""

@@ -16,10 +16,10 @@ from train_svc.jobs.events import (
     DatasetProgress,
     DatasetReady,
     DatasetWarning,
-    FileSkipped,
     JobEvent,
     JobResumed,
     SampleEncoded,
+    SkippedFile,
     StateChanged,
     StepCompleted,
     ValidationPreview,
@@ -30,7 +30,7 @@ EVENT_TYPES: dict[str, type] = {
     for cls in (
         StateChanged,
         DatasetProgress,
-        FileSkipped,
+        SkippedFile,
         DatasetWarning,
         FileReport,
         SampleEncoded,
@@ -42,6 +42,8 @@ EVENT_TYPES: dict[str, type] = {
         JobResumed,
     )
 }
+# Types that logs written before a rename store under their former name.
+FORMER_NAMES: dict[str, type] = {"FileSkipped": SkippedFile}
 
 
 class UnknownEvent(ValueError):
@@ -57,7 +59,7 @@ def encode_event(event: JobEvent) -> tuple[str, str]:
 
 
 def decode_event(kind: str, payload: str) -> JobEvent:
-    cls = EVENT_TYPES.get(kind)
+    cls = EVENT_TYPES.get(kind) or FORMER_NAMES.get(kind)
     if cls is None:
         raise UnknownEvent(f"stored event of unknown type {kind!r}")
     return from_plain(cls, json.loads(payload))

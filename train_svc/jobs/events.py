@@ -1,10 +1,11 @@
-"""What happens during a job, as plain data. The gRPC layer turns these into TrainingJobEvents."""
+"""What happens during a job, as plain data. The gRPC layer turns these into the events WatchTrainingJob streams."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
 
+from shared.bundle_ref import BundleRef
 from shared.dataset_report import FileReport
 
 
@@ -51,7 +52,7 @@ class DatasetProgress:
 
 
 @dataclass(frozen=True)
-class FileSkipped:
+class SkippedFile:
     path: str
     reason: str
     message: str
@@ -62,21 +63,6 @@ class DatasetWarning:
     path: str
     code: str
     message: str
-
-
-@dataclass(frozen=True)
-class BundleInfo:
-    sample_id: str
-    uri: str
-    sha256: str
-    size_bytes: int
-    frames: int
-    height: int
-    width: int
-    fps: float
-    caption: str
-    source_path: str
-    has_audio: bool = False  # the bundle carries the sample's audio
 
 
 @dataclass(frozen=True)
@@ -92,7 +78,7 @@ class DatasetReady:
 
 @dataclass(frozen=True)
 class SampleEncoded:
-    bundle: BundleInfo
+    bundle: BundleRef
     video_tokens: int
     from_cache: bool = False  # the latents came from the content cache: no encoder ran
 
@@ -149,7 +135,7 @@ class JobResumed:
 JobEvent = (
     StateChanged
     | DatasetProgress
-    | FileSkipped
+    | SkippedFile
     | DatasetWarning
     | FileReport
     | SampleEncoded
@@ -160,8 +146,8 @@ JobEvent = (
     | CheckpointWritten
     | JobResumed
 )
-# What a preprocessor hands the job runner (BundleInfo is a sample ready to encode).
-PreprocessEvent = DatasetProgress | FileSkipped | DatasetWarning | FileReport | BundleInfo | DatasetReady
+# What a preprocessor hands the job runner (a BundleRef is a sample ready to encode).
+PreprocessEvent = DatasetProgress | SkippedFile | DatasetWarning | FileReport | BundleRef | DatasetReady
 
 
 class DatasetFailure(Exception):

@@ -220,7 +220,9 @@ def default_cache_dir() -> Path:
 
 def ensure_tiny_preset(cache_dir: Path | None = None) -> Path:
     """Return the directory of the tiny preset, building and saving it first if it is not cached."""
-    from diffusers import LTX2Pipeline
+    # From its own module: to a type checker, `diffusers.LTX2Pipeline` is the placeholder class diffusers
+    # defines for when torch or transformers is missing (the same class at run time).
+    from diffusers.pipelines.ltx2.pipeline_ltx2 import LTX2Pipeline
 
     target = (cache_dir or default_cache_dir()) / f"{PRESET_NAME}-r{PRESET_REVISION}"
     marker = target / "ltx_trainer_preset.json"

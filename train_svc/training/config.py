@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from shared.request import defaults
+
 
 @dataclass(frozen=True)
 class TrainConfig:
@@ -11,7 +13,7 @@ class TrainConfig:
     learning_rate: float
     steps: int
     alpha: float | None = None  # None: alpha = rank, as in the shipped recipe
-    seed: int = 42
+    seed: int = defaults.SEED
     lr_end_factor: float = 0.1  # linear decay to 0.1x of the peak rate, no warm-up
     max_grad_norm: float = 1.0
     weight_decay: float = 0.01

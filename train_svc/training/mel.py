@@ -48,6 +48,9 @@ def mel_filterbank(config: MelConfig) -> torch.Tensor:
 class LogMel(torch.nn.Module):
     """waveform [B, C, samples] at config.sample_rate -> log-mel [B, C, frames, n_mels]."""
 
+    window: torch.Tensor  # buffers, registered in __init__
+    filters: torch.Tensor
+
     def __init__(self, config: MelConfig | None = None):
         super().__init__()
         self.config = config or MelConfig()

@@ -139,10 +139,13 @@ class LoraTrainer:
         self.transformer = load_transformer(model_path, placement)
         targets = target_module_names(self.transformer, audio=config.audio, feed_forward=config.feed_forward)
         torch.manual_seed(config.seed)  # LoRA A matrices are initialised from the global generator
-        self.transformer.add_adapter(
-            LoraConfig(r=config.rank, lora_alpha=config.lora_alpha, target_modules=targets, init_lora_weights=True),
-            adapter_name=ADAPTER_NAME,
+        lora = LoraConfig(
+            r=config.rank,
+            lora_alpha=config.lora_alpha,  # type: ignore[arg-type]  # peft says int; any number works (alpha / r)
+            target_modules=targets,
+            init_lora_weights=True,
         )
+        self.transformer.add_adapter(lora, adapter_name=ADAPTER_NAME)
         self.named_lora_parameters = {n: p for n, p in self.transformer.named_parameters() if p.requires_grad}
         self.lora_parameters = list(self.named_lora_parameters.values())
         for param in self.lora_parameters:
@@ -181,6 +184,8 @@ class LoraTrainer:
         video_v, audio_v = transformer_velocities(
             self.transformer, noisy, sigma, sample.latents, sample.caption, NoisyAudio(noisy_audio, audio_sigma)
         )
+        if audio_v is None:
+            raise RuntimeError("the transformer gave no audio velocity for a step with audio")
         return F.mse_loss(video_v, target), F.mse_loss(audio_v, audio_target)
 
     def _step_losses(self, sample: TrainingSample) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -189,6 +194,8 @@ class LoraTrainer:
         noise = torch.randn(sample.latents.tokens.shape, generator=self.generator)
         if not self.config.audio:
             return self.loss(sample, sigma, noise), None
+        if sample.audio is None:
+            raise ValueError(f"sample {sample.sample_id} has no audio to train on")
         audio_sigma = sample_sigmas(1, sample.audio.num_tokens, self.generator)
         audio_noise = torch.randn(sample.audio.tokens.shape, generator=self.generator)
         return self.joint_loss(sample, sigma, noise, audio_sigma, audio_noise)

@@ -11,7 +11,7 @@ preview size) is reported as a PREVIEW_FAILED warning and left out of the reel; 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from pathlib import Path
 
 import structlog
@@ -78,7 +78,7 @@ class JobPreviews:
         with_audio: bool,
         record: Callable[[ValidationPreview], object],
         warn: Callable[[DatasetWarning], object],
-        done: set[tuple[int, int]] = frozenset(),
+        done: Collection[tuple[int, int]] = frozenset(),
         should_stop: Callable[[], bool] = lambda: False,
     ):
         """`done`: (step, prompt index) of previews already rendered (before a restart), not rendered again.

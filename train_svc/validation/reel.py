@@ -52,7 +52,7 @@ def _audio(path: Path, sample_rate: int, channels: int) -> np.ndarray:
     """The file's first audio stream as float32 [channels, samples] at `sample_rate`."""
     layout = "stereo" if channels == 2 else "mono"
     resampler = av.AudioResampler(format="fltp", layout=layout, rate=sample_rate)
-    chunks = []
+    chunks: list[np.ndarray] = []
     with av.open(str(path)) as container:
         for frame in container.decode(audio=0):
             chunks.extend(part.to_ndarray() for part in resampler.resample(frame))
@@ -69,6 +69,8 @@ def write_reel(path: Path, previews: Sequence[ValidationPreview], total_steps: i
     with av.open(str(files[0])) as first:
         video = first.streams.video[0]
         width, height = video.codec_context.width, video.codec_context.height
+        if video.average_rate is None:
+            raise ValueError(f"preview {files[0]} has no frame rate")
         frame_rate = Fraction(video.average_rate)
         sound = first.streams.audio[0] if with_audio else None
         sample_rate = sound.codec_context.sample_rate if sound is not None else None

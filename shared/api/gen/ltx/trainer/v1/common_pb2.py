@@ -22,9 +22,10 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from google.rpc import status_pb2 as google_dot_rpc_dot_status__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1bltx/trainer/v1/common.proto\x12\x0eltx.trainer.v1\"m\n\x12PreprocessProgress\x12\x13\n\x0b\x66iles_total\x18\x01 \x01(\x05\x12\x12\n\nfiles_done\x18\x02 \x01(\x05\x12\x17\n\x0fsamples_written\x18\x03 \x01(\x05\x12\x15\n\rfiles_skipped\x18\x04 \x01(\x05\"<\n\x0bSkippedFile\x12\x0c\n\x04path\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\x0f\n\x07message\x18\x03 \x01(\t\"=\n\x0e\x44\x61tasetWarning\x12\x0c\n\x04path\x18\x01 \x01(\t\x12\x0c\n\x04\x63ode\x18\x02 \x01(\t\x12\x0f\n\x07message\x18\x03 \x01(\t\"\xc4\x01\n\tBundleRef\x12\x11\n\tsample_id\x18\x01 \x01(\t\x12\x0b\n\x03uri\x18\x02 \x01(\t\x12\x0e\n\x06sha256\x18\x03 \x01(\t\x12\x12\n\nsize_bytes\x18\x04 \x01(\x03\x12\x0e\n\x06\x66rames\x18\x05 \x01(\x05\x12\x0e\n\x06height\x18\x06 \x01(\x05\x12\r\n\x05width\x18\x07 \x01(\x05\x12\x0b\n\x03\x66ps\x18\x08 \x01(\x01\x12\x0f\n\x07\x63\x61ption\x18\t \x01(\t\x12\x13\n\x0bsource_path\x18\n \x01(\t\x12\x11\n\thas_audio\x18\x0b \x01(\x08\"I\n\x08\x41rtifact\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0b\n\x03uri\x18\x02 \x01(\t\x12\x0e\n\x06sha256\x18\x03 \x01(\t\x12\x12\n\nsize_bytes\x18\x04 \x01(\x03\"\xc0\x03\n\nFileReport\x12\x0c\n\x04path\x18\x01 \x01(\t\x12\x33\n\x07outcome\x18\x02 \x01(\x0e\x32\".ltx.trainer.v1.FileReport.Outcome\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12\x0f\n\x07message\x18\x04 \x01(\t\x12-\n\nmedia_kind\x18\x05 \x01(\x0e\x32\x19.ltx.trainer.v1.MediaKind\x12\x14\n\x0c\x63\x61ption_path\x18\x06 \x01(\t\x12\x15\n\rcaption_found\x18\x07 \x01(\x08\x12+\n\x06source\x18\x08 \x01(\x0b\x32\x1b.ltx.trainer.v1.SourceMedia\x12\x1a\n\x12scene_cuts_seconds\x18\t \x03(\x01\x12-\n\x07samples\x18\n \x03(\x0b\x32\x1c.ltx.trainer.v1.SampleReport\x12\x32\n\rskipped_parts\x18\x0b \x03(\x0b\x32\x1b.ltx.trainer.v1.SkippedFile\"F\n\x07Outcome\x12\x17\n\x13OUTCOME_UNSPECIFIED\x10\x00\x12\x08\n\x04USED\x10\x01\x12\x0b\n\x07SKIPPED\x10\x02\x12\x0b\n\x07IGNORED\x10\x03\"\xc2\x01\n\x0bSourceMedia\x12\r\n\x05width\x18\x01 \x01(\x05\x12\x0e\n\x06height\x18\x02 \x01(\x05\x12\x13\n\x0b\x63oded_width\x18\x03 \x01(\x05\x12\x14\n\x0c\x63oded_height\x18\x04 \x01(\x05\x12\x0b\n\x03\x66ps\x18\x05 \x01(\x01\x12\x18\n\x10\x64uration_seconds\x18\x06 \x01(\x01\x12\x0e\n\x06\x66rames\x18\x07 \x01(\x05\x12\r\n\x05\x63odec\x18\x08 \x01(\t\x12\x10\n\x08rotation\x18\t \x01(\x05\x12\x11\n\thas_audio\x18\n \x01(\x08\"\xd1\x01\n\x0cSampleReport\x12\x11\n\tsample_id\x18\x01 \x01(\t\x12\x0e\n\x06\x66rames\x18\x02 \x01(\x05\x12\x0b\n\x03\x66ps\x18\x03 \x01(\x01\x12\r\n\x05width\x18\x04 \x01(\x05\x12\x0e\n\x06height\x18\x05 \x01(\x05\x12\x0b\n\x03\x66it\x18\x06 \x01(\t\x12\x15\n\rstart_seconds\x18\x07 \x01(\x01\x12\x13\n\x0b\x65nd_seconds\x18\x08 \x01(\x01\x12\x12\n\ntime_scale\x18\t \x01(\x01\x12\x11\n\taudio_fit\x18\n \x01(\t\x12\x12\n\naudio_gain\x18\x0b \x01(\x01\"\xd3\x01\n\rDatasetReport\x12-\n\nmedia_kind\x18\x01 \x01(\x0e\x32\x19.ltx.trainer.v1.MediaKind\x12)\n\x05\x66iles\x18\x02 \x03(\x0b\x32\x1a.ltx.trainer.v1.FileReport\x12\x12\n\nfiles_used\x18\x03 \x01(\x05\x12\x15\n\rfiles_skipped\x18\x04 \x01(\x05\x12\x15\n\rfiles_ignored\x18\x05 \x01(\x05\x12\x0f\n\x07samples\x18\x06 \x01(\x05\x12\x15\n\rfiles_omitted\x18\x07 \x01(\x05*h\n\nResolution\x12\x1a\n\x16RESOLUTION_UNSPECIFIED\x10\x00\x12\x12\n\x0eRESOLUTION_LOW\x10\x01\x12\x15\n\x11RESOLUTION_MEDIUM\x10\x02\x12\x13\n\x0fRESOLUTION_HIGH\x10\x03*o\n\x0b\x41spectRatio\x12\x1c\n\x18\x41SPECT_RATIO_UNSPECIFIED\x10\x00\x12\x15\n\x11\x41SPECT_RATIO_16_9\x10\x01\x12\x14\n\x10\x41SPECT_RATIO_1_1\x10\x02\x12\x15\n\x11\x41SPECT_RATIO_9_16\x10\x03*S\n\tMediaKind\x12\x1a\n\x16MEDIA_KIND_UNSPECIFIED\x10\x00\x12\x14\n\x10MEDIA_KIND_VIDEO\x10\x01\x12\x14\n\x10MEDIA_KIND_IMAGE\x10\x02\x42N\n\x15\x63om.ltxtrainer.api.v1P\x01Z3github.com/ltx-trainer/api/ltx/trainer/v1;trainerv1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1bltx/trainer/v1/common.proto\x12\x0eltx.trainer.v1\x1a\x17google/rpc/status.proto\"m\n\x12PreprocessProgress\x12\x13\n\x0b\x66iles_total\x18\x01 \x01(\x05\x12\x12\n\nfiles_done\x18\x02 \x01(\x05\x12\x17\n\x0fsamples_written\x18\x03 \x01(\x05\x12\x15\n\rfiles_skipped\x18\x04 \x01(\x05\"[\n\x0bSkippedFile\x12\x0c\n\x04path\x18\x01 \x01(\t\x12!\n\x05\x65rror\x18\x04 \x01(\x0b\x32\x12.google.rpc.StatusJ\x04\x08\x02\x10\x03J\x04\x08\x03\x10\x04R\x06reasonR\x07message\"=\n\x0e\x44\x61tasetWarning\x12\x0c\n\x04path\x18\x01 \x01(\t\x12\x0c\n\x04\x63ode\x18\x02 \x01(\t\x12\x0f\n\x07message\x18\x03 \x01(\t\"\xc4\x01\n\tBundleRef\x12\x11\n\tsample_id\x18\x01 \x01(\t\x12\x0b\n\x03uri\x18\x02 \x01(\t\x12\x0e\n\x06sha256\x18\x03 \x01(\t\x12\x12\n\nsize_bytes\x18\x04 \x01(\x03\x12\x0e\n\x06\x66rames\x18\x05 \x01(\x05\x12\x0e\n\x06height\x18\x06 \x01(\x05\x12\r\n\x05width\x18\x07 \x01(\x05\x12\x0b\n\x03\x66ps\x18\x08 \x01(\x01\x12\x0f\n\x07\x63\x61ption\x18\t \x01(\t\x12\x13\n\x0bsource_path\x18\n \x01(\t\x12\x11\n\thas_audio\x18\x0b \x01(\x08\"I\n\x08\x41rtifact\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0b\n\x03uri\x18\x02 \x01(\t\x12\x0e\n\x06sha256\x18\x03 \x01(\t\x12\x12\n\nsize_bytes\x18\x04 \x01(\x03\"\xf7\x03\n\nFileReport\x12\x0c\n\x04path\x18\x01 \x01(\t\x12\x33\n\x07outcome\x18\x02 \x01(\x0e\x32\".ltx.trainer.v1.FileReport.Outcome\x12!\n\x05\x65rror\x18\x0c \x01(\x0b\x32\x12.google.rpc.Status\x12-\n\nmedia_kind\x18\x05 \x01(\x0e\x32\x19.ltx.trainer.v1.MediaKind\x12\x14\n\x0c\x63\x61ption_path\x18\x06 \x01(\t\x12\x15\n\rcaption_found\x18\x07 \x01(\x08\x12+\n\x06source\x18\x08 \x01(\x0b\x32\x1b.ltx.trainer.v1.SourceMedia\x12\x1a\n\x12scene_cuts_seconds\x18\t \x03(\x01\x12-\n\x07samples\x18\n \x03(\x0b\x32\x1c.ltx.trainer.v1.SampleReport\x12\x32\n\rskipped_parts\x18\x0b \x03(\x0b\x32\x1b.ltx.trainer.v1.SkippedFile\"^\n\x07Outcome\x12\x17\n\x13OUTCOME_UNSPECIFIED\x10\x00\x12\x10\n\x0cOUTCOME_USED\x10\x01\x12\x13\n\x0fOUTCOME_SKIPPED\x10\x02\x12\x13\n\x0fOUTCOME_IGNORED\x10\x03J\x04\x08\x03\x10\x04J\x04\x08\x04\x10\x05R\x06reasonR\x07message\"\xc2\x01\n\x0bSourceMedia\x12\r\n\x05width\x18\x01 \x01(\x05\x12\x0e\n\x06height\x18\x02 \x01(\x05\x12\x13\n\x0b\x63oded_width\x18\x03 \x01(\x05\x12\x14\n\x0c\x63oded_height\x18\x04 \x01(\x05\x12\x0b\n\x03\x66ps\x18\x05 \x01(\x01\x12\x18\n\x10\x64uration_seconds\x18\x06 \x01(\x01\x12\x0e\n\x06\x66rames\x18\x07 \x01(\x05\x12\r\n\x05\x63odec\x18\x08 \x01(\t\x12\x10\n\x08rotation\x18\t \x01(\x05\x12\x11\n\thas_audio\x18\n \x01(\x08\"\xd1\x01\n\x0cSampleReport\x12\x11\n\tsample_id\x18\x01 \x01(\t\x12\x0e\n\x06\x66rames\x18\x02 \x01(\x05\x12\x0b\n\x03\x66ps\x18\x03 \x01(\x01\x12\r\n\x05width\x18\x04 \x01(\x05\x12\x0e\n\x06height\x18\x05 \x01(\x05\x12\x0b\n\x03\x66it\x18\x06 \x01(\t\x12\x15\n\rstart_seconds\x18\x07 \x01(\x01\x12\x13\n\x0b\x65nd_seconds\x18\x08 \x01(\x01\x12\x12\n\ntime_scale\x18\t \x01(\x01\x12\x11\n\taudio_fit\x18\n \x01(\t\x12\x12\n\naudio_gain\x18\x0b \x01(\x01\"\xd3\x01\n\rDatasetReport\x12-\n\nmedia_kind\x18\x01 \x01(\x0e\x32\x19.ltx.trainer.v1.MediaKind\x12)\n\x05\x66iles\x18\x02 \x03(\x0b\x32\x1a.ltx.trainer.v1.FileReport\x12\x12\n\nfiles_used\x18\x03 \x01(\x05\x12\x15\n\rfiles_skipped\x18\x04 \x01(\x05\x12\x15\n\rfiles_ignored\x18\x05 \x01(\x05\x12\x0f\n\x07samples\x18\x06 \x01(\x05\x12\x15\n\rfiles_omitted\x18\x07 \x01(\x05*h\n\nResolution\x12\x1a\n\x16RESOLUTION_UNSPECIFIED\x10\x00\x12\x12\n\x0eRESOLUTION_LOW\x10\x01\x12\x15\n\x11RESOLUTION_MEDIUM\x10\x02\x12\x13\n\x0fRESOLUTION_HIGH\x10\x03*o\n\x0b\x41spectRatio\x12\x1c\n\x18\x41SPECT_RATIO_UNSPECIFIED\x10\x00\x12\x15\n\x11\x41SPECT_RATIO_16_9\x10\x01\x12\x14\n\x10\x41SPECT_RATIO_1_1\x10\x02\x12\x15\n\x11\x41SPECT_RATIO_9_16\x10\x03*S\n\tMediaKind\x12\x1a\n\x16MEDIA_KIND_UNSPECIFIED\x10\x00\x12\x14\n\x10MEDIA_KIND_VIDEO\x10\x01\x12\x14\n\x10MEDIA_KIND_IMAGE\x10\x02\x42N\n\x15\x63om.ltxtrainer.api.v1P\x01Z3github.com/ltx-trainer/api/ltx/trainer/v1;trainerv1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -32,30 +33,30 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'ltx.trainer.v1.common_pb2',
 if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'\n\025com.ltxtrainer.api.v1P\001Z3github.com/ltx-trainer/api/ltx/trainer/v1;trainerv1'
-  _globals['_RESOLUTION']._serialized_start=1631
-  _globals['_RESOLUTION']._serialized_end=1735
-  _globals['_ASPECTRATIO']._serialized_start=1737
-  _globals['_ASPECTRATIO']._serialized_end=1848
-  _globals['_MEDIAKIND']._serialized_start=1850
-  _globals['_MEDIAKIND']._serialized_end=1933
-  _globals['_PREPROCESSPROGRESS']._serialized_start=47
-  _globals['_PREPROCESSPROGRESS']._serialized_end=156
-  _globals['_SKIPPEDFILE']._serialized_start=158
-  _globals['_SKIPPEDFILE']._serialized_end=218
-  _globals['_DATASETWARNING']._serialized_start=220
-  _globals['_DATASETWARNING']._serialized_end=281
-  _globals['_BUNDLEREF']._serialized_start=284
-  _globals['_BUNDLEREF']._serialized_end=480
-  _globals['_ARTIFACT']._serialized_start=482
-  _globals['_ARTIFACT']._serialized_end=555
-  _globals['_FILEREPORT']._serialized_start=558
-  _globals['_FILEREPORT']._serialized_end=1006
-  _globals['_FILEREPORT_OUTCOME']._serialized_start=936
-  _globals['_FILEREPORT_OUTCOME']._serialized_end=1006
-  _globals['_SOURCEMEDIA']._serialized_start=1009
-  _globals['_SOURCEMEDIA']._serialized_end=1203
-  _globals['_SAMPLEREPORT']._serialized_start=1206
-  _globals['_SAMPLEREPORT']._serialized_end=1415
-  _globals['_DATASETREPORT']._serialized_start=1418
-  _globals['_DATASETREPORT']._serialized_end=1629
+  _globals['_RESOLUTION']._serialized_start=1742
+  _globals['_RESOLUTION']._serialized_end=1846
+  _globals['_ASPECTRATIO']._serialized_start=1848
+  _globals['_ASPECTRATIO']._serialized_end=1959
+  _globals['_MEDIAKIND']._serialized_start=1961
+  _globals['_MEDIAKIND']._serialized_end=2044
+  _globals['_PREPROCESSPROGRESS']._serialized_start=72
+  _globals['_PREPROCESSPROGRESS']._serialized_end=181
+  _globals['_SKIPPEDFILE']._serialized_start=183
+  _globals['_SKIPPEDFILE']._serialized_end=274
+  _globals['_DATASETWARNING']._serialized_start=276
+  _globals['_DATASETWARNING']._serialized_end=337
+  _globals['_BUNDLEREF']._serialized_start=340
+  _globals['_BUNDLEREF']._serialized_end=536
+  _globals['_ARTIFACT']._serialized_start=538
+  _globals['_ARTIFACT']._serialized_end=611
+  _globals['_FILEREPORT']._serialized_start=614
+  _globals['_FILEREPORT']._serialized_end=1117
+  _globals['_FILEREPORT_OUTCOME']._serialized_start=994
+  _globals['_FILEREPORT_OUTCOME']._serialized_end=1088
+  _globals['_SOURCEMEDIA']._serialized_start=1120
+  _globals['_SOURCEMEDIA']._serialized_end=1314
+  _globals['_SAMPLEREPORT']._serialized_start=1317
+  _globals['_SAMPLEREPORT']._serialized_end=1526
+  _globals['_DATASETREPORT']._serialized_start=1529
+  _globals['_DATASETREPORT']._serialized_end=1740
 # @@protoc_insertion_point(module_scope)

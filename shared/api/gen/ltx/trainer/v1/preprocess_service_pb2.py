@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from shared.api.gen.ltx.trainer.v1 import common_pb2 as ltx_dot_trainer_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\'ltx/trainer/v1/preprocess_service.proto\x12\x0eltx.trainer.v1\x1a\x1bltx/trainer/v1/common.proto\"\x8a\x01\n\x14UploadArchiveRequest\x12\x35\n\x06header\x18\x01 \x01(\x0b\x32#.ltx.trainer.v1.UploadArchiveHeaderH\x00\x12\x33\n\x05\x63hunk\x18\x02 \x01(\x0b\x32\".ltx.trainer.v1.UploadArchiveChunkH\x00\x42\x06\n\x04part\"R\n\x13UploadArchiveHeader\x12\x11\n\tfile_name\x18\x01 \x01(\t\x12\x18\n\x10total_size_bytes\x18\x02 \x01(\x03\x12\x0e\n\x06sha256\x18\x03 \x01(\t\"B\n\x12UploadArchiveChunk\x12\x0e\n\x06offset\x18\x01 \x01(\x03\x12\x0c\n\x04\x64\x61ta\x18\x02 \x01(\x0c\x12\x0e\n\x06sha256\x18\x03 \x01(\t\"B\n\x0fUploadedArchive\x12\x0b\n\x03uri\x18\x01 \x01(\t\x12\x0e\n\x06sha256\x18\x02 \x01(\t\x12\x12\n\nsize_bytes\x18\x03 \x01(\x03\"\x82\x04\n\x11PreprocessRequest\x12\x12\n\ndataset_id\x18\x01 \x01(\t\x12\x19\n\x11training_data_url\x18\x02 \x01(\t\x12\x16\n\x0etrigger_phrase\x18\x03 \x01(\t\x12\x18\n\x10number_of_frames\x18\x04 \x01(\x05\x12\x12\n\nframe_rate\x18\x05 \x01(\x05\x12\r\n\x05width\x18\x06 \x01(\x05\x12\x0e\n\x06height\x18\x07 \x01(\x05\x12$\n\x17split_input_into_scenes\x18\x08 \x01(\x08H\x00\x88\x01\x01\x12&\n\x1esplit_input_duration_threshold\x18\t \x01(\x01\x12\x18\n\x10\x61uto_scale_input\x18\n \x01(\x08\x12\x30\n\x08\x64\x65livery\x18\x0b \x01(\x0e\x32\x1e.ltx.trainer.v1.BundleDelivery\x12\x17\n\nwith_audio\x18\x0c \x01(\x08H\x01\x88\x01\x01\x12\x1c\n\x0f\x61udio_normalize\x18\r \x01(\x08H\x02\x88\x01\x01\x12!\n\x14\x61udio_preserve_pitch\x18\x0e \x01(\x08H\x03\x88\x01\x01\x12\r\n\x05owner\x18\x0f \x01(\tB\x1a\n\x18_split_input_into_scenesB\r\n\x0b_with_audioB\x12\n\x10_audio_normalizeB\x17\n\x15_audio_preserve_pitch\">\n\x0b\x42undleChunk\x12\x11\n\tsample_id\x18\x01 \x01(\t\x12\x0e\n\x06offset\x18\x02 \x01(\x03\x12\x0c\n\x04\x64\x61ta\x18\x03 \x01(\x0c\"\x80\x03\n\x0fPreprocessEvent\x12\x36\n\x08progress\x18\x01 \x01(\x0b\x32\".ltx.trainer.v1.PreprocessProgressH\x00\x12.\n\x07skipped\x18\x02 \x01(\x0b\x32\x1b.ltx.trainer.v1.SkippedFileH\x00\x12\x31\n\x07warning\x18\x03 \x01(\x0b\x32\x1e.ltx.trainer.v1.DatasetWarningH\x00\x12+\n\x06\x62undle\x18\x04 \x01(\x0b\x32\x19.ltx.trainer.v1.BundleRefH\x00\x12\x34\n\x07summary\x18\x05 \x01(\x0b\x32!.ltx.trainer.v1.PreprocessSummaryH\x00\x12\x31\n\x0b\x66ile_report\x18\x06 \x01(\x0b\x32\x1a.ltx.trainer.v1.FileReportH\x00\x12\x33\n\x0c\x62undle_chunk\x18\x07 \x01(\x0b\x32\x1b.ltx.trainer.v1.BundleChunkH\x00\x42\x07\n\x05\x65vent\"\xa7\x01\n\x11PreprocessSummary\x12-\n\nmedia_kind\x18\x01 \x01(\x0e\x32\x19.ltx.trainer.v1.MediaKind\x12\x0f\n\x07samples\x18\x02 \x01(\x05\x12\x15\n\rfiles_skipped\x18\x03 \x01(\x05\x12\x14\n\x0cwall_seconds\x18\x04 \x01(\x01\x12\x12\n\nfrom_cache\x18\x05 \x01(\x08\x12\x11\n\tcache_key\x18\x06 \x01(\t*Q\n\x0e\x42undleDelivery\x12\x1f\n\x1b\x42UNDLE_DELIVERY_UNSPECIFIED\x10\x00\x12\x10\n\x0c\x42Y_REFERENCE\x10\x01\x12\x0c\n\x08\x42Y_VALUE\x10\x02\x32\xc1\x01\n\x11PreprocessService\x12R\n\nPreprocess\x12!.ltx.trainer.v1.PreprocessRequest\x1a\x1f.ltx.trainer.v1.PreprocessEvent0\x01\x12X\n\rUploadArchive\x12$.ltx.trainer.v1.UploadArchiveRequest\x1a\x1f.ltx.trainer.v1.UploadedArchive(\x01\x42N\n\x15\x63om.ltxtrainer.api.v1P\x01Z3github.com/ltx-trainer/api/ltx/trainer/v1;trainerv1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\'ltx/trainer/v1/preprocess_service.proto\x12\x0eltx.trainer.v1\x1a\x1bltx/trainer/v1/common.proto\"\x8a\x01\n\x14UploadArchiveRequest\x12\x35\n\x06header\x18\x01 \x01(\x0b\x32#.ltx.trainer.v1.UploadArchiveHeaderH\x00\x12\x33\n\x05\x63hunk\x18\x02 \x01(\x0b\x32\".ltx.trainer.v1.UploadArchiveChunkH\x00\x42\x06\n\x04part\"R\n\x13UploadArchiveHeader\x12\x11\n\tfile_name\x18\x01 \x01(\t\x12\x18\n\x10total_size_bytes\x18\x02 \x01(\x03\x12\x0e\n\x06sha256\x18\x03 \x01(\t\"B\n\x12UploadArchiveChunk\x12\x0e\n\x06offset\x18\x01 \x01(\x03\x12\x0c\n\x04\x64\x61ta\x18\x02 \x01(\x0c\x12\x0e\n\x06sha256\x18\x03 \x01(\t\"H\n\x15UploadArchiveResponse\x12\x0b\n\x03uri\x18\x01 \x01(\t\x12\x0e\n\x06sha256\x18\x02 \x01(\t\x12\x12\n\nsize_bytes\x18\x03 \x01(\x03\"\x82\x04\n\x11PreprocessRequest\x12\x12\n\ndataset_id\x18\x01 \x01(\t\x12\x19\n\x11training_data_url\x18\x02 \x01(\t\x12\x16\n\x0etrigger_phrase\x18\x03 \x01(\t\x12\x18\n\x10number_of_frames\x18\x04 \x01(\x05\x12\x12\n\nframe_rate\x18\x05 \x01(\x05\x12\r\n\x05width\x18\x06 \x01(\x05\x12\x0e\n\x06height\x18\x07 \x01(\x05\x12$\n\x17split_input_into_scenes\x18\x08 \x01(\x08H\x00\x88\x01\x01\x12&\n\x1esplit_input_duration_threshold\x18\t \x01(\x01\x12\x18\n\x10\x61uto_scale_input\x18\n \x01(\x08\x12\x30\n\x08\x64\x65livery\x18\x0b \x01(\x0e\x32\x1e.ltx.trainer.v1.BundleDelivery\x12\x17\n\nwith_audio\x18\x0c \x01(\x08H\x01\x88\x01\x01\x12\x1c\n\x0f\x61udio_normalize\x18\r \x01(\x08H\x02\x88\x01\x01\x12!\n\x14\x61udio_preserve_pitch\x18\x0e \x01(\x08H\x03\x88\x01\x01\x12\r\n\x05owner\x18\x0f \x01(\tB\x1a\n\x18_split_input_into_scenesB\r\n\x0b_with_audioB\x12\n\x10_audio_normalizeB\x17\n\x15_audio_preserve_pitch\">\n\x0b\x42undleChunk\x12\x11\n\tsample_id\x18\x01 \x01(\t\x12\x0e\n\x06offset\x18\x02 \x01(\x03\x12\x0c\n\x04\x64\x61ta\x18\x03 \x01(\x0c\"\x88\x03\n\x12PreprocessResponse\x12\x36\n\x08progress\x18\x01 \x01(\x0b\x32\".ltx.trainer.v1.PreprocessProgressH\x00\x12\x33\n\x0cskipped_file\x18\x02 \x01(\x0b\x32\x1b.ltx.trainer.v1.SkippedFileH\x00\x12\x31\n\x07warning\x18\x03 \x01(\x0b\x32\x1e.ltx.trainer.v1.DatasetWarningH\x00\x12+\n\x06\x62undle\x18\x04 \x01(\x0b\x32\x19.ltx.trainer.v1.BundleRefH\x00\x12\x34\n\x07summary\x18\x05 \x01(\x0b\x32!.ltx.trainer.v1.PreprocessSummaryH\x00\x12\x31\n\x0b\x66ile_report\x18\x06 \x01(\x0b\x32\x1a.ltx.trainer.v1.FileReportH\x00\x12\x33\n\x0c\x62undle_chunk\x18\x07 \x01(\x0b\x32\x1b.ltx.trainer.v1.BundleChunkH\x00\x42\x07\n\x05\x65vent\"\xa7\x01\n\x11PreprocessSummary\x12-\n\nmedia_kind\x18\x01 \x01(\x0e\x32\x19.ltx.trainer.v1.MediaKind\x12\x0f\n\x07samples\x18\x02 \x01(\x05\x12\x15\n\rfiles_skipped\x18\x03 \x01(\x05\x12\x14\n\x0cwall_seconds\x18\x04 \x01(\x01\x12\x12\n\nfrom_cache\x18\x05 \x01(\x08\x12\x11\n\tcache_key\x18\x06 \x01(\t*q\n\x0e\x42undleDelivery\x12\x1f\n\x1b\x42UNDLE_DELIVERY_UNSPECIFIED\x10\x00\x12 \n\x1c\x42UNDLE_DELIVERY_BY_REFERENCE\x10\x01\x12\x1c\n\x18\x42UNDLE_DELIVERY_BY_VALUE\x10\x02\x32\xca\x01\n\x11PreprocessService\x12U\n\nPreprocess\x12!.ltx.trainer.v1.PreprocessRequest\x1a\".ltx.trainer.v1.PreprocessResponse0\x01\x12^\n\rUploadArchive\x12$.ltx.trainer.v1.UploadArchiveRequest\x1a%.ltx.trainer.v1.UploadArchiveResponse(\x01\x42N\n\x15\x63om.ltxtrainer.api.v1P\x01Z3github.com/ltx-trainer/api/ltx/trainer/v1;trainerv1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,24 +33,24 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'ltx.trainer.v1.preprocess_s
 if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'\n\025com.ltxtrainer.api.v1P\001Z3github.com/ltx-trainer/api/ltx/trainer/v1;trainerv1'
-  _globals['_BUNDLEDELIVERY']._serialized_start=1587
-  _globals['_BUNDLEDELIVERY']._serialized_end=1668
+  _globals['_BUNDLEDELIVERY']._serialized_start=1601
+  _globals['_BUNDLEDELIVERY']._serialized_end=1714
   _globals['_UPLOADARCHIVEREQUEST']._serialized_start=89
   _globals['_UPLOADARCHIVEREQUEST']._serialized_end=227
   _globals['_UPLOADARCHIVEHEADER']._serialized_start=229
   _globals['_UPLOADARCHIVEHEADER']._serialized_end=311
   _globals['_UPLOADARCHIVECHUNK']._serialized_start=313
   _globals['_UPLOADARCHIVECHUNK']._serialized_end=379
-  _globals['_UPLOADEDARCHIVE']._serialized_start=381
-  _globals['_UPLOADEDARCHIVE']._serialized_end=447
-  _globals['_PREPROCESSREQUEST']._serialized_start=450
-  _globals['_PREPROCESSREQUEST']._serialized_end=964
-  _globals['_BUNDLECHUNK']._serialized_start=966
-  _globals['_BUNDLECHUNK']._serialized_end=1028
-  _globals['_PREPROCESSEVENT']._serialized_start=1031
-  _globals['_PREPROCESSEVENT']._serialized_end=1415
-  _globals['_PREPROCESSSUMMARY']._serialized_start=1418
-  _globals['_PREPROCESSSUMMARY']._serialized_end=1585
-  _globals['_PREPROCESSSERVICE']._serialized_start=1671
-  _globals['_PREPROCESSSERVICE']._serialized_end=1864
+  _globals['_UPLOADARCHIVERESPONSE']._serialized_start=381
+  _globals['_UPLOADARCHIVERESPONSE']._serialized_end=453
+  _globals['_PREPROCESSREQUEST']._serialized_start=456
+  _globals['_PREPROCESSREQUEST']._serialized_end=970
+  _globals['_BUNDLECHUNK']._serialized_start=972
+  _globals['_BUNDLECHUNK']._serialized_end=1034
+  _globals['_PREPROCESSRESPONSE']._serialized_start=1037
+  _globals['_PREPROCESSRESPONSE']._serialized_end=1429
+  _globals['_PREPROCESSSUMMARY']._serialized_start=1432
+  _globals['_PREPROCESSSUMMARY']._serialized_end=1599
+  _globals['_PREPROCESSSERVICE']._serialized_start=1717
+  _globals['_PREPROCESSSERVICE']._serialized_end=1919
 # @@protoc_insertion_point(module_scope)

@@ -39,12 +39,12 @@ class PreprocessServiceStub:
         self.Preprocess = channel.unary_stream(
                 '/ltx.trainer.v1.PreprocessService/Preprocess',
                 request_serializer=ltx_dot_trainer_dot_v1_dot_preprocess__service__pb2.PreprocessRequest.SerializeToString,
-                response_deserializer=ltx_dot_trainer_dot_v1_dot_preprocess__service__pb2.PreprocessEvent.FromString,
+                response_deserializer=ltx_dot_trainer_dot_v1_dot_preprocess__service__pb2.PreprocessResponse.FromString,
                 _registered_method=True)
         self.UploadArchive = channel.stream_unary(
                 '/ltx.trainer.v1.PreprocessService/UploadArchive',
                 request_serializer=ltx_dot_trainer_dot_v1_dot_preprocess__service__pb2.UploadArchiveRequest.SerializeToString,
-                response_deserializer=ltx_dot_trainer_dot_v1_dot_preprocess__service__pb2.UploadedArchive.FromString,
+                response_deserializer=ltx_dot_trainer_dot_v1_dot_preprocess__service__pb2.UploadArchiveResponse.FromString,
                 _registered_method=True)
 
 
@@ -91,12 +91,12 @@ def add_PreprocessServiceServicer_to_server(servicer, server):
             'Preprocess': grpc.unary_stream_rpc_method_handler(
                     servicer.Preprocess,
                     request_deserializer=ltx_dot_trainer_dot_v1_dot_preprocess__service__pb2.PreprocessRequest.FromString,
-                    response_serializer=ltx_dot_trainer_dot_v1_dot_preprocess__service__pb2.PreprocessEvent.SerializeToString,
+                    response_serializer=ltx_dot_trainer_dot_v1_dot_preprocess__service__pb2.PreprocessResponse.SerializeToString,
             ),
             'UploadArchive': grpc.stream_unary_rpc_method_handler(
                     servicer.UploadArchive,
                     request_deserializer=ltx_dot_trainer_dot_v1_dot_preprocess__service__pb2.UploadArchiveRequest.FromString,
-                    response_serializer=ltx_dot_trainer_dot_v1_dot_preprocess__service__pb2.UploadedArchive.SerializeToString,
+                    response_serializer=ltx_dot_trainer_dot_v1_dot_preprocess__service__pb2.UploadArchiveResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -127,7 +127,7 @@ class PreprocessService:
             target,
             '/ltx.trainer.v1.PreprocessService/Preprocess',
             ltx_dot_trainer_dot_v1_dot_preprocess__service__pb2.PreprocessRequest.SerializeToString,
-            ltx_dot_trainer_dot_v1_dot_preprocess__service__pb2.PreprocessEvent.FromString,
+            ltx_dot_trainer_dot_v1_dot_preprocess__service__pb2.PreprocessResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -154,7 +154,7 @@ class PreprocessService:
             target,
             '/ltx.trainer.v1.PreprocessService/UploadArchive',
             ltx_dot_trainer_dot_v1_dot_preprocess__service__pb2.UploadArchiveRequest.SerializeToString,
-            ltx_dot_trainer_dot_v1_dot_preprocess__service__pb2.UploadedArchive.FromString,
+            ltx_dot_trainer_dot_v1_dot_preprocess__service__pb2.UploadArchiveResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -64,12 +64,12 @@ class TrainingServiceStub:
         self.WatchTrainingJob = channel.unary_stream(
                 '/ltx.trainer.v1.TrainingService/WatchTrainingJob',
                 request_serializer=ltx_dot_trainer_dot_v1_dot_training__service__pb2.WatchTrainingJobRequest.SerializeToString,
-                response_deserializer=ltx_dot_trainer_dot_v1_dot_training__service__pb2.TrainingJobEvent.FromString,
+                response_deserializer=ltx_dot_trainer_dot_v1_dot_training__service__pb2.WatchTrainingJobResponse.FromString,
                 _registered_method=True)
         self.GenerateVideo = channel.unary_stream(
                 '/ltx.trainer.v1.TrainingService/GenerateVideo',
                 request_serializer=ltx_dot_trainer_dot_v1_dot_training__service__pb2.GenerateVideoRequest.SerializeToString,
-                response_deserializer=ltx_dot_trainer_dot_v1_dot_training__service__pb2.GenerateVideoEvent.FromString,
+                response_deserializer=ltx_dot_trainer_dot_v1_dot_training__service__pb2.GenerateVideoResponse.FromString,
                 _registered_method=True)
         self.DownloadArtifact = channel.unary_stream(
                 '/ltx.trainer.v1.TrainingService/DownloadArtifact',
@@ -90,14 +90,20 @@ class TrainingServiceServicer:
 
     def CreateTrainingJob(self, request, context):
         """Validates the input (every bad field listed in one INVALID_ARGUMENT with google.rpc.BadRequest
-        and google.rpc.ErrorInfo), creates the job and starts it. Returns the job resource.
+        and google.rpc.ErrorInfo), creates the job and starts it. Returns the job resource (AIP-133, which
+        buf's response-naming rules do not foresee).
+        buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+        buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def GetTrainingJob(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Returns the job resource (AIP-131).
+        buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+        buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -111,7 +117,10 @@ class TrainingServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def CancelTrainingJob(self, request, context):
-        """Asks a running job to stop at the next step boundary; returns the job as it is now.
+        """Asks a running job to stop at the next step boundary; returns the job as it is now (a custom method
+        on a resource returns the resource, AIP-136).
+        buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+        buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -174,12 +183,12 @@ def add_TrainingServiceServicer_to_server(servicer, server):
             'WatchTrainingJob': grpc.unary_stream_rpc_method_handler(
                     servicer.WatchTrainingJob,
                     request_deserializer=ltx_dot_trainer_dot_v1_dot_training__service__pb2.WatchTrainingJobRequest.FromString,
-                    response_serializer=ltx_dot_trainer_dot_v1_dot_training__service__pb2.TrainingJobEvent.SerializeToString,
+                    response_serializer=ltx_dot_trainer_dot_v1_dot_training__service__pb2.WatchTrainingJobResponse.SerializeToString,
             ),
             'GenerateVideo': grpc.unary_stream_rpc_method_handler(
                     servicer.GenerateVideo,
                     request_deserializer=ltx_dot_trainer_dot_v1_dot_training__service__pb2.GenerateVideoRequest.FromString,
-                    response_serializer=ltx_dot_trainer_dot_v1_dot_training__service__pb2.GenerateVideoEvent.SerializeToString,
+                    response_serializer=ltx_dot_trainer_dot_v1_dot_training__service__pb2.GenerateVideoResponse.SerializeToString,
             ),
             'DownloadArtifact': grpc.unary_stream_rpc_method_handler(
                     servicer.DownloadArtifact,
@@ -328,7 +337,7 @@ class TrainingService:
             target,
             '/ltx.trainer.v1.TrainingService/WatchTrainingJob',
             ltx_dot_trainer_dot_v1_dot_training__service__pb2.WatchTrainingJobRequest.SerializeToString,
-            ltx_dot_trainer_dot_v1_dot_training__service__pb2.TrainingJobEvent.FromString,
+            ltx_dot_trainer_dot_v1_dot_training__service__pb2.WatchTrainingJobResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -355,7 +364,7 @@ class TrainingService:
             target,
             '/ltx.trainer.v1.TrainingService/GenerateVideo',
             ltx_dot_trainer_dot_v1_dot_training__service__pb2.GenerateVideoRequest.SerializeToString,
-            ltx_dot_trainer_dot_v1_dot_training__service__pb2.GenerateVideoEvent.FromString,
+            ltx_dot_trainer_dot_v1_dot_training__service__pb2.GenerateVideoResponse.FromString,
             options,
             channel_credentials,
             insecure,
