@@ -15,6 +15,11 @@ from preprocess_svc import media
 from preprocess_svc.settings import PreprocessSettings
 from shared.ffmpeg import FFMPEG_ENV, ffmpeg_exe
 from tests.benchmarks.ours import run_ours
+from tests.benchmarks.preconditions import Preconditions
+
+CAPTURED = "the pipeline ran ffmpeg for every clip (its commands captured through $LTX_FFMPEG)"
+FLOOR_BYTES = "the floor's ffmpeg gave every frame: bytes read = commands x frames x bucket x 3"
+FULL_FLOOR_BYTES = "the full-clip floor's ffmpeg gave frames"
 
 
 def pipeline_argv(clip: Path, *, frames: int, frame_rate: int, bucket: tuple[int, int]) -> list[str]:
@@ -42,7 +47,9 @@ def pipeline_argv(clip: Path, *, frames: int, frame_rate: int, bucket: tuple[int
     return captured[0]
 
 
-def capture_pipeline_commands(settings: PreprocessSettings, storage_root: Path, clip_dir: Path) -> list[list[str]]:
+def capture_pipeline_commands(
+    settings: PreprocessSettings, storage_root: Path, clip_dir: Path, *, checks: Preconditions, expected_samples: int
+) -> list[list[str]]:
     """Every ffmpeg command one run_preprocess runs, via an $LTX_FFMPEG wrapper that logs argv then execs ffmpeg.
 
     The spawn workers inherit the environment, so this sees what the pipeline really runs (one or
@@ -64,7 +71,7 @@ def capture_pipeline_commands(settings: PreprocessSettings, storage_root: Path, 
         old = os.environ.get(FFMPEG_ENV)
         os.environ[FFMPEG_ENV] = str(wrapper)
         try:
-            run_ours(settings, storage_root)
+            run_ours(settings, storage_root, checks=checks, expected_samples=expected_samples)
         finally:
             if old is None:
                 del os.environ[FFMPEG_ENV]
@@ -75,6 +82,11 @@ def capture_pipeline_commands(settings: PreprocessSettings, storage_root: Path, 
         for f in sorted(log_dir.iterdir()):
             args = f.read_bytes().split(b"\0")[:-1]
             commands.append([real] + [a.decode().replace(extracted, str(clip_dir)) for a in args])
+    checks.require(
+        CAPTURED,
+        len(commands) >= expected_samples and all(str(clip_dir) in " ".join(c) for c in commands),
+        f"{len(commands)} ffmpeg command(s) captured for {expected_samples} clips: is $LTX_FFMPEG still honoured?",
+    )
     return commands
 
 
@@ -104,8 +116,18 @@ def run_drain(argv: list[str]) -> int:
     return total
 
 
-def run_floor(argvs: list[list[str]], workers: int) -> tuple[float, int]:
+def run_floor(
+    argvs: list[list[str]], workers: int, *, checks: Preconditions, frame_bytes: int | None
+) -> tuple[float, int]:
+    """Wall time and bytes read of the commands over `workers` threads; frame_bytes: what each must give
+    (None: no frame limit, so whatever the clips hold)."""
     started = time.perf_counter()
     with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
         total = sum(pool.map(run_drain, argvs))
-    return time.perf_counter() - started, total
+    wall = time.perf_counter() - started
+    expected = len(argvs) * frame_bytes if frame_bytes is not None else None
+    if expected is None:
+        checks.require(FULL_FLOOR_BYTES, total > 0, "read nothing")
+    else:
+        checks.require(FLOOR_BYTES, total == expected, f"read {total} bytes, expected {expected}")
+    return wall, total

@@ -1,7 +1,9 @@
 """Peak memory per process while one long clip goes through the pipeline alone, against the floor's ffmpeg.
 
 Runs on a private (cold) pool, so the sampled workers hold only this clip's memory, not the history
-of a warm pool's earlier runs.
+of a warm pool's earlier runs; with the dataset cache off (tests.benchmarks.ours checks it). Also
+checked: the clip is as long and as large as named, and the sampler really saw the processes whose
+peaks it reports (our worker and its ffmpeg, the floor's ffmpeg), which read every frame.
 """
 
 from __future__ import annotations
@@ -11,12 +13,16 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from preprocess_svc import media
 from tests.benchmarks.clips import SOURCE_FPS, make_long_clip
 from tests.benchmarks.floor import pipeline_argv, run_floor
 from tests.benchmarks.ours import OurRun, build_settings, run_ours
-from tests.benchmarks.process_tree import vm_status, with_sampler
+from tests.benchmarks.preconditions import PreconditionFailed, Preconditions
+from tests.benchmarks.process_tree import SAMPLE_INTERVAL_S, vm_status, with_sampler
 
 MIB = 1 << 20
+LONG_CLIP = "the long clip is as long and as large as named"
+SAMPLED = "the sampler saw the processes it reports: our worker and its ffmpeg, the floor's ffmpeg"
 
 
 @dataclass(frozen=True)
@@ -45,10 +51,18 @@ def measure_long_clip(
     cases: list[tuple[int, tuple[int, int]]],
     frame_rate: int,
     workers: int,
+    checks: Preconditions,
+    interval_s: float = SAMPLE_INTERVAL_S,
 ) -> LongClipResult:
     lw, lh = size
     print(f"long clip: {seconds:g} s {lw}x{lh} {SOURCE_FPS} fps (preset {preset}) ...", flush=True)
     long_zip, long_clip, render_s = make_long_clip(cache, seconds=seconds, size=size, preset=preset)
+    info = media.probe(long_clip)
+    checks.require(
+        LONG_CLIP,
+        (info.width, info.height) == size and abs(info.duration_s - seconds) <= max(0.1 * seconds, 2 / SOURCE_FPS),
+        f"{long_clip}: {info.width}x{info.height}, {info.duration_s:.2f} s",
+    )
     size_mib = long_clip.stat().st_size / MIB
     print(f"  {size_mib:.0f} MiB; {'cached' if not render_s else f'rendered in {render_s:.1f} s'}", flush=True)
     rows = []
@@ -56,13 +70,29 @@ def measure_long_clip(
         settings = build_settings(long_zip, frames=frames, frame_rate=frame_rate, bucket=bucket, workers=workers)
         with tempfile.TemporaryDirectory(prefix="ltx-bench-long-") as store:
             try:
-                run, by_kind, samples = with_sampler(lambda s=settings, store=store: run_ours(s, Path(store)))
+                run, by_kind, samples = with_sampler(
+                    lambda s=settings, store=store: run_ours(s, Path(store), checks=checks, expected_samples=1),
+                    interval_s,
+                )
+            except PreconditionFailed:
+                raise
             except Exception as exc:  # noqa: BLE001 - a benchmark reports and goes on
                 print(f"  {frames} frames @ {bucket[0]}x{bucket[1]}: pipeline failed: {exc}", flush=True)
                 continue
         argv = pipeline_argv(long_clip, frames=frames, frame_rate=frame_rate, bucket=bucket)
-        (floor_wall, _), floor_kind, _ = with_sampler(lambda argv=argv: run_floor([argv], 1))
+        frame_bytes = frames * bucket[0] * bucket[1] * 3
+        (floor_wall, _), floor_kind, _ = with_sampler(
+            lambda argv=argv, fb=frame_bytes: run_floor([argv], 1, checks=checks, frame_bytes=fb), interval_s
+        )
         assert isinstance(run, OurRun)
+        seen = {
+            "worker": by_kind.get("worker", {}).get("hwm", 0),
+            "its ffmpeg": by_kind.get("ffmpeg", {}).get("hwm", 0),
+            "floor ffmpeg": floor_kind.get("ffmpeg", {}).get("hwm", 0),
+        }
+        checks.require(
+            SAMPLED, all(seen.values()), f"peak bytes seen: {seen}; {samples} samples, kinds {sorted(by_kind)}"
+        )
         print(
             f"    {len(run.written)} bundle(s) written, {len(run.skipped)} skipped; {samples} RSS samples; "
             f"kinds seen: {sorted(by_kind)}",
@@ -76,12 +106,14 @@ def measure_long_clip(
     return LongClipResult(size_mib=size_mib, render_s=render_s, rows=rows)
 
 
-def print_long_clip(result: LongClipResult, *, seconds: float, size: tuple[int, int]) -> None:
+def print_long_clip(
+    result: LongClipResult, *, seconds: float, size: tuple[int, int], interval_s: float = SAMPLE_INTERVAL_S
+) -> None:
     lw, lh = size
     render = "cached" if not result.render_s else f"{result.render_s:.0f} s"
     print(
         f"MEMORY  one {seconds:g} s {lw}x{lh}@{SOURCE_FPS} clip ({result.size_mib:.0f} MiB, render {render}), "
-        "sampled every 50 ms"
+        f"sampled every {interval_s * 1000:g} ms"
     )
     print(
         f"  {'case':24s}{'worker HWM':>11s}{'ffmpeg HWM':>11s}{'floor ffmpeg':>13s}"

@@ -2,10 +2,11 @@
 
   python -m tests.benchmarks.preprocess_speed [--clips 8] [--seconds 10] [--size 1280x720]
       [--frames 89] [--frame-rate 24] [--bucket 768x448] [--workers 2] [--reps 3]
-      [--long-clip-seconds 120] [--long-size 1920x1080] [--full-floor] [--cache DIR]
+      [--long-clip-seconds 120] [--long-size 1920x1080] [--sample-interval 0.05] [--full-floor] [--cache DIR]
 
-Speed (tests.benchmarks.speed): run_preprocess over a zip of --clips H.264 clips (wall time from the
-call to its last event: fetch + extract + pair + probe + fit + bundle write/hash), against the floor
+Speed (tests.benchmarks.speed): run_preprocess over a zip of --clips H.264 clips, with the dataset cache
+off so that every run decodes (wall time from the call to its last event: fetch + extract + pair + probe
++ fit + bundle write/hash; the service, cache on, does this on a miss), against the floor
 (tests.benchmarks.floor): the very same ffmpeg command line our pipeline runs for each clip
 (captured from the running pipeline, so the fps/scale/crop/setsar chain and -frames:v are identical),
 its rawvideo output read and dropped in Python, over the same clips through a pool of the same number
@@ -17,11 +18,18 @@ and the ratios to the floor are printed, for wall time and for the CPU time of t
 Where the time goes (tests.benchmarks.breakdown): each step of one sample alone, serially.
 
 Memory (tests.benchmarks.long_clip_memory): one --long-clip-seconds clip at --long-size goes through
-the pipeline alone while a thread samples, every 50 ms, VmHWM/VmRSS of every descendant process
-(tests.benchmarks.process_tree). The peak of the Python worker and of its ffmpeg child are reported
+the pipeline alone while a thread samples, every --sample-interval (50 ms), VmHWM/VmRSS of every
+descendant process (tests.benchmarks.process_tree). The peak of the Python worker and of its ffmpeg child are reported
 separately, at the default bucket and at the worst case (121 frames at 960x544).
 
 Rendered clips (tests.benchmarks.clips) are cached under --cache (default: $TMPDIR/ltx-preprocess-bench).
+
+Preconditions (tests.benchmarks.preconditions), checked as it runs, and fatal when false: every run of
+ours completed with the dataset cache off and wrote one new bundle per clip holding the decoded frames
+(ours); the pipeline's ffmpeg commands were captured (floor); every floor run read every frame; the warm
+pool kept its workers; each of our sides took at least half the floor's CPU time (speed); each step of
+the breakdown handled the sample's frames (breakdown); the memory sampler saw the processes it reports
+(long_clip_memory). The ones that held are listed at the end.
 """
 
 from __future__ import annotations
@@ -42,8 +50,10 @@ from shared.ffmpeg import ffmpeg_exe
 from tests.benchmarks.breakdown import Breakdown, measure_breakdown
 from tests.benchmarks.clips import SOURCE_FPS, make_clip_set
 from tests.benchmarks.floor import capture_pipeline_commands, pipeline_argv, without_frame_limit
-from tests.benchmarks.long_clip_memory import measure_long_clip, print_long_clip
+from tests.benchmarks.long_clip_memory import LongClipResult, measure_long_clip, print_long_clip
 from tests.benchmarks.ours import build_settings
+from tests.benchmarks.preconditions import Preconditions
+from tests.benchmarks.process_tree import SAMPLE_INTERVAL_S
 from tests.benchmarks.speed import COLD, FLOOR, WARM, SpeedResult, loadavg, measure_speed, print_speed
 
 MIB = 1 << 20
@@ -54,7 +64,7 @@ def parse_size(text: str) -> tuple[int, int]:
     return int(w), int(h)
 
 
-def parse_args() -> argparse.Namespace:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clips", type=int, default=8)
     parser.add_argument("--seconds", type=float, default=10.0)
@@ -69,19 +79,21 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--long-preset", default="ultrafast", help="x264 preset for rendering the long clip")
     parser.add_argument("--worst-frames", type=int, default=121)
     parser.add_argument("--worst-bucket", type=parse_size, default=(960, 544))
+    parser.add_argument("--sample-interval", type=float, default=SAMPLE_INTERVAL_S, help="memory sampling, seconds")
     parser.add_argument("--full-floor", action="store_true", help="also time the floor without -frames:v")
     parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "ltx-preprocess-bench")
-    return parser.parse_args()
+    return parser.parse_args(argv)
 
 
-def floor_commands(args: argparse.Namespace, settings: PreprocessSettings, clips: list[Path]) -> list[list[str]]:
-    """The ffmpeg commands one run really runs (captured), or else one fit_frames command per clip."""
+def floor_commands(
+    args: argparse.Namespace, settings: PreprocessSettings, clips: list[Path], checks: Preconditions
+) -> list[list[str]]:
+    """The ffmpeg commands one run really runs (captured)."""
     fit_argvs = [pipeline_argv(c, frames=args.frames, frame_rate=args.frame_rate, bucket=args.bucket) for c in clips]
     with tempfile.TemporaryDirectory(prefix="ltx-bench-store-") as store:
-        argvs = capture_pipeline_commands(settings, Path(store), clips[0].parent)
-    if not argvs:
-        print("floor command (captured from preprocess_svc.media.fit_frames):\n  " + " ".join(fit_argvs[0]), flush=True)
-        return fit_argvs
+        argvs = capture_pipeline_commands(
+            settings, Path(store), clips[0].parent, checks=checks, expected_samples=len(clips)
+        )
     print(
         f"floor = the {len(argvs)} ffmpeg command(s) run_preprocess ran for {len(clips)} clips "
         f"(captured via $LTX_FFMPEG), e.g.:\n  " + " ".join(argvs[0]),
@@ -115,10 +127,18 @@ def print_breakdown(b: Breakdown, speed: SpeedResult, *, clips: int, samples: in
         )
 
 
-def main() -> int:
-    args = parse_args()
-    # Quiet the per-sample info logs of the pipeline (in this process) so the figures stay readable.
-    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+@dataclasses.dataclass
+class Report:
+    speed: SpeedResult
+    breakdown: Breakdown
+    long_clip: LongClipResult | None
+    samples: int  # ffmpeg commands (samples) per run
+    checks: Preconditions
+
+
+def run(args: argparse.Namespace) -> Report:
+    """Measure and print every figure; raises PreconditionFailed when a run did not do what it names."""
+    checks = Preconditions("preprocess_speed")
     cpus = os.cpu_count()
     print(f"machine: {cpus} cores, load average at start {loadavg()}; ffmpeg {ffmpeg_exe()}", flush=True)
     fields = [f.name for f in dataclasses.fields(PreprocessSettings)]
@@ -135,7 +155,7 @@ def main() -> int:
     settings = build_settings(
         archive, frames=args.frames, frame_rate=args.frame_rate, bucket=args.bucket, workers=args.workers
     )
-    argvs = floor_commands(args, settings, clips)
+    argvs = floor_commands(args, settings, clips, checks)
     bw, bh = args.bucket
     speed = measure_speed(
         settings,
@@ -143,8 +163,9 @@ def main() -> int:
         workers=args.workers,
         reps=args.reps,
         expected_clips=args.clips,
-        expected_bytes=args.clips * args.frames * bw * bh * 3,
+        frame_bytes=args.frames * bw * bh * 3,
         full_floor_argvs=[without_frame_limit(a) for a in argvs] if args.full_floor else None,
+        checks=checks,
     )
     breakdown = measure_breakdown(
         clips[0],
@@ -153,6 +174,8 @@ def main() -> int:
         frame_rate=args.frame_rate,
         bucket=args.bucket,
         workers=args.workers,
+        checks=checks,
+        reps=args.reps,
     )
     long_clip = None
     if args.long_clip_seconds > 0:
@@ -164,6 +187,8 @@ def main() -> int:
             cases=[(args.frames, args.bucket), (args.worst_frames, args.worst_bucket)],
             frame_rate=args.frame_rate,
             workers=args.workers,
+            checks=checks,
+            interval_s=args.sample_interval,
         )
 
     print("\n" + "=" * 78)
@@ -174,8 +199,16 @@ def main() -> int:
     )
     print_breakdown(breakdown, speed, clips=args.clips, samples=len(argvs), workers=args.workers)
     if long_clip is not None and long_clip.rows:
-        print_long_clip(long_clip, seconds=args.long_clip_seconds, size=args.long_size)
+        print_long_clip(long_clip, seconds=args.long_clip_seconds, size=args.long_size, interval_s=args.sample_interval)
     print(f"load average at end: {loadavg()} ({cpus} cores; other processes may share the CPU)")
+    print(checks.summary())
+    return Report(speed, breakdown, long_clip, len(argvs), checks)
+
+
+def main(argv: list[str] | None = None) -> int:
+    # Quiet the per-sample info logs of the pipeline (in this process) so the figures stay readable.
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+    run(parse_args(argv))
     return 0
 
 

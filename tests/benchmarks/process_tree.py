@@ -69,13 +69,30 @@ def _kind(pid: int) -> str:
     return f"other:{head}"
 
 
-class TreeSampler(threading.Thread):
-    """Every 50 ms: peak VmHWM / VmRSS per descendant process, with its kind (worker, ffmpeg, ...)."""
+def _parent(pid: int) -> int:
+    text = Path(f"/proc/{pid}/stat").read_text()
+    return int(text[text.rindex(")") + 2 :].split()[1])
 
-    def __init__(self) -> None:
+
+def live_workers() -> set[int]:
+    """The pids of this process's live pool workers (of any pool): its own children only, so a worker's
+    child caught between fork and exec (it still looks like a worker) is not counted."""
+    me, found = os.getpid(), set()
+    for pid in descendants(me):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            if _parent(pid) == me and _kind(pid) == "worker":
+                found.add(pid)
+    return found
+
+
+class TreeSampler(threading.Thread):
+    """Every interval_s (50 ms): peak VmHWM / VmRSS per descendant process, with its kind (worker, ffmpeg, ...)."""
+
+    def __init__(self, interval_s: float = SAMPLE_INTERVAL_S) -> None:
         super().__init__(daemon=True)
         self.peaks: dict[int, dict[str, int | str]] = {}
         self.samples = 0
+        self.interval_s = interval_s
         self._stop_flag = threading.Event()
 
     def run(self) -> None:
@@ -95,7 +112,7 @@ class TreeSampler(threading.Thread):
                     entry["hwm"] = max(int(entry["hwm"]), st.get("VmHWM", 0))
                     entry["rss"] = max(int(entry["rss"]), st.get("VmRSS", 0))
             self.samples += 1
-            self._stop_flag.wait(SAMPLE_INTERVAL_S)
+            self._stop_flag.wait(self.interval_s)
 
     def stop(self) -> dict[str, dict[str, int]]:
         self._stop_flag.set()
@@ -109,8 +126,10 @@ class TreeSampler(threading.Thread):
         return by_kind
 
 
-def with_sampler(fn: Callable[[], object]) -> tuple[object, dict[str, dict[str, int]], int]:
-    sampler = TreeSampler()
+def with_sampler(
+    fn: Callable[[], object], interval_s: float = SAMPLE_INTERVAL_S
+) -> tuple[object, dict[str, dict[str, int]], int]:
+    sampler = TreeSampler(interval_s)
     sampler.start()
     try:
         result = fn()
