@@ -1,14 +1,17 @@
 """Domain errors of preprocessing, each with a stable machine-readable reason and a message for people.
 
-DatasetError and ArchiveError end a whole run (the API layer maps them to gRPC statuses with
-ErrorInfo.reason = .reason). UnusableMediaError concerns one file only: the pipeline turns it into
-a SkippedFile event and carries on. FetchCancelled is no fault of the archive: the caller stopped the fetch.
+DatasetError and ArchiveError end a whole run; they are DomainErrors (a status code, a reason, details),
+which the services' one error interceptor maps to gRPC statuses with ErrorInfo.reason = .reason.
+UnusableMediaError concerns one file only: the pipeline turns it into a SkippedFile event and carries
+on. FetchCancelled is no fault of the archive: the caller stopped the fetch.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from enum import StrEnum
+
+from shared.request.errors import DomainError, ErrorCode
 
 
 class DatasetReason(StrEnum):
@@ -39,33 +42,35 @@ class SkipReason(StrEnum):
 ALL_CLIPS_TOO_SHORT_MESSAGE = "All training videos are too short to be trainable"
 
 
-class PreprocessError(Exception):
-    """Base of the errors that end a preprocessing run; `metadata` goes into the status's ErrorInfo."""
-
-    def __init__(self, reason: StrEnum, message: str, metadata: dict[str, str] | None = None) -> None:
-        super().__init__(message)
-        self.reason = reason
-        self.message = message
-        self.metadata = dict(metadata or {})
-
-
-class DatasetError(PreprocessError):
-    """The archive's content cannot make a dataset; files names the archive paths concerned."""
+class DatasetError(DomainError):
+    """The archive's content cannot make a dataset (FAILED_PRECONDITION); files names the archive paths
+    concerned, also in the status's ErrorInfo (`files`, one per line)."""
 
     reason: DatasetReason
 
     def __init__(self, reason: DatasetReason, message: str, files: Sequence[str] = ()) -> None:
-        super().__init__(reason, message)
+        super().__init__(ErrorCode.FAILED_PRECONDITION, reason, message, {"files": "\n".join(files)})
         self.files = list(files)
 
 
-class ArchiveError(PreprocessError):
+# The status each archive failure is reported with.
+ARCHIVE_CODES = {
+    ArchiveReason.NO_USABLE_ENTRY: ErrorCode.INVALID_ARGUMENT,
+    ArchiveReason.ARCHIVE_TOO_LARGE: ErrorCode.INVALID_ARGUMENT,
+    ArchiveReason.NOT_A_ZIP: ErrorCode.INVALID_ARGUMENT,
+    ArchiveReason.NOT_FOUND: ErrorCode.NOT_FOUND,
+    ArchiveReason.FETCH_FAILED: ErrorCode.UNAVAILABLE,
+    ArchiveReason.FETCH_BLOCKED: ErrorCode.INVALID_ARGUMENT,
+}
+
+
+class ArchiveError(DomainError):
     """The archive could not be fetched, is not a zip, or is unsafe or too large to extract."""
 
     reason: ArchiveReason
 
     def __init__(self, reason: ArchiveReason, message: str, metadata: dict[str, str] | None = None) -> None:
-        super().__init__(reason, message, metadata)
+        super().__init__(ARCHIVE_CODES[reason], reason, message, metadata)
 
 
 class FetchCancelled(Exception):

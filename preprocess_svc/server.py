@@ -16,7 +16,6 @@ import structlog
 
 from preprocess_svc.config import PreprocessServiceConfig
 from preprocess_svc.delivery import BundleChunk, inline_bundles
-from preprocess_svc.errors import ArchiveError, ArchiveReason, DatasetError
 from preprocess_svc.events import BundleWritten, DatasetWarning, PreprocessEvent, Progress, SkippedFile, Summary
 from preprocess_svc.pipeline import run_preprocess
 from preprocess_svc.settings import (
@@ -48,14 +47,6 @@ SERVICE_NAME = pb.DESCRIPTOR.services_by_name["PreprocessService"].full_name
 _JOB_ID = re.compile(r"[0-9a-f]{16}")  # how the training service mints job (and so dataset) ids
 # The largest request this service takes: an upload chunk of 4 MiB and its envelope.
 MAX_REQUEST_BYTES = 4 * 1024 * 1024 + 64 * 1024
-_ARCHIVE_CODES = {
-    ArchiveReason.NO_USABLE_ENTRY: ErrorCode.INVALID_ARGUMENT,
-    ArchiveReason.ARCHIVE_TOO_LARGE: ErrorCode.INVALID_ARGUMENT,
-    ArchiveReason.NOT_A_ZIP: ErrorCode.INVALID_ARGUMENT,
-    ArchiveReason.NOT_FOUND: ErrorCode.NOT_FOUND,
-    ArchiveReason.FETCH_FAILED: ErrorCode.UNAVAILABLE,
-    ArchiveReason.FETCH_BLOCKED: ErrorCode.INVALID_ARGUMENT,
-}
 _MEDIA_KIND = {"video": common_pb2.MEDIA_KIND_VIDEO, "image": common_pb2.MEDIA_KIND_IMAGE}
 log = structlog.get_logger(__name__)
 
@@ -167,12 +158,6 @@ def event_message(event) -> pb.PreprocessResponse:
     raise TypeError(f"no API form for event {type(event).__name__}")
 
 
-def domain_error(exc: DatasetError | ArchiveError) -> DomainError:
-    if isinstance(exc, DatasetError):
-        return DomainError(ErrorCode.FAILED_PRECONDITION, str(exc.reason), exc.message, {"files": "\n".join(exc.files)})
-    return DomainError(_ARCHIVE_CODES[exc.reason], str(exc.reason), exc.message, exc.metadata)
-
-
 class PreprocessServicer(pb_grpc.PreprocessServiceServicer):
     def __init__(self, config: PreprocessServiceConfig, pool: WorkerPool):
         self._config = config
@@ -199,8 +184,6 @@ class PreprocessServicer(pb_grpc.PreprocessServiceServicer):
             run: Generator[PreprocessEvent | BundleChunk, None, None] = inline_bundles(events) if by_value else events
             async for event in iterate_in_thread(run, "preprocess"):
                 yield event_message(event)
-        except (DatasetError, ArchiveError) as exc:
-            raise domain_error(exc) from exc
         finally:
             cancel.set()
 

@@ -111,7 +111,7 @@ def domain_status_proto(err: DomainError) -> status_pb2.Status:
     if isinstance(err, QuotaExceeded):
         violation = error_details_pb2.QuotaFailure.Violation(subject=err.subject, description=err.message)
         details.append(error_details_pb2.QuotaFailure(violations=[violation]))
-    return status_proto(grpc.StatusCode[err.code.name], err.reason, err.message, err.metadata, details)
+    return status_proto(grpc.StatusCode[err.code.name], str(err.reason), err.message, err.metadata, details)
 
 
 class ErrorMappingInterceptor(WrappingInterceptor):

@@ -18,11 +18,7 @@ from pathlib import Path
 from shared.request import defaults
 from shared.request.defaults import AspectRatio, Resolution
 from train_svc.cli.credentials import add_credential_arguments, credentials_from_args
-
-# Exit codes, as for `train`: 0 success, 1 generation failed, 2 invalid input, 3 service unreachable.
-EXIT_FAILED = 1
-EXIT_INVALID = 2
-EXIT_UNREACHABLE = 3
+from train_svc.cli.exit_codes import ExitCode, exit_code
 
 
 def add_generate_parser(sub: argparse._SubParsersAction) -> None:
@@ -64,7 +60,7 @@ def add_generate_parser(sub: argparse._SubParsersAction) -> None:
     add_credential_arguments(p)
 
 
-def _error(message: str, code: int = EXIT_INVALID) -> int:
+def _error(message: str, code: ExitCode = ExitCode.REFUSED) -> int:
     print(f"error: {message}", file=sys.stderr)
     return code
 
@@ -155,12 +151,12 @@ async def _generate(target: str, request, args: argparse.Namespace, credentials=
                         stage = pb.GenerationStage.Name(progress.stage)
                         print(_STAGES.get(stage, stage), file=sys.stderr)
             if result is None:
-                return _error("the service ended the generation without a result", EXIT_FAILED)
+                return _error("the service ended the generation without a result", ExitCode.FAILED)
             await fetch(stub, result.name, result.video, args.out, field="video")
         except grpc.aio.AioRpcError as err:
             return _rpc_error(err, args, describe_rpc_error(err))
         except (DownloadError, OSError) as exc:
-            return _error(f"could not write {args.out}: {exc}", EXIT_FAILED)
+            return _error(f"could not write {args.out}: {exc}", ExitCode.FAILED)
     print(
         f"wrote {args.out} ({result.video.size_bytes / 1e6:.2f} MB, sha256 {result.video.sha256[:12]}...) "
         f"from {result.name}, seed {result.seed}, {time.perf_counter() - started:.1f} s"
@@ -181,13 +177,12 @@ def _show_step(step: int, total: int, sampling_started: float) -> None:
 
 
 def _rpc_error(err, args: argparse.Namespace, detail: str) -> int:
-    import grpc
 
     from shared.grpc_util.errors import error_details
 
-    code = err.code()
-    if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
-        return _error(f"the training service at {args.target} is unreachable\n{detail}", EXIT_UNREACHABLE)
+    code = exit_code(err.code())
+    if code is ExitCode.UNREACHABLE:
+        return _error(f"the training service at {args.target} is unreachable\n{detail}", code)
     bad_request, _ = error_details(err)
     if args.target and bad_request and any(v.field == "lora_file" for v in bad_request.field_violations):
         detail += (
@@ -195,6 +190,4 @@ def _rpc_error(err, args: argparse.Namespace, detail: str) -> int:
             f"outputs or your uploads, e.g. upload://ID), not this machine's {args.lora}; or pass --job "
             "trainingJobs/ID to use a finished job's LoRA"
         )
-    if code in (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.NOT_FOUND, grpc.StatusCode.FAILED_PRECONDITION):
-        return _error(f"generation refused\n{detail}")
-    return _error(f"generation failed\n{detail}", EXIT_FAILED)
+    return _error(f"generation {'refused' if code is ExitCode.REFUSED else 'failed'}\n{detail}", code)

@@ -11,6 +11,7 @@ from pathlib import Path
 from shared.logs import configure_logging
 from shared.ready_file import ServiceDidNotStart
 from train_svc.cli.credentials import add_credential_arguments, credentials_from_args
+from train_svc.cli.exit_codes import ExitCode
 from train_svc.cli.generate_cmd import add_generate_parser, run_generate
 from train_svc.cli.local_services import default_storage, local_services
 
@@ -72,7 +73,7 @@ async def _train(args: argparse.Namespace) -> int:
             return await submit_and_follow(services.training_target, request, args.out, display)
     except ServiceDidNotStart as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return ExitCode.REFUSED
 
 
 def _default_base_model() -> str:
@@ -92,8 +93,8 @@ async def _serve(args: argparse.Namespace) -> int:
             await asyncio.Event().wait()
     except ServiceDidNotStart as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 2
-    return 0
+        return ExitCode.REFUSED
+    return ExitCode.OK
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -111,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             return asyncio.run(_serve(args))
         except KeyboardInterrupt:
-            return 0
+            return ExitCode.OK
     raise AssertionError(args.command)
 
 

@@ -19,11 +19,11 @@ from shared.grpc_util.errors import describe_rpc_error, describe_status
 from shared.request.errors import InvalidRequest
 from shared.request.json_input import input_from_json
 from train_svc.cli.download import DownloadError, fetch
+from train_svc.cli.exit_codes import ExitCode, exit_code
 from train_svc.cli.progress import ProgressDisplay
 from train_svc.cli.upload import upload_archive
 from train_svc.cli.watch import CHANNEL_OPTIONS, DEFAULT_RECONNECT_BUDGET_S, JobWatcher, WatchError, call_with_retry
 
-EXIT_OK, EXIT_JOB_FAILED, EXIT_BAD_REQUEST, EXIT_UNREACHABLE = 0, 1, 2, 3
 _OutputField = Literal["lora_file", "config_file", "video", "debug_dataset", "dataset_report"]
 _OUTPUT_FIELDS: tuple[_OutputField, ...] = get_args(_OutputField)
 
@@ -35,10 +35,6 @@ class _Retry(TypedDict):
 
 class _NoteArg(TypedDict, total=False):
     note: Callable[[str], None]
-
-
-def _unreachable(err: grpc.RpcError) -> bool:
-    return err.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
 
 
 def load_request(path: Path, *, make_paths_absolute: bool) -> dict[str, Any]:
@@ -82,7 +78,7 @@ async def upload_local_archive(
     """
     archive = local_archive(request_path, request)
     if archive is None:
-        return EXIT_OK
+        return ExitCode.OK
     if preprocess_target is None:
         url = request["training_data_url"]
         if not Path(url).expanduser().is_absolute():
@@ -91,22 +87,21 @@ async def upload_local_archive(
                 "  pass --preprocess-target HOST:PORT (the PreprocessService the training service uses) to upload it",
                 file=sys.stderr,
             )
-            return EXIT_BAD_REQUEST
+            return ExitCode.REFUSED
         print(
             f"note: sending the path {url} as it is; the service reads it only if it shares this filesystem "
             "(pass --preprocess-target HOST:PORT to upload it instead)",
             file=sys.stderr,
         )
-        return EXIT_OK
+        return ExitCode.OK
     try:
         uploaded = await upload_archive(preprocess_target, archive, credentials=credentials)
     except grpc.aio.AioRpcError as err:
         print(f"error: uploading {archive} failed\n{describe_rpc_error(err)}", file=sys.stderr)
-        unreachable = err.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
-        return EXIT_UNREACHABLE if unreachable else EXIT_BAD_REQUEST
+        return exit_code(err.code())
     print(f"uploaded {archive} as {uploaded.uri} (sha256 {uploaded.sha256})", file=sys.stderr)
     request["training_data_url"] = uploaded.uri
-    return EXIT_OK
+    return ExitCode.OK
 
 
 async def _collect(
@@ -167,7 +162,7 @@ async def submit_and_follow(
         training_input = input_from_json(request)
     except InvalidRequest as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return EXIT_BAD_REQUEST
+        return ExitCode.REFUSED
     retry: _Retry = {"budget_s": reconnect_budget_s, "note": display.note}
     async with aio_channel(target, credentials, options=CHANNEL_OPTIONS) as channel:
         stub = pb_grpc.TrainingServiceStub(channel)
@@ -176,7 +171,7 @@ async def submit_and_follow(
             job = await call_with_retry(lambda: stub.CreateTrainingJob(create), what="creating the job", **retry)
         except grpc.aio.AioRpcError as err:
             print(f"error: the training service refused the request\n{describe_rpc_error(err)}", file=sys.stderr)
-            return EXIT_UNREACHABLE if _unreachable(err) else EXIT_BAD_REQUEST
+            return exit_code(err.code())
         print(f"created {job.name} on {target}", file=sys.stderr)
         watcher = JobWatcher(stub, job.name, reconnect_budget_s=reconnect_budget_s, note=display.note)
         try:
@@ -187,23 +182,23 @@ async def submit_and_follow(
             )
         except WatchError as exc:
             print(f"error: stopped following {job.name}\n{exc}", file=sys.stderr)
-            return EXIT_UNREACHABLE
+            return ExitCode.UNREACHABLE
         except grpc.aio.AioRpcError as err:
             print(f"error: following {job.name} failed\n{describe_rpc_error(err)}", file=sys.stderr)
-            return EXIT_UNREACHABLE if _unreachable(err) else EXIT_JOB_FAILED
+            return exit_code(err.code())
         if job.state != pb.TrainingJob.State.STATE_SUCCEEDED:
             state = pb.TrainingJob.State.Name(job.state).removeprefix("STATE_")
             detail = describe_status(job.error) if job.HasField("error") else "no error recorded"
             print(f"error: {job.name} ended {state}\n{detail}", file=sys.stderr)
-            return EXIT_JOB_FAILED
+            return ExitCode.FAILED
         try:
             files = await _collect(stub, job, out_dir, **retry)
         except (DownloadError, grpc.aio.AioRpcError) as exc:
             detail = describe_rpc_error(exc) if isinstance(exc, grpc.aio.AioRpcError) else str(exc)
             print(f"error: could not fetch the outputs of {job.name}\n{detail}", file=sys.stderr)
-            return EXIT_JOB_FAILED
+            return ExitCode.FAILED
     print(f"outputs of {job.name} in {out_dir.resolve()}:")
     for path in files:
         print(f"  {path.name}")
     print(f"billable units: {job.billable_units}")
-    return EXIT_OK
+    return ExitCode.OK
