@@ -13,6 +13,7 @@ import structlog
 
 from shared.aio_bridge import iterate_in_thread
 from shared.api import common_pb2
+from shared.api import generation_pb2 as gen_pb
 from shared.api import training_service_pb2 as pb
 from shared.api import training_service_pb2_grpc as pb_grpc
 from shared.auth import current_caller
@@ -52,25 +53,25 @@ log = structlog.get_logger(__name__)
 
 
 _STAGES = {
-    "queued": pb.GENERATION_STAGE_QUEUED,
-    "loading": pb.GENERATION_STAGE_LOADING,
-    "sampling": pb.GENERATION_STAGE_SAMPLING,
-    "encoding": pb.GENERATION_STAGE_ENCODING,
+    "queued": gen_pb.GENERATION_STAGE_QUEUED,
+    "loading": gen_pb.GENERATION_STAGE_LOADING,
+    "sampling": gen_pb.GENERATION_STAGE_SAMPLING,
+    "encoding": gen_pb.GENERATION_STAGE_ENCODING,
 }
 
 
-def generation_event(event: GenerationEvent) -> pb.GenerateVideoResponse:
+def generation_event(event: GenerationEvent) -> gen_pb.GenerateVideoResponse:
     if isinstance(event, GenerationProgress):
-        progress = pb.GenerationProgress(step=event.step, total_steps=event.total_steps, stage=_STAGES[event.stage])
-        return pb.GenerateVideoResponse(progress=progress)
+        progress = gen_pb.GenerationProgress(step=event.step, total_steps=event.total_steps, stage=_STAGES[event.stage])
+        return gen_pb.GenerateVideoResponse(progress=progress)
     if isinstance(event, GenerationPreview):
-        return pb.GenerateVideoResponse(preview_jpeg=event.jpeg)
+        return gen_pb.GenerateVideoResponse(preview_jpeg=event.jpeg)
     if isinstance(event, GenerationFinished):
         video = common_pb2.Artifact(
             name="video", uri=event.video.uri, sha256=event.video.sha256, size_bytes=event.video.size_bytes
         )
-        result = pb.GenerationResult(name=event.name, video=video, seed=event.seed, seconds=event.seconds)
-        return pb.GenerateVideoResponse(result=result)
+        result = gen_pb.GenerationResult(name=event.name, video=video, seed=event.seed, seconds=event.seconds)
+        return gen_pb.GenerateVideoResponse(result=result)
     raise TypeError(f"no API form for generation event {type(event).__name__}")
 
 
@@ -203,7 +204,7 @@ class TrainingServicer(pb_grpc.TrainingServiceServicer):
         if not job.log.closed:  # the log was interrupted: the service is stopping, the job resumes later
             raise WatchInterrupted(job.name, sent)
 
-    async def GenerateVideo(self, request: pb.GenerateVideoRequest, context):
+    async def GenerateVideo(self, request: gen_pb.GenerateVideoRequest, context):
         caller = current_caller()
         order = generation_order(request, caller, self._lora_access)
         (await self._storage_admission(caller.principal))()

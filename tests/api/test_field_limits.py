@@ -8,6 +8,7 @@ from pathlib import Path
 
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 
+from shared.api import generation_pb2 as gen_pb
 from shared.api import preprocess_service_pb2, training_service_pb2
 from shared.request.field_limits import FIELD_LIMITS, length_violations
 
@@ -77,7 +78,7 @@ def test_the_readme_table_states_the_same_maximums():
 
 
 def test_a_field_over_its_maximum_is_named_with_its_path_and_size():
-    request = training_service_pb2.GenerateVideoRequest(prompt="p" * 10_001, lora_file="x")
+    request = gen_pb.GenerateVideoRequest(prompt="p" * 10_001, lora_file="x")
     [violation] = length_violations(request)
     assert (violation.field, violation.description) == ("prompt", "must be at most 10,000 characters (got 10,001)")
     chunk = preprocess_service_pb2.UploadArchiveRequest(

@@ -8,6 +8,7 @@ import grpc
 import pytest
 
 from shared.api import common_pb2
+from shared.api import generation_pb2 as gen_pb
 from shared.api import training_service_pb2 as pb
 from shared.bundle import path_from_uri
 from shared.grpc_util.errors import error_details
@@ -63,7 +64,7 @@ def test_a_preview_is_found_by_its_file_name(services, finished_job):
 def test_a_generated_video_downloads_intact(services):
     events = list(
         services.stub.GenerateVideo(
-            pb.GenerateVideoRequest(
+            gen_pb.GenerateVideoRequest(
                 prompt="a red ball",
                 number_of_frames=9,
                 steps=2,

@@ -12,6 +12,7 @@ import pytest
 from PIL import Image
 
 from shared.api import common_pb2
+from shared.api import generation_pb2 as gen_pb
 from shared.api import training_service_pb2 as pb
 from shared.auth import owner_key
 from shared.bundle import path_from_uri, sha256_file
@@ -34,20 +35,20 @@ SMALL = dict(
 )
 
 
-def _generate(services, **fields) -> tuple[list[pb.GenerateVideoResponse], pb.GenerationResult]:
-    events = list(services.stub.GenerateVideo(pb.GenerateVideoRequest(**{**SMALL, **fields}), timeout=300))
+def _generate(services, **fields) -> tuple[list[gen_pb.GenerateVideoResponse], gen_pb.GenerationResult]:
+    events = list(services.stub.GenerateVideo(gen_pb.GenerateVideoRequest(**{**SMALL, **fields}), timeout=300))
     assert events[-1].HasField("result")
     return events, events[-1].result
 
 
-def _frames(result: pb.GenerationResult) -> np.ndarray:
+def _frames(result: gen_pb.GenerationResult) -> np.ndarray:
     with av.open(str(path_from_uri(result.video.uri))) as container:
         return np.stack([f.to_ndarray(format="rgb24") for f in container.decode(video=0)])
 
 
 def _refused(services, code: grpc.StatusCode, **fields) -> tuple[list[str], str]:
     with pytest.raises(grpc.RpcError) as caught:
-        list(services.stub.GenerateVideo(pb.GenerateVideoRequest(**{**SMALL, **fields}), timeout=60))
+        list(services.stub.GenerateVideo(gen_pb.GenerateVideoRequest(**{**SMALL, **fields}), timeout=60))
     assert caught.value.code() == code, caught.value.details()
     bad_request, info = error_details(caught.value)
     return [v.field for v in bad_request.field_violations] if bad_request else [], info.reason
@@ -62,11 +63,11 @@ def test_a_generation_streams_progress_a_preview_and_a_stored_mp4(services, base
     events, result = base
     stages = [(e.progress.stage, e.progress.step, e.progress.total_steps) for e in events if e.HasField("progress")]
     assert stages == [
-        (pb.GENERATION_STAGE_QUEUED, 0, 2),
-        (pb.GENERATION_STAGE_LOADING, 0, 2),
-        (pb.GENERATION_STAGE_SAMPLING, 1, 2),
-        (pb.GENERATION_STAGE_SAMPLING, 2, 2),
-        (pb.GENERATION_STAGE_ENCODING, 2, 2),
+        (gen_pb.GENERATION_STAGE_QUEUED, 0, 2),
+        (gen_pb.GENERATION_STAGE_LOADING, 0, 2),
+        (gen_pb.GENERATION_STAGE_SAMPLING, 1, 2),
+        (gen_pb.GENERATION_STAGE_SAMPLING, 2, 2),
+        (gen_pb.GENERATION_STAGE_ENCODING, 2, 2),
     ]
     assert events[-2].HasField("preview_jpeg")
     preview = Image.open(io.BytesIO(events[-2].preview_jpeg))
@@ -141,9 +142,9 @@ def test_a_cancelled_generation_stops_and_leaves_no_file(services):
     folder = services.storage / "generations" / owner_key("alice")
     folder.mkdir(parents=True, exist_ok=True)
     before = set(folder.iterdir())
-    call = services.stub.GenerateVideo(pb.GenerateVideoRequest(**{**SMALL, "steps": 100}), timeout=300)
+    call = services.stub.GenerateVideo(gen_pb.GenerateVideoRequest(**{**SMALL, "steps": 100}), timeout=300)
     for event in call:
-        if event.progress.stage == pb.GENERATION_STAGE_SAMPLING:
+        if event.progress.stage == gen_pb.GENERATION_STAGE_SAMPLING:
             break
     call.cancel()
     started = time.monotonic()

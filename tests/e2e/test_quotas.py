@@ -13,6 +13,7 @@ import pytest
 from google.rpc import error_details_pb2
 
 from shared.api import common_pb2
+from shared.api import generation_pb2 as gen_pb
 from shared.api import training_service_pb2 as pb
 from shared.demo_dataset import make_demo_dataset, make_short_clips_zip
 from shared.grpc_util.errors import rpc_error_status
@@ -99,7 +100,7 @@ def test_a_principal_over_its_storage_quota_gets_no_new_work_and_others_still_do
         reason, failure = _quota_failure(caught.value)
         assert reason == "QUOTA_EXCEEDED" and "storage" in failure.violations[0].description
         with pytest.raises(grpc.RpcError) as refused:
-            list(alice.GenerateVideo(pb.GenerateVideoRequest(prompt="x", steps=2, number_of_frames=9)))
+            list(alice.GenerateVideo(gen_pb.GenerateVideoRequest(prompt="x", steps=2, number_of_frames=9)))
         assert _quota_failure(refused.value)[0] == "QUOTA_EXCEEDED"
         other = bob.CreateTrainingJob(failing)  # bob stores nothing yet
         _until(lambda: _state(bob, other.name) == pb.TrainingJob.State.STATE_FAILED)

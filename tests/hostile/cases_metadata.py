@@ -8,6 +8,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
+from shared.api import generation_pb2 as gen_pb
 from shared.api import preprocess_service_pb2 as ppb
 from shared.api import preprocess_service_pb2_grpc as ppb_grpc
 from shared.api import training_service_pb2 as pb
@@ -108,7 +109,7 @@ _no_token_rpc(
 _no_token_rpc("get", lambda c: _training(c).GetTrainingJob(pb.GetTrainingJobRequest(name=NAME)))
 _no_token_rpc("cancel", lambda c: _training(c).CancelTrainingJob(pb.CancelTrainingJobRequest(name=NAME)))
 _no_token_rpc("watch", lambda c: _training(c).WatchTrainingJob(pb.WatchTrainingJobRequest(name=NAME)))
-_no_token_rpc("generate", lambda c: _training(c).GenerateVideo(pb.GenerateVideoRequest(prompt="x")))
+_no_token_rpc("generate", lambda c: _training(c).GenerateVideo(gen_pb.GenerateVideoRequest(prompt="x")))
 _no_token_rpc("download", lambda c: _training(c).DownloadArtifact(pb.DownloadArtifactRequest(name=NAME)))
 _no_token_rpc(
     "upload",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 from shared.api import common_pb2
+from shared.api import generation_pb2 as gen_pb
 from shared.api import preprocess_service_pb2 as ppb
 from shared.api import training_service_pb2 as pb
 from tests.hostile.corpus import CORPUS, Outcome, attempt
@@ -112,7 +113,7 @@ def _download_long(world) -> Outcome:
 def _generation_case(name: str, reason: str = BAD_GENERATION, **fields):
     @CORPUS.add("requests", name, INVALID, reason)
     def act(world) -> Outcome:
-        request = pb.GenerateVideoRequest(**{"prompt": "a cat", **fields})
+        request = gen_pb.GenerateVideoRequest(**{"prompt": "a cat", **fields})
         return attempt(lambda: world.stub().GenerateVideo(request, timeout=60))
 
 

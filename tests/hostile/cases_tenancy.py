@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from shared.api import generation_pb2 as gen_pb
 from shared.api import preprocess_service_pb2 as ppb
 from shared.api import training_service_pb2 as pb
 from shared.auth import owner_key
@@ -55,12 +56,12 @@ def _download_generation(world) -> Outcome:
 
 @_as_bob("generate_with_alices_job", NOT_FOUND, "JOB_NOT_FOUND")
 def _generate_job(world) -> Outcome:
-    request = pb.GenerateVideoRequest(prompt="x", job=world.alice_job.name, steps=2, number_of_frames=9)
+    request = gen_pb.GenerateVideoRequest(prompt="x", job=world.alice_job.name, steps=2, number_of_frames=9)
     return attempt(lambda: world.stub("bob").GenerateVideo(request, timeout=60))
 
 
 def _generate_with_lora(world, lora_file: str) -> Outcome:
-    request = pb.GenerateVideoRequest(prompt="x", lora_file=lora_file, steps=2, number_of_frames=9)
+    request = gen_pb.GenerateVideoRequest(prompt="x", lora_file=lora_file, steps=2, number_of_frames=9)
     return attempt(lambda: world.stub("bob").GenerateVideo(request, timeout=60))
 
 

@@ -19,6 +19,7 @@ from typing import Any
 import grpc
 
 from shared.api import common_pb2
+from shared.api import generation_pb2 as gen_pb
 from shared.api import preprocess_service_pb2 as ppb
 from shared.api import training_service_pb2 as pb
 from shared.demo_dataset import make_demo_dataset
@@ -109,8 +110,8 @@ class World:
         return self.preprocess_stub("alice").UploadArchive(upload_messages(archive, digest), timeout=60).uri
 
     @functools.cached_property
-    def alice_generation(self) -> pb.GenerationResult:
-        request = pb.GenerateVideoRequest(
+    def alice_generation(self) -> gen_pb.GenerationResult:
+        request = gen_pb.GenerateVideoRequest(
             prompt="a red ball", number_of_frames=9, steps=2, resolution=common_pb2.RESOLUTION_LOW
         )
         events = list(self.stub("alice").GenerateVideo(request, timeout=300))

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from google.protobuf.message import Message
 
-from shared.api import training_service_pb2 as pb
+from shared.api import generation_pb2 as gen_pb
 from shared.auth import Caller
 from shared.quoting import quote
 from shared.request import defaults
@@ -33,7 +33,7 @@ REASON = "INVALID_GENERATION_REQUEST"
 _API_FIELDS = {"num_frames": "number_of_frames"}
 
 
-def _enum(message: pb.GenerateVideoRequest, name: str, table: dict, default, violations: list[FieldViolation]):
+def _enum(message: gen_pb.GenerateVideoRequest, name: str, table: dict, default, violations: list[FieldViolation]):
     number = getattr(message, name)
     if number == 0:
         return default
@@ -55,7 +55,7 @@ def _lora_file(value: str, caller: Caller, access: LoraAccess, violations: list[
         return None
 
 
-def generation_order(message: pb.GenerateVideoRequest, caller: Caller, access: LoraAccess) -> GenerationOrder:
+def generation_order(message: gen_pb.GenerateVideoRequest, caller: Caller, access: LoraAccess) -> GenerationOrder:
     """Check every field; raise InvalidRequest listing all problems."""
     violations: list[FieldViolation] = []
     resolution = _enum(message, "resolution", RESOLUTIONS, defaults.Resolution.MEDIUM, violations)

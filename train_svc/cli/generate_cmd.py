@@ -66,12 +66,12 @@ def _error(message: str, code: ExitCode = ExitCode.REFUSED) -> int:
 
 
 def _request(args: argparse.Namespace, lora_file: str | None):
-    from shared.api import training_service_pb2 as pb
+    from shared.api import generation_pb2 as gen_pb
     from shared.request.validate import ASPECT_RATIOS, RESOLUTIONS
 
     resolution = next(n for n, r in RESOLUTIONS.items() if r.value == args.resolution)
     aspect_ratio = next(n for n, a in ASPECT_RATIOS.items() if a.value == args.aspect_ratio)
-    request = pb.GenerateVideoRequest(
+    request = gen_pb.GenerateVideoRequest(
         prompt=args.prompt,
         negative_prompt=args.negative_prompt,
         job=args.job,
@@ -127,7 +127,7 @@ async def _in_process(args: argparse.Namespace) -> int:
 async def _generate(target: str, request, args: argparse.Namespace, credentials=None) -> int:
     import grpc
 
-    from shared.api import training_service_pb2 as pb
+    from shared.api import generation_pb2 as gen_pb
     from shared.api import training_service_pb2_grpc as pb_grpc
     from shared.grpc_util.channels import aio_channel
     from shared.grpc_util.errors import describe_rpc_error
@@ -144,11 +144,11 @@ async def _generate(target: str, request, args: argparse.Namespace, credentials=
                     result = event.result
                 elif event.HasField("progress"):
                     progress = event.progress
-                    if progress.stage == pb.GENERATION_STAGE_SAMPLING:
+                    if progress.stage == gen_pb.GENERATION_STAGE_SAMPLING:
                         sampling_started = sampling_started or time.perf_counter()
                         _show_step(progress.step, progress.total_steps, sampling_started)
-                    elif progress.stage in pb.GenerationStage.values():
-                        stage = pb.GenerationStage.Name(progress.stage)
+                    elif progress.stage in gen_pb.GenerationStage.values():
+                        stage = gen_pb.GenerationStage.Name(progress.stage)
                         print(_STAGES.get(stage, stage), file=sys.stderr)
             if result is None:
                 return _error("the service ended the generation without a result", ExitCode.FAILED)

@@ -3,6 +3,7 @@
 import grpc
 import warnings
 
+from shared.api.gen.ltx.trainer.v1 import generation_pb2 as ltx_dot_trainer_dot_v1_dot_generation__pb2
 from shared.api.gen.ltx.trainer.v1 import training_service_pb2 as ltx_dot_trainer_dot_v1_dot_training__service__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
@@ -68,8 +69,8 @@ class TrainingServiceStub:
                 _registered_method=True)
         self.GenerateVideo = channel.unary_stream(
                 '/ltx.trainer.v1.TrainingService/GenerateVideo',
-                request_serializer=ltx_dot_trainer_dot_v1_dot_training__service__pb2.GenerateVideoRequest.SerializeToString,
-                response_deserializer=ltx_dot_trainer_dot_v1_dot_training__service__pb2.GenerateVideoResponse.FromString,
+                request_serializer=ltx_dot_trainer_dot_v1_dot_generation__pb2.GenerateVideoRequest.SerializeToString,
+                response_deserializer=ltx_dot_trainer_dot_v1_dot_generation__pb2.GenerateVideoResponse.FromString,
                 _registered_method=True)
         self.DownloadArtifact = channel.unary_stream(
                 '/ltx.trainer.v1.TrainingService/DownloadArtifact',
@@ -187,8 +188,8 @@ def add_TrainingServiceServicer_to_server(servicer, server):
             ),
             'GenerateVideo': grpc.unary_stream_rpc_method_handler(
                     servicer.GenerateVideo,
-                    request_deserializer=ltx_dot_trainer_dot_v1_dot_training__service__pb2.GenerateVideoRequest.FromString,
-                    response_serializer=ltx_dot_trainer_dot_v1_dot_training__service__pb2.GenerateVideoResponse.SerializeToString,
+                    request_deserializer=ltx_dot_trainer_dot_v1_dot_generation__pb2.GenerateVideoRequest.FromString,
+                    response_serializer=ltx_dot_trainer_dot_v1_dot_generation__pb2.GenerateVideoResponse.SerializeToString,
             ),
             'DownloadArtifact': grpc.unary_stream_rpc_method_handler(
                     servicer.DownloadArtifact,
@@ -363,8 +364,8 @@ class TrainingService:
             request,
             target,
             '/ltx.trainer.v1.TrainingService/GenerateVideo',
-            ltx_dot_trainer_dot_v1_dot_training__service__pb2.GenerateVideoRequest.SerializeToString,
-            ltx_dot_trainer_dot_v1_dot_training__service__pb2.GenerateVideoResponse.FromString,
+            ltx_dot_trainer_dot_v1_dot_generation__pb2.GenerateVideoRequest.SerializeToString,
+            ltx_dot_trainer_dot_v1_dot_generation__pb2.GenerateVideoResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -5,6 +5,7 @@ isort:skip_file
 
 from collections import abc as _abc
 from grpc import aio as _aio
+from shared.api.gen.ltx.trainer.v1 import generation_pb2 as _generation_pb2
 from shared.api.gen.ltx.trainer.v1 import training_service_pb2 as _training_service_pb2
 import abc as _abc_1
 import grpc as _grpc
@@ -72,7 +73,7 @@ class TrainingServiceStub:
     RESOURCE_EXHAUSTED, reason WATCHER_TOO_SLOW; it may resume from its last sequence.
     While the service shuts down, streams end with UNAVAILABLE: reconnect and resume.
     """
-    GenerateVideo: _grpc.UnaryStreamMultiCallable[_training_service_pb2.GenerateVideoRequest, _training_service_pb2.GenerateVideoResponse]
+    GenerateVideo: _grpc.UnaryStreamMultiCallable[_generation_pb2.GenerateVideoRequest, _generation_pb2.GenerateVideoResponse]
     """Generates a video (with sound) from a prompt, with a finished job's LoRA, a LoRA file, or the base
     model alone. Streams progress and a preview frame, then the result as an artifact reference
     (fetch its bytes with DownloadArtifact). Bad values: INVALID_ARGUMENT with a BadRequest.
@@ -126,7 +127,7 @@ class TrainingServiceAsyncStub(TrainingServiceStub):
     RESOURCE_EXHAUSTED, reason WATCHER_TOO_SLOW; it may resume from its last sequence.
     While the service shuts down, streams end with UNAVAILABLE: reconnect and resume.
     """
-    GenerateVideo: _aio.UnaryStreamMultiCallable[_training_service_pb2.GenerateVideoRequest, _training_service_pb2.GenerateVideoResponse]  # type: ignore[assignment]
+    GenerateVideo: _aio.UnaryStreamMultiCallable[_generation_pb2.GenerateVideoRequest, _generation_pb2.GenerateVideoResponse]  # type: ignore[assignment]
     """Generates a video (with sound) from a prompt, with a finished job's LoRA, a LoRA file, or the base
     model alone. Streams progress and a preview frame, then the result as an artifact reference
     (fetch its bytes with DownloadArtifact). Bad values: INVALID_ARGUMENT with a BadRequest.
@@ -211,9 +212,9 @@ class TrainingServiceServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
     def GenerateVideo(
         self,
-        request: _training_service_pb2.GenerateVideoRequest,
+        request: _generation_pb2.GenerateVideoRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_abc.Iterator[_training_service_pb2.GenerateVideoResponse], _abc.AsyncIterator[_training_service_pb2.GenerateVideoResponse]]:
+    ) -> _typing.Union[_abc.Iterator[_generation_pb2.GenerateVideoResponse], _abc.AsyncIterator[_generation_pb2.GenerateVideoResponse]]:
         """Generates a video (with sound) from a prompt, with a finished job's LoRA, a LoRA file, or the base
         model alone. Streams progress and a preview frame, then the result as an artifact reference
         (fetch its bytes with DownloadArtifact). Bad values: INVALID_ARGUMENT with a BadRequest.
