@@ -29,8 +29,9 @@ from tests.shared.scripted_service import (
     run,
     watch_to_end,
 )
+from train_svc.cli.exit_codes import ExitCode
 from train_svc.cli.progress import ProgressDisplay
-from train_svc.cli.train_cmd import EXIT_OK, submit_and_follow
+from train_svc.cli.train_cmd import submit_and_follow
 from train_svc.cli.watch import CHANNEL_OPTIONS, EventGapError, JobWatcher, ReconnectBudgetExhausted, call_with_retry
 
 
@@ -267,7 +268,7 @@ def test_submit_and_follow_survives_a_late_start_a_refusal_and_a_restart(tmp_pat
         return servicer, code, stream.text()
 
     servicer, code, shown = run(scenario())
-    assert code == EXIT_OK
+    assert code == ExitCode.OK
     assert len(servicer.create_requests) == 2 and len(set(servicer.create_requests)) == 1  # same request_id
     assert servicer.watch_requests[0] == 0 and servicer.watch_requests[-1] >= 3
     assert shown.count("step 6/6") == 1 and shown.count("[SUCCEEDED]") == 1
