@@ -213,5 +213,5 @@ def test_the_cli_presents_a_client_certificate_and_a_token_file(mtls, tmp_path, 
     assert out.stat().st_size > 0
     token_file.write_text("bob-mesh-token\n")  # bob's token with alice's certificate: refused
     capsys.readouterr()
-    assert cli_main.main(args) == 1
+    assert cli_main.main(args) == 2  # UNAUTHENTICATED: refused
     assert "CREDENTIALS_DISAGREE" in capsys.readouterr().err
