@@ -74,10 +74,6 @@ class PreprocessServiceConfig(SettingsModel):
     def worker_count(self) -> int:
         return self.workers or os.cpu_count() or 1
 
-    def fetch_policy(self) -> FetchPolicy:
-        """The fetch settings with this service's storage root, which no local read may land inside."""
-        return self.fetch.model_copy(update={"storage_root": self.storage})
-
 
 def from_args(argv: Sequence[str] | None = None) -> PreprocessServiceConfig:
     return load_settings(

@@ -169,7 +169,7 @@ def _fetch(settings: PreprocessSettings, storage_root: Path, archive: Path, canc
     fetch_archive(
         settings.training_data_url,
         archive,
-        policy=settings.fetch.model_copy(update={"storage_root": storage_root}),
+        policy=settings.fetch.rooted_at(storage_root),
         max_bytes=settings.max_archive_bytes,
         cancel=cancel,
         space=settings.space,

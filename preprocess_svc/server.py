@@ -168,7 +168,7 @@ class PreprocessServicer(pb_grpc.PreprocessServiceServicer):
         caller = current_caller()
         if not caller.internal:
             raise InternalOnly(caller.principal)
-        settings = settings_from_request(request, self._config.worker_count, self._config.fetch_policy(), self._space)
+        settings = settings_from_request(request, self._config.worker_count, self._config.fetch, self._space)
         log.info(
             "preprocess_started",
             dataset=settings.dataset_id,

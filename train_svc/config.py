@@ -84,10 +84,6 @@ class TrainServiceConfig(SettingsModel):
     quotas: Quotas = Quotas()
     space: SpaceGuard = SpaceGuard()
 
-    def fetch_policy(self) -> FetchPolicy:
-        """The fetch settings with this service's storage root, which no local read may land inside."""
-        return self.fetch.model_copy(update={"storage_root": self.storage})
-
 
 def from_args(argv: Sequence[str] | None = None) -> TrainServiceConfig:
     return load_settings(

@@ -139,7 +139,7 @@ class TrainingServicer(pb_grpc.TrainingServiceServicer):
         self._artifacts = artifacts
         self._lora_access = lora_access
         self._storage = config.storage
-        self._fetch = config.fetch_policy()
+        self._fetch = config.fetch.rooted_at(config.storage)
         self._quotas = config.quotas
         self._heartbeat_s = config.heartbeat_seconds
         self._write_timeout_s = config.watch_write_timeout_seconds

@@ -70,6 +70,10 @@ class FetchPolicy(SettingsModel):
     max_redirects: int = Field(5, ge=0)
     resolver: Resolver = system_resolver
 
+    def rooted_at(self, storage_root: Path) -> FetchPolicy:
+        """This policy for a service whose storage is `storage_root` (no local read may land inside it)."""
+        return self.model_copy(update={"storage_root": storage_root})
+
 
 def parse_cidrs(values: Iterable[str]) -> tuple[IPNetwork, ...]:
     """CIDR blocks from flag or environment values ("10.1.0.0/16", "fd00::/8", a bare address for one host)."""

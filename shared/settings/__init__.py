@@ -7,7 +7,7 @@ and validates everything with pydantic in one step, so a bad value anywhere is o
 the flag and the variable. `settings_table` renders the same tree as the README's table.
 """
 
-from shared.settings.loader import load_settings, settings_parser
+from shared.settings.loader import load_settings
 from shared.settings.setting import Setting, SettingsModel
 from shared.settings.table import settings_table
 from shared.settings.tree import SettingField, setting_fields
@@ -18,6 +18,5 @@ __all__ = [
     "SettingsModel",
     "load_settings",
     "setting_fields",
-    "settings_parser",
     "settings_table",
 ]

@@ -52,11 +52,11 @@ def describe_default(value: Any) -> str:
     return str(value)
 
 
-def settings_parser(model: type[BaseModel], service: str, prog: str, description: str) -> argparse.ArgumentParser:
+def _parser(fields: list[SettingField], service: str, prog: str, description: str) -> argparse.ArgumentParser:
     """The parser `--help` shows; parsed values are raw strings, checked by `load_settings`."""
     parser = argparse.ArgumentParser(prog=prog, description=description, argument_default=argparse.SUPPRESS)
     groups: dict[str, argparse._ArgumentGroup] = {}
-    for field in setting_fields(model):
+    for field in fields:
         kwargs: dict[str, Any] = {"dest": _dest(field), "help": _help(field, service)}
         if field.is_bool:
             kwargs["action"] = argparse.BooleanOptionalAction
@@ -149,9 +149,9 @@ def load_settings(
     env: Mapping[str, str] | None = None,
 ) -> M:
     """Parse `argv` and `env` (default: the process's) into `model`; exit 2 naming every bad setting."""
-    parser = settings_parser(model, service, prog, description)
-    given = vars(parser.parse_args(argv))
     fields = setting_fields(model)
+    parser = _parser(fields, service, prog, description)
+    given = vars(parser.parse_args(argv))
     values = _raw_values(fields, given, os.environ if env is None else env, service)
     try:
         return model.model_validate(_with_nested_defaults(model, _nest(fields, values)))

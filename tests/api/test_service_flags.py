@@ -37,7 +37,7 @@ def test_the_environment_sets_identity_and_fetch_policy_and_flags_replace_it(mon
     assert config.auth.health_port == 50062
     assert config.fetch.allow_local_roots == (Path("/srv/a"), Path("/srv/b"))
     assert config.fetch.allow_cidrs == (ipaddress.ip_network("10.1.0.0/16"), ipaddress.ip_network("192.168.5.7/32"))
-    assert config.fetch_policy().storage_root == Path("/data")
+    assert config.fetch.rooted_at(config.storage).storage_root == Path("/data")
 
     flagged = train_config.from_args([*TRAIN, "--allow-local-root", "/only", "--allow-fetch-cidr", "10.9.0.0/16"])
     assert flagged.fetch.allow_local_roots == (Path("/only"),)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import signal
 import socket
@@ -52,18 +51,6 @@ class ServiceProcess:
         except ServiceDidNotStart as exc:
             raise AssertionError(f"{exc}; log: {self.log_path}") from None
         return self.port
-
-    def records(self, offset: int = 0) -> list[dict]:
-        with open(self.log_path) as f:
-            f.seek(offset)
-            lines = f.read().splitlines()
-        out = []
-        for line in lines:
-            try:
-                out.append(json.loads(line))
-            except json.JSONDecodeError:
-                continue
-        return out
 
     @property
     def target(self) -> str:

@@ -41,7 +41,3 @@ def exit_code(code: grpc.StatusCode) -> ExitCode:
     if code in _REFUSED:
         return ExitCode.REFUSED
     return ExitCode.FAILED
-
-
-def unreachable(code: grpc.StatusCode) -> bool:
-    return exit_code(code) is ExitCode.UNREACHABLE
