@@ -10,6 +10,8 @@ from shared.grpc_util.server import wait_for_termination_signal
 from shared.logs import configure_logging
 from shared.ready_file import write_ready_file
 from train_svc.config import from_args
+from train_svc.distributed.settings import WorldSizeUnavailable
+from train_svc.distributed.workers import WorkersConfigError
 from train_svc.jobs.store import StoreError
 from train_svc.models.base_model import BaseModelNotFound
 from train_svc.server import serve
@@ -19,7 +21,7 @@ async def _main(argv: list[str] | None) -> int:
     config = from_args(argv)
     try:
         service = await serve(config)
-    except (BaseModelNotFound, StoreError, AuthConfigError) as exc:
+    except (BaseModelNotFound, StoreError, AuthConfigError, WorldSizeUnavailable, WorkersConfigError) as exc:
         print(f"train_svc: {exc}", file=sys.stderr)
         return 2
     if config.server.ready_file is not None:

@@ -18,6 +18,7 @@ from shared.disk_space import SpaceGuard
 from shared.fetch_policy import FetchPolicy
 from shared.grpc_util.listen import ListenSettings
 from shared.settings import Setting, SettingsModel, load_settings
+from train_svc.distributed.settings import DistributedSettings
 from train_svc.job_run.settings import RunSettings
 from train_svc.jobs.quotas import Quotas
 from train_svc.models.base_model import DEFAULT_BASE_MODEL
@@ -37,6 +38,7 @@ class TrainServiceConfig(SettingsModel):
     server: ListenSettings = ListenSettings(port=50052)
     placement: PlacementSettings = PlacementSettings()
     run: RunSettings = RunSettings()
+    workers: DistributedSettings = DistributedSettings()
     concurrent_jobs: Annotated[
         int,
         Setting("--concurrent-jobs", "LTX_CONCURRENT_JOBS", "jobs and generations on the accelerator at once"),

@@ -29,6 +29,7 @@ from train_svc.api.job_messages import artifact as artifact_message
 from train_svc.api.job_messages import heartbeat, job_event, training_job
 from train_svc.artifacts import ArtifactFinder, check_offset, read_chunks
 from train_svc.config import TrainServiceConfig
+from train_svc.distributed.workers import TrainingWorkers, start_workers
 from train_svc.generation.lora_access import LoraAccess
 from train_svc.generation.service import (
     GenerationEvent,
@@ -230,6 +231,7 @@ class TrainingService:
     generations: GenerationService
     preprocess: PreprocessClient
     store: JobStore
+    workers: TrainingWorkers | None = None
 
     @property
     def port(self) -> int:
@@ -256,6 +258,8 @@ class TrainingService:
         await asyncio.to_thread(self.manager.stop_jobs, jobs_budget)
         self.manager.interrupt_watchers()
         await asyncio.to_thread(self.generations.shutdown)
+        if self.workers is not None:  # after the jobs: their workers' last events come through it
+            await self.workers.stop(0.0)
         await stop_server(self.running, max(deadline - time.monotonic(), 0.0))
         self.preprocess.close()
         self.store.close()
@@ -284,6 +288,7 @@ async def serve(config: TrainServiceConfig) -> TrainingService:
         ),
     )
     space = config.space
+    workers = await start_workers(config.workers, config.placement, config.concurrent_jobs)
     runner = JobRunner(
         RunnerConfig(
             storage_root=config.storage,
@@ -291,12 +296,14 @@ async def serve(config: TrainServiceConfig) -> TrainingService:
             placement=placement,
             settings=config.run,
             space=space,
+            workers=workers.launcher if workers is not None else None,
         ),
         preprocess,
     )
     slots = AcceleratorSlots(config.concurrent_jobs)  # shared by training jobs and generations
     store = JobStore(store_path(config.storage))
-    manager = JobManager(runner, base_model.name, slots, store, config.quotas)
+    world_size = workers.launcher.config.world_size if workers is not None else 1
+    manager = JobManager(runner, base_model.name, slots, store, config.quotas, batch_size=world_size)
     manager.start(lambda input_json: resolve(input_from_json(input_json)))
     generations = GenerationService(config.storage, base_model, placement, slots, manager.get, space)
     artifacts = ArtifactFinder(manager.get, runner.output_dir, generations.store)
@@ -319,4 +326,4 @@ async def serve(config: TrainServiceConfig) -> TrainingService:
         device=str(placement.device),
         dtype=str(placement.base_dtype),
     )
-    return TrainingService(running, manager, generations, preprocess, store)
+    return TrainingService(running, manager, generations, preprocess, store, workers)

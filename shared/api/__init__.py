@@ -8,14 +8,21 @@ import importlib
 from types import ModuleType
 from typing import TYPE_CHECKING
 
-from shared.api.gen.ltx.trainer.v1 import common_pb2, generation_pb2, preprocess_service_pb2, training_service_pb2
+from shared.api.gen.ltx.trainer.v1 import (
+    common_pb2,
+    generation_pb2,
+    preprocess_service_pb2,
+    training_service_pb2,
+    worker_control_pb2,
+)
 
 if TYPE_CHECKING:  # what __getattr__ returns, for the type checker
     from shared.api.gen.ltx.trainer.v1 import preprocess_service_pb2_grpc as preprocess_service_pb2_grpc
     from shared.api.gen.ltx.trainer.v1 import training_service_pb2_grpc as training_service_pb2_grpc
+    from shared.api.gen.ltx.trainer.v1 import worker_control_pb2_grpc as worker_control_pb2_grpc
 
 _GEN = "shared.api.gen.ltx.trainer.v1"
-_STUBS = ("preprocess_service_pb2_grpc", "training_service_pb2_grpc")
+_STUBS = ("preprocess_service_pb2_grpc", "training_service_pb2_grpc", "worker_control_pb2_grpc")
 
 
 def __getattr__(name: str) -> ModuleType:
@@ -24,4 +31,11 @@ def __getattr__(name: str) -> ModuleType:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = ["common_pb2", "generation_pb2", "preprocess_service_pb2", "training_service_pb2", *_STUBS]
+__all__ = [
+    "common_pb2",
+    "generation_pb2",
+    "preprocess_service_pb2",
+    "training_service_pb2",
+    "worker_control_pb2",
+    *_STUBS,
+]

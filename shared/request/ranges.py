@@ -9,6 +9,7 @@ FRAMES_MIN, FRAMES_MAX = 9, 121  # then snapped down to 8k+1
 FRAME_RATE_MIN, FRAME_RATE_MAX = 8, 60
 SPLIT_THRESHOLD_MIN, SPLIT_THRESHOLD_MAX = 1.0, 60.0
 STG_SCALE_MIN, STG_SCALE_MAX = 0.0, 3.0
+BATCH_SIZE_MIN, BATCH_SIZE_MAX = 1, 64  # ours: samples per optimizer step over all ranks
 URL_SCHEMES = ("http", "https", "file", "upload")  # ours; a URL without a scheme is a storage path
 
 

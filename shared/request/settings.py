@@ -37,6 +37,7 @@ class TrainingSettings:
     validation_aspect_ratio: AspectRatio
     stg_scale: float
     debug_dataset: bool
+    batch_size: int | None = None  # ours; None until the service resolves it (to its world size) at create
 
     @property
     def width(self) -> int:
@@ -87,4 +88,5 @@ class TrainingSettings:
             "validation_aspect_ratio": self.validation_aspect_ratio.value,
             "stg_scale": self.stg_scale,
             "debug_dataset": self.debug_dataset,
+            **({"batch_size": self.batch_size} if self.batch_size is not None else {}),
         }

@@ -20,6 +20,8 @@ from shared.request.defaults import AspectRatio, Resolution
 from shared.request.errors import FieldViolation, InvalidRequest
 from shared.request.field_limits import length_violations
 from shared.request.ranges import (
+    BATCH_SIZE_MAX,
+    BATCH_SIZE_MIN,
     FRAME_RATE_MAX,
     FRAME_RATE_MIN,
     FRAMES_MAX,
@@ -95,6 +97,7 @@ def resolve(input: training_service_pb2.TrainingInput, url_problem: UrlProblem |
         validation_aspect_ratio=rules.enum("validation_aspect_ratio", defaults.VALIDATION_ASPECT_RATIO, ASPECT_RATIOS),
         stg_scale=rules.float_between("stg_scale", defaults.STG_SCALE, STG_SCALE_MIN, STG_SCALE_MAX),
         debug_dataset=input.debug_dataset,
+        batch_size=rules.batch_size("batch_size"),
     )
     if too_long or rules.violations:
         raise InvalidRequest(too_long + rules.violations)
@@ -162,6 +165,13 @@ class _Rules:
         else:
             self._reject(name, f"must be a multiple of {multiple_of} from {low} to {high} (got {value})")
         return default
+
+    def batch_size(self, name: str) -> int | None:
+        """None when unset: the service resolves it to its world size when it creates the job."""
+        message: Message = self._message  # the untyped HasField, as in `optional`
+        if not message.HasField(name):
+            return None
+        return self.int_between(name, BATCH_SIZE_MIN, BATCH_SIZE_MIN, BATCH_SIZE_MAX)
 
     def frames(self, name: str, default: int) -> int:
         return snap_frames(self.int_between(name, default, FRAMES_MIN, FRAMES_MAX))

@@ -78,22 +78,18 @@ def _assert_same_lora(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) ->
         assert torch.equal(a[key], b[key]), key
 
 
-def test_the_data_order_draws_permutations_lazily_between_the_steps_own_draws() -> None:
-    """DataOrder takes exactly the draws the lazy `randperm` loop it replaced took, and resumes mid-way."""
-
-    def lazy_loop(generator: torch.Generator):
-        while True:
-            yield from torch.randperm(3, generator=generator).tolist()
-
-    old_gen, new_gen = torch.Generator().manual_seed(5), torch.Generator().manual_seed(5)
-    old, new = lazy_loop(old_gen), DataOrder(3, new_gen)
-    for _ in range(7):
-        assert next(old) == new.next()
-        assert torch.rand(1, generator=old_gen) == torch.rand(1, generator=new_gen)  # a step's own draws
-    resumed = DataOrder(3, torch.Generator().set_state(new_gen.get_state()), new.state())
-    assert [next(old) for _ in range(5)] == [resumed.next() for _ in range(5)]
-    with pytest.raises(ValueError, match="not a permutation of 3"):
-        DataOrder(3, new_gen, dataclasses.replace(new.state(), permutation=(0, 0, 1)))
+def test_the_data_order_is_one_permutation_per_epoch_found_from_the_position_alone() -> None:
+    """Any rank, and a resumed run, finds the sample of any run position without replaying the ones before."""
+    order = DataOrder(5, seed=7)
+    forward = [order.sample_at(p) for p in range(15)]
+    for epoch in range(3):
+        assert sorted(forward[epoch * 5 : epoch * 5 + 5]) == list(range(5))
+    assert forward[:5] != forward[5:10] or forward[5:10] != forward[10:]  # epochs are drawn afresh
+    backward = DataOrder(5, seed=7)
+    assert [backward.sample_at(p) for p in reversed(range(15))] == forward[::-1]
+    assert [DataOrder(5, seed=8).sample_at(p) for p in range(15)] != forward
+    with pytest.raises(ValueError, match=">= 0"):
+        order.sample_at(-1)
 
 
 @pytest.mark.parametrize("audio", [False, True], ids=["video", "joint-audio"])
@@ -116,7 +112,7 @@ def test_a_resumed_run_ends_exactly_where_the_uninterrupted_run_ends(
     del first
 
     checkpoint = read_checkpoint(written[0][1])
-    assert checkpoint.step == STOP_AT and checkpoint.order.position == 1  # stopped mid-permutation
+    assert checkpoint.step == STOP_AT
     torch.manual_seed(1234)  # a restarted process's global RNG is anywhere
     resumed, resumed_reports = _run(tiny_model, placement, samples, config, resume=checkpoint)
 
@@ -175,7 +171,7 @@ def test_a_damaged_checkpoint_is_refused_and_the_previous_one_still_resumes(
         read_checkpoint(newest)
     foreign = tmp_path / "foreign.pt"
     torch.save({"weights": torch.zeros(2)}, foreign)
-    with pytest.raises(CorruptCheckpoint, match="is not a ltx-trainer-checkpoint/1 checkpoint"):
+    with pytest.raises(CorruptCheckpoint, match="is not a ltx-trainer-checkpoint/2 checkpoint"):
         read_checkpoint(foreign)
 
     previous = latest_checkpoint(folder)  # skips the damaged step 4
@@ -204,5 +200,5 @@ def test_resuming_under_different_settings_is_refused_naming_the_fields(
             trainer.train(samples, resume=checkpoint)
 
     trainer = LoraTrainer(tiny_model.path, placement, config)
-    with pytest.raises(CheckpointMismatch, match="covers 2 samples, this run has 1"):
+    with pytest.raises(CheckpointMismatch, match="made on 2 samples, this run has 1"):
         trainer.train(samples[:1], resume=checkpoint)

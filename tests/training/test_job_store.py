@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import sqlite3
 from datetime import UTC, datetime
 
@@ -65,9 +66,11 @@ EVENTS = [
 ]
 
 
+@dataclasses.dataclass(frozen=True)
 class Settings:
-    number_of_steps = 100
-    billable_units_on_success = 100
+    number_of_steps: int = 100
+    billable_units_on_success: int = 100
+    batch_size: int | None = None
 
 
 def test_every_event_type_survives_the_codec_unchanged():

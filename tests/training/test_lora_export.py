@@ -16,7 +16,7 @@ from safetensors.torch import load_file
 from train_svc.export.lora_file import LoraMetadata, NonFiniteLora, write_lora
 from train_svc.training.config import TrainConfig
 from train_svc.training.lora_targets import target_module_names
-from train_svc.training.trainer import LoraTrainer, load_transformer
+from train_svc.training.trainer import LoraTrainer, load_transformer, lora_file_names
 
 RANK, ALPHA = 8, 4.0
 KEY_PATTERN = re.compile(r"^diffusion_model\.(?P<module>.+)\.lora_(?P<part>[AB])\.weight$")
@@ -168,3 +168,15 @@ def test_audio_option_is_what_adds_audio_and_cross_modal_attentions(transformer)
 def test_exported_video_only_lora_has_no_audio_keys(tmp_path, state):
     path = write_lora(tmp_path / "lora.safetensors", state, _metadata())
     _assert_no_audio_layers(KEY_PATTERN.match(k)["module"] for k in load_file(path))
+
+
+def test_lora_file_names_are_peft_state_dict_names(tiny_model, placement) -> None:
+    """A checkpoint's LoRA (peft parameter names) becomes the file's LoRA by name alone: the export of a run
+    trained elsewhere (a worker) reads it from the checkpoint."""
+    from peft.utils import get_peft_model_state_dict
+
+    trainer = LoraTrainer(tiny_model.path, placement, TrainConfig(rank=4, learning_rate=1e-3, steps=1, audio=True))
+    expected = get_peft_model_state_dict(trainer.transformer, adapter_name="default")
+    got = lora_file_names({name: p.detach() for name, p in trainer.named_lora_parameters.items()})
+    assert got.keys() == expected.keys() and len(got) > 0
+    assert all(torch.equal(got[key], expected[key].float()) for key in got)

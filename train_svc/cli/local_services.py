@@ -25,8 +25,8 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from shared.parent_death import terminate_with_parent
 from shared.ready_file import ServiceDidNotStart, wait_for_ready_file
-from train_svc.cli.parent_death import terminate_with_parent
 
 START_TIMEOUT_S = 300.0  # a cold start imports torch and diffusers, and may build the tiny preset
 STOP_TIMEOUT_S = 40.0  # above train_svc's default --grace-seconds (25)

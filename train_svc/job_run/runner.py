@@ -25,7 +25,6 @@ A job that succeeds has its checkpoints deleted (its outputs are the result).
 from __future__ import annotations
 
 import shutil
-import time
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -36,17 +35,18 @@ import torch
 from shared.bundle import path_from_uri
 from shared.bundle_ref import BundleRef
 from shared.dataset_report import FileReport
-from shared.disk_space import STORAGE_FULL, SpaceGuard, StorageFull, is_storage_full
+from shared.disk_space import STORAGE_FULL, SpaceGuard
 from train_svc.export import outputs
 from train_svc.export.debug_dataset import write_debug_dataset
-from train_svc.export.lora_file import LoraMetadata, NonFiniteLora, write_lora
+from train_svc.export.lora_file import LoraMetadata, write_lora
 from train_svc.job_run.audio_decision import decide_audio
+from train_svc.job_run.failures import WorkersFailed, training_error
 from train_svc.job_run.sample_encoding import SampleEncoders
 from train_svc.job_run.settings import RunSettings
 from train_svc.job_run.text_warnings import overlong_text_warnings
+from train_svc.job_run.training_phase import TrainingPhase, Workers, train_phase
 from train_svc.jobs.events import (
     ArtifactWritten,
-    CheckpointWritten,
     DatasetFailure,
     DatasetProgress,
     DatasetReady,
@@ -58,23 +58,32 @@ from train_svc.jobs.events import (
     SampleEncoded,
     SkippedFile,
     StateChanged,
-    StepCompleted,
 )
 from train_svc.jobs.job import Job
 from train_svc.models.base_model import BaseModel
 from train_svc.models.device import Placement
-from train_svc.training.checkpoint import Checkpoint, CheckpointError, CheckpointPolicy, latest_checkpoint
+from train_svc.training.checkpoint import Checkpoint, CheckpointError, latest_checkpoint
 from train_svc.training.config import TrainConfig
 from train_svc.training.latent_cache import LatentCache, model_identity
-from train_svc.training.trainer import LoraTrainer, NonFiniteLoss, StepReport, TrainingSample
-from train_svc.validation.previews import JobPreviews, encode_prompts, preview_requests
+from train_svc.training.trainer import TrainingSample, lora_file_names
+from train_svc.validation.previews import encode_prompts
 from train_svc.validation.reel import write_reel
-from train_svc.validation.renderer import EncodedPrompts, PreviewRenderer
+from train_svc.validation.renderer import EncodedPrompts
 
 log = structlog.get_logger(__name__)
 
 # Given a job, yields the preprocessor's events; closing the iterator abandons the preprocessing.
 Preprocessor = Callable[[Job], Generator[PreprocessEvent, None, None]]
+
+
+@dataclass(frozen=True)
+class PreparedDataset:
+    """The encoded dataset, in sample-id order: samples, their bundle files and latent cache entries."""
+
+    samples: list[TrainingSample]
+    bundle_files: list[Path]
+    cache_files: list[Path]
+    prompts: EncodedPrompts | None  # the validation prompts' Gemma states; None without prompts
 
 
 @dataclass(frozen=True)
@@ -85,6 +94,7 @@ class RunnerConfig:
     settings: RunSettings = RunSettings()  # the operator's: LoRA targets, seed, previews, checkpoints
     gradient_checkpointing: bool = True
     space: SpaceGuard = SpaceGuard()  # checked before every large write (latents, checkpoints, outputs)
+    workers: Workers | None = None  # None: train in this process
 
 
 class JobCancelled(Exception):
@@ -110,10 +120,10 @@ class JobRunner:
         bound = log.bind(job=job.id)
         try:
             resume = self._resume(job) if job.resuming else None
-            samples, bundles, prompts = self._prepare_dataset(job)
-            debug = self._debug_dataset(job, bundles) if job.settings.debug_dataset else None
-            trainer = self._train(job, samples, prompts, resume)
-            self._export(job, trainer, debug)
+            dataset = self._prepare_dataset(job)
+            debug = self._debug_dataset(job, dataset.bundle_files) if job.settings.debug_dataset else None
+            lora, config = self._train(job, dataset, resume)
+            self._export(job, lora, config, debug)
             job.record(StateChanged(JobState.SUCCEEDED, f"billed {job.settings.billable_units_on_success} units"))
             shutil.rmtree(self.checkpoint_dir(job), ignore_errors=True)
         except JobStopped:
@@ -133,16 +143,12 @@ class JobRunner:
         if isinstance(exc, JobCancelled):
             kept = f"; its checkpoint at step {job.checkpoints[-1].step} is kept" if job.checkpoints else ""
             job.record(StateChanged(JobState.CANCELLED, f"cancelled by request at step {job.step}{kept}; billed 0"))
-        elif isinstance(exc, DatasetFailure):
+        elif isinstance(exc, DatasetFailure | WorkersFailed):
             self._fail(job, exc.error)
-        elif isinstance(exc, NonFiniteLoss | NonFiniteLora):
-            self._fail(job, JobError("ABORTED", "NON_FINITE_WEIGHTS", str(exc)))
-        elif isinstance(exc, CheckpointError):
-            self._fail(job, JobError("FAILED_PRECONDITION", "CHECKPOINT_UNUSABLE", f"cannot resume: {exc}"))
-        elif is_storage_full(exc):
-            log.error("job failed: storage full", job=job.id, error=str(exc))
-            message = exc.message if isinstance(exc, StorageFull) else f"the storage volume is full: {exc}"
-            self._fail(job, JobError("RESOURCE_EXHAUSTED", STORAGE_FULL, message))
+        elif (error := training_error(exc)) is not None:
+            if error.reason == STORAGE_FULL:
+                log.error("job failed: storage full", job=job.id, error=str(exc))
+            self._fail(job, error)
         else:  # a bug or an environment fault: report it on the job, keep serving
             log.error("job failed", job=job.id, exc_info=exc)
             self._fail(job, JobError("INTERNAL", "INTERNAL_ERROR", f"{type(exc).__name__}: {exc}"))
@@ -190,9 +196,8 @@ class JobRunner:
         job.record(SampleEncoded(bundle, sample.latents.num_tokens, from_cache=cached))
         return sample
 
-    def _prepare_dataset(self, job: Job) -> tuple[list[TrainingSample], list[Path], EncodedPrompts | None]:
-        """Encode every bundle (and the validation prompts) and decide on audio; returns the samples and their
-        bundle files, in sample-id order, and the encoded validation prompts (None without any)."""
+    def _prepare_dataset(self, job: Job) -> PreparedDataset:
+        """Encode every bundle (and the validation prompts) and decide on audio."""
         self._check_cancel(job)
         job.record(StateChanged(JobState.PREPROCESSING, "fetching and preprocessing the dataset"))
         encoders = self._encoders(job)
@@ -219,8 +224,13 @@ class JobRunner:
         if not decision.train_audio:
             samples = [replace(s, audio=None) for s in samples]
         # Arrival order depends on worker timing; training order must depend only on the seed.
-        paths = {b.sample_id: path_from_uri(b.uri) for b in bundles}
-        return sorted(samples, key=lambda s: s.sample_id), [paths[k] for k in sorted(paths)], prompts
+        by_id = sorted(bundles, key=lambda b: b.sample_id)
+        return PreparedDataset(
+            sorted(samples, key=lambda s: s.sample_id),
+            [path_from_uri(b.uri) for b in by_id],
+            [encoders.cache_file(b) for b in by_id],
+            prompts,
+        )
 
     def _preprocess_and_encode(
         self, job: Job, encoders: SampleEncoders
@@ -275,83 +285,68 @@ class JobRunner:
         return debug
 
     def _train(
-        self, job: Job, samples: list[TrainingSample], prompts: EncodedPrompts | None, resume: Checkpoint | None
-    ) -> LoraTrainer:
-        settings = job.settings
+        self, job: Job, dataset: PreparedDataset, resume: Checkpoint | None
+    ) -> tuple[dict[str, torch.Tensor], TrainConfig]:
+        """Train the LoRA here or on the training workers; return its weights (LoRA file names) and config."""
+        settings, run = job.settings, self.config.settings
         job.record(
             StateChanged(
                 JobState.TRAINING,
-                f"training on {len(samples)} samples, {job.training_mode}",
+                f"training on {len(dataset.samples)} samples, {job.training_mode}",
                 with_audio=job.with_audio,
                 training_mode=job.training_mode,
             )
         )
-        config = TrainConfig(
-            rank=settings.rank,
-            learning_rate=settings.learning_rate,
-            steps=settings.number_of_steps,
-            seed=self.config.settings.seed,
-            gradient_checkpointing=self.config.gradient_checkpointing,
-            feed_forward=self.config.settings.feed_forward,
-            audio=bool(job.with_audio),
-        )
-        trainer = LoraTrainer(self.config.base_model.path, self.config.placement, config)
-        previews = self._previews(job, trainer, prompts) if prompts is not None else None
-        if previews is not None and resume is not None:  # those of the checkpoint's step, if the stop cut them
-            previews.after_step(resume.step)
-        started, first_step = time.perf_counter(), resume.step if resume is not None else 0
-
-        def on_step(report: StepReport) -> None:
-            pace = (time.perf_counter() - started) / (report.step - first_step)
-            job.record(
-                StepCompleted(
-                    step=report.step,
-                    total_steps=report.total_steps,
-                    loss=report.loss,
-                    learning_rate=report.learning_rate,
-                    step_seconds=report.step_seconds,
-                    eta_seconds=pace * (report.total_steps - report.step),
-                    video_loss=report.video_loss,
-                    audio_loss=report.audio_loss,
-                )
-            )
-            if previews is not None and not job.should_stop:  # a cancel or shutdown skips pending previews
-                previews.after_step(report.step)
-
-        def on_checkpoint(step: int, path: Path) -> None:
-            job.record(CheckpointWritten(step, path.resolve().as_uri(), path.stat().st_size))
-
-        policy = CheckpointPolicy(
-            self.checkpoint_dir(job),
-            every=self.config.settings.checkpoint_every,
-            keep=self.config.settings.checkpoint_keep,
-            on_checkpoint=on_checkpoint,
-            space=self.config.space,
-        )
-        trainer.train(samples, on_step=on_step, should_stop=lambda: job.should_stop, resume=resume, checkpoints=policy)
-        self._check_cancel(job)
-        return trainer
-
-    def _previews(self, job: Job, trainer: LoraTrainer, prompts: EncodedPrompts) -> JobPreviews:
-        return JobPreviews(
-            PreviewRenderer(self.config.base_model.path, self.config.placement, trainer.transformer),
-            preview_requests(job.settings, self.config.settings.preview_steps, self.config.settings.seed),
-            prompts,
-            total_steps=trainer.config.steps,
+        phase = TrainingPhase(
+            job_id=job.id,
+            model_path=self.config.base_model.path,
+            config=TrainConfig(
+                rank=settings.rank,
+                learning_rate=settings.learning_rate,
+                steps=settings.number_of_steps,
+                batch_size=settings.batch_size,
+                seed=run.seed,
+                gradient_checkpointing=self.config.gradient_checkpointing,
+                feed_forward=run.feed_forward,
+                audio=bool(job.with_audio),
+            ),
+            settings=settings,
+            preview_steps=run.preview_steps,
+            preview_seed=run.seed,
+            checkpoint_dir=self.checkpoint_dir(job),
+            checkpoint_every=run.checkpoint_every,
+            checkpoint_keep=run.checkpoint_keep,
             output_dir=self.output_dir(job),
-            with_audio=trainer.config.audio,
+            min_free_bytes=self.config.space.min_free_bytes,
+            previews_done=frozenset((preview.step, preview.prompt_index) for preview in job.previews),
+        )
+        if self.config.workers is not None:
+            self.config.workers.train(job, phase, dataset.cache_files, dataset.prompts)
+            self._check_cancel(job)
+            final = latest_checkpoint(phase.checkpoint_dir)
+            if final is None or final.step != phase.config.steps:
+                raise CheckpointError(f"the training workers left no checkpoint of step {phase.config.steps}")
+            return lora_file_names(final.lora), final.config
+        trainer = train_phase(
+            phase,
+            self.config.placement,
+            dataset.samples,
+            dataset.prompts,
+            resume,
             record=job.record,
-            warn=job.record,
-            done={(preview.step, preview.prompt_index) for preview in job.previews},
             should_stop=lambda: job.should_stop,
         )
+        self._check_cancel(job)
+        return trainer.lora_state_dict(), trainer.config
 
-    def _export(self, job: Job, trainer: LoraTrainer, debug: outputs.OutputFile | None) -> None:
+    def _export(
+        self, job: Job, lora_state: dict[str, torch.Tensor], cfg: TrainConfig, debug: outputs.OutputFile | None
+    ) -> None:
         job.record(StateChanged(JobState.EXPORTING, "writing the LoRA and its companions"))
-        settings, cfg = job.settings, trainer.config
+        settings = job.settings
         out = self.output_dir(job)
         out.mkdir(parents=True, exist_ok=True)
-        self.config.space.check(out, sum(p.numel() * 4 for p in trainer.lora_state_dict().values()))
+        self.config.space.check(out, sum(p.numel() * 4 for p in lora_state.values()))
         save_dtype = self.config.placement.base_dtype if self.config.placement.device.type != "cpu" else torch.float32
         metadata = LoraMetadata(
             trigger_phrase=settings.trigger_phrase,
@@ -362,7 +357,7 @@ class JobRunner:
             training_type="t2v",
             audio=cfg.audio,
         )
-        lora = outputs.describe(write_lora(out / outputs.LORA_FILE, trainer.lora_state_dict(), metadata, save_dtype))
+        lora = outputs.describe(write_lora(out / outputs.LORA_FILE, lora_state, metadata, save_dtype))
         config = outputs.write_json(
             out / outputs.CONFIG_FILE,
             outputs.inference_config(

@@ -45,6 +45,12 @@ class SampleEncoders:
             self._cache.put(bundle.sha256, self._with_audio, sample)
         return sample, False
 
+    def cache_file(self, bundle: BundleRef) -> Path:
+        """Where the latent cache keeps the bundle's sample (the training workers read it there)."""
+        if self._cache is None:
+            raise ValueError("these encoders keep no latent cache")
+        return self._cache.sample_file(bundle.sha256, self._with_audio)
+
     def prompt_states(self, text: str) -> PromptStates:
         """Gemma's states of a validation prompt, on the CPU, from the cache when it has them."""
         if self._cache is not None:

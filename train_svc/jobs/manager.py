@@ -20,6 +20,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -39,6 +40,8 @@ from train_svc.jobs.store import JobStore, StoredJob
 log = structlog.get_logger(__name__)
 
 SettingsOf = Callable[[dict[str, Any]], Any]  # a stored request (JSON) -> its resolved settings
+# Jobs stored before batch_size existed trained one sample per step; they keep doing so when they resume.
+STORED_JOB_BATCH_SIZE = 1
 
 
 class Runner(Protocol):
@@ -83,8 +86,11 @@ class JobManager:
         slots: AcceleratorSlots,
         store: JobStore,
         quotas: Quotas | None = None,
+        batch_size: int = 1,
     ):
+        """`batch_size`: what a request that leaves batch_size unset gets (the service's world size)."""
         self._runner = runner
+        self._batch_size = batch_size
         self._base_model_name = base_model_name
         self._slots = slots  # shared with generations
         self._store = store
@@ -107,12 +113,15 @@ class JobManager:
         restored = []
         for stored in self._store.jobs():
             try:
+                settings = settings_of(stored.input_json)
+                if settings.batch_size is None:
+                    settings = replace(settings, batch_size=STORED_JOB_BATCH_SIZE)
                 job = Job.restore(
                     self._store.events(stored.id),
                     self._persister(stored.id),
                     id=stored.id,
                     owner=stored.owner,
-                    settings=settings_of(stored.input_json),
+                    settings=settings,
                     input_json=stored.input_json,
                     base_model=stored.base_model,
                     create_time=stored.create_time,
@@ -143,13 +152,18 @@ class JobManager:
         admit: Callable[[], None] = lambda: None,
     ) -> Job:
         """A new job of `owner`'s, or the job an earlier call with the same request_id made. `admit` raises
-        when a new job may not be made (a quota); it is not asked for a repeat."""
+        when a new job may not be made (a quota); it is not asked for a repeat. A request without batch_size
+        gets the service's (recorded in the job's stored request, so the job keeps it wherever it resumes)."""
         with self._lock:
             if request_id and (owner, request_id) in self._by_request_id:
                 existing = self._by_request_id[(owner, request_id)]
-                if existing.input_json != input_json:
+                recorded = {key: existing.input_json[key] for key in ("batch_size",) if key in existing.input_json}
+                if {**recorded, **input_json} != existing.input_json:
                     raise RequestIdConflict(request_id, existing)
                 return existing
+            if settings.batch_size is None:
+                settings = replace(settings, batch_size=self._batch_size)
+                input_json = {**input_json, "batch_size": self._batch_size}
             if self._draining:
                 raise ShuttingDown()
             self._check_queue_quota(owner)

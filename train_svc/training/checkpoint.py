@@ -9,8 +9,9 @@ subtly wrong. Loading uses `torch.load(weights_only=True)`, which only rebuilds 
 containers and never runs code from the file. torch's zip reader does not notice flipped bytes inside
 a tensor, so the payload carries a SHA-256 of its own contents, checked on every load.
 
-The global torch RNG is not stored: training draws every random number (sigmas, noise, data order)
-from the trainer's own generator, and tests check that a training step leaves the global RNG alone.
+No random state is stored: every random draw of a step (sigmas, noise, data order) comes from a
+generator keyed by the seed, the step and the sample (training/sample_rng.py), so the step is all a
+resumed run needs; tests check that a training step leaves the global RNG alone.
 """
 
 from __future__ import annotations
@@ -28,11 +29,10 @@ import torch
 from shared.disk_space import NO_RESERVE, SpaceGuard
 from train_svc.training.config import TrainConfig
 from train_svc.training.content_digest import content_digest
-from train_svc.training.data_order import OrderState
 
 log = structlog.get_logger(__name__)
 
-FORMAT = "ltx-trainer-checkpoint/1"
+FORMAT = "ltx-trainer-checkpoint/2"  # 2: batch size in the config, no generator state
 NAME = re.compile(r"step-(\d{6,})\.pt")
 
 
@@ -55,8 +55,7 @@ class Checkpoint:
     lora: dict[str, torch.Tensor]  # LoRA parameters by peft module name, in the training dtype
     optimizer: dict[str, Any]  # AdamW state_dict
     scheduler: dict[str, Any]  # LinearLR state_dict
-    generator: torch.Tensor  # the trainer's torch.Generator state
-    order: OrderState
+    sample_count: int  # samples the run trains on (the data order depends on it)
 
     def require_config(self, config: TrainConfig) -> None:
         """Refuse to continue under a config other than the one this checkpoint was made with."""
@@ -125,8 +124,7 @@ def write_checkpoint(folder: Path, checkpoint: Checkpoint, keep: int = 2, space:
         "lora": {name: t.detach().cpu() for name, t in checkpoint.lora.items()},
         "optimizer": checkpoint.optimizer,
         "scheduler": checkpoint.scheduler,
-        "generator": checkpoint.generator,
-        "order": {"permutation": list(checkpoint.order.permutation), "position": checkpoint.order.position},
+        "sample_count": checkpoint.sample_count,
     }
     payload["sha256"] = content_digest(payload)
     try:
@@ -153,22 +151,21 @@ def read_checkpoint(path: Path) -> Checkpoint:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise CorruptCheckpoint(f"checkpoint {path} is unreadable (truncated or damaged): {reason}") from exc
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-        raise CorruptCheckpoint(f"{path} is not a {FORMAT} checkpoint")
+        found = payload.get("format") if isinstance(payload, dict) else None
+        raise CorruptCheckpoint(f"{path} is not a {FORMAT} checkpoint" + (f" (it is {found})" if found else ""))
     if payload.pop("sha256", None) != content_digest(payload):
         raise CorruptCheckpoint(f"checkpoint {path} is damaged: its contents do not match their SHA-256")
     try:
         config = TrainConfig(**payload["config"])
     except TypeError as exc:
         raise CorruptCheckpoint(f"checkpoint {path} has a training config this version cannot read: {exc}") from exc
-    order = payload["order"]
     return Checkpoint(
         step=payload["step"],
         config=config,
         lora=payload["lora"],
         optimizer=payload["optimizer"],
         scheduler=payload["scheduler"],
-        generator=payload["generator"],
-        order=OrderState(tuple(order["permutation"]), order["position"]),
+        sample_count=payload["sample_count"],
     )
 
 

@@ -12,6 +12,7 @@ class TrainConfig:
     rank: int
     learning_rate: float
     steps: int
+    batch_size: int = 1  # samples per optimizer step, over all ranks together
     alpha: float | None = None  # None: alpha = rank, as in the shipped recipe
     seed: int = defaults.SEED
     lr_end_factor: float = 0.1  # linear decay to 0.1x of the peak rate, no warm-up
@@ -20,6 +21,10 @@ class TrainConfig:
     gradient_checkpointing: bool = True
     feed_forward: bool = False  # also adapt the feed-forward layers
     audio: bool = False
+
+    def __post_init__(self) -> None:
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1 (got {self.batch_size})")
 
     @property
     def lora_alpha(self) -> float:

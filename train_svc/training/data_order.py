@@ -1,46 +1,34 @@
-"""The order in which samples are trained: one random permutation after another, resumable.
+"""The order in which samples are trained: one random permutation of the dataset per epoch.
 
-Each permutation is drawn from the trainer's generator only when the previous one is used up, so the
-draws interleave with each step's sigma and noise draws exactly as a lazy `randperm` loop would. The
-current permutation and the position in it are all a checkpoint needs to continue the same order.
+Position p of the run (step s, global batch index i, batch size B: p = (s - 1) * B + i) trains sample
+permutation_e[p mod N], where e = p div N and permutation_e is drawn from a generator keyed by
+(seed, e). Any rank finds any position's sample on its own, and a resumed run finds its place from
+its step alone.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 
-
-@dataclass(frozen=True)
-class OrderState:
-    permutation: tuple[int, ...]  # empty before the first draw
-    position: int  # index of the next sample in `permutation`
+from train_svc.training.sample_rng import order_generator
 
 
 class DataOrder:
-    def __init__(self, count: int, generator: torch.Generator, state: OrderState | None = None):
+    def __init__(self, count: int, seed: int):
         if count < 1:
             raise ValueError("no samples to order")
         self.count = count
-        self.generator = generator
-        self.permutation: tuple[int, ...] = ()
-        self.position = 0
-        if state is not None:
-            if state.permutation and sorted(state.permutation) != list(range(count)):
-                raise ValueError(f"the stored data order is not a permutation of {count} samples")
-            if not 0 <= state.position <= len(state.permutation):
-                raise ValueError(f"the stored data order position {state.position} is out of range")
-            self.permutation, self.position = state.permutation, state.position
+        self.seed = seed
+        self._epoch = -1
+        self._permutation: tuple[int, ...] = ()
 
-    def next(self) -> int:
-        """The index of the next sample to train on."""
-        if self.position == len(self.permutation):
-            self.permutation = tuple(torch.randperm(self.count, generator=self.generator).tolist())
-            self.position = 0
-        index = self.permutation[self.position]
-        self.position += 1
-        return index
-
-    def state(self) -> OrderState:
-        return OrderState(self.permutation, self.position)
+    def sample_at(self, position: int) -> int:
+        """The index of the sample trained at run position `position` (0-based)."""
+        if position < 0:
+            raise ValueError(f"a run position is >= 0 (got {position})")
+        epoch, offset = divmod(position, self.count)
+        if epoch != self._epoch:
+            generator = order_generator(self.seed, epoch)
+            self._permutation = tuple(torch.randperm(self.count, generator=generator).tolist())
+            self._epoch = epoch
+        return self._permutation[offset]

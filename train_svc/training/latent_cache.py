@@ -82,24 +82,11 @@ class LatentCache:
 
     def get(self, bundle_sha256: str, audio: bool) -> TrainingSample | None:
         """The sample encoded from the bundle with this sha256 (audio encoded when `audio`), or None."""
-        entry = self._read(self._sample_path(bundle_sha256, audio))
-        if entry is None:
-            return None
-        tensors, facts = entry
-        return TrainingSample(
-            sample_id=facts["sample_id"],
-            latents=VideoLatents(
-                tokens=tensors["video"],
-                frames=facts["frames"],
-                height=facts["height"],
-                width=facts["width"],
-                fps=facts["fps"],
-            ),
-            caption=CaptionEmbedding(
-                video=tensors["caption_video"], audio=tensors["caption_audio"], mask=tensors["caption_mask"]
-            ),
-            audio=AudioLatents(tensors["audio"]) if "audio" in tensors else None,
-        )
+        return read_sample_file(self.sample_file(bundle_sha256, audio))
+
+    def sample_file(self, bundle_sha256: str, audio: bool) -> Path:
+        """The entry's file (it may not exist)."""
+        return self.folder / "samples" / f"{self._key('sample', bundle_sha256, str(audio))}.safetensors"
 
     def put(self, bundle_sha256: str, audio: bool, sample: TrainingSample) -> None:
         latents, caption = sample.latents, sample.caption
@@ -118,11 +105,11 @@ class LatentCache:
             "width": latents.width,
             "fps": latents.fps,
         }
-        self._write(self._sample_path(bundle_sha256, audio), tensors, facts)
+        self._write(self.sample_file(bundle_sha256, audio), tensors, facts)
 
     def get_prompt(self, text: str) -> PromptStates | None:
         """Gemma's states of a validation prompt, on the CPU, or None."""
-        entry = self._read(self._prompt_path(text))
+        entry = _read_entry(self._prompt_path(text))
         return None if entry is None else PromptStates(embeds=entry[0]["embeds"], mask=entry[0]["mask"])
 
     def put_prompt(self, text: str, states: PromptStates) -> None:
@@ -132,26 +119,8 @@ class LatentCache:
         key = "\0".join((FORMAT_VERSION, self.owner, self.model_identity, *parts))
         return hashlib.sha256(key.encode()).hexdigest()
 
-    def _sample_path(self, bundle_sha256: str, audio: bool) -> Path:
-        return self.folder / "samples" / f"{self._key('sample', bundle_sha256, str(audio))}.safetensors"
-
     def _prompt_path(self, text: str) -> Path:
         return self.folder / "prompts" / f"{self._key('prompt', text)}.safetensors"
-
-    def _read(self, path: Path) -> tuple[dict[str, torch.Tensor], dict] | None:
-        try:
-            data = path.read_bytes()
-            tensors = load(data)
-            header_size = int.from_bytes(data[:8], "little")  # safetensors' loader keeps the metadata to itself
-            metadata = json.loads(data[8 : 8 + header_size])["__metadata__"]
-            if _tensor_digest(tensors) != metadata["tensors_sha256"]:
-                raise ValueError("tensor checksum mismatch")
-            return tensors, json.loads(metadata["facts"])
-        except FileNotFoundError:
-            return None
-        except Exception as exc:  # any damage (truncation, flipped bits, foreign file) makes it a miss
-            log.warning("latent cache entry unreadable; it will be re-encoded", entry=path.name, error=repr(exc))
-            return None
 
     def _write(self, path: Path, tensors: dict[str, torch.Tensor], facts: dict) -> None:
         tensors = {name: tensor.detach().cpu().contiguous() for name, tensor in tensors.items()}
@@ -172,3 +141,41 @@ class LatentCache:
             if is_storage_full(exc):
                 raise
             log.warning("latent cache entry not written", entry=path.name, error=repr(exc))  # e.g. read-only
+
+
+def _read_entry(path: Path) -> tuple[dict[str, torch.Tensor], dict] | None:
+    try:
+        data = path.read_bytes()
+        tensors = load(data)
+        header_size = int.from_bytes(data[:8], "little")  # safetensors' loader keeps the metadata to itself
+        metadata = json.loads(data[8 : 8 + header_size])["__metadata__"]
+        if _tensor_digest(tensors) != metadata["tensors_sha256"]:
+            raise ValueError("tensor checksum mismatch")
+        return tensors, json.loads(metadata["facts"])
+    except FileNotFoundError:
+        return None
+    except Exception as exc:  # any damage (truncation, flipped bits, foreign file) makes it a miss
+        log.warning("latent cache entry unreadable; it will be re-encoded", entry=path.name, error=repr(exc))
+        return None
+
+
+def read_sample_file(path: Path) -> TrainingSample | None:
+    """The training sample a cache entry file holds; None when it is missing or damaged (logged)."""
+    entry = _read_entry(path)
+    if entry is None:
+        return None
+    tensors, facts = entry
+    return TrainingSample(
+        sample_id=facts["sample_id"],
+        latents=VideoLatents(
+            tokens=tensors["video"],
+            frames=facts["frames"],
+            height=facts["height"],
+            width=facts["width"],
+            fps=facts["fps"],
+        ),
+        caption=CaptionEmbedding(
+            video=tensors["caption_video"], audio=tensors["caption_audio"], mask=tensors["caption_mask"]
+        ),
+        audio=AudioLatents(tensors["audio"]) if "audio" in tensors else None,
+    )

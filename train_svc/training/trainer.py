@@ -1,16 +1,24 @@
 """The LoRA training loop on LTX2VideoTransformer3DModel (text-to-video, rectified flow).
 
-One step, batch 1:
+One step trains a global batch of `batch_size` samples; for each sample:
   x0     = the sample's normalised, packed video latents
   sigma  ~ shifted logit-normal for the sample's token count        (training/sigmas.py)
   x_t    = (1 - sigma) * x0 + sigma * noise
   loss   = MSE(transformer(x_t, sigma * 1000, caption), noise - x0)  (velocity target)
 With audio, the sample's audio latents get their own sigma (drawn independently, shifted for the
 audio token count) and noise, both streams go through the transformer together with audio<->video
-cross-attention on, and loss = video MSE + audio MSE. Then AdamW on the LoRA parameters only,
-gradients clipped to norm 1.0, learning rate decayed linearly to 0.1x over the run. A video-only run
-isolates the modalities (no audio<->video cross-attention), the transformer's equivalent of running
-without an audio branch.
+cross-attention on, and loss = video MSE + audio MSE. The step's loss is the mean over the batch; then
+AdamW on the LoRA parameters only, gradients clipped to norm 1.0, learning rate decayed linearly to
+0.1x over the run. A video-only run isolates the modalities (no audio<->video cross-attention), the
+transformer's equivalent of running without an audio branch.
+
+Data parallel (training/ranks.py): each rank trains its share of the global batch, one sample at a
+time with gradients accumulated, each sample's loss weighted by world_size / batch_size, and DDP
+averages the gradients over the ranks, so every rank holds the batch mean's gradient. A rank whose
+share is empty (a batch smaller than the world) runs one sample at weight 0, as DDP needs every rank
+in each reduction. Every random draw is keyed by (seed, step, global sample index)
+(training/sample_rng.py), so the result does not depend on the number of ranks, to float tolerance.
+Only rank 0 writes checkpoints.
 
 A run can write checkpoints (training/checkpoint.py) and resume from one, in a fresh process, to the
 same LoRA and the same per-step losses as if it had never stopped.
@@ -18,6 +26,8 @@ same LoRA and the same per-step losses as if it had never stopped.
 
 from __future__ import annotations
 
+import contextlib
+import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -25,6 +35,7 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from torch.nn.parallel import DistributedDataParallel
 
 from train_svc.models.device import Placement
 from train_svc.training.audio_encoding import AudioLatents
@@ -33,6 +44,8 @@ from train_svc.training.config import TrainConfig
 from train_svc.training.data_order import DataOrder
 from train_svc.training.encoding import CaptionEmbedding, VideoLatents
 from train_svc.training.lora_targets import target_module_names
+from train_svc.training.ranks import Ranks
+from train_svc.training.sample_rng import sample_generator
 from train_svc.training.sigmas import sample_sigmas
 
 ADAPTER_NAME = "default"
@@ -50,7 +63,7 @@ class TrainingSample:
 class StepReport:
     step: int
     total_steps: int
-    loss: float  # video_loss + audio_loss
+    loss: float  # video_loss + audio_loss, means over the global batch
     learning_rate: float
     step_seconds: float
     video_loss: float
@@ -92,9 +105,11 @@ def transformer_velocities(
     latents: VideoLatents,
     caption: CaptionEmbedding,
     audio: NoisyAudio | None = None,
+    forward: torch.nn.Module | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Predicted (video, audio) velocities. Without audio, a one-token silent placeholder stands in and
-    the modalities are isolated; with it, both streams attend to each other, each at its own sigma."""
+    the modalities are isolated; with it, both streams attend to each other, each at its own sigma.
+    `forward`: what to call instead of the transformer (its DDP wrapper, which hides its config)."""
     device, dtype = noisy.device, noisy.dtype
     batch = noisy.shape[0]
     timestep = (sigma * 1000.0).to(device=device, dtype=dtype)
@@ -107,7 +122,7 @@ def transformer_velocities(
     video_text = caption.video.to(device=device, dtype=dtype).expand(batch, -1, -1)
     audio_text = caption.audio.to(device=device, dtype=dtype).expand(batch, -1, -1)
     mask = caption.mask.to(device).expand(batch, -1)
-    video_out, audio_out = transformer(
+    video_out, audio_out = (forward or transformer)(
         hidden_states=noisy,
         audio_hidden_states=audio_tokens,
         encoder_hidden_states=video_text,
@@ -131,11 +146,12 @@ def transformer_velocities(
 
 
 class LoraTrainer:
-    def __init__(self, model_path: Path, placement: Placement, config: TrainConfig):
+    def __init__(self, model_path: Path, placement: Placement, config: TrainConfig, ranks: Ranks | None = None):
         from peft import LoraConfig
 
         self.config = config
         self.placement = placement
+        self.ranks = ranks or Ranks()
         self.transformer = load_transformer(model_path, placement)
         targets = target_module_names(self.transformer, audio=config.audio, feed_forward=config.feed_forward)
         torch.manual_seed(config.seed)  # LoRA A matrices are initialised from the global generator
@@ -153,7 +169,13 @@ class LoraTrainer:
         if config.gradient_checkpointing:
             self.transformer.enable_gradient_checkpointing()
         self.target_modules = targets
-        self.generator = torch.Generator().manual_seed(config.seed)
+        self.steps_done = 0  # steps completed in the whole run, after `train`
+        # What a training forward calls: the transformer, or its DDP wrapper in a data-parallel run. Only
+        # the adapters the loss reaches exist (lora_targets), as DDP's reduction needs.
+        self._forward: torch.nn.Module = self.transformer
+        if self.ranks.distributed:
+            device_ids = [placement.device.index] if placement.device.type == "cuda" else None
+            self._forward = DistributedDataParallel(self.transformer, device_ids=device_ids, broadcast_buffers=False)
 
     def _noised(self, x0: torch.Tensor, sigma: torch.Tensor, noise: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(x_t in the base dtype, velocity target) for clean tokens x0 at sigma ([1])."""
@@ -165,7 +187,9 @@ class LoraTrainer:
     def loss(self, sample: TrainingSample, sigma: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
         """Video velocity MSE of one sample at a given sigma ([1]) and noise (same shape as its tokens)."""
         noisy, target = self._noised(sample.latents.tokens, sigma, noise)
-        velocity = transformer_velocity(self.transformer, noisy, sigma, sample.latents, sample.caption)
+        velocity = transformer_velocities(
+            self.transformer, noisy, sigma, sample.latents, sample.caption, forward=self._forward
+        )[0]
         return F.mse_loss(velocity, target)
 
     def joint_loss(
@@ -182,23 +206,56 @@ class LoraTrainer:
         noisy, target = self._noised(sample.latents.tokens, sigma, noise)
         noisy_audio, audio_target = self._noised(sample.audio.tokens, audio_sigma, audio_noise)
         video_v, audio_v = transformer_velocities(
-            self.transformer, noisy, sigma, sample.latents, sample.caption, NoisyAudio(noisy_audio, audio_sigma)
+            self.transformer,
+            noisy,
+            sigma,
+            sample.latents,
+            sample.caption,
+            NoisyAudio(noisy_audio, audio_sigma),
+            forward=self._forward,
         )
         if audio_v is None:
             raise RuntimeError("the transformer gave no audio velocity for a step with audio")
         return F.mse_loss(video_v, target), F.mse_loss(audio_v, audio_target)
 
-    def _step_losses(self, sample: TrainingSample) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Draw this step's noise levels and noise (video first, then audio) and compute the losses."""
-        sigma = sample_sigmas(1, sample.latents.num_tokens, self.generator)
-        noise = torch.randn(sample.latents.tokens.shape, generator=self.generator)
+    def sample_losses(
+        self, sample: TrainingSample, generator: torch.Generator
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Draw one sample's noise levels and noise (video first, then audio) and compute its losses."""
+        sigma = sample_sigmas(1, sample.latents.num_tokens, generator)
+        noise = torch.randn(sample.latents.tokens.shape, generator=generator)
         if not self.config.audio:
             return self.loss(sample, sigma, noise), None
         if sample.audio is None:
             raise ValueError(f"sample {sample.sample_id} has no audio to train on")
-        audio_sigma = sample_sigmas(1, sample.audio.num_tokens, self.generator)
-        audio_noise = torch.randn(sample.audio.tokens.shape, generator=self.generator)
+        audio_sigma = sample_sigmas(1, sample.audio.num_tokens, generator)
+        audio_noise = torch.randn(sample.audio.tokens.shape, generator=generator)
         return self.joint_loss(sample, sigma, noise, audio_sigma, audio_noise)
+
+    def _accumulate(
+        self, samples: Sequence[TrainingSample], order: DataOrder, step: int
+    ) -> tuple[list[float], list[str]]:
+        """Backpropagate this rank's share of the batch of `step` (1-based), one sample at a time; return the
+        sums of its samples' (loss, video loss, audio loss) and the ids of samples whose loss is not finite."""
+        batch = self.config.batch_size
+        share = self.ranks.share(batch)
+        # An empty share still takes part in DDP's reduction: one sample at weight 0.
+        indices, weight = (list(share), self.ranks.world_size / batch) if share else ([0], 0.0)
+        sums, bad = [0.0, 0.0, 0.0], []
+        for position, index in enumerate(indices):
+            sample = samples[order.sample_at((step - 1) * batch + index)]
+            video_loss, audio_loss = self.sample_losses(sample, sample_generator(self.config.seed, step, index))
+            loss = video_loss if audio_loss is None else video_loss + audio_loss
+            # DDP all-reduces on the last backward of the step; the ones before only accumulate.
+            accumulate = isinstance(self._forward, DistributedDataParallel) and position < len(indices) - 1
+            with self._forward.no_sync() if accumulate else contextlib.nullcontext():  # type: ignore[operator]
+                (loss * weight).backward()
+            if weight:
+                values = (loss.item(), video_loss.item(), audio_loss.item() if audio_loss is not None else 0.0)
+                sums = [total + value for total, value in zip(sums, values, strict=True)]
+                if not math.isfinite(values[0]):
+                    bad.append(sample.sample_id)
+        return sums, bad
 
     def train(
         self,
@@ -209,34 +266,30 @@ class LoraTrainer:
         resume: Checkpoint | None = None,
         checkpoints: CheckpointPolicy | None = None,
     ) -> int:
-        """Run the configured number of steps (or until should_stop), continuing from `resume` if given
-        (same config and samples required), writing checkpoints as `checkpoints` says (and always after
-        the last step trained, also when stopped early); return the number of steps completed in the
-        whole run."""
+        """Run the configured number of steps (or until should_stop on any rank), continuing from `resume` if
+        given (same config and samples required), writing checkpoints as `checkpoints` says (and always after
+        the last step trained, also when stopped early; on rank 0 alone); return the number of steps
+        completed in the whole run."""
         if not samples:
             raise ValueError("no training samples")
         cfg = self.config
-        if cfg.audio and (silent := [s.sample_id for s in samples if s.audio is None]):
-            raise ValueError(f"audio training needs audio on every sample; none on {silent}")
         optimizer = torch.optim.AdamW(self.lora_parameters, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
         scheduler = torch.optim.lr_scheduler.LinearLR(
             optimizer, start_factor=1.0, end_factor=cfg.lr_end_factor, total_iters=cfg.steps
         )
-        if resume is None:
-            order, step = DataOrder(len(samples), self.generator), 0
-        else:
-            order, step = self._restore(resume, optimizer, scheduler, len(samples)), resume.step
+        step = 0 if resume is None else self._restore(resume, optimizer, scheduler, len(samples))
+        order = DataOrder(len(samples), cfg.seed)
+        writes = checkpoints if self.ranks.is_main else None
         first_step = step
         self.transformer.train()
-        while step < cfg.steps and not should_stop():
+        while step < cfg.steps and not self.ranks.any(should_stop()):
             started = time.perf_counter()
-            sample = samples[order.next()]
-            video_loss, audio_loss = self._step_losses(sample)
-            loss = video_loss if audio_loss is None else video_loss + audio_loss
-            if not torch.isfinite(loss):
-                raise NonFiniteLoss(f"step {step + 1}: loss is {loss.item()} on sample {sample.sample_id}")
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            sums, bad = self._accumulate(samples, order, step + 1)
+            loss, video_loss, audio_loss = (total / cfg.batch_size for total in self.ranks.sum(sums))
+            if not math.isfinite(loss):
+                where = f" (on this rank's samples {bad})" if bad else " (on another rank's samples)"
+                raise NonFiniteLoss(f"step {step + 1}: the batch's loss is {loss}{where}")
             torch.nn.utils.clip_grad_norm_(self.lora_parameters, cfg.max_grad_norm)
             learning_rate = optimizer.param_groups[0]["lr"]
             optimizer.step()
@@ -246,26 +299,27 @@ class LoraTrainer:
                 StepReport(
                     step=step,
                     total_steps=cfg.steps,
-                    loss=loss.item(),
+                    loss=loss,
                     learning_rate=learning_rate,
                     step_seconds=time.perf_counter() - started,
-                    video_loss=video_loss.item(),
-                    audio_loss=audio_loss.item() if audio_loss is not None else 0.0,
+                    video_loss=video_loss,
+                    audio_loss=audio_loss,
                 )
             )
-            if checkpoints is not None and step % checkpoints.every == 0:
-                self._write_checkpoint(checkpoints, step, optimizer, scheduler, order)
+            if writes is not None and step % writes.every == 0:
+                self._write_checkpoint(writes, step, optimizer, scheduler, len(samples))
         # The last step (and a stop before it) is always kept, so a resume never has to redo work.
-        if checkpoints is not None and step > first_step and step % checkpoints.every != 0:
-            self._write_checkpoint(checkpoints, step, optimizer, scheduler, order)
+        if writes is not None and step > first_step and step % writes.every != 0:
+            self._write_checkpoint(writes, step, optimizer, scheduler, len(samples))
         self.transformer.eval()
+        self.steps_done = step
         return step
 
-    def _write_checkpoint(self, policy: CheckpointPolicy, step: int, optimizer, scheduler, order: DataOrder) -> None:
-        state = self._checkpoint(step, optimizer, scheduler, order)
+    def _write_checkpoint(self, policy: CheckpointPolicy, step: int, optimizer, scheduler, sample_count: int) -> None:
+        state = self._checkpoint(step, optimizer, scheduler, sample_count)
         policy.on_checkpoint(step, write_checkpoint(policy.folder, state, keep=policy.keep, space=policy.space))
 
-    def _checkpoint(self, step: int, optimizer, scheduler, order: DataOrder) -> Checkpoint:
+    def _checkpoint(self, step: int, optimizer, scheduler, sample_count: int) -> Checkpoint:
         """The run's state after `step` steps (live tensors: write it before the next step)."""
         return Checkpoint(
             step=step,
@@ -273,18 +327,15 @@ class LoraTrainer:
             lora={name: p.detach() for name, p in self.named_lora_parameters.items()},
             optimizer=optimizer.state_dict(),
             scheduler=scheduler.state_dict(),
-            generator=self.generator.get_state(),
-            order=order.state(),
+            sample_count=sample_count,
         )
 
-    def _restore(self, checkpoint: Checkpoint, optimizer, scheduler, sample_count: int) -> DataOrder:
-        """Put the LoRA, optimizer, scheduler and generator back as they were at the checkpoint; return
-        the data order, positioned after the last sample trained."""
+    def _restore(self, checkpoint: Checkpoint, optimizer, scheduler, sample_count: int) -> int:
+        """Put the LoRA, optimizer and scheduler back as they were at the checkpoint; return its step."""
         checkpoint.require_config(self.config)
-        if len(checkpoint.order.permutation) not in (0, sample_count):
+        if checkpoint.sample_count != sample_count:
             raise CheckpointMismatch(
-                f"the checkpoint's data order covers {len(checkpoint.order.permutation)} samples, "
-                f"this run has {sample_count}"
+                f"the checkpoint was made on {checkpoint.sample_count} samples, this run has {sample_count}"
             )
         if checkpoint.lora.keys() != self.named_lora_parameters.keys():
             raise CheckpointMismatch("the checkpoint's LoRA parameters are not this model's")
@@ -293,12 +344,15 @@ class LoraTrainer:
                 param.copy_(checkpoint.lora[name])
         optimizer.load_state_dict(checkpoint.optimizer)
         scheduler.load_state_dict(checkpoint.scheduler)
-        self.generator.set_state(checkpoint.generator)
-        return DataOrder(sample_count, self.generator, checkpoint.order)
+        return checkpoint.step
 
     def lora_state_dict(self) -> dict[str, torch.Tensor]:
         """LoRA weights with peft/diffusers module names, e.g. transformer_blocks.0.attn1.to_q.lora_A.weight."""
-        from peft.utils import get_peft_model_state_dict
+        return lora_file_names({name: p.detach() for name, p in self.named_lora_parameters.items()})
 
-        state = get_peft_model_state_dict(self.transformer, adapter_name=ADAPTER_NAME)
-        return {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in state.items()}
+
+def lora_file_names(parameters: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """LoRA parameters by peft parameter name (...to_q.lora_A.default.weight, as a checkpoint holds them) under
+    the names a LoRA file uses (...to_q.lora_A.weight), on the CPU in float32."""
+    marker = f".{ADAPTER_NAME}."
+    return {name.replace(marker, ".", 1): t.to("cpu", torch.float32).contiguous() for name, t in parameters.items()}

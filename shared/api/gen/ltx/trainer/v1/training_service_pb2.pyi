@@ -54,6 +54,7 @@ class TrainingInput(_message.Message):
     VALIDATION_ASPECT_RATIO_FIELD_NUMBER: _builtins.int
     STG_SCALE_FIELD_NUMBER: _builtins.int
     DEBUG_DATASET_FIELD_NUMBER: _builtins.int
+    BATCH_SIZE_FIELD_NUMBER: _builtins.int
     training_data_url: _builtins.str
     """Required. The .zip archive: an http(s):// URL (fetched with every address checked: no loopback,
     private, link-local or other internal ranges unless the operator allows them), upload://<id> of an
@@ -102,6 +103,11 @@ class TrainingInput(_message.Message):
     """0.0..3.0; 0 disables STG. Default 1.0."""
     debug_dataset: _builtins.bool
     """Default false."""
+    batch_size: _builtins.int
+    """Ours: samples per optimizer step across all of the job's ranks, 1..64 (the step's loss is their
+    mean; the result does not depend on how many ranks train it). Unset: the service's world size,
+    resolved when the job is created and recorded with it.
+    """
     @_builtins.property
     def validation(self) -> _containers.RepeatedCompositeFieldContainer[Global___ValidationPrompt]:
         """At most 2 entries."""
@@ -132,15 +138,18 @@ class TrainingInput(_message.Message):
         validation_aspect_ratio: _common_pb2.AspectRatio.ValueType = ...,
         stg_scale: _builtins.float | None = ...,
         debug_dataset: _builtins.bool = ...,
+        batch_size: _builtins.int | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_audio_normalize", b"_audio_normalize", "_audio_preserve_pitch", b"_audio_preserve_pitch", "_frame_rate", b"_frame_rate", "_learning_rate", b"_learning_rate", "_number_of_frames", b"_number_of_frames", "_number_of_steps", b"_number_of_steps", "_rank", b"_rank", "_split_input_duration_threshold", b"_split_input_duration_threshold", "_split_input_into_scenes", b"_split_input_into_scenes", "_stg_scale", b"_stg_scale", "_validation_frame_rate", b"_validation_frame_rate", "_validation_negative_prompt", b"_validation_negative_prompt", "_validation_number_of_frames", b"_validation_number_of_frames", "_with_audio", b"_with_audio", "audio_normalize", b"audio_normalize", "audio_preserve_pitch", b"audio_preserve_pitch", "frame_rate", b"frame_rate", "learning_rate", b"learning_rate", "number_of_frames", b"number_of_frames", "number_of_steps", b"number_of_steps", "rank", b"rank", "split_input_duration_threshold", b"split_input_duration_threshold", "split_input_into_scenes", b"split_input_into_scenes", "stg_scale", b"stg_scale", "validation_frame_rate", b"validation_frame_rate", "validation_negative_prompt", b"validation_negative_prompt", "validation_number_of_frames", b"validation_number_of_frames", "with_audio", b"with_audio"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_audio_normalize", b"_audio_normalize", "_audio_preserve_pitch", b"_audio_preserve_pitch", "_batch_size", b"_batch_size", "_frame_rate", b"_frame_rate", "_learning_rate", b"_learning_rate", "_number_of_frames", b"_number_of_frames", "_number_of_steps", b"_number_of_steps", "_rank", b"_rank", "_split_input_duration_threshold", b"_split_input_duration_threshold", "_split_input_into_scenes", b"_split_input_into_scenes", "_stg_scale", b"_stg_scale", "_validation_frame_rate", b"_validation_frame_rate", "_validation_negative_prompt", b"_validation_negative_prompt", "_validation_number_of_frames", b"_validation_number_of_frames", "_with_audio", b"_with_audio", "audio_normalize", b"audio_normalize", "audio_preserve_pitch", b"audio_preserve_pitch", "batch_size", b"batch_size", "frame_rate", b"frame_rate", "learning_rate", b"learning_rate", "number_of_frames", b"number_of_frames", "number_of_steps", b"number_of_steps", "rank", b"rank", "split_input_duration_threshold", b"split_input_duration_threshold", "split_input_into_scenes", b"split_input_into_scenes", "stg_scale", b"stg_scale", "validation_frame_rate", b"validation_frame_rate", "validation_negative_prompt", b"validation_negative_prompt", "validation_number_of_frames", b"validation_number_of_frames", "with_audio", b"with_audio"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_audio_normalize", b"_audio_normalize", "_audio_preserve_pitch", b"_audio_preserve_pitch", "_frame_rate", b"_frame_rate", "_learning_rate", b"_learning_rate", "_number_of_frames", b"_number_of_frames", "_number_of_steps", b"_number_of_steps", "_rank", b"_rank", "_split_input_duration_threshold", b"_split_input_duration_threshold", "_split_input_into_scenes", b"_split_input_into_scenes", "_stg_scale", b"_stg_scale", "_validation_frame_rate", b"_validation_frame_rate", "_validation_negative_prompt", b"_validation_negative_prompt", "_validation_number_of_frames", b"_validation_number_of_frames", "_with_audio", b"_with_audio", "aspect_ratio", b"aspect_ratio", "audio_normalize", b"audio_normalize", "audio_preserve_pitch", b"audio_preserve_pitch", "auto_scale_input", b"auto_scale_input", "debug_dataset", b"debug_dataset", "frame_rate", b"frame_rate", "learning_rate", b"learning_rate", "number_of_frames", b"number_of_frames", "number_of_steps", b"number_of_steps", "rank", b"rank", "resolution", b"resolution", "split_input_duration_threshold", b"split_input_duration_threshold", "split_input_into_scenes", b"split_input_into_scenes", "stg_scale", b"stg_scale", "training_data_url", b"training_data_url", "trigger_phrase", b"trigger_phrase", "validation", b"validation", "validation_aspect_ratio", b"validation_aspect_ratio", "validation_frame_rate", b"validation_frame_rate", "validation_negative_prompt", b"validation_negative_prompt", "validation_number_of_frames", b"validation_number_of_frames", "validation_resolution", b"validation_resolution", "with_audio", b"with_audio"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_audio_normalize", b"_audio_normalize", "_audio_preserve_pitch", b"_audio_preserve_pitch", "_batch_size", b"_batch_size", "_frame_rate", b"_frame_rate", "_learning_rate", b"_learning_rate", "_number_of_frames", b"_number_of_frames", "_number_of_steps", b"_number_of_steps", "_rank", b"_rank", "_split_input_duration_threshold", b"_split_input_duration_threshold", "_split_input_into_scenes", b"_split_input_into_scenes", "_stg_scale", b"_stg_scale", "_validation_frame_rate", b"_validation_frame_rate", "_validation_negative_prompt", b"_validation_negative_prompt", "_validation_number_of_frames", b"_validation_number_of_frames", "_with_audio", b"_with_audio", "aspect_ratio", b"aspect_ratio", "audio_normalize", b"audio_normalize", "audio_preserve_pitch", b"audio_preserve_pitch", "auto_scale_input", b"auto_scale_input", "batch_size", b"batch_size", "debug_dataset", b"debug_dataset", "frame_rate", b"frame_rate", "learning_rate", b"learning_rate", "number_of_frames", b"number_of_frames", "number_of_steps", b"number_of_steps", "rank", b"rank", "resolution", b"resolution", "split_input_duration_threshold", b"split_input_duration_threshold", "split_input_into_scenes", b"split_input_into_scenes", "stg_scale", b"stg_scale", "training_data_url", b"training_data_url", "trigger_phrase", b"trigger_phrase", "validation", b"validation", "validation_aspect_ratio", b"validation_aspect_ratio", "validation_frame_rate", b"validation_frame_rate", "validation_negative_prompt", b"validation_negative_prompt", "validation_number_of_frames", b"validation_number_of_frames", "validation_resolution", b"validation_resolution", "with_audio", b"with_audio"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__audio_normalize: _TypeAlias = _typing.Literal["audio_normalize"]  # noqa: Y015
     _WhichOneofArgType__audio_normalize: _TypeAlias = _typing.Literal["_audio_normalize", b"_audio_normalize"]  # noqa: Y015
     _WhichOneofReturnType__audio_preserve_pitch: _TypeAlias = _typing.Literal["audio_preserve_pitch"]  # noqa: Y015
     _WhichOneofArgType__audio_preserve_pitch: _TypeAlias = _typing.Literal["_audio_preserve_pitch", b"_audio_preserve_pitch"]  # noqa: Y015
+    _WhichOneofReturnType__batch_size: _TypeAlias = _typing.Literal["batch_size"]  # noqa: Y015
+    _WhichOneofArgType__batch_size: _TypeAlias = _typing.Literal["_batch_size", b"_batch_size"]  # noqa: Y015
     _WhichOneofReturnType__frame_rate: _TypeAlias = _typing.Literal["frame_rate"]  # noqa: Y015
     _WhichOneofArgType__frame_rate: _TypeAlias = _typing.Literal["_frame_rate", b"_frame_rate"]  # noqa: Y015
     _WhichOneofReturnType__learning_rate: _TypeAlias = _typing.Literal["learning_rate"]  # noqa: Y015
@@ -169,6 +178,8 @@ class TrainingInput(_message.Message):
     def WhichOneof(self, oneof_group: _WhichOneofArgType__audio_normalize) -> _WhichOneofReturnType__audio_normalize | None: ...
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__audio_preserve_pitch) -> _WhichOneofReturnType__audio_preserve_pitch | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__batch_size) -> _WhichOneofReturnType__batch_size | None: ...
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__frame_rate) -> _WhichOneofReturnType__frame_rate | None: ...
     @_typing.overload

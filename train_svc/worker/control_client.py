@@ -1,0 +1,91 @@
+"""Rank 0's end of the control stream to the training service (WorkerControlService.ConnectWorker).
+
+Events are queued (bounded, so a slow service slows training down rather than filling memory) and sent
+by gRPC's own thread; a reader thread watches for STOP. If the stream breaks (the service went away),
+the workers stop at the next step boundary with a checkpoint, as for a STOP: nobody would hear them.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Iterator
+
+import grpc
+import structlog
+from google.rpc import status_pb2
+
+from shared.api import worker_control_pb2 as wc
+from shared.api import worker_control_pb2_grpc as wc_grpc
+from train_svc.distributed.attempts import MAX_MESSAGE_BYTES
+from train_svc.jobs.event_codec import encode_event
+from train_svc.jobs.events import JobError, JobEvent
+
+log = structlog.get_logger(__name__)
+
+_QUEUE = 256
+_END = None
+FINISH_TIMEOUT_S = 60.0
+
+
+class ControlStream:
+    def __init__(self, target: str, token: str, job_id: str, attempt: int, world_size: int):
+        self._channel = grpc.insecure_channel(target, options=[("grpc.max_send_message_length", MAX_MESSAGE_BYTES)])
+        self._outbox: queue.Queue[wc.ConnectWorkerRequest | None] = queue.Queue(_QUEUE)
+        self._outbox.put(
+            wc.ConnectWorkerRequest(hello=wc.WorkerHello(job_id=job_id, attempt=attempt, world_size=world_size))
+        )
+        self._stop = threading.Event()
+        self._closed = threading.Event()
+        stub = wc_grpc.WorkerControlServiceStub(self._channel)
+        self._responses = stub.ConnectWorker(self._requests(), metadata=(("authorization", f"Bearer {token}"),))
+        self._reader = threading.Thread(target=self._read, name="control-stream", daemon=True)
+        self._reader.start()
+
+    def _requests(self) -> Iterator[wc.ConnectWorkerRequest]:
+        while (request := self._outbox.get()) is not _END:
+            yield request
+
+    def _read(self) -> None:
+        try:
+            for response in self._responses:
+                if response.command == wc.WORKER_COMMAND_STOP:
+                    log.info("the service asks the workers to stop")
+                    self._stop.set()
+        except grpc.RpcError as exc:
+            log.warning("control stream lost; stopping at the next step", code=str(exc.code()), details=exc.details())
+            self._stop.set()
+        finally:
+            self._closed.set()
+
+    @property
+    def stop_requested(self) -> bool:
+        return self._stop.is_set()
+
+    def record(self, event: JobEvent) -> None:
+        kind, payload = encode_event(event)
+        self._put(wc.ConnectWorkerRequest(event=wc.WorkerEvent(kind=kind, json=payload)))
+
+    def finish(self, steps: int, error: JobError | None = None) -> None:
+        """Say how the training ended, close the stream and wait (bounded) for the service to take it all."""
+        finished = wc.WorkerFinished(steps=steps)
+        if error is not None:
+            finished.error.CopyFrom(status_pb2.Status(code=_code(error.code), message=error.message))
+            finished.reason = error.reason
+        self._put(wc.ConnectWorkerRequest(finished=finished))
+        self._put(_END)
+        if not self._closed.wait(FINISH_TIMEOUT_S):
+            log.warning("the service did not close the control stream in time")
+        self._channel.close()
+
+    def _put(self, item: wc.ConnectWorkerRequest | None) -> None:
+        while not self._closed.is_set():
+            try:
+                self._outbox.put(item, timeout=0.5)
+                return
+            except queue.Full:
+                continue
+
+
+def _code(name: str) -> int:
+    return grpc.StatusCode[name].value[0] if name in grpc.StatusCode.__members__ else grpc.StatusCode.INTERNAL.value[0]

@@ -1,0 +1,106 @@
+"""One rank of a job's training: read the job's run files, join the process group, train, report.
+
+Runs under any torch.distributed launcher (torchrun on one machine or several, a Kubeflow TrainJob,
+Slurm), which sets RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR and MASTER_PORT. NCCL on CUDA (each rank
+on cuda:LOCAL_RANK), gloo on the CPU. Rank 0 opens the control stream to the service (the attempt's
+token comes in LTX_WORKER_TOKEN), sends every event and, at the end, how training finished; it alone
+writes checkpoints and previews. Exit status: 0 when training ended normally (all steps, or a stop),
+1 when it failed (rank 0 has reported a failure it knows, see job_run.failures; any other leaves the
+service to retry the attempt), 2 when the settings or run files cannot be used.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from datetime import timedelta
+
+import structlog
+import torch
+import torch.distributed as dist
+
+from shared.logs import configure_logging
+from shared.parent_death import terminate_with_parent
+from shared.settings import load_settings
+from train_svc.distributed.attempts import TOKEN_ENV
+from train_svc.distributed.run_files import WorkerRun, read_run
+from train_svc.job_run.failures import training_error
+from train_svc.job_run.training_phase import train_phase
+from train_svc.models.device import Placement, choose_placement
+from train_svc.training.checkpoint import checkpoint_path, read_checkpoint
+from train_svc.training.ranks import Ranks
+from train_svc.worker.control_client import ControlStream
+from train_svc.worker.samples import CachedSamples
+from train_svc.worker.settings import DESCRIPTION, SERVICE_ENV, WorkerSettings
+
+log = structlog.get_logger(__name__)
+
+# A rank waits this long in a collective for the others (rank 0 renders previews between steps).
+COLLECTIVE_TIMEOUT = timedelta(minutes=30)
+
+
+def _placement(run: WorkerRun) -> Placement:
+    device = run.device
+    if device in ("auto", "cuda") and torch.cuda.is_available():
+        device = f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}"
+    elif device == "auto":
+        device = "cpu"
+    return choose_placement(device, run.precision)
+
+
+def _train(settings: WorkerSettings, run: WorkerRun, prompts, ranks: Ranks, placement: Placement) -> int:
+    control = None
+    if ranks.is_main:
+        token = os.environ.get(TOKEN_ENV, "")
+        control = ControlStream(settings.control, token, run.phase.job_id, run.attempt, ranks.world_size)
+    steps = run.resume_step
+    try:
+        phase = run.phase
+        samples = CachedSamples(run.sample_files, audio=phase.config.audio)
+        resume = read_checkpoint(checkpoint_path(phase.checkpoint_dir, run.resume_step)) if run.resume_step else None
+        trainer = train_phase(
+            phase,
+            placement,
+            samples,
+            prompts,
+            resume,
+            record=control.record if control is not None else lambda event: None,
+            should_stop=(lambda: control.stop_requested) if control is not None else lambda: False,
+            ranks=ranks,
+        )
+        steps = trainer.steps_done
+    except Exception as exc:
+        error = training_error(exc)
+        log.error("training failed", rank=ranks.rank, known=error is not None, exc_info=exc)
+        if control is not None and error is not None:
+            control.finish(steps, error)
+        return 1
+    if control is not None:
+        control.finish(steps)
+    log.info("training finished", rank=ranks.rank, steps=steps)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    configure_logging(json=True, level=os.environ.get("LTX_LOG_LEVEL", "INFO"))
+    terminate_with_parent()  # the launcher's agent is the parent: its death ends this rank
+    settings = load_settings(
+        WorkerSettings, argv, service=SERVICE_ENV, prog="python -m train_svc.worker", description=DESCRIPTION
+    )
+    try:
+        run, prompts = read_run(settings.job_dir)
+        placement = _placement(run)
+    except (OSError, ValueError, KeyError) as exc:
+        print(f"train_svc.worker: cannot use {settings.job_dir}: {exc}", file=sys.stderr)
+        return 2
+    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
+    if placement.device.type == "cuda":
+        torch.cuda.set_device(placement.device)
+    dist.init_process_group("nccl" if placement.device.type == "cuda" else "gloo", timeout=COLLECTIVE_TIMEOUT)
+    ranks = Ranks.of_process_group(placement.device)
+    structlog.contextvars.bind_contextvars(job=run.phase.job_id, rank=ranks.rank, attempt=run.attempt)
+    log.info("worker started", world_size=ranks.world_size, device=str(placement.device), pid=os.getpid())
+    try:
+        return _train(settings, run, prompts, ranks, placement)
+    finally:
+        dist.destroy_process_group()
