@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+import torch
 
 from preprocess_svc.events import BundleWritten, Summary
 from preprocess_svc.pipeline import run_preprocess
@@ -18,6 +19,7 @@ from tests.benchmarks import (
     audio_prep,
     audio_step,
     breakdown,
+    data_parallel,
     floor,
     long_clip_memory,
     measure_demo,
@@ -119,6 +121,18 @@ def test_audio_step_times_video_only_and_joint_steps():
     assert result.video_tokens > 0 and result.audio_tokens > 0
     assert len(result.runs[False]) == len(result.runs[True]) == 1
     assert result.video_only_s > 0 and result.joint_s > 0
+
+
+@pytest.mark.integration
+def test_data_parallel_times_one_and_two_ranks_and_counts_the_all_reduce():
+    checks = Preconditions("data_parallel")
+
+    one, two = data_parallel.measure(frames=9, size=64, steps=data_parallel.WARM_UP_STEPS + 1, batch=3, checks=checks)
+
+    assert checks.held == {data_parallel.ONE_THREAD: 1, data_parallel.ALL_STEPS: 1, data_parallel.REDUCED: 1}
+    assert two.reduced_bytes and sum(two.reduced_bytes) == len(two.losses) * two.lora_bytes
+    for key in one.lora:  # an uneven batch (2 + 1 samples) agrees too
+        torch.testing.assert_close(two.lora[key], one.lora[key], rtol=1e-4, atol=1e-6)
 
 
 def test_preview_cost_times_a_whole_preview_and_training_steps():

@@ -1,7 +1,8 @@
 """Launching a job's training workers with torch's elastic launcher, and seeing the attempt through.
 
-Each attempt runs `python -m torch.distributed.run` (torchrun) as a child process: one node, one rank
-per GPU (or per CPU process), c10d rendezvous on 127.0.0.1 with a free port, no restarts of its own.
+Each attempt runs torchrun (`torch.distributed.run`, through train_svc.distributed.agent) as a child
+process: one node, one rank per GPU (or per CPU process), c10d rendezvous on 127.0.0.1 with a free
+port, no restarts of its own.
 Before it, the run files are written with the step to resume from (the newest checkpoint). The child
 gets the attempt's token in its environment, dies with the service (parent-death signal; torchrun then
 stops its ranks) and logs to <job>/run/attempt-N.log.
@@ -26,7 +27,6 @@ from pathlib import Path
 
 import structlog
 
-from shared.parent_death import terminate_with_parent
 from train_svc.distributed.attempts import TOKEN_ENV, Attempt, Attempts
 from train_svc.distributed.run_files import WorkerRun, run_folder, write_run
 from train_svc.job_run.failures import WorkersFailed
@@ -112,7 +112,8 @@ class WorkerLauncher:
         command = [
             sys.executable,
             "-m",
-            "torch.distributed.run",
+            "train_svc.distributed.agent",
+            str(os.getpid()),
             "--nnodes=1",
             f"--nproc-per-node={self.config.world_size}",
             "--rdzv-backend=c10d",
@@ -134,9 +135,7 @@ class WorkerLauncher:
         }
         started = time.monotonic()
         with open(log_file, "wb") as out:
-            child = subprocess.Popen(
-                command, env=env, stdout=out, stderr=subprocess.STDOUT, preexec_fn=terminate_with_parent
-            )
+            child = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
             log.info("training workers launched", job=job.id, attempt=attempt.number, pid=child.pid)
             stop_seen: float | None = None
             while (code := child.poll()) is None:

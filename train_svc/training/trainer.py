@@ -175,7 +175,12 @@ class LoraTrainer:
         self._forward: torch.nn.Module = self.transformer
         if self.ranks.distributed:
             device_ids = [placement.device.index] if placement.device.type == "cuda" else None
-            self._forward = DistributedDataParallel(self.transformer, device_ids=device_ids, broadcast_buffers=False)
+            self._forward = DistributedDataParallel(self.transformer, device_ids=device_ids, forward_sync_buffers=False)
+
+    @property
+    def data_parallel(self) -> DistributedDataParallel | None:
+        """The DDP wrapper a multi-rank run trains through (None on one rank)."""
+        return self._forward if isinstance(self._forward, DistributedDataParallel) else None
 
     def _noised(self, x0: torch.Tensor, sigma: torch.Tensor, noise: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(x_t in the base dtype, velocity target) for clean tokens x0 at sigma ([1])."""

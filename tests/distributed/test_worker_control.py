@@ -1,0 +1,132 @@
+"""The control stream of a job's workers, over real gRPC on loopback: only the attempt's own token gets
+in, a stale attempt is refused, only worker events reach the job, and STOP reaches rank 0."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Iterator
+
+import grpc
+import pytest
+
+from shared.api import worker_control_pb2 as wc
+from shared.api import worker_control_pb2_grpc as wc_grpc
+from shared.grpc_util.server import start_server, stop_server
+from tests.service_stack import LoopThread
+from train_svc.distributed.attempts import Attempts
+from train_svc.distributed.control_server import SERVICE_NAME, WorkerControlServicer
+from train_svc.jobs.event_codec import encode_event
+from train_svc.jobs.event_log import EventLog
+from train_svc.jobs.events import JobError, JobState, StateChanged, StepCompleted
+from train_svc.jobs.job import Job
+from train_svc.worker.control_client import ControlStream
+
+STEP = StepCompleted(3, 10, 0.5, 1e-3, 0.1, 0.7, 0.5, 0.0)
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    number_of_steps: int = 10
+    billable_units_on_success: int = 100
+
+
+@pytest.fixture(scope="module")
+def control() -> Iterator[tuple[Attempts, str]]:
+    host = LoopThread()
+    attempts = Attempts()
+    servicer = WorkerControlServicer(attempts)
+    running = host.call(
+        start_server(
+            [(wc_grpc.add_WorkerControlServiceServicer_to_server, servicer)],
+            [SERVICE_NAME],
+            0,
+            max_receive_bytes=1 << 20,
+        )
+    )
+    yield attempts, f"127.0.0.1:{running.port}"
+    host.call(stop_server(running, 0))
+    host.close()
+
+
+def _job(job_id: str) -> tuple[Job, list]:
+    """A job, and the events its log stores."""
+    stored: list = []
+    log = EventLog(persist=lambda logged: stored.append(logged.event))
+    return Job(id=job_id, settings=Settings(), input_json={}, base_model="m", owner="alice", log=log), stored
+
+
+def _wait(condition, timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def test_rank_zero_reports_events_and_how_training_ended(control) -> None:
+    attempts, target = control
+    job, stored = _job("a1")
+    attempt = attempts.open(job, 1, 2)
+    stream = ControlStream(target, attempt.token, job.id, 1, 2)
+    stream.record(STEP)
+    stream.finish(3, JobError("ABORTED", "NON_FINITE_WEIGHTS", "step 3: the batch's loss is nan"))
+    assert job.step == 3 and stored == [STEP]
+    assert attempt.outcome is not None and attempt.outcome.steps == 3
+    assert attempt.outcome.error == JobError("ABORTED", "NON_FINITE_WEIGHTS", "step 3: the batch's loss is nan")
+
+
+def test_a_wrong_token_or_a_stale_attempt_is_refused_and_records_nothing(control) -> None:
+    attempts, target = control
+    job, stored = _job("a2")
+    current = attempts.open(job, 2, 2)
+    for token, number in (("not-the-token", 2), (current.token, 1)):
+        stream = ControlStream(target, token, job.id, number, 2)
+        stream.record(STEP)
+        assert _wait(lambda s=stream: s.stop_requested), "a refused stream stops the workers"
+    assert stored == [] and current.outcome is None and not current.connected.is_set()
+
+
+def test_a_worker_cannot_send_what_only_the_service_records(control) -> None:
+    attempts, target = control
+    job, stored = _job("a3")
+    attempt = attempts.open(job, 1, 2)
+    channel = grpc.insecure_channel(target)
+    stub = wc_grpc.WorkerControlServiceStub(channel)
+    kind, payload = encode_event(StateChanged(JobState.SUCCEEDED, "done"))
+    requests = [
+        wc.ConnectWorkerRequest(hello=wc.WorkerHello(job_id=job.id, attempt=1, world_size=2)),
+        wc.ConnectWorkerRequest(event=wc.WorkerEvent(kind=kind, json=payload)),
+    ]
+    with pytest.raises(grpc.RpcError) as raised:
+        list(stub.ConnectWorker(iter(requests), metadata=(("authorization", f"Bearer {attempt.token}"),)))
+    assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "workers do not send StateChanged events" in raised.value.details()
+    assert stored == [] and job.state is JobState.QUEUED
+    channel.close()
+
+
+def test_a_stop_of_the_job_reaches_rank_zero(control) -> None:
+    attempts, target = control
+    job, _ = _job("a4")
+    attempt = attempts.open(job, 1, 2)
+    stream = ControlStream(target, attempt.token, job.id, 1, 2)
+    assert _wait(attempt.connected.is_set)
+    assert not stream.stop_requested
+    job.cancel_requested.set()
+    assert _wait(lambda: stream.stop_requested)
+    stream.finish(0)
+    assert attempt.outcome is not None and attempt.outcome.error is None
+
+
+def test_an_attempt_is_claimed_once_and_not_after_it_closed() -> None:
+    attempts = Attempts()
+    job, _ = _job("a5")
+    attempt = attempts.open(job, 1, 2)
+    assert attempts.claim(job.id, 1, attempt.token) is attempt
+    with pytest.raises(Exception, match="already has its control stream"):
+        attempts.claim(job.id, 1, attempt.token)
+    attempts.close(attempt)
+    with pytest.raises(Exception, match="not that of an open attempt"):
+        attempts.claim(job.id, 1, attempt.token)
