@@ -16,7 +16,8 @@ Data parallel (training/ranks.py): each rank trains its share of the global batc
 time with gradients accumulated, each sample's loss weighted by world_size / batch_size, and DDP
 averages the gradients over the ranks, so every rank holds the batch mean's gradient. A rank whose
 share is empty (a batch smaller than the world) runs one sample at weight 0, as DDP needs every rank
-in each reduction. Every random draw is keyed by (seed, step, global sample index)
+in each reduction, and a rank with a shorter share pads it the same way, so every rank runs the same
+number of passes. Every random draw is keyed by (seed, step, global sample index)
 (training/sample_rng.py), so the result does not depend on the number of ranks, to float tolerance.
 Only rank 0 writes checkpoints.
 
@@ -243,11 +244,14 @@ class LoraTrainer:
         """Backpropagate this rank's share of the batch of `step` (1-based), one sample at a time; return the
         sums of its samples' (loss, video loss, audio loss) and the ids of samples whose loss is not finite."""
         batch = self.config.batch_size
-        share = self.ranks.share(batch)
-        # An empty share still takes part in DDP's reduction: one sample at weight 0.
-        indices, weight = (list(share), self.ranks.world_size / batch) if share else ([0], 0.0)
+        share = list(self.ranks.share(batch))
+        # Every rank runs the same number of forward passes (DDP's collectives must pair up): a shorter
+        # share is padded with global sample 0 at weight 0.
+        rounds = -(-batch // self.ranks.world_size)
+        indices = share + [0] * (rounds - len(share))
         sums, bad = [0.0, 0.0, 0.0], []
         for position, index in enumerate(indices):
+            weight = self.ranks.world_size / batch if position < len(share) else 0.0
             sample = samples[order.sample_at((step - 1) * batch + index)]
             video_loss, audio_loss = self.sample_losses(sample, sample_generator(self.config.seed, step, index))
             loss = video_loss if audio_loss is None else video_loss + audio_loss
