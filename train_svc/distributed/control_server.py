@@ -15,10 +15,10 @@ from collections.abc import AsyncIterator
 
 import grpc
 import structlog
-from google.rpc import code_pb2
 
 from shared.api import worker_control_pb2 as wc
 from shared.api import worker_control_pb2_grpc as wc_grpc
+from shared.api.error_info import error_info
 from shared.request.errors import DomainError, ErrorCode
 from train_svc.distributed.attempts import Attempt, AttemptRefused, Attempts, WorkerOutcome
 from train_svc.jobs.event_codec import UnknownEvent, decode_event
@@ -101,5 +101,10 @@ class WorkerControlServicer(wc_grpc.WorkerControlServiceServicer):
 def _outcome(finished: wc.WorkerFinished) -> WorkerOutcome:
     if not finished.HasField("error"):
         return WorkerOutcome(finished.steps)
-    code = code_pb2.Code.Name(finished.error.code) if finished.error.code in code_pb2.Code.values() else "INTERNAL"
-    return WorkerOutcome(finished.steps, JobError(code, finished.reason or "INTERNAL_ERROR", finished.error.message))
+    status = finished.error
+    try:
+        code = ErrorCode(status.code).name
+    except ValueError:  # OK (0) or a number no status has
+        code = ErrorCode.INTERNAL.name
+    info = error_info(status)
+    return WorkerOutcome(finished.steps, JobError(code, info.reason if info else "INTERNAL_ERROR", status.message))

@@ -19,6 +19,7 @@ from safetensors.torch import load_file, save_file
 from shared.plain_json import from_plain, to_plain
 from shared.request.json_input import input_from_json
 from shared.request.validate import resolve
+from train_svc.export.outputs import write_json
 from train_svc.job_run.training_phase import TrainingPhase
 from train_svc.training.encoding import PromptStates
 from train_svc.validation.renderer import EncodedPrompts
@@ -68,7 +69,7 @@ def write_run(job_dir: Path, run: WorkerRun, prompts: EncodedPrompts | None) -> 
         "settings": phase.settings.to_json_dict(),
     }
     body["phase"]["previews_done"] = sorted(list(pair) for pair in phase.previews_done)
-    _write_atomically(folder / RUN_FILE, json.dumps(body, indent=1).encode())
+    write_json(folder / RUN_FILE, body)
     if prompts is not None:
         tensors = {"negative.embeds": prompts.negative.embeds, "negative.mask": prompts.negative.mask}
         for index, states in enumerate(prompts.prompts):
@@ -104,9 +105,3 @@ def read_run(job_dir: Path) -> tuple[WorkerRun, EncodedPrompts | None]:
             negative=PromptStates(tensors["negative.embeds"], tensors["negative.mask"]),
         )
     return run, prompts
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)

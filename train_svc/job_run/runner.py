@@ -327,7 +327,7 @@ class JobRunner:
             if final is None or final.step != phase.config.steps:
                 raise CheckpointError(f"the training workers left no checkpoint of step {phase.config.steps}")
             return lora_file_names(final.lora), final.config
-        trainer = train_phase(
+        trainer, _ = train_phase(
             phase,
             self.config.placement,
             dataset.samples,

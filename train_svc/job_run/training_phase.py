@@ -64,8 +64,9 @@ def train_phase(
     record: Record,
     should_stop: Callable[[], bool],
     ranks: Ranks | None = None,
-) -> LoraTrainer:
-    """Train the LoRA of `phase` from `resume` (None: from the start) to its last step or a stop."""
+) -> tuple[LoraTrainer, int]:
+    """Train the LoRA of `phase` from `resume` (None: from the start) to its last step or a stop; return the
+    trainer and the steps completed in the whole run."""
     ranks = ranks or Ranks()
     trainer = LoraTrainer(phase.model_path, placement, phase.config, ranks)
     previews = None
@@ -113,5 +114,5 @@ def train_phase(
         on_checkpoint=on_checkpoint,
         space=SpaceGuard(min_free_bytes=phase.min_free_bytes),
     )
-    trainer.train(samples, on_step=on_step, should_stop=should_stop, resume=resume, checkpoints=policy)
-    return trainer
+    steps = trainer.train(samples, on_step=on_step, should_stop=should_stop, resume=resume, checkpoints=policy)
+    return trainer, steps

@@ -170,7 +170,6 @@ class LoraTrainer:
         if config.gradient_checkpointing:
             self.transformer.enable_gradient_checkpointing()
         self.target_modules = targets
-        self.steps_done = 0  # steps completed in the whole run, after `train`
         # What a training forward calls: the transformer, or its DDP wrapper in a data-parallel run. Only
         # the adapters the loss reaches exist (lora_targets), as DDP's reduction needs.
         self._forward: torch.nn.Module = self.transformer
@@ -321,7 +320,6 @@ class LoraTrainer:
         if writes is not None and step > first_step and step % writes.every != 0:
             self._write_checkpoint(writes, step, optimizer, scheduler, len(samples))
         self.transformer.eval()
-        self.steps_done = step
         return step
 
     def _write_checkpoint(self, policy: CheckpointPolicy, step: int, optimizer, scheduler, sample_count: int) -> None:

@@ -13,10 +13,10 @@ from collections.abc import Iterator
 
 import grpc
 import structlog
-from google.rpc import status_pb2
 
 from shared.api import worker_control_pb2 as wc
 from shared.api import worker_control_pb2_grpc as wc_grpc
+from train_svc.api.job_messages import error_status
 from train_svc.distributed.attempts import MAX_MESSAGE_BYTES
 from train_svc.jobs.event_codec import encode_event
 from train_svc.jobs.events import JobError, JobEvent
@@ -70,8 +70,7 @@ class ControlStream:
         """Say how the training ended, close the stream and wait (bounded) for the service to take it all."""
         finished = wc.WorkerFinished(steps=steps)
         if error is not None:
-            finished.error.CopyFrom(status_pb2.Status(code=_code(error.code), message=error.message))
-            finished.reason = error.reason
+            finished.error.CopyFrom(error_status(error))
         self._put(wc.ConnectWorkerRequest(finished=finished))
         self._put(_END)
         if not self._closed.wait(FINISH_TIMEOUT_S):
@@ -85,7 +84,3 @@ class ControlStream:
                 return
             except queue.Full:
                 continue
-
-
-def _code(name: str) -> int:
-    return grpc.StatusCode[name].value[0] if name in grpc.StatusCode.__members__ else grpc.StatusCode.INTERNAL.value[0]

@@ -58,7 +58,7 @@ def _train(settings: WorkerSettings, run: WorkerRun, prompts, ranks: Ranks, plac
         phase = run.phase
         samples = CachedSamples(run.sample_files, audio=phase.config.audio)
         resume = read_checkpoint(checkpoint_path(phase.checkpoint_dir, run.resume_step)) if run.resume_step else None
-        trainer = train_phase(
+        _, steps = train_phase(
             phase,
             placement,
             samples,
@@ -68,7 +68,6 @@ def _train(settings: WorkerSettings, run: WorkerRun, prompts, ranks: Ranks, plac
             should_stop=(lambda: control.stop_requested) if control is not None else lambda: False,
             ranks=ranks,
         )
-        steps = trainer.steps_done
     except Exception as exc:
         error = training_error(exc)
         log.error("training failed", rank=ranks.rank, known=error is not None, exc_info=exc)

@@ -129,15 +129,13 @@ class WorkerFinished(_message.Message):
 
     STEPS_FIELD_NUMBER: _builtins.int
     ERROR_FIELD_NUMBER: _builtins.int
-    REASON_FIELD_NUMBER: _builtins.int
     steps: _builtins.int
     """Steps completed in the whole run."""
-    reason: _builtins.str
-    """With an error: the machine-readable reason, as in a failed job's error."""
     @_builtins.property
     def error(self) -> _status_pb2.Status:
         """Unset when training ended normally (the last step, or a stop asked for); otherwise why the job
-        cannot go on (a diverged loss, an unusable checkpoint, ...), which fails it without a retry.
+        cannot go on (a diverged loss, an unusable checkpoint, ...), which fails it without a retry: the
+        status a failed job carries, its reason in the ErrorInfo.
         """
 
     def __init__(
@@ -145,11 +143,10 @@ class WorkerFinished(_message.Message):
         *,
         steps: _builtins.int = ...,
         error: _status_pb2.Status | None = ...,
-        reason: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["error", b"error"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["error", b"error", "reason", b"reason", "steps", b"steps"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["error", b"error", "steps", b"steps"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
