@@ -127,7 +127,8 @@ def test_audio_step_times_video_only_and_joint_steps():
 def test_data_parallel_times_one_and_two_ranks_and_counts_the_all_reduce():
     checks = Preconditions("data_parallel")
 
-    one, two = data_parallel.measure(frames=9, size=64, steps=data_parallel.WARM_UP_STEPS + 1, batch=2, checks=checks)
+    # batch 3 over 2 ranks: an uneven split, and rank 0 accumulates two samples under no_sync
+    one, two = data_parallel.measure(frames=9, size=64, steps=data_parallel.WARM_UP_STEPS + 1, batch=3, checks=checks)
 
     assert checks.held == {data_parallel.ONE_THREAD: 1, data_parallel.ALL_STEPS: 1, data_parallel.REDUCED: 1}
     assert two.reduced_bytes and sum(two.reduced_bytes) == len(two.losses) * two.lora_bytes

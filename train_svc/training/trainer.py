@@ -252,11 +252,12 @@ class LoraTrainer:
         for position, index in enumerate(indices):
             weight = self.ranks.world_size / batch if position < len(share) else 0.0
             sample = samples[order.sample_at((step - 1) * batch + index)]
-            video_loss, audio_loss = self.sample_losses(sample, sample_generator(self.config.seed, step, index))
-            loss = video_loss if audio_loss is None else video_loss + audio_loss
-            # DDP all-reduces on the last backward of the step; the ones before only accumulate.
+            # DDP all-reduces in the last backward of the step; the passes before only accumulate. It reads
+            # no_sync when the forward runs, so the context holds the forward too.
             accumulate = isinstance(self._forward, DistributedDataParallel) and position < len(indices) - 1
             with self._forward.no_sync() if accumulate else contextlib.nullcontext():  # type: ignore[operator]
+                video_loss, audio_loss = self.sample_losses(sample, sample_generator(self.config.seed, step, index))
+                loss = video_loss if audio_loss is None else video_loss + audio_loss
                 (loss * weight).backward()
             if weight:
                 values = (loss.item(), video_loss.item(), audio_loss.item() if audio_loss is not None else 0.0)
