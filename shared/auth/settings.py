@@ -58,9 +58,9 @@ class AuthSettings(SettingsModel):
     def tls(self) -> bool:
         return self.tls_cert is not None
 
-    def check(self, host: str) -> None:
+    def check(self, host: str, *, servicer_authenticates: bool = False) -> None:
         """Raise AuthConfigError when the settings cannot work (a file missing or unreadable included), or
-        would expose an unauthenticated port."""
+        would expose an unauthenticated port (unless the port's one servicer authenticates every call)."""
         if (self.tls_cert is None) != (self.tls_key is None):
             raise AuthConfigError("--tls-cert and --tls-key go together")
         if self.tls_client_ca is not None and self.tls_cert is None:
@@ -77,7 +77,7 @@ class AuthSettings(SettingsModel):
                 TokenTable(self.tokens_file)
             except TokenFileError as exc:
                 raise AuthConfigError(str(exc)) from exc
-        if not self.enabled and not self.insecure and not is_loopback_host(host):
+        if not self.enabled and not self.insecure and not servicer_authenticates and not is_loopback_host(host):
             raise AuthConfigError(
                 f"listening on {host} without authentication: configure --auth-tokens or --tls-client-ca, "
                 "or pass --insecure (LTX_INSECURE=1) to accept every caller as the principal 'local'"

@@ -72,15 +72,17 @@ async def start_server(
     *,
     max_receive_bytes: int,
     auth: AuthSettings | None = None,
+    servicer_authenticates: bool = False,
 ) -> RunningServer:
     """Serve `servicers` (pairs of add_XServicer_to_server and servicer) on host:port (0: any free port).
 
     `service_names` are the full names, e.g. "ltx.trainer.v1.TrainingService": each is reported SERVING
     by grpc.health.v1.Health and listed by server reflection. Raises AuthConfigError when `auth` does not
-    fit together or would leave a non-loopback port without authentication.
+    fit together or would leave a non-loopback port without authentication; `servicer_authenticates` says
+    that the one servicer checks each caller itself (its callers are not principals, so `auth` names none).
     """
     auth = auth or AuthSettings()
-    auth.check(host)
+    auth.check(host, servicer_authenticates=servicer_authenticates)
     # Outermost first: authenticate, then map every error of what follows, then check the request.
     interceptors = [AuthInterceptor(Authenticator(auth)), ErrorMappingInterceptor(), RequestLimitsInterceptor()]
     server = grpc.aio.server(interceptors=interceptors, options=server_options(max_receive_bytes))
@@ -103,7 +105,7 @@ async def start_server(
         health_port = health_server.add_insecure_port(_address(host, auth.health_port))
         await health_server.start()
     await server.start()
-    if not auth.enabled and not is_loopback_host(host):
+    if not auth.enabled and not servicer_authenticates and not is_loopback_host(host):
         log.warning(
             "grpc_server_unauthenticated", host=host, port=bound_port, note="--insecure: every caller is 'local'"
         )

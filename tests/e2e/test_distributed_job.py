@@ -1,11 +1,16 @@
 """A job trained on two gloo ranks that the service launches with torchrun, all on loopback, with
 authentication on: the same request gives the same LoRA and losses as on one rank, events and cancel
-work as in-process, and a rank killed mid-job ends in a resumed, successful job."""
+work as in-process, and a rank killed mid-job ends in a resumed, successful job. And two "nodes": two
+torchrun invocations that something other than the service starts (as a TrainJob would), meeting by
+c10d rendezvous and reporting over the control port's TLS, with the frozen base sharded over them
+(FSDP2, --shard-base), give that LoRA too."""
 
 from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,19 +23,24 @@ from shared.api import common_pb2
 from shared.api import training_service_pb2 as pb
 from shared.bundle import path_from_uri
 from shared.demo_dataset import make_demo_dataset
+from tests.certificates import Authority
 from tests.e2e.conftest import PREVIEW_STEPS, Services, own_services
+from tests.e2e.processes import free_port
+from train_svc.distributed.attempts import TOKEN_ENV
 from train_svc.distributed.settings import DistributedSettings
 from train_svc.job_run.settings import RunSettings
+from train_svc.job_run.training_phase import PREVIEWS_SKIPPED
 
 pytestmark = pytest.mark.integration
 
 SUCCEEDED = pb.TrainingJob.State.STATE_SUCCEEDED
-# Measured on this machine (tests/benchmarks/bench_data_parallel.py prints it): world sizes 1 and 2
+# Measured on this machine (python -m tests.benchmarks.data_parallel prints it): world sizes 1 and 2
 # differ only in the order of a float sum, by at most ~1e-7 relative on the LoRA.
 LORA_RTOL, LORA_ATOL = 1e-4, 1e-6
+STEPS = 100  # the least a request may ask for
 REQUEST = {
     "rank": 8,
-    "number_of_steps": 100,
+    "number_of_steps": STEPS,
     "learning_rate": 2e-3,
     "number_of_frames": 9,
     "resolution": common_pb2.RESOLUTION_LOW,
@@ -66,23 +76,32 @@ def _steps(events) -> list[pb.StepCompleted]:
     return [e.step for e in events if e.WhichOneof("event") == "step"]
 
 
-def test_two_ranks_train_the_lora_one_rank_trains(services, two_ranks, clips) -> None:
-    one, one_events = services.run(training_data_url=str(clips), **REQUEST)
-    two, two_events = two_ranks.run(training_data_url=str(clips), **REQUEST)
-    assert one.state == SUCCEEDED, one.error
-    assert two.state == SUCCEEDED, two.error
-    assert [s.step for s in _steps(two_events)] == list(range(1, 101))
+@pytest.fixture(scope="module")
+def one_rank(services, clips) -> tuple[pb.TrainingJob, list[pb.WatchTrainingJobResponse]]:
+    job, events = services.run(training_data_url=str(clips), **REQUEST)
+    assert job.state == SUCCEEDED, job.error
+    return job, events
+
+
+def _assert_same_training(one, other) -> None:
+    (one_job, one_events), (job, events) = one, other
+    assert job.state == SUCCEEDED, job.error
+    assert [s.step for s in _steps(events)] == list(range(1, STEPS + 1))
     torch.testing.assert_close(
-        torch.tensor([s.loss for s in _steps(two_events)]),
+        torch.tensor([s.loss for s in _steps(events)]),
         torch.tensor([s.loss for s in _steps(one_events)]),
         rtol=LORA_RTOL,
         atol=LORA_ATOL,
     )
-    a, b = _lora(one), _lora(two)
+    a, b = _lora(one_job), _lora(job)
     assert a.keys() == b.keys()
     for key in a:
         torch.testing.assert_close(b[key], a[key], rtol=LORA_RTOL, atol=LORA_ATOL)
-    assert two.billable_units == 100
+    assert job.billable_units == STEPS
+
+
+def test_two_ranks_train_the_lora_one_rank_trains(one_rank, two_ranks, clips) -> None:
+    _assert_same_training(one_rank, two_ranks.run(training_data_url=str(clips), **REQUEST))
 
 
 def test_a_request_without_batch_size_gets_the_world_size(two_ranks, clips) -> None:
@@ -127,7 +146,7 @@ def test_a_killed_rank_resumes_from_the_checkpoint_and_the_job_succeeds(two_rank
     resumed = [e.resumed for e in events if e.WhichOneof("event") == "resumed"]
     assert len(resumed) == 1 and resumed[0].from_step in (20, 40), resumed
     assert "attempt 2 of 4" in resumed[0].message
-    assert [s.step for s in _steps(events)] == list(range(1, 101))  # repeats after the checkpoint dropped
+    assert [s.step for s in _steps(events)] == list(range(1, STEPS + 1))  # repeats after the checkpoint dropped
 
 
 def test_cancel_stops_the_ranks_at_a_step_boundary(two_ranks, clips) -> None:
@@ -145,3 +164,65 @@ def test_cancel_stops_the_ranks_at_a_step_boundary(two_ranks, clips) -> None:
     assert f"cancelled by request at step {final.progress.step}" in last.message, last.message
     assert f"its checkpoint at step {final.progress.step} is kept" in last.message
     assert not _worker_pids(job.name.removeprefix("trainingJobs/"), rank=0)
+
+
+def _node(rendezvous_port: int, job_dir: Path, control: str, ca: Path, log: Path, nodes: int = 2) -> subprocess.Popen:
+    """One "node" of `nodes`: torchrun with one rank, as a TrainJob's pod would run it (no token given)."""
+    command = [
+        *(sys.executable, "-m", "torch.distributed.run", f"--nnodes={nodes}", "--nproc-per-node=1"),
+        *("--rdzv-backend=c10d", f"--rdzv-endpoint=127.0.0.1:{rendezvous_port}", "--rdzv-id=two-nodes"),
+        *("--local-addr=127.0.0.1", "--max-restarts=0"),
+        *("-m", "train_svc.worker", f"--job-dir={job_dir}", f"--control={control}", f"--control-ca={ca}"),
+    ]
+    env = {k: v for k, v in os.environ.items() if k != TOKEN_ENV}
+    env.update(MASTER_ADDR="127.0.0.1", GLOO_SOCKET_IFNAME="lo", OMP_NUM_THREADS="1")
+    with open(log, "wb") as out:
+        return subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
+
+
+def test_two_nodes_started_elsewhere_on_a_sharded_base_train_the_lora_one_rank_trains(
+    one_rank, workdir, principals, clips
+) -> None:
+    storage = workdir / "external"
+    storage.mkdir()
+    authority = Authority(workdir / "control-ca")
+    pem = authority.issue("control", cn="train-workers", server=True)
+    control_port = free_port()
+    workers = DistributedSettings(
+        launch="external",
+        world_size="2",
+        control_port=control_port,
+        control_tls_cert=pem.cert,
+        control_tls_key=pem.key,
+        connect_seconds=120,
+        shard_base=True,
+    )
+    run = RunSettings(preview_steps=PREVIEW_STEPS, checkpoint_every=20)
+    with own_services(storage, principals, run=run, workers=workers) as stack:
+        services = Services(stack)
+        prompt = pb.ValidationPrompt(prompt="a striped ball")  # a preview would need every rank: none is rendered
+        job = services.create(training_data_url=str(clips), validation=[prompt], **REQUEST)
+        job_dir = storage / "jobs" / job.name.removeprefix("trainingJobs/")
+        token = job_dir / "run" / "token"
+        deadline = time.monotonic() + 300
+        while not token.exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert token.stat().st_mode & 0o777 == 0o600
+        control = f"127.0.0.1:{control_port}"
+        alone = _node(free_port(), job_dir, control, authority.cert, workdir / "alone.log", nodes=1)
+        assert alone.wait(120) != 0, "one rank for a job of two is refused"
+        assert "the job trains on 2 ranks; these workers are 1" in (workdir / "alone.log").read_text()
+        assert not (job_dir / "checkpoints").exists() or not any((job_dir / "checkpoints").iterdir())
+        port = free_port()
+        nodes = [_node(port, job_dir, control, authority.cert, workdir / f"node{n}.log") for n in (0, 1)]
+        try:
+            events = services.events(job.name)
+            final = services.stub.GetTrainingJob(pb.GetTrainingJobRequest(name=job.name))
+            assert [node.wait(60) for node in nodes] == [0, 0]
+        finally:
+            for node in nodes:
+                node.kill()
+        _assert_same_training(one_rank, (final, events))
+        assert not token.exists(), "the token leaves with its attempt"
+        assert [e.warning.code for e in events if e.HasField("warning")].count(PREVIEWS_SKIPPED) == 1
+        assert not any(e.HasField("preview") for e in events)

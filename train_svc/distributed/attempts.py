@@ -1,9 +1,10 @@
 """The attempts of training a job on workers: who may report on them, and what they reported.
 
 Each launch of a job's workers is an attempt with its own number and a fresh random token. The token
-goes to the workers only (in their environment), and the control stream of rank 0 must present it,
-so a process that cannot read the workers' environment cannot speak for a job, and a worker left from
-an earlier attempt (a stale one) is refused: its attempt is no longer open.
+goes to the workers only (in their environment when the service launches them; in the job's run
+folder, readable by its owner alone, when they are launched elsewhere), and the control stream of
+rank 0 must present it, so a process that can read neither cannot speak for a job, and a worker left
+from an earlier attempt (a stale one) is refused: its attempt is no longer open.
 """
 
 from __future__ import annotations
@@ -35,6 +36,8 @@ class Attempt:
     world_size: int
     token: str = field(default_factory=lambda: secrets.token_urlsafe(32))
     connected: threading.Event = field(default_factory=threading.Event)
+    ended: threading.Event = field(default_factory=threading.Event)  # rank 0's stream is over
+    closed: threading.Event = field(default_factory=threading.Event)  # the service is done with the attempt
     outcome: WorkerOutcome | None = None
 
 
@@ -54,12 +57,14 @@ class Attempts:
         return attempt
 
     def close(self, attempt: Attempt) -> None:
+        attempt.closed.set()
         with self._lock:
             if self._open.get(attempt.job.id) is attempt:
                 del self._open[attempt.job.id]
 
-    def claim(self, job_id: str, number: int, token: str) -> Attempt:
-        """The open attempt a hello names, if the token is its own; it may be claimed once."""
+    def claim(self, job_id: str, number: int, token: str, world_size: int) -> Attempt:
+        """The open attempt a hello names, if the token is its own and the world size the attempt's; it may be
+        claimed once."""
         with self._lock:
             attempt = self._open.get(job_id)
             # compare_digest on a stand-in too, so an unknown job takes as long as a wrong token
@@ -68,6 +73,8 @@ class Attempts:
                 raise AttemptRefused("the token is not that of an open attempt of this job")
             if attempt.number != number:
                 raise AttemptRefused(f"attempt {number} is over: the job is on attempt {attempt.number}")
+            if attempt.world_size != world_size:
+                raise AttemptRefused(f"the job trains on {attempt.world_size} ranks; these workers are {world_size}")
             if attempt.connected.is_set():
                 raise AttemptRefused(f"attempt {number} of the job already has its control stream")
             attempt.connected.set()

@@ -1,11 +1,14 @@
 """WorkerControlService: the stream through which rank 0 of a job's workers reports to this service.
 
-Served on its own port (TrainServiceConfig.workers.control_host, a free port), never beside the public
-API: clients have no business here, and the workers authenticate by their attempt's token
+Served on its own port (--worker-control-host and --worker-control-port; TLS with its own certificate
+when set), never beside the public API: clients have no business here, and the workers authenticate by
+their attempt's token
 (train_svc.distributed.attempts), not by a principal's. The first message names the job and attempt;
 then each event is checked (a known event type, one a worker may send) and recorded on the job, so
 watchers see it as if the service had trained the job itself; the last message says how the training
-ended. Whenever the job must stop (a cancel, the service shutting down), the service sends STOP.
+ended. The service answers an admitted hello with ACCEPTED (workers train only after it), and sends
+STOP whenever the job must stop (a cancel, the service shutting down); a stream whose attempt the
+service gave up on is ended with ABORTED.
 """
 
 from __future__ import annotations
@@ -59,14 +62,18 @@ class WorkerControlServicer(wc_grpc.WorkerControlServiceServicer):
         if first.WhichOneof("message") != "hello":
             raise _bad_stream("the stream must open with a hello")
         try:
-            attempt = self._attempts.claim(first.hello.job_id, first.hello.attempt, token.strip())
+            hello = first.hello
+            attempt = self._attempts.claim(hello.job_id, hello.attempt, token.strip(), hello.world_size)
         except AttemptRefused as exc:
             raise _refused(str(exc)) from exc
-        log.info("worker connected", job=attempt.job.id, attempt=attempt.number, world_size=first.hello.world_size)
+        log.info("worker connected", job=attempt.job.id, attempt=attempt.number, world_size=hello.world_size)
         reader = asyncio.ensure_future(self._follow(attempt, request_iterator))
-        stop_sent = False
         try:
+            yield wc.ConnectWorkerResponse(command=wc.WORKER_COMMAND_ACCEPTED)
+            stop_sent = False
             while not reader.done():
+                if attempt.closed.is_set():
+                    raise DomainError(ErrorCode.ABORTED, "ATTEMPT_OVER", "the service has given up on this attempt")
                 if not stop_sent and attempt.job.should_stop:
                     yield wc.ConnectWorkerResponse(command=wc.WORKER_COMMAND_STOP)
                     stop_sent = True
@@ -74,6 +81,7 @@ class WorkerControlServicer(wc_grpc.WorkerControlServiceServicer):
             reader.result()
         finally:
             reader.cancel()
+            attempt.ended.set()
 
     async def _follow(self, attempt: Attempt, requests: AsyncIterator[wc.ConnectWorkerRequest]) -> None:
         async for request in requests:

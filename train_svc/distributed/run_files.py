@@ -1,9 +1,11 @@
-"""What a job's training workers read from its folder: run.json and the validation prompts' states.
+"""What a job's training workers read from its folder: run.json, the validation prompts' states and,
+when the workers are launched elsewhere, the attempt's token.
 
 The service writes them before each attempt, under <storage>/jobs/<id>/run/; workers never open the
 job store. Paths inside run.json are relative to the storage root (the job folder's grandparent), so a
-node that mounts the shared storage elsewhere still finds them. Both files are written to a temporary
-name and renamed into place.
+node that mounts the shared storage elsewhere still finds them. Every file is written to a temporary
+name and renamed into place; the token file is created readable by its owner alone, and removed when
+the attempt ends.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from train_svc.validation.renderer import EncodedPrompts
 RUN_FOLDER = "run"
 RUN_FILE = "run.json"
 PROMPTS_FILE = "prompts.safetensors"
+TOKEN_FILE = "token"
 FORMAT = "ltx-trainer-run/1"
 
 
@@ -105,3 +108,21 @@ def read_run(job_dir: Path) -> tuple[WorkerRun, EncodedPrompts | None]:
             negative=PromptStates(tensors["negative.embeds"], tensors["negative.mask"]),
         )
     return run, prompts
+
+
+def write_token(job_dir: Path, token: str) -> None:
+    folder = run_folder(job_dir)
+    tmp = folder / f".{TOKEN_FILE}.tmp"
+    tmp.unlink(missing_ok=True)
+    descriptor = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w") as out:
+        out.write(token)
+    os.replace(tmp, folder / TOKEN_FILE)
+
+
+def read_token(job_dir: Path) -> str:
+    return (run_folder(job_dir) / TOKEN_FILE).read_text().strip()
+
+
+def remove_token(job_dir: Path) -> None:
+    (run_folder(job_dir) / TOKEN_FILE).unlink(missing_ok=True)

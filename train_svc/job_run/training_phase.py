@@ -3,7 +3,8 @@
 `TrainingPhase` is everything the phase needs besides the samples and prompts, as plain data: the
 service writes it into the job's folder for its workers (train_svc.distributed.run_files), and trains
 from it itself when it runs the job alone. `train_phase` builds the trainer on the given ranks, renders
-the validation previews on rank 0 at the scheduled steps and writes checkpoints there; every event
+the validation previews on rank 0 at the scheduled steps (not with a sharded base: a warning says so)
+and writes checkpoints there; every event
 (StepCompleted, CheckpointWritten, ValidationPreview, a preview's warning) goes to `record`, which is
 the job itself in the service and the stream to the service in a worker's rank 0.
 """
@@ -17,7 +18,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from shared.disk_space import SpaceGuard
-from train_svc.jobs.events import CheckpointWritten, JobEvent, StepCompleted
+from train_svc.jobs.events import CheckpointWritten, DatasetWarning, JobEvent, StepCompleted
 from train_svc.jobs.job import Job
 from train_svc.models.device import Placement
 from train_svc.training.checkpoint import Checkpoint, CheckpointPolicy
@@ -28,6 +29,11 @@ from train_svc.validation.previews import JobPreviews, preview_requests
 from train_svc.validation.renderer import EncodedPrompts, PreviewRenderer
 
 Record = Callable[[JobEvent], object]
+PREVIEWS_SKIPPED = "PREVIEWS_SKIPPED"
+# A preview's forward passes through a sharded base would need every rank in step with rank 0.
+SHARDED_PREVIEWS = (
+    "the base is sharded over the ranks (--shard-base): no validation previews are rendered during training"
+)
 
 
 @dataclass(frozen=True)
@@ -44,6 +50,7 @@ class TrainingPhase:
     output_dir: Path
     min_free_bytes: int  # the storage guard's reserve, checked before each checkpoint
     previews_done: frozenset[tuple[int, int]] = frozenset()  # (step, prompt index) rendered before a restart
+    shard_base: bool = False  # the base sharded over the ranks (FSDP2): previews are not rendered
 
 
 class Workers(Protocol):
@@ -68,9 +75,12 @@ def train_phase(
     """Train the LoRA of `phase` from `resume` (None: from the start) to its last step or a stop; return the
     trainer and the steps completed in the whole run."""
     ranks = ranks or Ranks()
-    trainer = LoraTrainer(phase.model_path, placement, phase.config, ranks)
+    trainer = LoraTrainer(phase.model_path, placement, phase.config, ranks, shard_base=phase.shard_base)
     previews = None
-    if prompts is not None and ranks.is_main:
+    if prompts is not None and trainer.sharded:
+        if ranks.is_main and resume is None:
+            record(DatasetWarning("", PREVIEWS_SKIPPED, SHARDED_PREVIEWS))
+    elif prompts is not None and ranks.is_main:
         previews = JobPreviews(
             PreviewRenderer(phase.model_path, placement, trainer.transformer),
             preview_requests(phase.settings, phase.preview_steps, phase.preview_seed),

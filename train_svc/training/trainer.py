@@ -21,6 +21,12 @@ number of passes. Every random draw is keyed by (seed, step, global sample index
 (training/sample_rng.py), so the result does not depend on the number of ranks, to float tolerance.
 Only rank 0 writes checkpoints.
 
+With `shard_base` (`--shard-base`, for a base that does not fit one device), the transformer is sharded
+over the ranks with FSDP2 instead (training/sharding.py): the same passes, losses and weights, as FSDP2
+averages the LoRA's gradients over the ranks like DDP; its parameters become DTensors, gathered whole for
+checkpoints and export by every rank together. The result is the same as without sharding, to float
+tolerance, and so are the checkpoints: either kind of run resumes from the other's.
+
 A run can write checkpoints (training/checkpoint.py) and resume from one, in a fresh process, to the
 same LoRA and the same per-step losses as if it had never stopped.
 """
@@ -39,6 +45,7 @@ import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel
 
 from train_svc.models.device import Placement
+from train_svc.training import sharding
 from train_svc.training.audio_encoding import AudioLatents
 from train_svc.training.checkpoint import Checkpoint, CheckpointMismatch, CheckpointPolicy, write_checkpoint
 from train_svc.training.config import TrainConfig
@@ -83,13 +90,14 @@ class NonFiniteLoss(Exception):
     """Training diverged: a step produced a NaN or infinite loss."""
 
 
-def load_transformer(model_path: Path, placement: Placement):
+def load_transformer(model_path: Path, placement: Placement, device: torch.device | None = None):
+    """The frozen transformer in the base dtype, on `device` (default: the placement's)."""
     from diffusers import LTX2VideoTransformer3DModel
 
     transformer = LTX2VideoTransformer3DModel.from_pretrained(
         model_path, subfolder="transformer", dtype=placement.base_dtype, local_files_only=True
     )
-    return transformer.to(placement.device).requires_grad_(False)
+    return transformer.to(device or placement.device).requires_grad_(False)
 
 
 def transformer_velocity(
@@ -147,13 +155,25 @@ def transformer_velocities(
 
 
 class LoraTrainer:
-    def __init__(self, model_path: Path, placement: Placement, config: TrainConfig, ranks: Ranks | None = None):
+    def __init__(
+        self,
+        model_path: Path,
+        placement: Placement,
+        config: TrainConfig,
+        ranks: Ranks | None = None,
+        *,
+        shard_base: bool = False,
+    ):
+        """`shard_base`: shard the transformer over the ranks (FSDP2) instead of replicating it (DDP); ignored
+        on one rank. Not part of the config: it does not change the result."""
         from peft import LoraConfig
 
         self.config = config
         self.placement = placement
         self.ranks = ranks or Ranks()
-        self.transformer = load_transformer(model_path, placement)
+        self.sharded = shard_base and self.ranks.distributed
+        # A sharded base stays on the CPU until sharding moves each rank's slice, block by block, to the device.
+        self.transformer = load_transformer(model_path, placement, torch.device("cpu") if self.sharded else None)
         targets = target_module_names(self.transformer, audio=config.audio, feed_forward=config.feed_forward)
         torch.manual_seed(config.seed)  # LoRA A matrices are initialised from the global generator
         lora = LoraConfig(
@@ -163,19 +183,24 @@ class LoraTrainer:
             init_lora_weights=True,
         )
         self.transformer.add_adapter(lora, adapter_name=ADAPTER_NAME)
-        self.named_lora_parameters = {n: p for n, p in self.transformer.named_parameters() if p.requires_grad}
-        self.lora_parameters = list(self.named_lora_parameters.values())
-        for param in self.lora_parameters:
-            param.data = param.data.to(placement.train_dtype)
+        for param in self.transformer.parameters():
+            if param.requires_grad:
+                param.data = param.data.to(placement.train_dtype)
         if config.gradient_checkpointing:
             self.transformer.enable_gradient_checkpointing()
         self.target_modules = targets
-        # What a training forward calls: the transformer, or its DDP wrapper in a data-parallel run. Only
-        # the adapters the loss reaches exist (lora_targets), as DDP's reduction needs.
+        # What a training forward calls: the transformer (sharded in place, or alone), or its DDP wrapper.
+        # Only the adapters the loss reaches exist (lora_targets): every rank has a gradient for each to
+        # reduce (DDP and FSDP2 need that), and none sits out a step while weight decay moves it.
         self._forward: torch.nn.Module = self.transformer
-        if self.ranks.distributed:
+        if self.sharded:
+            sharding.shard_transformer(self.transformer, placement.device, self.ranks.world_size)
+        elif self.ranks.distributed:
             device_ids = [placement.device.index] if placement.device.type == "cuda" else None
             self._forward = DistributedDataParallel(self.transformer, device_ids=device_ids, forward_sync_buffers=False)
+        # Read after sharding, which replaces the parameters.
+        self.named_lora_parameters = {n: p for n, p in self.transformer.named_parameters() if p.requires_grad}
+        self.lora_parameters = list(self.named_lora_parameters.values())
 
     @property
     def data_parallel(self) -> DistributedDataParallel | None:
@@ -252,10 +277,7 @@ class LoraTrainer:
         for position, index in enumerate(indices):
             weight = self.ranks.world_size / batch if position < len(share) else 0.0
             sample = samples[order.sample_at((step - 1) * batch + index)]
-            # DDP all-reduces in the last backward of the step; the passes before only accumulate. It reads
-            # no_sync when the forward runs, so the context holds the forward too.
-            accumulate = isinstance(self._forward, DistributedDataParallel) and position < len(indices) - 1
-            with self._forward.no_sync() if accumulate else contextlib.nullcontext():  # type: ignore[operator]
+            with self._reducing(position == len(indices) - 1):
                 video_loss, audio_loss = self.sample_losses(sample, sample_generator(self.config.seed, step, index))
                 loss = video_loss if audio_loss is None else video_loss + audio_loss
                 (loss * weight).backward()
@@ -265,6 +287,15 @@ class LoraTrainer:
                 if not math.isfinite(values[0]):
                     bad.append(sample.sample_id)
         return sums, bad
+
+    def _reducing(self, reduce: bool) -> contextlib.AbstractContextManager[object]:
+        """Where a pass runs: DDP all-reduces (FSDP2 reduce-scatters) in the last backward of the step; the
+        passes before only accumulate. DDP reads no_sync when the forward runs, so it holds the forward too."""
+        if self.sharded:
+            sharding.gradient_sync(self.transformer, reduce)
+        elif self.data_parallel is not None and not reduce:
+            return self.data_parallel.no_sync()
+        return contextlib.nullcontext()
 
     def train(
         self,
@@ -277,8 +308,9 @@ class LoraTrainer:
     ) -> int:
         """Run the configured number of steps (or until should_stop on any rank), continuing from `resume` if
         given (same config and samples required), writing checkpoints as `checkpoints` says (and always after
-        the last step trained, also when stopped early; on rank 0 alone); return the number of steps
-        completed in the whole run."""
+        the last step trained, also when stopped early; on rank 0 alone, but every rank must be given the same
+        policy, as gathering a sharded LoRA takes them all); return the number of steps completed in the
+        whole run."""
         if not samples:
             raise ValueError("no training samples")
         cfg = self.config
@@ -288,7 +320,6 @@ class LoraTrainer:
         )
         step = 0 if resume is None else self._restore(resume, optimizer, scheduler, len(samples))
         order = DataOrder(len(samples), cfg.seed)
-        writes = checkpoints if self.ranks.is_main else None
         first_step = step
         self.transformer.train()
         while step < cfg.steps and not self.ranks.any(should_stop()):
@@ -315,25 +346,27 @@ class LoraTrainer:
                     audio_loss=audio_loss,
                 )
             )
-            if writes is not None and step % writes.every == 0:
-                self._write_checkpoint(writes, step, optimizer, scheduler, len(samples))
+            if checkpoints is not None and step % checkpoints.every == 0:
+                self._write_checkpoint(checkpoints, step, optimizer, scheduler, len(samples))
         # The last step (and a stop before it) is always kept, so a resume never has to redo work.
-        if writes is not None and step > first_step and step % writes.every != 0:
-            self._write_checkpoint(writes, step, optimizer, scheduler, len(samples))
+        if checkpoints is not None and step > first_step and step % checkpoints.every != 0:
+            self._write_checkpoint(checkpoints, step, optimizer, scheduler, len(samples))
         self.transformer.eval()
         return step
 
     def _write_checkpoint(self, policy: CheckpointPolicy, step: int, optimizer, scheduler, sample_count: int) -> None:
-        state = self._checkpoint(step, optimizer, scheduler, sample_count)
-        policy.on_checkpoint(step, write_checkpoint(policy.folder, state, keep=policy.keep, space=policy.space))
+        state = self._checkpoint(step, optimizer, scheduler, sample_count)  # on every rank: it may gather
+        if self.ranks.is_main:
+            policy.on_checkpoint(step, write_checkpoint(policy.folder, state, keep=policy.keep, space=policy.space))
 
     def _checkpoint(self, step: int, optimizer, scheduler, sample_count: int) -> Checkpoint:
-        """The run's state after `step` steps (live tensors: write it before the next step)."""
+        """The run's state after `step` steps, whole tensors (live ones unless sharded: write it before the next
+        step). A collective when sharded."""
         return Checkpoint(
             step=step,
             config=self.config,
-            lora={name: p.detach() for name, p in self.named_lora_parameters.items()},
-            optimizer=optimizer.state_dict(),
+            lora=sharding.full_tensors(self.named_lora_parameters),
+            optimizer=sharding.full_optimizer_state(optimizer),
             scheduler=scheduler.state_dict(),
             sample_count=sample_count,
         )
@@ -349,14 +382,15 @@ class LoraTrainer:
             raise CheckpointMismatch("the checkpoint's LoRA parameters are not this model's")
         with torch.no_grad():
             for name, param in self.named_lora_parameters.items():
-                param.copy_(checkpoint.lora[name])
-        optimizer.load_state_dict(checkpoint.optimizer)
+                param.copy_(sharding.sharded_like(checkpoint.lora[name], param))
+        optimizer.load_state_dict(sharding.sharded_optimizer_state(optimizer, checkpoint.optimizer))
         scheduler.load_state_dict(checkpoint.scheduler)
         return checkpoint.step
 
     def lora_state_dict(self) -> dict[str, torch.Tensor]:
-        """LoRA weights with peft/diffusers module names, e.g. transformer_blocks.0.attn1.to_q.lora_A.weight."""
-        return lora_file_names({name: p.detach() for name, p in self.named_lora_parameters.items()})
+        """LoRA weights with peft/diffusers module names, e.g. transformer_blocks.0.attn1.to_q.lora_A.weight.
+        A collective when sharded: every rank calls it."""
+        return lora_file_names(sharding.full_tensors(self.named_lora_parameters))
 
 
 def lora_file_names(parameters: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

@@ -1,14 +1,18 @@
 """Rank 0's end of the control stream to the training service (WorkerControlService.ConnectWorker).
 
-Events are queued (bounded, so a slow service slows training down rather than filling memory) and sent
-by gRPC's own thread; a reader thread watches for STOP. If the stream breaks (the service went away),
-the workers stop at the next step boundary with a checkpoint, as for a STOP: nobody would hear them.
+The service first answers ACCEPTED, or ends the stream with an error when it refuses the attempt: the
+workers train only after ACCEPTED (`wait_admitted`), so workers of a stale attempt or of the wrong job
+touch nothing. Events are queued (bounded, so a slow service slows training down rather than filling
+memory) and sent by gRPC's own thread; a reader thread watches for STOP. If the stream breaks (the
+service went away), the workers stop at the next step boundary with a checkpoint, as for a STOP: nobody
+would hear them.
 """
 
 from __future__ import annotations
 
 import queue
 import threading
+import time
 from collections.abc import Iterator
 
 import grpc
@@ -28,17 +32,34 @@ _END = None
 FINISH_TIMEOUT_S = 60.0
 
 
+class ControlRefused(Exception):
+    """The service did not admit this stream (or could not be reached in time)."""
+
+
 class ControlStream:
-    def __init__(self, target: str, token: str, job_id: str, attempt: int, world_size: int):
-        self._channel = grpc.insecure_channel(target, options=[("grpc.max_send_message_length", MAX_MESSAGE_BYTES)])
-        self._outbox: queue.Queue[wc.ConnectWorkerRequest | None] = queue.Queue(_QUEUE)
-        self._outbox.put(
-            wc.ConnectWorkerRequest(hello=wc.WorkerHello(job_id=job_id, attempt=attempt, world_size=world_size))
+    def __init__(
+        self,
+        target: str,
+        token: str,
+        hello: wc.WorkerHello,
+        credentials: grpc.ChannelCredentials | None = None,
+    ):
+        options = [("grpc.max_send_message_length", MAX_MESSAGE_BYTES)]
+        self._channel = (
+            grpc.secure_channel(target, credentials, options=options)
+            if credentials is not None
+            else grpc.insecure_channel(target, options=options)
         )
+        self._outbox: queue.Queue[wc.ConnectWorkerRequest | None] = queue.Queue(_QUEUE)
+        self._outbox.put(wc.ConnectWorkerRequest(hello=hello))
         self._stop = threading.Event()
+        self._admitted = threading.Event()
         self._closed = threading.Event()
+        self._refusal = ""
         stub = wc_grpc.WorkerControlServiceStub(self._channel)
-        self._responses = stub.ConnectWorker(self._requests(), metadata=(("authorization", f"Bearer {token}"),))
+        self._responses = stub.ConnectWorker(
+            self._requests(), metadata=(("authorization", f"Bearer {token}"),), wait_for_ready=True
+        )
         self._reader = threading.Thread(target=self._read, name="control-stream", daemon=True)
         self._reader.start()
 
@@ -49,14 +70,28 @@ class ControlStream:
     def _read(self) -> None:
         try:
             for response in self._responses:
-                if response.command == wc.WORKER_COMMAND_STOP:
+                if response.command == wc.WORKER_COMMAND_ACCEPTED:
+                    self._admitted.set()
+                elif response.command == wc.WORKER_COMMAND_STOP:
                     log.info("the service asks the workers to stop")
                     self._stop.set()
+            self._refusal = "the service closed the stream"
         except grpc.RpcError as exc:
-            log.warning("control stream lost; stopping at the next step", code=str(exc.code()), details=exc.details())
-            self._stop.set()
+            self._refusal = f"{exc.code().name}: {exc.details()}"
+            if self._admitted.is_set():
+                log.warning("control stream lost; stopping at the next step", reason=self._refusal)
         finally:
+            self._stop.set()  # once the stream is over, nobody hears the workers
             self._closed.set()
+
+    def wait_admitted(self, timeout: float) -> None:
+        """Return once the service has accepted the hello; raise ControlRefused when it refused, or did not
+        answer within `timeout` s (the stream is then closed)."""
+        give_up = time.monotonic() + timeout
+        while not self._admitted.wait(0.1):
+            if self._closed.is_set() or time.monotonic() > give_up:
+                self._channel.close()
+                raise ControlRefused(self._refusal or f"the service did not answer the hello within {timeout:g} s")
 
     @property
     def stop_requested(self) -> bool:

@@ -16,3 +16,9 @@ class WorkerSettings(SettingsModel):
     control: Annotated[
         str, Setting("--control", "LTX_WORKER_CONTROL", "HOST:PORT of the training service's worker control port")
     ]
+    control_ca: Annotated[
+        Path | None,
+        Setting(
+            "--control-ca", "LTX_WORKER_CONTROL_CA", "the control port's CA certificate (PEM): TLS; unset: plain text"
+        ),
+    ] = None

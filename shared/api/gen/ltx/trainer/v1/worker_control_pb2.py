@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.rpc import status_pb2 as google_dot_rpc_dot_status__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#ltx/trainer/v1/worker_control.proto\x12\x0eltx.trainer.v1\x1a\x17google/rpc/status.proto\"\xb1\x01\n\x14\x43onnectWorkerRequest\x12,\n\x05hello\x18\x01 \x01(\x0b\x32\x1b.ltx.trainer.v1.WorkerHelloH\x00\x12,\n\x05\x65vent\x18\x02 \x01(\x0b\x32\x1b.ltx.trainer.v1.WorkerEventH\x00\x12\x32\n\x08\x66inished\x18\x03 \x01(\x0b\x32\x1e.ltx.trainer.v1.WorkerFinishedH\x00\x42\t\n\x07message\"B\n\x0bWorkerHello\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x02 \x01(\x05\x12\x12\n\nworld_size\x18\x03 \x01(\x05\")\n\x0bWorkerEvent\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\x0c\n\x04json\x18\x02 \x01(\t\"B\n\x0eWorkerFinished\x12\r\n\x05steps\x18\x01 \x01(\x05\x12!\n\x05\x65rror\x18\x02 \x01(\x0b\x32\x12.google.rpc.Status\"G\n\x15\x43onnectWorkerResponse\x12.\n\x07\x63ommand\x18\x01 \x01(\x0e\x32\x1d.ltx.trainer.v1.WorkerCommand*H\n\rWorkerCommand\x12\x1e\n\x1aWORKER_COMMAND_UNSPECIFIED\x10\x00\x12\x17\n\x13WORKER_COMMAND_STOP\x10\x01\x32x\n\x14WorkerControlService\x12`\n\rConnectWorker\x12$.ltx.trainer.v1.ConnectWorkerRequest\x1a%.ltx.trainer.v1.ConnectWorkerResponse(\x01\x30\x01\x42N\n\x15\x63om.ltxtrainer.api.v1P\x01Z3github.com/ltx-trainer/api/ltx/trainer/v1;trainerv1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#ltx/trainer/v1/worker_control.proto\x12\x0eltx.trainer.v1\x1a\x17google/rpc/status.proto\"\xb1\x01\n\x14\x43onnectWorkerRequest\x12,\n\x05hello\x18\x01 \x01(\x0b\x32\x1b.ltx.trainer.v1.WorkerHelloH\x00\x12,\n\x05\x65vent\x18\x02 \x01(\x0b\x32\x1b.ltx.trainer.v1.WorkerEventH\x00\x12\x32\n\x08\x66inished\x18\x03 \x01(\x0b\x32\x1e.ltx.trainer.v1.WorkerFinishedH\x00\x42\t\n\x07message\"B\n\x0bWorkerHello\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x02 \x01(\x05\x12\x12\n\nworld_size\x18\x03 \x01(\x05\")\n\x0bWorkerEvent\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\x0c\n\x04json\x18\x02 \x01(\t\"B\n\x0eWorkerFinished\x12\r\n\x05steps\x18\x01 \x01(\x05\x12!\n\x05\x65rror\x18\x02 \x01(\x0b\x32\x12.google.rpc.Status\"G\n\x15\x43onnectWorkerResponse\x12.\n\x07\x63ommand\x18\x01 \x01(\x0e\x32\x1d.ltx.trainer.v1.WorkerCommand*e\n\rWorkerCommand\x12\x1e\n\x1aWORKER_COMMAND_UNSPECIFIED\x10\x00\x12\x17\n\x13WORKER_COMMAND_STOP\x10\x01\x12\x1b\n\x17WORKER_COMMAND_ACCEPTED\x10\x02\x32x\n\x14WorkerControlService\x12`\n\rConnectWorker\x12$.ltx.trainer.v1.ConnectWorkerRequest\x1a%.ltx.trainer.v1.ConnectWorkerResponse(\x01\x30\x01\x42N\n\x15\x63om.ltxtrainer.api.v1P\x01Z3github.com/ltx-trainer/api/ltx/trainer/v1;trainerv1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,7 +34,7 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'\n\025com.ltxtrainer.api.v1P\001Z3github.com/ltx-trainer/api/ltx/trainer/v1;trainerv1'
   _globals['_WORKERCOMMAND']._serialized_start=512
-  _globals['_WORKERCOMMAND']._serialized_end=584
+  _globals['_WORKERCOMMAND']._serialized_end=613
   _globals['_CONNECTWORKERREQUEST']._serialized_start=81
   _globals['_CONNECTWORKERREQUEST']._serialized_end=258
   _globals['_WORKERHELLO']._serialized_start=260
@@ -45,6 +45,6 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_WORKERFINISHED']._serialized_end=437
   _globals['_CONNECTWORKERRESPONSE']._serialized_start=439
   _globals['_CONNECTWORKERRESPONSE']._serialized_end=510
-  _globals['_WORKERCONTROLSERVICE']._serialized_start=586
-  _globals['_WORKERCONTROLSERVICE']._serialized_end=706
+  _globals['_WORKERCONTROLSERVICE']._serialized_start=615
+  _globals['_WORKERCONTROLSERVICE']._serialized_end=735
 # @@protoc_insertion_point(module_scope)

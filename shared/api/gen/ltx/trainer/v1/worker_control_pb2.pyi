@@ -27,12 +27,20 @@ class _WorkerCommandEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_WorkerC
     WORKER_COMMAND_UNSPECIFIED: _WorkerCommand.ValueType  # 0
     WORKER_COMMAND_STOP: _WorkerCommand.ValueType  # 1
     """Stop at the next step boundary with a checkpoint of that step, then finish."""
+    WORKER_COMMAND_ACCEPTED: _WorkerCommand.ValueType  # 2
+    """The hello was accepted: the workers may train. The first response on every admitted stream; a
+    refused stream ends with an error instead, and its workers must not touch the job's files.
+    """
 
 class WorkerCommand(_WorkerCommand, metaclass=_WorkerCommandEnumTypeWrapper): ...
 
 WORKER_COMMAND_UNSPECIFIED: WorkerCommand.ValueType  # 0
 WORKER_COMMAND_STOP: WorkerCommand.ValueType  # 1
 """Stop at the next step boundary with a checkpoint of that step, then finish."""
+WORKER_COMMAND_ACCEPTED: WorkerCommand.ValueType  # 2
+"""The hello was accepted: the workers may train. The first response on every admitted stream; a
+refused stream ends with an error instead, and its workers must not touch the job's files.
+"""
 Global___WorkerCommand: _TypeAlias = WorkerCommand  # noqa: Y015
 
 @_typing.final
@@ -79,7 +87,7 @@ class WorkerHello(_message.Message):
     attempt: _builtins.int
     """The attempt the service launched (1, 2, ...); a stale attempt's stream is refused."""
     world_size: _builtins.int
-    """How many ranks train the job."""
+    """How many ranks train the job: it must be the service's world size, or the stream is refused."""
     def __init__(
         self,
         *,

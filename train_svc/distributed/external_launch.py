@@ -1,0 +1,61 @@
+"""An attempt's workers started by something else: a Kubeflow TrainJob, torchrun on other nodes, Slurm.
+
+The service writes the attempt's token into the job's run folder (owner-only, beside run.json, which
+says the attempt's number) and waits for rank 0 to connect to the control port with it: at most
+`connect_seconds`, then the attempt counts as failed. Once connected, the attempt lasts as long as rank
+0's control stream. The token file is removed when the attempt ends, so a worker started after that
+cannot join it. Whoever starts the workers restarts them after a failed attempt: by then the next
+attempt's run files and token are written.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import structlog
+
+from train_svc.distributed.attempts import Attempt
+from train_svc.distributed.launcher import STOP_GRACE_S, AttemptEnd
+from train_svc.distributed.run_files import remove_token, write_token
+from train_svc.jobs.job import Job
+
+log = structlog.get_logger(__name__)
+
+_POLL_S = 0.2
+
+
+class ExternalLaunch:
+    def __init__(self, control_target: str, connect_seconds: float):
+        self._control_target = control_target
+        self._connect_seconds = connect_seconds
+
+    def run(self, job: Job, job_dir: Path, attempt: Attempt) -> AttemptEnd:
+        write_token(job_dir, attempt.token)
+        try:
+            log.info(
+                "waiting for training workers",
+                job=job.id,
+                attempt=attempt.number,
+                world_size=attempt.world_size,
+                worker_command=f"-m train_svc.worker --job-dir {job_dir} --control {self._control_target}",
+                connect_seconds=self._connect_seconds,
+            )
+            deadline = time.monotonic() + self._connect_seconds
+            while not attempt.connected.wait(_POLL_S):
+                if job.should_stop:
+                    return AttemptEnd(finished=False, failure="stopped before the workers connected")
+                if time.monotonic() > deadline:
+                    return AttemptEnd(
+                        finished=False, failure=f"rank 0 did not connect within {self._connect_seconds:g} s"
+                    )
+            stop_seen: float | None = None
+            while not attempt.ended.wait(_POLL_S):
+                if job.should_stop and stop_seen is None:
+                    stop_seen = time.monotonic()
+                if stop_seen is not None and time.monotonic() - stop_seen > STOP_GRACE_S:
+                    return AttemptEnd(finished=False, failure=f"the workers did not stop within {STOP_GRACE_S:g} s")
+            finished = attempt.outcome is not None
+            return AttemptEnd(finished=finished, failure="" if finished else "rank 0's control stream broke off")
+        finally:
+            remove_token(job_dir)
