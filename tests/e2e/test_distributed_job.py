@@ -3,10 +3,11 @@ authentication on: the same request gives the same LoRA and losses as on one ran
 work as in-process, and a rank killed mid-job ends in a resumed, successful job. And two "nodes": two
 torchrun invocations that something other than the service starts (as a TrainJob would), meeting by
 c10d rendezvous and reporting over the control port's TLS, with the frozen base sharded over them
-(FSDP2, --shard-base), give that LoRA too."""
+(FSDP2, --shard-base), give that LoRA too, and the previews one rank renders."""
 
 from __future__ import annotations
 
+import io
 import os
 import signal
 import subprocess
@@ -15,8 +16,10 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
+from PIL import Image
 from safetensors.torch import load_file
 
 from shared.api import common_pb2
@@ -29,7 +32,6 @@ from tests.e2e.processes import free_port
 from train_svc.distributed.attempts import TOKEN_ENV
 from train_svc.distributed.settings import DistributedSettings
 from train_svc.job_run.settings import RunSettings
-from train_svc.job_run.training_phase import PREVIEWS_SKIPPED
 
 pytestmark = pytest.mark.integration
 
@@ -47,6 +49,17 @@ REQUEST = {
     "aspect_ratio": common_pb2.ASPECT_RATIO_1_1,
     "batch_size": 2,
 }
+
+
+# A request with a small validation preview (rendered 5 times over the run).
+PREVIEWED = {
+    **REQUEST,
+    "validation": [pb.ValidationPrompt(prompt="a striped ball")],
+    "validation_number_of_frames": 9,
+    "validation_resolution": common_pb2.RESOLUTION_LOW,
+    "validation_aspect_ratio": common_pb2.ASPECT_RATIO_1_1,
+}
+PIXEL_TOLERANCE = 2  # of 255, per pixel of a preview's JPEG frames
 
 
 @pytest.fixture(scope="module")
@@ -78,7 +91,7 @@ def _steps(events) -> list[pb.StepCompleted]:
 
 @pytest.fixture(scope="module")
 def one_rank(services, clips) -> tuple[pb.TrainingJob, list[pb.WatchTrainingJobResponse]]:
-    job, events = services.run(training_data_url=str(clips), **REQUEST)
+    job, events = services.run(training_data_url=str(clips), **PREVIEWED)
     assert job.state == SUCCEEDED, job.error
     return job, events
 
@@ -200,8 +213,7 @@ def test_two_nodes_started_elsewhere_on_a_sharded_base_train_the_lora_one_rank_t
     run = RunSettings(preview_steps=PREVIEW_STEPS, checkpoint_every=20)
     with own_services(storage, principals, run=run, workers=workers) as stack:
         services = Services(stack)
-        prompt = pb.ValidationPrompt(prompt="a striped ball")  # a preview would need every rank: none is rendered
-        job = services.create(training_data_url=str(clips), validation=[prompt], **REQUEST)
+        job = services.create(training_data_url=str(clips), **PREVIEWED)
         job_dir = storage / "jobs" / job.name.removeprefix("trainingJobs/")
         token = job_dir / "run" / "token"
         deadline = time.monotonic() + 300
@@ -224,5 +236,23 @@ def test_two_nodes_started_elsewhere_on_a_sharded_base_train_the_lora_one_rank_t
                 node.kill()
         _assert_same_training(one_rank, (final, events))
         assert not token.exists(), "the token leaves with its attempt"
-        assert [e.warning.code for e in events if e.HasField("warning")].count(PREVIEWS_SKIPPED) == 1
-        assert not any(e.HasField("preview") for e in events)
+        _assert_same_previews(one_rank[1], events)
+
+
+def _previews(events) -> dict[tuple[int, int], list[np.ndarray]]:
+    return {
+        (e.preview.step, e.preview.prompt_index): [
+            np.asarray(Image.open(io.BytesIO(jpeg)), dtype=np.int16) for jpeg in e.preview.jpeg_frames
+        ]
+        for e in events
+        if e.WhichOneof("event") == "preview"
+    }
+
+
+def _assert_same_previews(one_events, events) -> None:
+    one, other = _previews(one_events), _previews(events)
+    assert len(one) == 5 and one.keys() == other.keys()
+    for key, frames in one.items():
+        assert len(other[key]) == len(frames)
+        for a, b in zip(frames, other[key], strict=True):
+            assert a.shape == b.shape and np.abs(a - b).max() <= PIXEL_TOLERANCE, key

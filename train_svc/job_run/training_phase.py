@@ -3,8 +3,8 @@
 `TrainingPhase` is everything the phase needs besides the samples and prompts, as plain data: the
 service writes it into the job's folder for its workers (train_svc.distributed.run_files), and trains
 from it itself when it runs the job alone. `train_phase` builds the trainer on the given ranks, renders
-the validation previews on rank 0 at the scheduled steps (not with a sharded base: a warning says so)
-and writes checkpoints there; every event
+the validation previews on rank 0 at the scheduled steps (on every rank when the base is sharded over
+them, rank 0 publishing) and writes checkpoints there; every event
 (StepCompleted, CheckpointWritten, ValidationPreview, a preview's warning) goes to `record`, which is
 the job itself in the service and the stream to the service in a worker's rank 0.
 """
@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from shared.disk_space import SpaceGuard
-from train_svc.jobs.events import CheckpointWritten, DatasetWarning, JobEvent, StepCompleted
+from train_svc.jobs.events import CheckpointWritten, JobEvent, StepCompleted
 from train_svc.jobs.job import Job
 from train_svc.models.device import Placement
 from train_svc.training.checkpoint import Checkpoint, CheckpointPolicy
@@ -29,11 +29,6 @@ from train_svc.validation.previews import JobPreviews, preview_requests
 from train_svc.validation.renderer import EncodedPrompts, PreviewRenderer
 
 Record = Callable[[JobEvent], object]
-PREVIEWS_SKIPPED = "PREVIEWS_SKIPPED"
-# A preview's forward passes through a sharded base would need every rank in step with rank 0.
-SHARDED_PREVIEWS = (
-    "the base is sharded over the ranks (--shard-base): no validation previews are rendered during training"
-)
 
 
 @dataclass(frozen=True)
@@ -50,7 +45,7 @@ class TrainingPhase:
     output_dir: Path
     min_free_bytes: int  # the storage guard's reserve, checked before each checkpoint
     previews_done: frozenset[tuple[int, int]] = frozenset()  # (step, prompt index) rendered before a restart
-    shard_base: bool = False  # the base sharded over the ranks (FSDP2): previews are not rendered
+    shard_base: bool = False  # the base sharded over the ranks (FSDP2) instead of a copy per rank
 
 
 class Workers(Protocol):
@@ -76,11 +71,11 @@ def train_phase(
     trainer and the steps completed in the whole run."""
     ranks = ranks or Ranks()
     trainer = LoraTrainer(phase.model_path, placement, phase.config, ranks, shard_base=phase.shard_base)
+    # A preview's forward passes through a sharded base need every rank: they all render it, in step
+    # (whether to go on is agreed at each denoising step), and rank 0 publishes it. Otherwise rank 0 alone.
+    preview_stop = (lambda: ranks.any(should_stop())) if trainer.sharded else should_stop
     previews = None
-    if prompts is not None and trainer.sharded:
-        if ranks.is_main and resume is None:
-            record(DatasetWarning("", PREVIEWS_SKIPPED, SHARDED_PREVIEWS))
-    elif prompts is not None and ranks.is_main:
+    if prompts is not None and (ranks.is_main or trainer.sharded):
         previews = JobPreviews(
             PreviewRenderer(phase.model_path, placement, trainer.transformer),
             preview_requests(phase.settings, phase.preview_steps, phase.preview_seed),
@@ -91,7 +86,8 @@ def train_phase(
             record=record,
             warn=record,
             done=phase.previews_done,
-            should_stop=should_stop,
+            should_stop=preview_stop,
+            publish=ranks.is_main,
         )
         if resume is not None:  # those of the checkpoint's step, if the stop cut them
             previews.after_step(resume.step)
@@ -111,7 +107,8 @@ def train_phase(
                 audio_loss=report.audio_loss,
             )
         )
-        if previews is not None and not should_stop():  # a cancel or shutdown skips pending previews
+        # a cancel or shutdown skips pending previews
+        if previews is not None and report.step in previews.schedule and not preview_stop():
             previews.after_step(report.step)
 
     def on_checkpoint(step: int, path: Path) -> None:

@@ -80,9 +80,12 @@ class JobPreviews:
         warn: Callable[[DatasetWarning], object],
         done: Collection[tuple[int, int]] = frozenset(),
         should_stop: Callable[[], bool] = lambda: False,
+        publish: bool = True,
     ):
         """`done`: (step, prompt index) of previews already rendered (before a restart), not rendered again.
-        `should_stop`: checked at every denoising step; when true, the preview is abandoned unrecorded."""
+        `should_stop`: checked at every denoising step; when true, the preview is abandoned unrecorded.
+        `publish`: write, record and warn; without it a preview is only rendered (what the ranks other than
+        0 do when the base is sharded over them: its forward passes need every rank)."""
         if len(requests) != len(prompts.prompts):
             raise ValueError(f"{len(requests)} preview requests for {len(prompts.prompts)} encoded prompts")
         self._renderer = renderer
@@ -95,6 +98,7 @@ class JobPreviews:
         self._warn = warn
         self._done = done
         self._should_stop = should_stop
+        self._publish = publish
 
     def after_step(self, step: int) -> None:
         """Render every prompt if `step` is a preview step."""
@@ -110,6 +114,8 @@ class JobPreviews:
                 return
             except Exception as exc:  # e.g. out of memory at a large preview size: the run itself is fine
                 log.exception("preview failed", step=step, prompt=index)
+                if not self._publish:
+                    continue
                 self._warn(
                     DatasetWarning(
                         f"validation[{index}]",
@@ -124,6 +130,8 @@ class JobPreviews:
         video = self._renderer.render(
             request, self._prompts.prompts[index], self._prompts.negative, should_stop=self._should_stop
         )
+        if not self._publish:
+            return
         path = preview_file(self._output_dir, step, index)
         audio = video.audio if self._with_audio else None
         written = describe(write_mp4(path, video.frames, video.frame_rate, audio, video.sample_rate))
