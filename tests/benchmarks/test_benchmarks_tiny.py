@@ -124,16 +124,21 @@ def test_audio_step_times_video_only_and_joint_steps():
 
 
 @pytest.mark.integration
-def test_data_parallel_times_one_and_two_ranks_and_counts_the_all_reduce():
+def test_data_parallel_times_one_and_two_ranks_and_counts_the_collectives():
     checks = Preconditions("data_parallel")
+    steps = data_parallel.WARM_UP_STEPS + 1
 
-    # batch 3 over 2 ranks: an uneven split, and rank 0 accumulates two samples under no_sync
-    one, two = data_parallel.measure(frames=9, size=64, steps=data_parallel.WARM_UP_STEPS + 1, batch=3, checks=checks)
+    # batch 3 over 2 ranks: an uneven split, and rank 0 accumulates two samples without reducing
+    one, two, sharded = data_parallel.measure(frames=9, size=64, steps=steps, batch=3, checks=checks)
 
-    assert checks.held == {data_parallel.ONE_THREAD: 1, data_parallel.ALL_STEPS: 1, data_parallel.REDUCED: 1}
-    assert two.reduced_bytes and sum(two.reduced_bytes) == len(two.losses) * two.lora_bytes
+    held = (data_parallel.ONE_THREAD, data_parallel.ALL_STEPS, data_parallel.REDUCED, data_parallel.GATHERED)
+    assert checks.held == dict.fromkeys(held, 1)
+    assert two.reduced_bytes and sum(two.reduced_bytes) == steps * two.lora_bytes
+    # rank 0 reduce-scatters its half of the LoRA's gradients once per step (the tiny LoRA's rows split evenly)
+    assert sum(sharded.reduced_bytes) == steps * sharded.lora_bytes // 2
     for key in one.lora:
         torch.testing.assert_close(two.lora[key], one.lora[key], rtol=1e-4, atol=1e-6)
+        torch.testing.assert_close(sharded.lora[key], one.lora[key], rtol=1e-4, atol=1e-6)
 
 
 def test_preview_cost_times_a_whole_preview_and_training_steps():
