@@ -50,7 +50,7 @@ FPS = 24.0
 WARM_UP_STEPS = 3
 LOOKS = (((0.1, 0.2, 1.0), (0.9, 0.6, 0.0), 1), ((0.9, 0.4, 0.0), (0.0, 0.2, 0.8), -1))  # base, accent, direction
 ONE_THREAD = "torch runs on one thread per rank"
-ALL_STEPS = "both runs trained every step"
+ALL_STEPS = "every run trained every step"
 REDUCED = "DDP reduced every step, exactly the LoRA's bytes"
 GATHERED = "the sharded run all-gathered the base every step"
 

@@ -1,6 +1,6 @@
 """A job trained on two gloo ranks that the service launches with torchrun, all on loopback, with
-authentication on: the same request gives the same LoRA and losses as on one rank, events and cancel
-work as in-process, and a rank killed mid-job ends in a resumed, successful job. And two "nodes": two
+authentication on: a rank killed mid-job ends in a resumed, successful job with the LoRA and losses
+of an uninterrupted one-rank run, and events and cancel work as in-process. And two "nodes": two
 torchrun invocations that something other than the service starts (as a TrainJob would), meeting by
 c10d rendezvous and reporting over the control port's TLS, with the frozen base sharded over them
 (FSDP2, --shard-base), give that LoRA too, and the previews one rank renders."""
@@ -113,10 +113,6 @@ def _assert_same_training(one, other) -> None:
     assert job.billable_units == STEPS
 
 
-def test_two_ranks_train_the_lora_one_rank_trains(one_rank, two_ranks, clips) -> None:
-    _assert_same_training(one_rank, two_ranks.run(training_data_url=str(clips), **REQUEST))
-
-
 def test_a_request_without_batch_size_gets_the_world_size(two_ranks, clips) -> None:
     fields = {k: v for k, v in REQUEST.items() if k != "batch_size"}
     job = two_ranks.create(training_data_url=str(clips), **fields)
@@ -141,7 +137,7 @@ def _worker_pids(job_id: str, rank: int) -> list[int]:
     return pids
 
 
-def test_a_killed_rank_resumes_from_the_checkpoint_and_the_job_succeeds(two_ranks, clips) -> None:
+def test_a_killed_rank_resumes_and_the_job_trains_the_lora_one_rank_trains(one_rank, two_ranks, clips) -> None:
     job = two_ranks.create(training_data_url=str(clips), **REQUEST)
     job_id = job.name.removeprefix("trainingJobs/")
     deadline = time.monotonic() + 300
@@ -155,11 +151,11 @@ def test_a_killed_rank_resumes_from_the_checkpoint_and_the_job_succeeds(two_rank
     os.kill(pids[0], signal.SIGKILL)
     events = two_ranks.events(job.name)
     final = two_ranks.stub.GetTrainingJob(pb.GetTrainingJobRequest(name=job.name))
-    assert final.state == SUCCEEDED, final.error
     resumed = [e.resumed for e in events if e.WhichOneof("event") == "resumed"]
     assert len(resumed) == 1 and resumed[0].from_step in (20, 40), resumed
     assert "attempt 2 of 4" in resumed[0].message
-    assert [s.step for s in _steps(events)] == list(range(1, STEPS + 1))  # repeats after the checkpoint dropped
+    # every step once (the repeats after the checkpoint are not recorded), as one rank trains them
+    _assert_same_training(one_rank, (final, events))
 
 
 def test_cancel_stops_the_ranks_at_a_step_boundary(two_ranks, clips) -> None:
