@@ -27,7 +27,7 @@ from typing import Any, Union, get_args, get_origin
 
 import pytest
 import yaml
-from kubeflow_trainer_api.models import TrainerV1alpha1TrainJob  # type: ignore[import-untyped]
+from kubeflow_trainer_api.models import IoK8sApiCoreV1PodTemplateSpec, TrainerV1alpha1TrainJob  # type: ignore[import-untyped]
 from pydantic import BaseModel, ValidationError
 
 from shared.settings import load_settings
@@ -154,15 +154,20 @@ def missing(model: Any, given: Any, path: str = "") -> Iterator[str]:
                 yield f"{path}.{key}: Field required"
 
 
+def model_problems(model: Any, doc: Doc) -> list[str]:
+    """`doc` against one of the API models: wrong types, unknown fields and missing required ones."""
+    try:
+        parsed = model.from_dict(doc)
+    except BAD_VALUE as error:
+        return list(type_errors(model, doc, "")) or [f".: {error}"]
+    return [f"{path}: unknown field" for path in dropped(doc, parsed.to_dict())] + list(missing(parsed, doc))
+
+
 def api_problems(job: Doc) -> list[str]:
     """The TrainJob against Trainer v2.3.0's API models (kubeflow-trainer-api)."""
     if (job.get("apiVersion"), job.get("kind")) != (API_VERSION, "TrainJob"):
         return [f".: not a {API_VERSION} TrainJob"]
-    try:
-        model = TrainerV1alpha1TrainJob.from_dict(job)
-    except BAD_VALUE as error:
-        return list(type_errors(TrainerV1alpha1TrainJob, job, "")) or [f".: {error}"]
-    return [f"{path}: unknown field" for path in dropped(job, model.to_dict())] + list(missing(model, job))
+    return model_problems(TrainerV1alpha1TrainJob, job)
 
 
 # Kubernetes' RFC 1035 label (IsDNS1035Label in k8s.io/apimachinery, the rule for a Service's name): at
@@ -435,3 +440,13 @@ def test_the_service_accepts_the_worker_settings_it_gets(rendered, variant, tmp_
             Path(env[key]).write_text("PEM")
     settings = load_settings(DistributedSettings, [], service="TRAIN_SVC", prog="train_svc", description="", env=env)
     assert (settings.launch, settings.world_size) == (env.get("LTX_WORKER_LAUNCH", "local"), env["LTX_WORLD_SIZE"])
+
+
+@pytest.mark.parametrize("variant", ["base", "one-node", "multi-node"])
+def test_every_rendered_pod_is_a_pod_of_the_api_models(rendered, variant):
+    """The Deployments' pod templates against Kubernetes' core/v1 models (which kubeflow-trainer-api carries):
+    a field at the wrong level (say, a Secret volume's `items` beside `secret`) is an unknown field."""
+    for doc in rendered[variant]:
+        if doc["kind"] == "Deployment":
+            name = doc["metadata"]["name"]
+            assert model_problems(IoK8sApiCoreV1PodTemplateSpec, doc["spec"]["template"]) == [], name
