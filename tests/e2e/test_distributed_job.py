@@ -12,10 +12,12 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import grpc
 import numpy as np
 import pytest
 import torch
@@ -24,6 +26,7 @@ from safetensors.torch import load_file
 
 from shared.api import common_pb2
 from shared.api import training_service_pb2 as pb
+from shared.api.error_info import error_info
 from shared.bundle import path_from_uri
 from shared.demo_dataset import make_demo_dataset
 from tests.certificates import Authority
@@ -32,6 +35,7 @@ from tests.e2e.processes import free_port
 from train_svc.distributed.attempts import TOKEN_ENV
 from train_svc.distributed.settings import DistributedSettings
 from train_svc.job_run.settings import RunSettings
+from train_svc.training.checkpoint import latest_checkpoint
 
 pytestmark = pytest.mark.integration
 
@@ -173,6 +177,57 @@ def test_cancel_stops_the_ranks_at_a_step_boundary(two_ranks, clips) -> None:
     assert f"cancelled by request at step {final.progress.step}" in last.message, last.message
     assert f"its checkpoint at step {final.progress.step} is kept" in last.message
     assert not _worker_pids(job.name.removeprefix("trainingJobs/"), rank=0)
+
+
+def _watch_until_shutdown(stub, name: str, into: list) -> None:
+    """Every event of the job until the service's shutdown ends the stream (UNAVAILABLE)."""
+    try:
+        for event in stub.WatchTrainingJob(pb.WatchTrainingJobRequest(name=name), timeout=600):
+            into.append(event)
+    except grpc.RpcError as error:
+        assert error.code() == grpc.StatusCode.UNAVAILABLE, error
+
+
+def test_a_shutdown_stops_the_ranks_with_a_checkpoint_of_their_last_step(workdir, principals, clips) -> None:
+    storage = workdir / "shutdown"
+    storage.mkdir()
+    run = RunSettings(preview_steps=PREVIEW_STEPS, checkpoint_every=1000)
+    with own_services(storage, principals, run=run, workers=DistributedSettings(world_size="2")) as stack:
+        services = Services(stack)
+        job = services.create(training_data_url=str(clips), **{**REQUEST, "number_of_steps": 2000})
+        events: list = []
+        watcher = threading.Thread(target=_watch_until_shutdown, args=(services.stub, job.name, events))
+        watcher.start()
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            if services.stub.GetTrainingJob(pb.GetTrainingJobRequest(name=job.name)).progress.step >= 3:
+                break
+            time.sleep(0.2)
+        stack.host.call(stack.training.stop(grace=60.0))  # what SIGTERM does
+        watcher.join(60)
+    job_id = job.name.removeprefix("trainingJobs/")
+    kept = latest_checkpoint(storage / "jobs" / job_id / "checkpoints")
+    last_step = _steps(events)[-1].step
+    assert kept is not None and kept.step == last_step >= 3, "the ranks stopped at a step boundary and kept it"
+    assert [e.checkpoint.step for e in events if e.WhichOneof("event") == "checkpoint"] == [last_step]
+    assert not _worker_pids(job_id, rank=0) and not _worker_pids(job_id, rank=1)
+
+
+def test_workers_that_never_come_fail_the_job_after_its_attempts(workdir, principals, clips) -> None:
+    storage = workdir / "absent"
+    storage.mkdir()
+    workers = DistributedSettings(
+        launch="external", world_size="2", control_port=free_port(), connect_seconds=1, max_attempts=2
+    )
+    with own_services(storage, principals, workers=workers) as stack:
+        job, events = Services(stack).run(training_data_url=str(clips), **REQUEST)
+    assert job.state == pb.TrainingJob.State.STATE_FAILED
+    assert job.error.code == grpc.StatusCode.UNAVAILABLE.value[0]
+    info = error_info(job.error)
+    assert info is not None and info.reason == "WORKER_FAILED"
+    assert "failed 2 times; the last attempt: rank 0 did not connect within 1 s" in job.error.message
+    resumed = [e.resumed for e in events if e.WhichOneof("event") == "resumed"]
+    assert len(resumed) == 1 and "attempt 2 of 2" in resumed[0].message
 
 
 def _node(rendezvous_port: int, job_dir: Path, control: str, ca: Path, log: Path, nodes: int = 2) -> subprocess.Popen:
