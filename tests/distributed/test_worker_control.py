@@ -200,7 +200,7 @@ def test_an_external_attempt_waits_for_rank_zero_with_the_token_in_the_job_folde
     attempts, target = control
     job, stored = _job("e1")
     (tmp_path / "run").mkdir()
-    launch = ExternalLaunch(target, connect_seconds=30)
+    launch = ExternalLaunch(int(target.rsplit(":", 1)[1]), connect_seconds=30)
     attempt = attempts.open(job, 1, 2)
 
     def rank_zero() -> None:
@@ -223,6 +223,6 @@ def test_an_external_attempt_whose_workers_never_come_fails_in_time(control, tmp
     job, _ = _job("e2")
     (tmp_path / "run").mkdir()
     attempt = attempts.open(job, 1, 2)
-    end = ExternalLaunch(target, connect_seconds=0.5).run(job, tmp_path, attempt)
+    end = ExternalLaunch(int(target.rsplit(":", 1)[1]), connect_seconds=0.5).run(job, tmp_path, attempt)
     assert not end.finished and end.failure == "rank 0 did not connect within 0.5 s"
     assert not (tmp_path / "run" / "token").exists()

@@ -26,8 +26,8 @@ _POLL_S = 0.2
 
 
 class ExternalLaunch:
-    def __init__(self, control_target: str, connect_seconds: float):
-        self._control_target = control_target
+    def __init__(self, control_port: int, connect_seconds: float):
+        self._control_port = control_port
         self._connect_seconds = connect_seconds
 
     def run(self, job: Job, job_dir: Path, attempt: Attempt) -> AttemptEnd:
@@ -38,7 +38,8 @@ class ExternalLaunch:
                 job=job.id,
                 attempt=attempt.number,
                 world_size=attempt.world_size,
-                worker_command=f"-m train_svc.worker --job-dir {job_dir} --control {self._control_target}",
+                job_dir=str(job_dir),  # the workers' --job-dir, where this service's storage is mounted
+                control_port=self._control_port,
                 connect_seconds=self._connect_seconds,
             )
             deadline = time.monotonic() + self._connect_seconds

@@ -63,8 +63,6 @@ async def start_workers(
         shard_base=settings.shard_base,
     )
     launch: Launch = (
-        LocalLaunch(config)
-        if settings.launch == "local"
-        else ExternalLaunch(config.control_target, settings.connect_seconds)
+        LocalLaunch(config) if settings.launch == "local" else ExternalLaunch(control.port, settings.connect_seconds)
     )
     return TrainingWorkers(WorkerLauncher(config, attempts, launch), control)
