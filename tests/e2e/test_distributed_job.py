@@ -272,18 +272,18 @@ def test_two_nodes_started_elsewhere_on_a_sharded_base_train_the_lora_one_rank_t
             time.sleep(0.1)
         assert token.stat().st_mode & 0o777 == 0o600
         control = f"127.0.0.1:{control_port}"
+        # beside the two nodes, one more torchrun of one rank that takes itself for the whole job
         alone = _node(free_port(), job_dir, control, authority.cert, workdir / "alone.log", nodes=1)
-        assert alone.wait(120) != 0, "one rank for a job of two is refused"
-        assert "the job trains on 2 ranks; these workers are 1" in (workdir / "alone.log").read_text()
-        assert not (job_dir / "checkpoints").exists() or not any((job_dir / "checkpoints").iterdir())
         port = free_port()
         nodes = [_node(port, job_dir, control, authority.cert, workdir / f"node{n}.log") for n in (0, 1)]
         try:
+            assert alone.wait(120) != 0, "one rank for a job of two is refused"
+            assert "the job trains on 2 ranks; these workers are 1" in (workdir / "alone.log").read_text()
             events = services.events(job.name)
             final = services.stub.GetTrainingJob(pb.GetTrainingJobRequest(name=job.name))
             assert [node.wait(60) for node in nodes] == [0, 0]
         finally:
-            for node in nodes:
+            for node in (alone, *nodes):
                 node.kill()
         _assert_same_training(one_rank, (final, events))
         assert not token.exists(), "the token leaves with its attempt"
