@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import statistics
 import tempfile
 from dataclasses import dataclass
@@ -37,6 +36,7 @@ from torch.distributed.fsdp import FSDPModule
 from torch.distributed.fsdp._fully_shard._fsdp_collectives import DefaultAllGather
 
 from tests.benchmarks.preconditions import Preconditions
+from tests.e2e.processes import free_port
 from tests.training.conftest import striped_clip
 from train_svc.models.base_model import resolve_base_model
 from train_svc.models.device import choose_placement
@@ -140,12 +140,6 @@ def _rank(
         dist.destroy_process_group()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def measure(
     *, frames: int, size: int, steps: int, batch: int, checks: Preconditions
 ) -> tuple[RunResult, RunResult, RunResult]:
@@ -161,7 +155,7 @@ def measure(
         samples_file, out_file = str(Path(tmp) / "samples.pt"), str(Path(tmp) / "rank0.pt")
         torch.save(samples, samples_file)
         for shard_base in (False, True):
-            args = (2, _free_port(), config, samples_file, out_file, shard_base)
+            args = (2, free_port(), config, samples_file, out_file, shard_base)
             mp.spawn(_rank, args=args, nprocs=2, join=True)
             runs.append(torch.load(out_file, weights_only=False))
     two, sharded = runs

@@ -15,7 +15,6 @@ is the same either way, and averaging over two ranks only scales by a power of t
 from __future__ import annotations
 
 import os
-import socket
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +25,7 @@ import torch.multiprocessing as mp
 from torch.distributed.fsdp import FSDPModule
 from torch.distributed.tensor import DTensor
 
+from tests.e2e.processes import free_port
 from train_svc.models.base_model import resolve_base_model
 from train_svc.models.device import choose_placement
 from train_svc.models.tiny_preset import PRESET_NAME
@@ -119,12 +119,6 @@ def _rank(rank: int, port: int, model_path: Path, out: Path, alone: Path) -> Non
         dist.destroy_process_group()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @dataclass
 class Results:
     alone: dict[int, Run]  # batch -> one process
@@ -148,7 +142,7 @@ def results(tmp_path_factory, model_path: Path) -> Results:
         for batch in BATCHES
     }
     (folder / "sharded").mkdir()
-    args = (_free_port(), model_path, folder / "sharded", folder / f"alone{BATCHES[-1]}")
+    args = (free_port(), model_path, folder / "sharded", folder / f"alone{BATCHES[-1]}")
     mp.spawn(_rank, args=args, nprocs=WORLD, join=True)
     saved = [torch.load(folder / "sharded" / f"rank{r}.pt", weights_only=False) for r in range(WORLD)]
     return Results(alone, *([s[key] for s in saved] for key in ("runs", "resumed", "adopted")), folder)
