@@ -270,8 +270,18 @@ MAX_REQUEST_BYTES = 256 * 1024
 
 
 async def serve(config: TrainServiceConfig) -> TrainingService:
-    """Check the settings, resolve the base model (failing fast if it is missing), then start serving."""
+    """Check the settings, take the job store (refused while another service owns it), resolve the base
+    model (failing fast if it is missing), then start serving."""
     config.auth.check(config.server.host)
+    store = JobStore(store_path(config.storage))  # before anything starts: a second owner goes no further
+    try:
+        return await _serve(config, store)
+    except BaseException:
+        store.close()
+        raise
+
+
+async def _serve(config: TrainServiceConfig, store: JobStore) -> TrainingService:
     quiet_model_libraries()
     limit_cpu_threads(config.placement.cpu_threads)
     base_model = resolve_base_model(config.base_model)
@@ -301,7 +311,6 @@ async def serve(config: TrainServiceConfig) -> TrainingService:
         preprocess,
     )
     slots = AcceleratorSlots(config.concurrent_jobs)  # shared by training jobs and generations
-    store = JobStore(store_path(config.storage))
     world_size = workers.launcher.config.world_size if workers is not None else 1
     manager = JobManager(runner, base_model.name, slots, store, config.quotas, batch_size=world_size)
     manager.start(lambda input_json: resolve(input_from_json(input_json)))

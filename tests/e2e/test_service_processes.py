@@ -31,7 +31,7 @@ def _listed_services(port: int) -> set[str]:
         return {s.name for s in next(responses).list_services_response.service}
 
 
-def test_services_run_as_processes_with_health_reflection_and_clean_sigterm(tmp_path: Path):
+def test_services_run_as_processes_with_health_reflection_a_single_owner_and_clean_sigterm(tmp_path: Path):
     serving = health_pb2.HealthCheckResponse.SERVING
     pre = ServiceProcess("preprocess_svc", ["--storage", str(tmp_path)], tmp_path / "preprocess.log")
     train = train_service(tmp_path, "127.0.0.1:1", tmp_path / "train.log")
@@ -43,6 +43,13 @@ def test_services_run_as_processes_with_health_reflection_and_clean_sigterm(tmp_
         train_port = train.start()
         assert _health(train_port, "ltx.trainer.v1.TrainingService") == serving
         assert {"ltx.trainer.v1.TrainingService", "grpc.health.v1.Health"} <= _listed_services(train_port)
+        second = subprocess.run(
+            [sys.executable, "-m", "train_svc", *train.args, "--port", "0"], capture_output=True, text=True, timeout=120
+        )
+        assert second.returncode == 2, "a second service on the same storage is refused at start"
+        assert "is in use by another training service" in second.stderr
+        assert "one service per storage root" in second.stderr
+        assert _health(train_port, "ltx.trainer.v1.TrainingService") == serving
         train.proc.send_signal(signal.SIGTERM)
         assert train.proc.wait(timeout=30) == 0
         pre.proc.send_signal(signal.SIGTERM)

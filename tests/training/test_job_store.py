@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import fcntl
 import sqlite3
+import subprocess
+import sys
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
@@ -197,11 +201,45 @@ def test_a_store_of_schema_1_is_upgraded_in_place_its_jobs_belonging_to_local(tm
     assert store._db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("2",)
 
 
+def _lock_is_free(path: Path) -> bool:
+    with open(path.with_name(path.name + ".owner"), "a") as owner:
+        try:
+            fcntl.flock(owner, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        fcntl.flock(owner, fcntl.LOCK_UN)
+        return True
+
+
 def test_a_store_of_another_schema_is_refused(tmp_path):
     path = tmp_path / "jobs.sqlite3"
-    JobStore(path)._db.execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'")
+    store = JobStore(path)
+    store._db.execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'")
+    store.close()
     with pytest.raises(StoreError, match="schema 99"):
         JobStore(path)
+    assert _lock_is_free(path), "a refused open leaves no lock behind"
+
+
+OPEN_IN_ANOTHER_PROCESS = (
+    "import pathlib, sys; from train_svc.jobs.store import JobStore; JobStore(pathlib.Path(sys.argv[1]))"
+)
+
+
+def test_a_second_owner_of_the_store_is_refused_until_the_first_closes(tmp_path):
+    path = tmp_path / "jobs.sqlite3"
+    first = JobStore(path)
+    other = subprocess.run(
+        [sys.executable, "-c", OPEN_IN_ANOTHER_PROCESS, str(path)], capture_output=True, text=True, timeout=60
+    )
+    assert other.returncode != 0
+    assert f"the job store {path} is in use by another training service" in other.stderr
+    with pytest.raises(StoreError, match="in use by another training service"):
+        JobStore(path)  # in this process too
+    assert not _lock_is_free(path)
+    first.close()
+    assert _lock_is_free(path)
+    JobStore(path).close()
 
 
 def test_an_idle_follower_gets_heartbeats_and_an_interrupted_log_ends_its_followers():

@@ -9,11 +9,17 @@ watcher sees it, so what a watcher has seen survives a crash of the service.
 
 WAL with synchronous=NORMAL: a commit survives the process being killed (SIGKILL, OOM), and the file
 is never corrupted; an operating-system crash or power loss may drop the last few commits.
+
+The store has one owner: opening it takes an exclusive lock (flock) on `<file>.owner` beside it, held
+until `close` or the owner's death, and a second opener, in this process or another, is refused with
+StoreError. Two services on one storage would each resume and run the same jobs.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
 import sqlite3
 import threading
 from dataclasses import dataclass
@@ -82,12 +88,35 @@ def store_path(storage_root: Path) -> Path:
     return storage_root / "train_svc" / "jobs.sqlite3"
 
 
+def _own(path: Path) -> int:
+    """An open descriptor holding the exclusive lock on the store `path`'s owner file; StoreError if taken."""
+    owner = path.with_name(path.name + ".owner")
+    descriptor = os.open(owner, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(descriptor)
+        raise StoreError(
+            f"the job store {path} is in use by another training service (it holds the lock on {owner}): "
+            "one service per storage root"
+        ) from None
+    except OSError as exc:
+        os.close(descriptor)
+        raise StoreError(f"cannot lock the job store {path} ({owner}: {exc}); the volume needs file locks") from exc
+    return descriptor
+
+
 class JobStore:
     def __init__(self, path: Path):
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._owner = _own(path)
+        try:
+            self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        except sqlite3.Error as exc:
+            os.close(self._owner)
+            raise StoreError(f"cannot open the job store {path}: {exc}") from exc
         try:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
@@ -96,8 +125,11 @@ class JobStore:
             self._db.executescript(_SCHEMA)
             self._check_version()
         except sqlite3.DatabaseError as exc:
-            self._db.close()
+            self.close()
             raise StoreError(f"cannot open the job store {path}: {exc}") from exc
+        except StoreError:
+            self.close()
+            raise
 
     def _upgrade(self) -> None:
         """Bring a store of an earlier schema up to this one (foreign keys off while tables are rebuilt)."""
@@ -169,3 +201,6 @@ class JobStore:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+            if self._owner >= 0:
+                os.close(self._owner)  # releases the lock
+                self._owner = -1
