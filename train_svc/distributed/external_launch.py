@@ -16,13 +16,11 @@ from pathlib import Path
 import structlog
 
 from train_svc.distributed.attempts import Attempt
-from train_svc.distributed.launcher import STOP_GRACE_S, AttemptEnd
+from train_svc.distributed.launcher import POLL_S, STOP_GRACE_S, AttemptEnd, wait_for_workers
 from train_svc.distributed.run_files import remove_token, write_token
 from train_svc.jobs.job import Job
 
 log = structlog.get_logger(__name__)
-
-_POLL_S = 0.2
 
 
 class ExternalLaunch:
@@ -43,19 +41,15 @@ class ExternalLaunch:
                 connect_seconds=self._connect_seconds,
             )
             deadline = time.monotonic() + self._connect_seconds
-            while not attempt.connected.wait(_POLL_S):
+            while not attempt.connected.wait(POLL_S):
                 if job.should_stop:
                     return AttemptEnd(finished=False, failure="stopped before the workers connected")
                 if time.monotonic() > deadline:
                     return AttemptEnd(
                         finished=False, failure=f"rank 0 did not connect within {self._connect_seconds:g} s"
                     )
-            stop_seen: float | None = None
-            while not attempt.ended.wait(_POLL_S):
-                if job.should_stop and stop_seen is None:
-                    stop_seen = time.monotonic()
-                if stop_seen is not None and time.monotonic() - stop_seen > STOP_GRACE_S:
-                    return AttemptEnd(finished=False, failure=f"the workers did not stop within {STOP_GRACE_S:g} s")
+            if not wait_for_workers(job, attempt.ended.is_set):
+                return AttemptEnd(finished=False, failure=f"the workers did not stop within {STOP_GRACE_S:g} s")
             finished = attempt.outcome is not None
             return AttemptEnd(finished=finished, failure="" if finished else "rank 0's control stream broke off")
         finally:

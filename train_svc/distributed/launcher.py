@@ -17,6 +17,8 @@ An attempt ends in one of four ways:
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Protocol
@@ -36,6 +38,7 @@ log = structlog.get_logger(__name__)
 
 WORKER_FAILED = "WORKER_FAILED"
 STOP_GRACE_S = 60.0  # after a stop was asked for, how long the workers get to checkpoint and leave
+POLL_S = 0.2
 _LOG_TAIL_CHARS = 1500
 
 
@@ -118,6 +121,18 @@ class WorkerLauncher:
                 f"the training workers failed {self.config.max_attempts} times; the last attempt: {end.failure}{tail}",
             )
         )
+
+
+def wait_for_workers(job: Job, gone: Callable[[], bool]) -> bool:
+    """Wait until `gone()`; False when the job asked to stop over STOP_GRACE_S ago and the workers are not."""
+    stop_seen: float | None = None
+    while not gone():
+        time.sleep(POLL_S)
+        if job.should_stop and stop_seen is None:
+            stop_seen = time.monotonic()
+        if stop_seen is not None and time.monotonic() - stop_seen > STOP_GRACE_S:
+            return False
+    return True
 
 
 def _tail(path: Path) -> str:

@@ -16,13 +16,11 @@ from pathlib import Path
 import structlog
 
 from train_svc.distributed.attempts import TOKEN_ENV, Attempt
-from train_svc.distributed.launcher import STOP_GRACE_S, AttemptEnd, LaunchConfig
+from train_svc.distributed.launcher import AttemptEnd, LaunchConfig, wait_for_workers
 from train_svc.distributed.run_files import run_folder
 from train_svc.jobs.job import Job
 
 log = structlog.get_logger(__name__)
-
-_POLL_S = 0.2
 
 
 class LocalLaunch:
@@ -59,14 +57,8 @@ class LocalLaunch:
         with open(log_file, "wb") as out:
             child = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
             log.info("training workers launched", job=job.id, attempt=attempt.number, pid=child.pid)
-            stop_seen: float | None = None
-            while (code := child.poll()) is None:
-                time.sleep(_POLL_S)
-                if job.should_stop and stop_seen is None:
-                    stop_seen = time.monotonic()
-                if stop_seen is not None and time.monotonic() - stop_seen > STOP_GRACE_S:
-                    child.terminate()  # torchrun stops its ranks on SIGTERM
-                    code = child.wait()
-                    break
+            if not wait_for_workers(job, lambda: child.poll() is not None):
+                child.terminate()  # torchrun stops its ranks on SIGTERM
+            code = child.wait()
         log.info("training workers ended", job=job.id, exit_code=code, seconds=round(time.monotonic() - started, 1))
         return AttemptEnd(finished=code == 0, failure=f"exit code {code}", log=log_file)

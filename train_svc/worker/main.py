@@ -57,11 +57,14 @@ def _connect(settings: WorkerSettings, run: WorkerRun, world_size: int) -> Contr
     """Rank 0's control stream, once the service has admitted it (ControlRefused otherwise)."""
     try:
         token = os.environ.get(TOKEN_ENV) or read_token(settings.job_dir)
+    except OSError as exc:
+        raise ControlRefused(f"no token in {TOKEN_ENV} and none readable in the job's run folder: {exc}") from exc
+    try:
         credentials = (
             grpc.ssl_channel_credentials(settings.control_ca.read_bytes()) if settings.control_ca is not None else None
         )
     except OSError as exc:
-        raise ControlRefused(f"no token in {TOKEN_ENV} and none readable in the job's run folder: {exc}") from exc
+        raise ControlRefused(f"--control-ca {settings.control_ca} cannot be read: {exc}") from exc
     hello = wc.WorkerHello(job_id=run.phase.job_id, attempt=run.attempt, world_size=world_size)
     control = ControlStream(settings.control, token, hello, credentials)
     control.wait_admitted(ADMIT_TIMEOUT_S)
