@@ -5,6 +5,7 @@ serves TLS that the workers verify."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import threading
 import time
@@ -38,22 +39,31 @@ class Settings:
     billable_units_on_success: int = 100
 
 
-@pytest.fixture(scope="module")
-def control() -> Iterator[tuple[Attempts, str]]:
-    host = LoopThread()
-    attempts = Attempts()
-    servicer = WorkerControlServicer(attempts)
+@contextlib.contextmanager
+def _control_port(auth: AuthSettings | None = None) -> Iterator[tuple[Attempts, str]]:
+    """A WorkerControlService on a free loopback port (TLS as `auth` says): its attempts, and its target."""
+    host, attempts = LoopThread(), Attempts()
     running = host.call(
         start_server(
-            [(wc_grpc.add_WorkerControlServiceServicer_to_server, servicer)],
+            [(wc_grpc.add_WorkerControlServiceServicer_to_server, WorkerControlServicer(attempts))],
             [SERVICE_NAME],
             0,
             max_receive_bytes=1 << 20,
+            auth=auth,
+            servicer_authenticates=True,
         )
     )
-    yield attempts, f"127.0.0.1:{running.port}"
-    host.call(stop_server(running, 0))
-    host.close()
+    try:
+        yield attempts, f"127.0.0.1:{running.port}"
+    finally:
+        host.call(stop_server(running, 0))
+        host.close()
+
+
+@pytest.fixture(scope="module")
+def control() -> Iterator[tuple[Attempts, str]]:
+    with _control_port() as port:
+        yield port
 
 
 def _job(job_id: str) -> tuple[Job, list]:
@@ -165,19 +175,7 @@ def test_the_control_port_serves_tls_that_workers_verify(tmp_path) -> None:
     authority = Authority(tmp_path / "ca")
     server_pem = authority.issue("control", cn="train-workers", server=True)
     other = Authority(tmp_path / "other", name="other-ca")
-    host, attempts = LoopThread(), Attempts()
-    running = host.call(
-        start_server(
-            [(wc_grpc.add_WorkerControlServiceServicer_to_server, WorkerControlServicer(attempts))],
-            [SERVICE_NAME],
-            0,
-            max_receive_bytes=1 << 20,
-            auth=AuthSettings(tls_cert=server_pem.cert, tls_key=server_pem.key),
-            servicer_authenticates=True,
-        )
-    )
-    try:
-        target = f"127.0.0.1:{running.port}"
+    with _control_port(AuthSettings(tls_cert=server_pem.cert, tls_key=server_pem.key)) as (attempts, target):
         job, stored = _job("t1")
         attempt = attempts.open(job, 1, 2)
         for wrong in (None, grpc.ssl_channel_credentials(other.cert.read_bytes())):
@@ -191,9 +189,6 @@ def test_the_control_port_serves_tls_that_workers_verify(tmp_path) -> None:
         stream.record(STEP)
         stream.finish(3)
         assert stored == [STEP] and attempt.outcome is not None and attempt.outcome.steps == 3
-    finally:
-        host.call(stop_server(running, 0))
-        host.close()
 
 
 def test_an_external_attempt_waits_for_rank_zero_with_the_token_in_the_job_folder(control, tmp_path) -> None:
