@@ -31,3 +31,19 @@ def principals(tmp_path_factory):
     from tests.principals import make_principals
 
     return make_principals(tmp_path_factory.mktemp("principals"))
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """One real PostgreSQL for the session (tests.postgres_server), on a Unix socket."""
+    from tests.postgres_server import PostgresServer
+
+    server = PostgresServer()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def postgres_url(postgres_server) -> str:
+    """A new, empty database on the session's PostgreSQL."""
+    return postgres_server.database()

@@ -12,7 +12,7 @@ from shared.ready_file import write_ready_file
 from train_svc.config import from_args
 from train_svc.distributed.settings import WorldSizeUnavailable
 from train_svc.distributed.workers import WorkersConfigError
-from train_svc.jobs.store import StoreError
+from train_svc.jobs.store_contract import StoreError
 from train_svc.models.base_model import BaseModelNotFound
 from train_svc.server import serve
 

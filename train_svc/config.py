@@ -21,6 +21,7 @@ from shared.settings import Setting, SettingsModel, load_settings
 from train_svc.distributed.settings import DistributedSettings
 from train_svc.job_run.settings import RunSettings
 from train_svc.jobs.quotas import Quotas
+from train_svc.jobs.store import StoreSettings
 from train_svc.models.base_model import DEFAULT_BASE_MODEL
 from train_svc.models.device import PlacementSettings
 from train_svc.preprocess_link import PreprocessLink
@@ -85,6 +86,7 @@ class TrainServiceConfig(SettingsModel):
     fetch: FetchPolicy = FetchPolicy()
     quotas: Quotas = Quotas()
     space: SpaceGuard = SpaceGuard()
+    store: StoreSettings = StoreSettings()
 
 
 def from_args(argv: Sequence[str] | None = None) -> TrainServiceConfig:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import secrets
+import socket
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -41,15 +44,23 @@ from train_svc.generation.service import (
 from train_svc.job_run.runner import JobRunner, RunnerConfig
 from train_svc.jobs.event_log import LoggedEvent
 from train_svc.jobs.job import Job
-from train_svc.jobs.manager import JobManager
+from train_svc.jobs.manager import FollowInterrupted, JobManager, ManagerSettings
 from train_svc.jobs.quotas import check_storage, principal_folders
-from train_svc.jobs.store import JobStore, store_path
+from train_svc.jobs.store import open_store
+from train_svc.jobs.store_contract import JobStore
 from train_svc.models.base_model import resolve_base_model
 from train_svc.models.device import choose_placement, limit_cpu_threads
 from train_svc.models.library_noise import quiet_model_libraries
 from train_svc.preprocess_client import PreprocessAccess, PreprocessClient
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["TrainingService"].full_name
+
+
+def replica_name() -> str:
+    """This process's name in the job store's leases: host, process id and a random part (ids get reused)."""
+    return f"{socket.gethostname()}/{os.getpid()}/{secrets.token_hex(4)}"
+
+
 log = structlog.get_logger(__name__)
 
 
@@ -113,8 +124,8 @@ class EventMessages:
         self._size = size
         self._messages: OrderedDict[tuple[str, int], pb.WatchTrainingJobResponse] = OrderedDict()
 
-    def of(self, job: Job, logged: LoggedEvent) -> pb.WatchTrainingJobResponse:
-        key = (job.id, logged.sequence)
+    def of(self, job_id: str, logged: LoggedEvent) -> pb.WatchTrainingJobResponse:
+        key = (job_id, logged.sequence)
         message = self._messages.get(key)
         if message is None:
             message = self._messages[key] = job_event(logged)
@@ -151,7 +162,7 @@ class TrainingServicer(pb_grpc.TrainingServiceServicer):
         quota = self._quotas.storage_bytes
         if quota is None:
             return lambda: None
-        folders = principal_folders(self._storage, principal, [job.id for job in self._manager.jobs_of(principal)])
+        folders = principal_folders(self._storage, principal, self._manager.job_ids(principal))
         used = await asyncio.to_thread(bytes_under, folders)
         return lambda: check_storage(quota, principal, used)
 
@@ -190,20 +201,21 @@ class TrainingServicer(pb_grpc.TrainingServiceServicer):
         if request.after_sequence < 0:
             violation = FieldViolation("after_sequence", f"must be >= 0 (got {request.after_sequence})")
             raise InvalidRequest([violation], reason="INVALID_WATCH_REQUEST")
-        job = self._manager.get(request.name, current_caller())
-        if request.after_sequence > job.log.last_sequence:
-            raise AheadOfLog(job.name, request.after_sequence, job.log.last_sequence)
+        job = await asyncio.to_thread(self._manager.get, request.name, current_caller())
+        if request.after_sequence > job.sequence:
+            raise AheadOfLog(job.name, request.after_sequence, job.sequence)
         sent = request.after_sequence
-        async for logged in job.log.follow(request.after_sequence, idle_seconds=self._heartbeat_s):
-            message = heartbeat(sent) if logged is None else self._messages.of(job, logged)
-            try:
-                await asyncio.wait_for(context.write(message), self._write_timeout_s)
-            except TimeoutError:
-                raise WatcherTooSlow(job.name, sent, self._write_timeout_s) from None
-            if logged is not None:
-                sent = logged.sequence
-        if not job.log.closed:  # the log was interrupted: the service is stopping, the job resumes later
-            raise WatchInterrupted(job.name, sent)
+        try:
+            async for logged in self._manager.follow(job.id, request.after_sequence, self._heartbeat_s):
+                message = heartbeat(sent) if logged is None else self._messages.of(job.id, logged)
+                try:
+                    await asyncio.wait_for(context.write(message), self._write_timeout_s)
+                except TimeoutError:
+                    raise WatcherTooSlow(job.name, sent, self._write_timeout_s) from None
+                if logged is not None:
+                    sent = logged.sequence
+        except FollowInterrupted:  # the service is stopping; the job resumes here later or elsewhere
+            raise WatchInterrupted(job.name, sent) from None
 
     async def GenerateVideo(self, request: gen_pb.GenerateVideoRequest, context):
         caller = current_caller()
@@ -270,10 +282,10 @@ MAX_REQUEST_BYTES = 256 * 1024
 
 
 async def serve(config: TrainServiceConfig) -> TrainingService:
-    """Check the settings, take the job store (refused while another service owns it), resolve the base
-    model (failing fast if it is missing), then start serving."""
+    """Check the settings, open the job store (the embedded one is refused while another service owns it),
+    resolve the base model (failing fast if it is missing), then start serving."""
     config.auth.check(config.server.host)
-    store = JobStore(store_path(config.storage))  # before anything starts: a second owner goes no further
+    store = open_store(config.store, config.storage)  # before anything starts: a second owner goes no further
     try:
         return await _serve(config, store)
     except BaseException:
@@ -312,13 +324,23 @@ async def _serve(config: TrainServiceConfig, store: JobStore) -> TrainingService
     )
     slots = AcceleratorSlots(config.concurrent_jobs)  # shared by training jobs and generations
     world_size = workers.launcher.config.world_size if workers is not None else 1
-    manager = JobManager(runner, base_model.name, slots, store, config.quotas, batch_size=world_size)
-    manager.start(lambda input_json: resolve(input_from_json(input_json)))
+    manager = JobManager(
+        runner,
+        slots,
+        store,
+        lambda input_json: resolve(input_from_json(input_json)),
+        ManagerSettings(
+            base_model.name,
+            holder=replica_name(),
+            lease_seconds=config.store.lease_seconds,
+            quotas=config.quotas,
+            batch_size=world_size,
+        ),
+    )
+    manager.start()
     generations = GenerationService(config.storage, base_model, placement, slots, manager.get, space)
     artifacts = ArtifactFinder(manager.get, runner.output_dir, generations.store)
-    lora_access = LoraAccess(
-        config.storage, lambda owner: [job.id for job in manager.jobs_of(owner)], config.extra_lora_dirs
-    )
+    lora_access = LoraAccess(config.storage, manager.job_ids, config.extra_lora_dirs)
     servicer = TrainingServicer(manager, generations, artifacts, lora_access, config)
     running = await start_server(
         [(pb_grpc.add_TrainingServiceServicer_to_server, servicer)],

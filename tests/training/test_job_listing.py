@@ -2,17 +2,28 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
 from shared.request.errors import InvalidRequest
-from train_svc.jobs.listing import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, MAX_PAGE_WEIGHT, page
+from train_svc.jobs.listing import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, MAX_PAGE_WEIGHT, Page, page_of, page_request
 
 
-def numbered(count: int) -> list[tuple[int, str]]:
+def page(
+    items: list[tuple[int, str | None]], page_size: int, token: str, weigh: Callable[[str], int] = lambda item: 0
+) -> Page[str]:
+    """A page as the job manager makes one: the request's rows read newest first (as a store would), then cut."""
+    size, before = page_request(page_size, token)
+    rows = [(n, item) for n, item in reversed(items) if before is None or n < before][: size + 1]
+    return page_of(rows, size, weigh)
+
+
+def numbered(count: int) -> list[tuple[int, str | None]]:
     return [(n, f"job{n}") for n in range(1, count + 1)]
 
 
-def all_pages(items: list[tuple[int, str]], size: int) -> list[list[str]]:
+def all_pages(items: list[tuple[int, str | None]], size: int) -> list[list[str]]:
     pages, token = [], ""
     while True:
         listed = page(items, size, token)
@@ -60,3 +71,9 @@ def test_a_negative_size_or_a_made_up_token_is_refused_by_field(size: int, token
     with pytest.raises(InvalidRequest) as caught:
         page(numbered(3), size, token)
     assert [v.field for v in caught.value.violations] == [field]
+
+
+def test_a_job_that_cannot_be_shown_is_passed_over_without_ending_the_pages() -> None:
+    items: list[tuple[int, str | None]] = [(1, "job1"), (2, None), (3, None), (4, "job4")]
+    assert all_pages(items, 2) == [["job4"], ["job1"]]
+    assert all_pages([(1, None), (2, None), (3, None)], 2) == [[], []]

@@ -8,6 +8,7 @@ import fcntl
 import sqlite3
 import subprocess
 import sys
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -34,7 +35,8 @@ from train_svc.jobs.events import (
     ValidationPreview,
 )
 from train_svc.jobs.job import Job
-from train_svc.jobs.store import JobStore, StoredJob, StoreError
+from train_svc.jobs.sqlite_store import SqliteJobStore
+from train_svc.jobs.store_contract import Lease, NewJob, StoreError
 
 BUNDLE = BundleRef("a.mp4", "file:///s/a.safetensors", "ab" * 32, 123, 9, 64, 96, 24.0, "a cat", "a.mp4", True)
 ARTIFACT = ArtifactWritten("lora_file", "file:///s/lora.safetensors", "cd" * 32, 456)
@@ -88,17 +90,30 @@ def test_an_event_stored_under_a_former_type_name_still_reads():
     assert decode_event("FileSkipped", payload) == SkippedFile("b.mov", "UNREADABLE", "not a video")
 
 
-def _stored(store: JobStore, job_id: str = "j1", request_id: str = "r1", owner: str = "alice", number: int = 1):
+def _stored(store: SqliteJobStore, job_id: str = "j1", owner: str = "alice") -> Lease:
+    """A job stored with its first event (QUEUED), claimed: the lease to record the rest under."""
     created = datetime(2026, 12, 1, tzinfo=UTC)
-    input_json = {"rank": 8, "training_data_url": "x.zip"}
-    stored = StoredJob(job_id, number, owner, request_id, input_json, "ltx2.3-tiny", created)
-    store.add_job(stored)
-    return stored
+    new = NewJob(job_id, owner, "r1", {"rank": 8, "training_data_url": "x.zip"}, "ltx2.3-tiny", created)
+    store.add_job(new, LoggedEvent(1, created, EVENTS[0]), None)
+    lease = store.claim("replica", 30.0, None)
+    assert lease is not None and lease.job_id == job_id
+    return lease
 
 
-def _recorded(store: JobStore, events) -> Job:
-    job = Job(id="j1", settings=Settings(), input_json={}, base_model="m", owner="alice")
-    job.log = EventLog(persist=lambda logged: store.append_event("j1", logged))
+def _restored(store: SqliteJobStore, lease: Lease) -> Job:
+    return Job.restore(
+        store.events("j1"),
+        lambda item: store.append_event("j1", item, lease),
+        id="j1",
+        owner="alice",
+        settings=Settings(),
+        input_json={},
+        base_model="m",
+    )
+
+
+def _recorded(store: SqliteJobStore, lease: Lease, events) -> Job:
+    job = _restored(store, lease)
     for event in events:
         job.record(event)
     return job
@@ -106,14 +121,14 @@ def _recorded(store: JobStore, events) -> Job:
 
 def test_a_job_rebuilt_from_the_store_after_a_restart_is_the_job_recorded(tmp_path):
     path = tmp_path / "jobs.sqlite3"
-    store = JobStore(path)
-    stored = _stored(store)
-    original = _recorded(store, EVENTS[:-3])  # stopped while TRAINING
+    store = SqliteJobStore(path)
+    lease = _stored(store)
+    original = _recorded(store, lease, EVENTS[1:-3])  # stopped while TRAINING
     store.close()
 
-    reopened = JobStore(path)
-    [again] = reopened.jobs()
-    assert again == stored
+    reopened = SqliteJobStore(path)
+    again = reopened.job("j1")
+    assert again is not None and again.state is JobState.TRAINING and again.last_sequence == len(EVENTS) - 3
     logged = reopened.events("j1")
     assert [item.event for item in logged] == EVENTS[:-3]
     job = Job.restore(
@@ -123,21 +138,15 @@ def test_a_job_rebuilt_from_the_store_after_a_restart_is_the_job_recorded(tmp_pa
     assert (job.step, job.samples, job.with_audio, job.training_mode) == (1, 1, True, "video + audio")
     assert job.file_reports == original.file_reports and job.previews == original.previews
     assert job.dataset_ready == EVENTS[7] and job.checkpoints == [EVENTS[10]]
+    relaunched = reopened.claim("replica-2", 30.0, None)
+    assert relaunched is not None and relaunched.job_id == "j1", "the former owner's lease ended with it"
 
 
 def test_a_resuming_job_drops_what_its_log_already_holds_and_numbers_the_rest_on(tmp_path):
-    store = JobStore(tmp_path / "jobs.sqlite3")
-    _stored(store)
-    _recorded(store, EVENTS[:10])
-    job = Job.restore(
-        store.events("j1"),
-        lambda item: store.append_event("j1", item),
-        id="j1",
-        owner="alice",
-        settings=Settings(),
-        input_json={},
-        base_model="m",
-    )
+    store = SqliteJobStore(tmp_path / "jobs.sqlite3")
+    lease = _stored(store)
+    _recorded(store, lease, EVENTS[1:10])
+    job = _restored(store, lease)
     assert job.record(StateChanged(JobState.TRAINING, "training again")) is None
     assert job.record(StepCompleted(1, 100, 0.5, 2e-4, 0.2, 9.0, 0.3, 0.2)) is None
     assert job.record(REPORT) is None and job.record(SampleEncoded(BUNDLE, 96, from_cache=False)) is None
@@ -148,32 +157,15 @@ def test_a_resuming_job_drops_what_its_log_already_holds_and_numbers_the_rest_on
 
 
 def test_a_finished_job_is_restored_closed_and_not_resumed(tmp_path):
-    store = JobStore(tmp_path / "jobs.sqlite3")
-    _stored(store)
-    _recorded(store, EVENTS)
-    job = Job.restore(
-        store.events("j1"),
-        lambda item: None,
-        id="j1",
-        owner="alice",
-        settings=Settings(),
-        input_json={},
-        base_model="m",
-    )
+    store = SqliteJobStore(tmp_path / "jobs.sqlite3")
+    lease = _stored(store)
+    _recorded(store, lease, EVENTS[1:])
+    job = _restored(store, lease)
     assert job.state is JobState.FAILED and job.log.closed and not job.resuming
     assert job.error == EVENTS[-1].error
 
 
-def test_a_request_id_is_used_once_per_owner(tmp_path):
-    store = JobStore(tmp_path / "jobs.sqlite3")
-    _stored(store)
-    with pytest.raises(sqlite3.IntegrityError, match="UNIQUE"):
-        _stored(store, job_id="j2", number=2)
-    _stored(store, job_id="j3", number=3, owner="bob")  # another principal's request ids are its own
-    assert [(job.id, job.owner, job.request_id) for job in store.jobs()] == [("j1", "alice", "r1"), ("j3", "bob", "r1")]
-
-
-def test_a_store_of_schema_1_is_upgraded_in_place_its_jobs_belonging_to_local(tmp_path):
+def test_a_store_of_schema_1_is_upgraded_in_place_its_jobs_belonging_to_local_with_their_state(tmp_path):
     path = tmp_path / "jobs.sqlite3"
     old = sqlite3.connect(path, isolation_level=None)
     old.executescript(
@@ -188,17 +180,22 @@ def test_a_store_of_schema_1_is_upgraded_in_place_its_jobs_belonging_to_local(tm
         INSERT INTO jobs VALUES ('j1', 1, 'r1', '{"rank": 8}', 'm', '2026-12-01T00:00:00+00:00');
         """
     )
-    kind, payload = encode_event(EVENTS[0])
-    old.execute("INSERT INTO events VALUES ('j1', 1, '2026-12-01T00:00:01+00:00', ?, ?)", (kind, payload))
+    for sequence, event in enumerate(EVENTS[:2], start=1):
+        kind, payload = encode_event(event)
+        old.execute("INSERT INTO events VALUES ('j1', ?, '2026-12-01T00:00:01+00:00', ?, ?)", (sequence, kind, payload))
     old.close()
 
-    store = JobStore(path)
-    [job] = store.jobs()
+    store = SqliteJobStore(path)
+    job = store.job("j1")
+    assert job is not None
     assert (job.id, job.owner, job.request_id, job.input_json) == ("j1", "local", "r1", {"rank": 8})
-    assert [item.event for item in store.events("j1")] == [EVENTS[0]]
-    store.append_event("j1", LoggedEvent(2, datetime(2026, 12, 2, tzinfo=UTC), EVENTS[1]))  # foreign key holds
+    assert (job.state, job.last_sequence) == (JobState.PREPROCESSING, 2), "filled in from its events"
+    assert [item.event for item in store.events("j1")] == EVENTS[:2]
+    lease = store.claim("replica", 30.0, None)
+    assert lease is not None
+    store.append_event("j1", LoggedEvent(3, datetime(2026, 12, 2, tzinfo=UTC), EVENTS[2]), lease)  # foreign key holds
     assert store._db.execute("PRAGMA foreign_key_check").fetchall() == []
-    assert store._db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("2",)
+    assert store._db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("3",)
 
 
 def _lock_is_free(path: Path) -> bool:
@@ -213,33 +210,33 @@ def _lock_is_free(path: Path) -> bool:
 
 def test_a_store_of_another_schema_is_refused(tmp_path):
     path = tmp_path / "jobs.sqlite3"
-    store = JobStore(path)
+    store = SqliteJobStore(path)
     store._db.execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'")
     store.close()
-    with pytest.raises(StoreError, match="schema 99"):
-        JobStore(path)
+    with pytest.raises(StoreError, match="schema 99; this version reads 3"):
+        SqliteJobStore(path)
     assert _lock_is_free(path), "a refused open leaves no lock behind"
 
 
 OPEN_IN_ANOTHER_PROCESS = (
-    "import pathlib, sys; from train_svc.jobs.store import JobStore; JobStore(pathlib.Path(sys.argv[1]))"
+    "import pathlib, sys; from train_svc.jobs.sqlite_store import SqliteJobStore as S; S(pathlib.Path(sys.argv[1]))"
 )
 
 
 def test_a_second_owner_of_the_store_is_refused_until_the_first_closes(tmp_path):
     path = tmp_path / "jobs.sqlite3"
-    first = JobStore(path)
+    first = SqliteJobStore(path)
     other = subprocess.run(
         [sys.executable, "-c", OPEN_IN_ANOTHER_PROCESS, str(path)], capture_output=True, text=True, timeout=60
     )
     assert other.returncode != 0
     assert f"the job store {path} is in use by another training service" in other.stderr
     with pytest.raises(StoreError, match="in use by another training service"):
-        JobStore(path)  # in this process too
+        SqliteJobStore(path)  # in this process too
     assert not _lock_is_free(path)
     first.close()
     assert _lock_is_free(path)
-    JobStore(path).close()
+    SqliteJobStore(path).close()
 
 
 def test_an_idle_follower_gets_heartbeats_and_an_interrupted_log_ends_its_followers():
@@ -258,23 +255,37 @@ def test_an_idle_follower_gets_heartbeats_and_an_interrupted_log_ends_its_follow
     assert got[0].sequence == 1 and got[1:] == [None, None]
 
 
-def test_a_stored_job_that_cannot_be_rebuilt_is_left_aside_and_the_others_are_served(tmp_path):
+def test_a_stored_job_that_cannot_be_rebuilt_fails_with_the_reason_and_the_others_are_served(tmp_path):
     from train_svc.accelerator import AcceleratorSlots
-    from train_svc.jobs.manager import JobManager
+    from train_svc.jobs.manager import JobManager, JobNotFound, ManagerSettings
 
-    store = JobStore(tmp_path / "jobs.sqlite3")
-    _stored(store)
-    _recorded(store, EVENTS)  # j1: finished
+    store = SqliteJobStore(tmp_path / "jobs.sqlite3")
+    lease = _stored(store)
+    _recorded(store, lease, EVENTS[1:])  # j1: finished
     created = datetime(2026, 12, 1, tzinfo=UTC)
-    store.add_job(StoredJob("j2", 2, "alice", "", {"rank": 7}, "m", created))  # a request today's rules refuse
+    bad = NewJob("j2", "alice", "", {"rank": 7}, "m", created)  # a request today's rules refuse
+    store.add_job(bad, LoggedEvent(1, created, EVENTS[0]), None)
 
     def settings_of(request: dict) -> Settings:
         if request["rank"] not in (8, 16, 32, 64, 128):
             raise ValueError(f"rank {request['rank']} is not allowed")
         return Settings()
 
-    manager = JobManager(runner=None, base_model_name="m", slots=AcceleratorSlots(1), store=store)
-    manager.start(settings_of)
+    class NeverRuns:
+        def run(self, job: Job) -> None:
+            raise AssertionError(f"{job.id} should not run")
+
+    manager = JobManager(NeverRuns(), AcceleratorSlots(1), store, settings_of, ManagerSettings("m", "replica"))
+    manager.start()
     alice = Caller("alice")
     assert manager.get("trainingJobs/j1", alice).state is JobState.FAILED
     assert [job.id for job in manager.list(alice, 10, "", weigh=lambda job: 1).items] == ["j1"]
+    with pytest.raises(JobNotFound):
+        manager.get("trainingJobs/j2", alice)
+    deadline = time.monotonic() + 10
+    while (stored := store.job("j2")) is not None and not stored.state.is_final and time.monotonic() < deadline:
+        time.sleep(0.02)
+    [*_, failed] = store.events("j2")
+    assert failed.event.state is JobState.FAILED and failed.event.error.reason == "STORED_REQUEST_INVALID"
+    assert "rank 7 is not allowed" in failed.event.message
+    assert manager.stop_jobs(5.0)

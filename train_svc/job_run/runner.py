@@ -60,6 +60,7 @@ from train_svc.jobs.events import (
     StateChanged,
 )
 from train_svc.jobs.job import Job
+from train_svc.jobs.store_contract import LeaseLost
 from train_svc.models.base_model import BaseModel
 from train_svc.models.device import Placement
 from train_svc.training.checkpoint import Checkpoint, CheckpointError, latest_checkpoint
@@ -128,6 +129,8 @@ class JobRunner:
             shutil.rmtree(self.checkpoint_dir(job), ignore_errors=True)
         except JobStopped:
             bound.info("job stopped for shutdown; it resumes on the next start", step=job.step)
+        except LeaseLost as lost:  # nothing more is stored or written: the job is another replica's now
+            bound.warning("job left to the replica that took it over", step=job.step, error=str(lost))
         except Exception as exc:
             if job.cancel_requested.is_set():  # whatever the cancel broke on its way (the preprocessing call)
                 self._ended_by(job, JobCancelled())
@@ -335,6 +338,7 @@ class JobRunner:
             resume,
             record=job.record,
             should_stop=lambda: job.should_stop,
+            fence=job.fence,
         )
         self._check_cancel(job)
         return trainer.lora_state_dict(), trainer.config
@@ -342,6 +346,7 @@ class JobRunner:
     def _export(
         self, job: Job, lora_state: dict[str, torch.Tensor], cfg: TrainConfig, debug: outputs.OutputFile | None
     ) -> None:
+        job.fence()
         job.record(StateChanged(JobState.EXPORTING, "writing the LoRA and its companions"))
         settings = job.settings
         out = self.output_dir(job)

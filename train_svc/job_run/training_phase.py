@@ -66,9 +66,10 @@ def train_phase(
     record: Record,
     should_stop: Callable[[], bool],
     ranks: Ranks | None = None,
+    fence: Callable[[], None] = lambda: None,
 ) -> tuple[LoraTrainer, int]:
     """Train the LoRA of `phase` from `resume` (None: from the start) to its last step or a stop; return the
-    trainer and the steps completed in the whole run."""
+    trainer and the steps completed in the whole run. `fence` is called before each checkpoint is written."""
     ranks = ranks or Ranks()
     trainer = LoraTrainer(phase.model_path, placement, phase.config, ranks, shard_base=phase.shard_base)
     # A preview's forward passes through a sharded base need every rank: they all render it, in step
@@ -120,6 +121,7 @@ def train_phase(
         keep=phase.checkpoint_keep,
         on_checkpoint=on_checkpoint,
         space=SpaceGuard(min_free_bytes=phase.min_free_bytes),
+        fence=fence,
     )
     steps = trainer.train(samples, on_step=on_step, should_stop=should_stop, resume=resume, checkpoints=policy)
     return trainer, steps

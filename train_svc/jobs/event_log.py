@@ -5,6 +5,9 @@ after a sequence number: it first receives what is already recorded, then follow
 the log is closed (the job ended). Appending never waits for watchers: each watcher reads the shared
 list at its own pace, so a slow one holds no copy of anything and slows no one down.
 An event is handed to the `persist` callback (the job store) before anyone can see it.
+
+A log may also mirror a job run elsewhere (train_svc.jobs.feeds): it holds the events from some
+sequence number on, `extend`ed with what the store has, and `backfill`ed when a watcher wants earlier ones.
 """
 
 from __future__ import annotations
@@ -27,12 +30,16 @@ class LoggedEvent:
 
 class EventLog:
     def __init__(
-        self, restored: list[LoggedEvent] | None = None, persist: Callable[[LoggedEvent], None] = lambda logged: None
+        self,
+        restored: list[LoggedEvent] | None = None,
+        persist: Callable[[LoggedEvent], None] = lambda logged: None,
+        base: int = 0,
     ) -> None:
-        """`restored`: the events of a job recorded before a restart, in sequence order."""
+        """`restored`: the job's events numbered from `base` + 1 (all of them with base 0: a restart)."""
+        self._base = base  # the sequence number before the first event held
         self._events: list[LoggedEvent] = list(restored or ())
-        if any(logged.sequence != number for number, logged in enumerate(self._events, start=1)):
-            raise ValueError("restored events must be numbered 1, 2, ... without gaps")
+        if any(logged.sequence != number for number, logged in enumerate(self._events, start=base + 1)):
+            raise ValueError(f"restored events must be numbered {base + 1}, {base + 2}, ... without gaps")
         self._persist = persist
         self._append_lock = threading.Lock()  # numbers and stores events; readers never wait for the store
         self._closed = False
@@ -44,13 +51,41 @@ class EventLog:
         with self._append_lock:
             if self._closed:
                 raise RuntimeError("event log is closed")
-            logged = LoggedEvent(len(self._events) + 1, datetime.now(UTC), event)
+            logged = LoggedEvent(self._base + len(self._events) + 1, datetime.now(UTC), event)
             self._persist(logged)
             with self._lock:
                 self._events.append(logged)
                 waiters = list(self._waiters)
         self._wake(waiters)
         return logged
+
+    def extend(self, stored: list[LoggedEvent]) -> None:
+        """Add events already numbered and stored (by the replica that runs the job); those held are skipped."""
+        with self._lock:
+            last = self._base + len(self._events)
+            newer = [logged for logged in stored if logged.sequence > last]
+            if any(logged.sequence != number for number, logged in enumerate(newer, start=last + 1)):
+                raise ValueError(f"events after {last} must follow it without gaps")
+            self._events.extend(newer)
+            waiters = list(self._waiters) if newer else []
+        self._wake(waiters)
+
+    def backfill(self, earlier: list[LoggedEvent]) -> None:
+        """Add the events just before the first one held (`earlier` ends at that first one's predecessor)."""
+        with self._lock:
+            if not earlier:
+                return
+            if earlier[-1].sequence != self._base or any(
+                logged.sequence != number for number, logged in enumerate(earlier, start=earlier[0].sequence)
+            ):
+                raise ValueError(f"earlier events must end at {self._base} without gaps")
+            self._events[:0] = earlier
+            self._base = earlier[0].sequence - 1
+
+    @property
+    def base(self) -> int:
+        with self._lock:
+            return self._base
 
     def close(self) -> None:
         with self._lock:
@@ -84,11 +119,12 @@ class EventLog:
     @property
     def last_sequence(self) -> int:
         with self._lock:
-            return len(self._events)
+            return self._base + len(self._events)
 
     async def follow(self, after: int = 0, idle_seconds: float | None = None) -> AsyncIterator[LoggedEvent | None]:
-        """Every event after sequence `after`, then live ones until the log closes (or is interrupted); with
-        `idle_seconds`, None whenever that long passes without an event (a heartbeat for the caller)."""
+        """Every event after sequence `after` (at least the log's base), then live ones until the log closes
+        (or is interrupted); with `idle_seconds`, None whenever that long passes without an event (a
+        heartbeat for the caller)."""
         loop = asyncio.get_running_loop()
         flag = asyncio.Event()
         waiter = (loop, flag)
@@ -96,7 +132,7 @@ class EventLog:
         try:
             while True:
                 with self._lock:
-                    batch = self._events[position:]
+                    batch = self._events[max(position - self._base, 0) :]
                     closed = self._closed or self._interrupted
                     if not batch and not closed:
                         flag.clear()

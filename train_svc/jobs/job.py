@@ -10,7 +10,7 @@ last checkpoint making that quick). Everything that run does again is what it di
 from __future__ import annotations
 
 import threading
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -85,16 +85,17 @@ class Job:
     log: EventLog = field(default_factory=EventLog)
     cancel_requested: threading.Event = field(default_factory=threading.Event)
     stop_requested: threading.Event = field(default_factory=threading.Event)  # the service is shutting down
+    # Raises (LeaseLost) when this replica may no longer write the job's files: called before each write.
+    fence: Callable[[], None] = lambda: None
     resuming: bool = False  # re-running after a restart: repeats of logged events are dropped
+    sequence: int = 0  # the sequence number of the newest event applied
     _keys: set[Hashable] = field(default_factory=set)
 
     @classmethod
     def restore(cls, logged: list[LoggedEvent], persist, **fields: Any) -> Job:
         """The job as its stored events left it; it resumes if it was past QUEUED and not finished."""
         job = cls(**fields)
-        for item in logged:
-            job._apply(item.event)
-            job.update_time = item.time
+        job.catch_up(logged)
         job.log = EventLog(logged, persist)
         job.resuming = job.state not in (JobState.QUEUED,) and not job.state.is_final
         if job.state.is_final:
@@ -122,13 +123,21 @@ class Job:
     def should_stop(self) -> bool:
         return self.cancel_requested.is_set() or self.stop_requested.is_set()
 
+    def catch_up(self, logged: list[LoggedEvent]) -> None:
+        """Apply events stored after the ones this record has seen (a view of a job run elsewhere)."""
+        for item in logged:
+            if item.sequence != self.sequence + 1:
+                raise ValueError(f"job {self.id}: event {item.sequence} does not follow {self.sequence}")
+            self._apply(item.event)
+            self.update_time, self.sequence = item.time, item.sequence
+
     def record(self, event: JobEvent) -> LoggedEvent | None:
         """Apply an event to the record and append it to the log (None: a repeat dropped while resuming)."""
         if self.resuming and event_key(event) in self._keys:
             return None
         logged = self.log.append(event)  # stored first: the record never shows what the store lacks
         self._apply(event)
-        self.update_time = logged.time
+        self.update_time, self.sequence = logged.time, logged.sequence
         if isinstance(event, StateChanged) and event.state.is_final:
             self.log.close()
         return logged

@@ -55,21 +55,25 @@ def _number(token: str) -> int:
         raise _bad_token() from None
 
 
-def page(
-    numbered: Sequence[tuple[int, T]], page_size: int, page_token: str, weigh: Callable[[T], int] = lambda item: 0
-) -> Page[T]:
-    """One page of `numbered` ((creation number, item) in creation order), newest first, and the next token."""
+def page_request(page_size: int, page_token: str) -> tuple[int, int | None]:
+    """(the page's size, the creation number its jobs are below, None for the first page)."""
     if page_size < 0:
         raise InvalidRequest([FieldViolation("page_size", f"must be >= 0 (got {page_size})")], reason=_REASON)
-    size = min(page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
-    before = _number(page_token) if page_token else None
-    newest_first = [(n, item) for n, item in reversed(numbered) if before is None or n < before]
-    chunk: list[tuple[int, T]] = []
+    return min(page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE), _number(page_token) if page_token else None
+
+
+def page_of(rows: Sequence[tuple[int, T | None]], size: int, weigh: Callable[[T], int] = lambda item: 0) -> Page[T]:
+    """A page from `rows` ((creation number, item) newest first, at least size + 1 when there are more; an
+    item None is one that cannot be shown, passed over) and the token of the page after it."""
+    items: list[T] = []
     weight = 0
-    for number, item in newest_first[:size]:
-        weight += weigh(item)
-        if chunk and weight > MAX_PAGE_WEIGHT:
-            break
-        chunk.append((number, item))
-    more = len(newest_first) > len(chunk)
-    return Page([item for _, item in chunk], _token(chunk[-1][0]) if more else "")
+    consumed = 0
+    for _, item in rows[:size]:
+        if item is not None:
+            weight += weigh(item)
+            if items and weight > MAX_PAGE_WEIGHT:
+                break
+            items.append(item)
+        consumed += 1
+    more = len(rows) > consumed
+    return Page(items, _token(rows[consumed - 1][0]) if more and consumed else "")

@@ -80,6 +80,7 @@ class CheckpointPolicy:
     keep: int = 2  # the newest checkpoints kept in `folder`; older ones are deleted
     on_checkpoint: Callable[[int, Path], None] = lambda step, path: None
     space: SpaceGuard = NO_RESERVE  # checked before each checkpoint is written
+    fence: Callable[[], None] = lambda: None  # raises when this process may no longer write the job's files
 
     def __post_init__(self) -> None:
         if self.every < 1 or self.keep < 1:

@@ -357,6 +357,7 @@ class LoraTrainer:
     def _write_checkpoint(self, policy: CheckpointPolicy, step: int, optimizer, scheduler, sample_count: int) -> None:
         state = self._checkpoint(step, optimizer, scheduler, sample_count)  # on every rank: it may gather
         if self.ranks.is_main:
+            policy.fence()
             policy.on_checkpoint(step, write_checkpoint(policy.folder, state, keep=policy.keep, space=policy.space))
 
     def _checkpoint(self, step: int, optimizer, scheduler, sample_count: int) -> Checkpoint:

@@ -1,0 +1,58 @@
+"""The PostgreSQL store's schema, as numbered migrations. The service applies the ones a database lacks at
+start, each in its own transaction, under an advisory lock, so replicas starting together migrate once.
+A database migrated further than this version knows is refused."""
+
+from __future__ import annotations
+
+MIGRATIONS_TABLE = "ltx_schema_migrations"
+MIGRATION_LOCK = 7_134_202_315  # the advisory lock key replicas take while migrating
+# Held by every transaction that records a change, until it commits: changes commit in position order, so a
+# watch that has read up to a position never finds a smaller one committed after.
+CHANGES_LOCK = 7_134_202_316
+
+MIGRATIONS: list[tuple[int, str]] = [
+    (
+        1,
+        """
+CREATE TABLE training_jobs (
+    id text PRIMARY KEY,
+    number bigint GENERATED ALWAYS AS IDENTITY UNIQUE,
+    owner text NOT NULL,
+    request_id text,
+    input_json text NOT NULL,
+    base_model text NOT NULL,
+    create_time timestamptz NOT NULL,
+    state text NOT NULL,
+    last_sequence integer NOT NULL,
+    lease_holder text,
+    lease_token bigint NOT NULL DEFAULT 0,
+    lease_expires timestamptz,
+    cancel_requested boolean NOT NULL DEFAULT false,
+    UNIQUE (owner, request_id)
+);
+CREATE INDEX training_jobs_by_owner ON training_jobs (owner, number);
+CREATE INDEX training_jobs_unfinished ON training_jobs (number)
+    WHERE state NOT IN ('SUCCEEDED', 'FAILED', 'CANCELLED');
+CREATE TABLE training_job_events (
+    job_id text NOT NULL REFERENCES training_jobs (id),
+    sequence integer NOT NULL,
+    time timestamptz NOT NULL,
+    kind text NOT NULL,
+    payload text NOT NULL,
+    PRIMARY KEY (job_id, sequence)
+);""",
+    ),
+    (
+        2,
+        """
+CREATE TABLE training_job_changes (
+    position bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    job_id text NOT NULL,
+    owner text NOT NULL,
+    kind text NOT NULL,
+    sequence integer NOT NULL
+);
+CREATE INDEX training_job_changes_by_owner ON training_job_changes (owner, position);""",
+    ),
+]
+SCHEMA_VERSION = MIGRATIONS[-1][0]
