@@ -44,13 +44,20 @@ class LoopThread:
 class Stack:
     host: LoopThread
     preprocess: Any  # preprocess_svc.server.PreprocessService
-    training: Any  # train_svc.server.TrainingService
+    replicas: list[Any]  # train_svc.server.TrainingService, each on its own port
     principals: Principals
     storage: Path
 
     @property
+    def training(self) -> Any:
+        return self.replicas[0]
+
+    @property
     def training_target(self) -> str:
-        return f"127.0.0.1:{self.training.port}"
+        return self.target(0)
+
+    def target(self, replica: int) -> str:
+        return f"127.0.0.1:{self.replicas[replica].port}"
 
     @property
     def preprocess_target(self) -> str:
@@ -60,8 +67,8 @@ class Stack:
         credentials = self.principals.credentials(principal)
         return sync_channel(target or self.training_target, credentials, options=list(options.items()))
 
-    def stub(self, principal: str = "alice") -> training_service_pb2_grpc.TrainingServiceStub:
-        return training_service_pb2_grpc.TrainingServiceStub(self.channel(principal))
+    def stub(self, principal: str = "alice", replica: int = 0) -> training_service_pb2_grpc.TrainingServiceStub:
+        return training_service_pb2_grpc.TrainingServiceStub(self.channel(principal, self.target(replica)))
 
     def preprocess_stub(self, principal: str = "alice") -> preprocess_service_pb2_grpc.PreprocessServiceStub:
         return preprocess_service_pb2_grpc.PreprocessServiceStub(self.channel(principal, self.preprocess_target))
@@ -84,9 +91,11 @@ def service_stack(
     preprocess_storage: Path | None = None,
     preprocess_settings: dict[str, Any] | None = None,
     link_settings: dict[str, Any] | None = None,
+    replicas: int = 1,
     **training_settings: Any,
 ) -> Iterator[Stack]:
-    """Both services, authenticated, on `storage` (the preprocessor on `preprocess_storage` if given).
+    """Both services, authenticated, on `storage` (the preprocessor on `preprocess_storage` if given), with
+    `replicas` training services (more than one needs a shared job store in `training_settings`).
 
     `preprocess_settings` and `training_settings` override any config field, authentication included;
     `link_settings` any field of the training service's PreprocessLink."""
@@ -129,12 +138,15 @@ def service_stack(
                 **training_settings,
             }
         )
-        training = host.call(serve_training(config))
+        started: list[Any] = []
         try:
-            yield Stack(host, preprocess, training, principals, storage)
+            for _ in range(replicas):
+                started.append(host.call(serve_training(config)))
+            yield Stack(host, preprocess, started, principals, storage)
         finally:
-            if not training.manager.draining:
-                host.call(training.stop(grace=2.0))
+            for training in started:
+                if not training.manager.draining:
+                    host.call(training.stop(grace=2.0))
     finally:
         host.call(preprocess.stop(grace=1.0))
         host.close()

@@ -23,13 +23,21 @@ from shared.auth import current_caller
 from shared.disk_usage import bytes_under
 from shared.fetch_policy import create_time_problem
 from shared.grpc_util.server import RunningServer, start_server, stop_server
-from shared.request.errors import DomainError, ErrorCode, FieldViolation, InvalidRequest
+from shared.request.errors import FieldViolation, InvalidRequest
 from shared.request.json_input import input_from_json, input_to_json
 from shared.request.validate import resolve
 from train_svc.accelerator import AcceleratorSlots
+from train_svc.api.collection_watch import JobMessages, watch_jobs
 from train_svc.api.generation_order import generation_order
 from train_svc.api.job_messages import artifact as artifact_message
 from train_svc.api.job_messages import heartbeat, job_event, training_job
+from train_svc.api.watch_errors import (
+    AheadOfLog,
+    CollectionWatcherTooSlow,
+    CollectionWatchInterrupted,
+    WatcherTooSlow,
+    WatchInterrupted,
+)
 from train_svc.artifacts import ArtifactFinder, check_offset, read_chunks
 from train_svc.config import TrainServiceConfig
 from train_svc.distributed.workers import TrainingWorkers, start_workers
@@ -87,36 +95,6 @@ def generation_event(event: GenerationEvent) -> gen_pb.GenerateVideoResponse:
     raise TypeError(f"no API form for generation event {type(event).__name__}")
 
 
-class WatcherTooSlow(DomainError):
-    def __init__(self, name: str, last_sequence: int, timeout: float):
-        message = (
-            f"the stream of {name} accepted nothing for {timeout:g} s and was cut off so it holds nothing up; "
-            f"watch again with after_sequence set to the last sequence received (the server sent up to {last_sequence})"
-        )
-        super().__init__(
-            ErrorCode.RESOURCE_EXHAUSTED, "WATCHER_TOO_SLOW", message, {"name": name, "sent": str(last_sequence)}
-        )
-
-
-class AheadOfLog(DomainError):
-    def __init__(self, name: str, after: int, last: int):
-        message = (
-            f"after_sequence {after} is past the last event of {name} ({last}); events are numbered without "
-            "gaps, so this stream is not this job's (or the service lost its newest events): watch from "
-            f"after_sequence <= {last}"
-        )
-        super().__init__(ErrorCode.OUT_OF_RANGE, "AFTER_SEQUENCE_AHEAD", message, {"name": name, "last": str(last)})
-
-
-class WatchInterrupted(DomainError):
-    def __init__(self, name: str, sent: int):
-        message = (
-            f"the training service is shutting down; {name} resumes when it is back: watch again with "
-            "after_sequence set to the last sequence received"
-        )
-        super().__init__(ErrorCode.UNAVAILABLE, "SHUTTING_DOWN", message, {"name": name, "sent": str(sent)})
-
-
 class EventMessages:
     """Each logged event turned into its message once, however many watchers send it."""
 
@@ -156,6 +134,7 @@ class TrainingServicer(pb_grpc.TrainingServiceServicer):
         self._heartbeat_s = config.heartbeat_seconds
         self._write_timeout_s = config.watch_write_timeout_seconds
         self._messages = EventMessages()
+        self._job_messages = JobMessages()
 
     async def _storage_admission(self, principal: str) -> Callable[[], None]:
         """What admits new work of `principal` under its storage quota (QuotaExceeded when over it)."""
@@ -216,6 +195,22 @@ class TrainingServicer(pb_grpc.TrainingServiceServicer):
                     sent = logged.sequence
         except FollowInterrupted:  # the service is stopping; the job resumes here later or elsewhere
             raise WatchInterrupted(job.name, sent) from None
+
+    async def WatchTrainingJobs(  # type: ignore[override]
+        self, request: pb.WatchTrainingJobsRequest, context: grpc.aio.ServicerContext
+    ) -> None:
+        sent = ""
+
+        async def send(message: pb.WatchTrainingJobsResponse) -> None:
+            nonlocal sent
+            try:
+                await asyncio.wait_for(context.write(message), self._write_timeout_s)
+            except TimeoutError:
+                raise CollectionWatcherTooSlow(sent, self._write_timeout_s) from None
+            sent = message.resume_token
+
+        await watch_jobs(self._manager, request, current_caller(), send, self._job_messages, self._heartbeat_s)
+        raise CollectionWatchInterrupted(sent)  # it ends only when the service stops
 
     async def GenerateVideo(self, request: gen_pb.GenerateVideoRequest, context):
         caller = current_caller()

@@ -368,6 +368,94 @@ class WatchTrainingJobRequest(_message.Message):
 Global___WatchTrainingJobRequest: _TypeAlias = WatchTrainingJobRequest  # noqa: Y015
 
 @_typing.final
+class WatchTrainingJobsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STATES_FIELD_NUMBER: _builtins.int
+    RESUME_TOKEN_FIELD_NUMBER: _builtins.int
+    resume_token: _builtins.str
+    """The resume_token of the last message received; empty to list the jobs first. At most 128 characters."""
+    @_builtins.property
+    def states(self) -> _containers.RepeatedScalarFieldContainer[Global___TrainingJob.State.ValueType]:
+        """Only jobs in these states (after each change); empty: every job. STATE_UNSPECIFIED is INVALID_ARGUMENT."""
+
+    def __init__(
+        self,
+        *,
+        states: _abc.Iterable[Global___TrainingJob.State.ValueType] | None = ...,
+        resume_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["resume_token", b"resume_token", "states", b"states"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___WatchTrainingJobsRequest: _TypeAlias = WatchTrainingJobsRequest  # noqa: Y015
+
+@_typing.final
+class WatchTrainingJobsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    class _Type:
+        ValueType = _typing.NewType("ValueType", _builtins.int)
+        V: _TypeAlias = ValueType  # noqa: Y015
+
+    class _TypeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[WatchTrainingJobsResponse._Type.ValueType], _builtins.type):
+        DESCRIPTOR: _descriptor.EnumDescriptor
+        TYPE_UNSPECIFIED: WatchTrainingJobsResponse._Type.ValueType  # 0
+        TYPE_ADDED: WatchTrainingJobsResponse._Type.ValueType  # 1
+        """The job was created (or, before TYPE_SYNCED, is one of the jobs listed)."""
+        TYPE_MODIFIED: WatchTrainingJobsResponse._Type.ValueType  # 2
+        """The job changed: it got an event (WatchTrainingJob streams the event itself)."""
+        TYPE_DELETED: WatchTrainingJobsResponse._Type.ValueType  # 3
+        """The job was deleted (this version deletes no job yet)."""
+        TYPE_SYNCED: WatchTrainingJobsResponse._Type.ValueType  # 4
+        """Every job there was when the watch started has been sent: what follows are changes."""
+        TYPE_HEARTBEAT: WatchTrainingJobsResponse._Type.ValueType  # 5
+        """Nothing changed for a while; resume_token is the newest."""
+
+    class Type(_Type, metaclass=_TypeEnumTypeWrapper): ...
+    TYPE_UNSPECIFIED: WatchTrainingJobsResponse.Type.ValueType  # 0
+    TYPE_ADDED: WatchTrainingJobsResponse.Type.ValueType  # 1
+    """The job was created (or, before TYPE_SYNCED, is one of the jobs listed)."""
+    TYPE_MODIFIED: WatchTrainingJobsResponse.Type.ValueType  # 2
+    """The job changed: it got an event (WatchTrainingJob streams the event itself)."""
+    TYPE_DELETED: WatchTrainingJobsResponse.Type.ValueType  # 3
+    """The job was deleted (this version deletes no job yet)."""
+    TYPE_SYNCED: WatchTrainingJobsResponse.Type.ValueType  # 4
+    """Every job there was when the watch started has been sent: what follows are changes."""
+    TYPE_HEARTBEAT: WatchTrainingJobsResponse.Type.ValueType  # 5
+    """Nothing changed for a while; resume_token is the newest."""
+
+    TYPE_FIELD_NUMBER: _builtins.int
+    TRAINING_JOB_FIELD_NUMBER: _builtins.int
+    RESUME_TOKEN_FIELD_NUMBER: _builtins.int
+    type: Global___WatchTrainingJobsResponse.Type.ValueType
+    resume_token: _builtins.str
+    """Resume a watch after this message with it (opaque)."""
+    @_builtins.property
+    def training_job(self) -> Global___TrainingJob:
+        """The job as of the change or later, without dataset_report (GetTrainingJob has it); unset for
+        TYPE_SYNCED and TYPE_HEARTBEAT.
+        """
+
+    def __init__(
+        self,
+        *,
+        type: Global___WatchTrainingJobsResponse.Type.ValueType = ...,
+        training_job: Global___TrainingJob | None = ...,
+        resume_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["training_job", b"training_job"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["resume_token", b"resume_token", "training_job", b"training_job", "type", b"type"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___WatchTrainingJobsResponse: _TypeAlias = WatchTrainingJobsResponse  # noqa: Y015
+
+@_typing.final
 class TrainingJob(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 

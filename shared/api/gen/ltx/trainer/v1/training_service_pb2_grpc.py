@@ -67,6 +67,11 @@ class TrainingServiceStub:
                 request_serializer=ltx_dot_trainer_dot_v1_dot_training__service__pb2.WatchTrainingJobRequest.SerializeToString,
                 response_deserializer=ltx_dot_trainer_dot_v1_dot_training__service__pb2.WatchTrainingJobResponse.FromString,
                 _registered_method=True)
+        self.WatchTrainingJobs = channel.unary_stream(
+                '/ltx.trainer.v1.TrainingService/WatchTrainingJobs',
+                request_serializer=ltx_dot_trainer_dot_v1_dot_training__service__pb2.WatchTrainingJobsRequest.SerializeToString,
+                response_deserializer=ltx_dot_trainer_dot_v1_dot_training__service__pb2.WatchTrainingJobsResponse.FromString,
+                _registered_method=True)
         self.GenerateVideo = channel.unary_stream(
                 '/ltx.trainer.v1.TrainingService/GenerateVideo',
                 request_serializer=ltx_dot_trainer_dot_v1_dot_generation__pb2.GenerateVideoRequest.SerializeToString,
@@ -141,6 +146,22 @@ class TrainingServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def WatchTrainingJobs(self, request, context):
+        """The caller's jobs (an admin's: every job) as a stream of changes, list-then-watch: without a
+        resume_token, first TYPE_ADDED for each job now (newest first), then TYPE_SYNCED, then a message for
+        every change as it happens (TYPE_ADDED for a new job, TYPE_MODIFIED for each of its events), with
+        the job as of that change or later, without its dataset_report. With `states`, only jobs in those states after
+        the change are sent. Every message carries a resume_token: a watch started with it, on any replica,
+        sends every change after that message (no list, no TYPE_SYNCED). A token older than the changes the
+        service keeps (the newest 100,000) is OUT_OF_RANGE, reason RESUME_TOKEN_EXPIRED: watch again without
+        one. An idle stream gets TYPE_HEARTBEAT with the newest resume_token every few seconds; a watcher
+        that stops reading is cut off (RESOURCE_EXHAUSTED, WATCHER_TOO_SLOW); during shutdown streams end
+        UNAVAILABLE.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def GenerateVideo(self, request, context):
         """Generates a video (with sound) from a prompt, with a finished job's LoRA, a LoRA file, or the base
         model alone. Streams progress and a preview frame, then the result as an artifact reference
@@ -185,6 +206,11 @@ def add_TrainingServiceServicer_to_server(servicer, server):
                     servicer.WatchTrainingJob,
                     request_deserializer=ltx_dot_trainer_dot_v1_dot_training__service__pb2.WatchTrainingJobRequest.FromString,
                     response_serializer=ltx_dot_trainer_dot_v1_dot_training__service__pb2.WatchTrainingJobResponse.SerializeToString,
+            ),
+            'WatchTrainingJobs': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchTrainingJobs,
+                    request_deserializer=ltx_dot_trainer_dot_v1_dot_training__service__pb2.WatchTrainingJobsRequest.FromString,
+                    response_serializer=ltx_dot_trainer_dot_v1_dot_training__service__pb2.WatchTrainingJobsResponse.SerializeToString,
             ),
             'GenerateVideo': grpc.unary_stream_rpc_method_handler(
                     servicer.GenerateVideo,
@@ -339,6 +365,33 @@ class TrainingService:
             '/ltx.trainer.v1.TrainingService/WatchTrainingJob',
             ltx_dot_trainer_dot_v1_dot_training__service__pb2.WatchTrainingJobRequest.SerializeToString,
             ltx_dot_trainer_dot_v1_dot_training__service__pb2.WatchTrainingJobResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchTrainingJobs(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/ltx.trainer.v1.TrainingService/WatchTrainingJobs',
+            ltx_dot_trainer_dot_v1_dot_training__service__pb2.WatchTrainingJobsRequest.SerializeToString,
+            ltx_dot_trainer_dot_v1_dot_training__service__pb2.WatchTrainingJobsResponse.FromString,
             options,
             channel_credentials,
             insecure,

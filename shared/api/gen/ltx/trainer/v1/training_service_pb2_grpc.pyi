@@ -73,6 +73,18 @@ class TrainingServiceStub:
     RESOURCE_EXHAUSTED, reason WATCHER_TOO_SLOW; it may resume from its last sequence.
     While the service shuts down, streams end with UNAVAILABLE: reconnect and resume.
     """
+    WatchTrainingJobs: _grpc.UnaryStreamMultiCallable[_training_service_pb2.WatchTrainingJobsRequest, _training_service_pb2.WatchTrainingJobsResponse]
+    """The caller's jobs (an admin's: every job) as a stream of changes, list-then-watch: without a
+    resume_token, first TYPE_ADDED for each job now (newest first), then TYPE_SYNCED, then a message for
+    every change as it happens (TYPE_ADDED for a new job, TYPE_MODIFIED for each of its events), with
+    the job as of that change or later, without its dataset_report. With `states`, only jobs in those states after
+    the change are sent. Every message carries a resume_token: a watch started with it, on any replica,
+    sends every change after that message (no list, no TYPE_SYNCED). A token older than the changes the
+    service keeps (the newest 100,000) is OUT_OF_RANGE, reason RESUME_TOKEN_EXPIRED: watch again without
+    one. An idle stream gets TYPE_HEARTBEAT with the newest resume_token every few seconds; a watcher
+    that stops reading is cut off (RESOURCE_EXHAUSTED, WATCHER_TOO_SLOW); during shutdown streams end
+    UNAVAILABLE.
+    """
     GenerateVideo: _grpc.UnaryStreamMultiCallable[_generation_pb2.GenerateVideoRequest, _generation_pb2.GenerateVideoResponse]
     """Generates a video (with sound) from a prompt, with a finished job's LoRA, a LoRA file, or the base
     model alone. Streams progress and a preview frame, then the result as an artifact reference
@@ -126,6 +138,18 @@ class TrainingServiceAsyncStub(TrainingServiceStub):
     A watcher that stops reading is cut off rather than allowed to hold anything up:
     RESOURCE_EXHAUSTED, reason WATCHER_TOO_SLOW; it may resume from its last sequence.
     While the service shuts down, streams end with UNAVAILABLE: reconnect and resume.
+    """
+    WatchTrainingJobs: _aio.UnaryStreamMultiCallable[_training_service_pb2.WatchTrainingJobsRequest, _training_service_pb2.WatchTrainingJobsResponse]  # type: ignore[assignment]
+    """The caller's jobs (an admin's: every job) as a stream of changes, list-then-watch: without a
+    resume_token, first TYPE_ADDED for each job now (newest first), then TYPE_SYNCED, then a message for
+    every change as it happens (TYPE_ADDED for a new job, TYPE_MODIFIED for each of its events), with
+    the job as of that change or later, without its dataset_report. With `states`, only jobs in those states after
+    the change are sent. Every message carries a resume_token: a watch started with it, on any replica,
+    sends every change after that message (no list, no TYPE_SYNCED). A token older than the changes the
+    service keeps (the newest 100,000) is OUT_OF_RANGE, reason RESUME_TOKEN_EXPIRED: watch again without
+    one. An idle stream gets TYPE_HEARTBEAT with the newest resume_token every few seconds; a watcher
+    that stops reading is cut off (RESOURCE_EXHAUSTED, WATCHER_TOO_SLOW); during shutdown streams end
+    UNAVAILABLE.
     """
     GenerateVideo: _aio.UnaryStreamMultiCallable[_generation_pb2.GenerateVideoRequest, _generation_pb2.GenerateVideoResponse]  # type: ignore[assignment]
     """Generates a video (with sound) from a prompt, with a finished job's LoRA, a LoRA file, or the base
@@ -207,6 +231,24 @@ class TrainingServiceServicer(metaclass=_abc_1.ABCMeta):
         A watcher that stops reading is cut off rather than allowed to hold anything up:
         RESOURCE_EXHAUSTED, reason WATCHER_TOO_SLOW; it may resume from its last sequence.
         While the service shuts down, streams end with UNAVAILABLE: reconnect and resume.
+        """
+
+    @_abc_1.abstractmethod
+    def WatchTrainingJobs(
+        self,
+        request: _training_service_pb2.WatchTrainingJobsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_training_service_pb2.WatchTrainingJobsResponse], _abc.AsyncIterator[_training_service_pb2.WatchTrainingJobsResponse]]:
+        """The caller's jobs (an admin's: every job) as a stream of changes, list-then-watch: without a
+        resume_token, first TYPE_ADDED for each job now (newest first), then TYPE_SYNCED, then a message for
+        every change as it happens (TYPE_ADDED for a new job, TYPE_MODIFIED for each of its events), with
+        the job as of that change or later, without its dataset_report. With `states`, only jobs in those states after
+        the change are sent. Every message carries a resume_token: a watch started with it, on any replica,
+        sends every change after that message (no list, no TYPE_SYNCED). A token older than the changes the
+        service keeps (the newest 100,000) is OUT_OF_RANGE, reason RESUME_TOKEN_EXPIRED: watch again without
+        one. An idle stream gets TYPE_HEARTBEAT with the newest resume_token every few seconds; a watcher
+        that stops reading is cut off (RESOURCE_EXHAUSTED, WATCHER_TOO_SLOW); during shutdown streams end
+        UNAVAILABLE.
         """
 
     @_abc_1.abstractmethod
