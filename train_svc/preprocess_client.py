@@ -4,16 +4,21 @@ It calls as this service's own principal (a token file re-read for every call, a
 certificate of this service over TLS) and names the job's owner, whose uploads and cache the dataset may
 use. A job asked to stop (cancelled, or the service shutting down) cancels its call within a fraction
 of a second, so the preprocessor stops fetching and decoding for it at once.
+
+The target may name several preprocessors (`dns:///name:port`, `ipv4:a:p,b:p`): calls are spread over
+every address (round robin), and a broken stream is asked again (train_svc.preprocess_retry).
 """
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Generator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import grpc
+import structlog
 
 from shared.api import common_pb2, preprocess_service_pb2, preprocess_service_pb2_grpc
 from shared.api.bundle_codec import bundle_ref_from_proto
@@ -32,8 +37,14 @@ from train_svc.jobs.events import (
     SkippedFile,
 )
 from train_svc.jobs.job import Job
+from train_svc.preprocess_retry import LOST_CODE, Replay, backoff, retryable
 
-_CHANNEL_OPTIONS = [("grpc.max_receive_message_length", 8 * 1024 * 1024)]
+log = structlog.get_logger(__name__)
+
+_CHANNEL_OPTIONS = [
+    ("grpc.max_receive_message_length", 8 * 1024 * 1024),
+    ("grpc.service_config", json.dumps({"loadBalancingConfig": [{"round_robin": {}}]})),
+]
 _STOP_POLL_S = 0.2
 _MEDIA_KIND = {common_pb2.MEDIA_KIND_VIDEO: "video", common_pb2.MEDIA_KIND_IMAGE: "image"}
 _DELIVERY = {
@@ -63,13 +74,13 @@ def _to_event(message: preprocess_service_pb2.PreprocessResponse) -> PreprocessE
     return None  # an event type newer than this client: nothing to act on
 
 
-def _failure(err: grpc.RpcError) -> DatasetFailure:
+def _failure(err: grpc.RpcError, attempts: int) -> DatasetFailure:
     _, info = error_details(err)
     code = err.code()
     reason = info.reason if info is not None else f"PREPROCESS_{code.name}"
     files = tuple(f for f in (info.metadata.get("files", "") if info else "").split("\n") if f)
-    if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED) and info is None:
-        message = f"the preprocessing service is unreachable: {err.details()}"
+    if retryable(err):
+        message = f"the preprocessing service failed {attempts} call(s) in a row; the last: {err.details()}"
     else:
         message = err.details() or code.name
     return DatasetFailure(JobError(code.name, reason, message, files))
@@ -118,11 +129,14 @@ class PreprocessClient:
         by_value: bool = False,
         storage_root: Path | None = None,
         access: PreprocessAccess | None = None,
+        attempts: int = 5,
     ):
+        """`attempts`: calls a job makes in all when streams break (see preprocess_retry)."""
         if by_value and storage_root is None:
             raise ValueError("bundles by value need a storage root to write them to")
         self.target = target
         self.by_value = by_value
+        self._attempts = attempts
         # Where bundles sent by value are written (one folder per job); None by reference.
         self._bundle_root = storage_root / "jobs" if by_value and storage_root is not None else None
         self._access = access or PreprocessAccess()
@@ -150,8 +164,39 @@ class PreprocessClient:
         )
 
     def __call__(self, job: Job) -> Generator[PreprocessEvent, None, None]:
-        call = self._stub.Preprocess(self.request_for(job), timeout=24 * 3600, metadata=self._access.metadata())
+        """The job's dataset events, each once, over as many calls as broken streams take."""
         receiver = BundleReceiver(self._bundle_root / job.id / "bundles") if self._bundle_root is not None else None
+        replay = Replay()
+        attempt = 1
+        try:
+            while True:
+                try:
+                    yield from self._call(job, receiver, replay)
+                    return
+                except grpc.RpcError as err:
+                    if job.should_stop or not retryable(err) or attempt >= self._attempts:
+                        raise _failure(err, attempt) from None
+                    wait = backoff(attempt)
+                    log.warning(
+                        "preprocess stream broke; asking again", job=job.id, attempt=attempt, error=err.details()
+                    )
+                    yield DatasetWarning(
+                        "",
+                        LOST_CODE,
+                        f"the preprocessing stream broke ({err.code().name}: {err.details()}); asked again in "
+                        f"{wait:g} s (call {attempt + 1} of at most {self._attempts}); what arrived is kept",
+                    )
+                    if job.stop_requested.wait(wait) or job.cancel_requested.is_set():
+                        raise _failure(err, attempt) from None  # the runner ends the job as asked
+                    attempt += 1
+        except BundleTransferError as exc:
+            raise DatasetFailure(JobError("DATA_LOSS", "BUNDLE_TRANSFER_FAILED", str(exc))) from None
+
+    def _call(
+        self, job: Job, receiver: BundleReceiver | None, replay: Replay
+    ) -> Generator[PreprocessEvent, None, None]:
+        """One Preprocess call: its events that are new to the job."""
+        call = self._stub.Preprocess(self.request_for(job), timeout=24 * 3600, metadata=self._access.metadata())
         done = threading.Event()
         threading.Thread(
             target=_cancel_when_stopped, args=(call, job, done), name="preprocess-stop", daemon=True
@@ -159,16 +204,14 @@ class PreprocessClient:
         try:
             for message in call:
                 event: PreprocessEvent | None
-                if receiver is not None and message.WhichOneof("event") in ("bundle_chunk", "bundle"):
-                    event = _received(receiver, message)
+                kind = message.WhichOneof("event")
+                if receiver is not None and kind in ("bundle_chunk", "bundle"):
+                    sample_id = message.bundle_chunk.sample_id if kind == "bundle_chunk" else message.bundle.sample_id
+                    event = None if replay.has_bundle(sample_id) else _received(receiver, message)
                 else:
                     event = _to_event(message)
-                if event is not None:
+                if event is not None and replay.fresh(event):
                     yield event
-        except grpc.RpcError as err:
-            raise _failure(err) from None
-        except BundleTransferError as exc:
-            raise DatasetFailure(JobError("DATA_LOSS", "BUNDLE_TRANSFER_FAILED", str(exc))) from None
         finally:
             done.set()
             call.cancel()

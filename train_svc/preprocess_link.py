@@ -5,11 +5,28 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
+from pydantic import Field
+
 from shared.settings import Setting, SettingsModel
 
 
 class PreprocessLink(SettingsModel):
-    target: Annotated[str, Setting("--preprocess-target", "LTX_PREPROCESS_TARGET", "HOST:PORT of PreprocessService")]
+    target: Annotated[
+        str,
+        Setting(
+            "--preprocess-target",
+            "LTX_PREPROCESS_TARGET",
+            "gRPC target of PreprocessService: HOST:PORT, dns:///NAME:PORT or ipv4:A:P,B:P (round robin)",
+        ),
+    ]
+    attempts: Annotated[
+        int,
+        Setting(
+            "--preprocess-attempts",
+            "LTX_PREPROCESS_ATTEMPTS",
+            "Preprocess calls a job makes in all when streams break (UNAVAILABLE) before it fails",
+        ),
+    ] = Field(5, ge=1, le=50)
     # The client certificate, under TLS, is this service's own --tls-cert/--tls-key, as a mesh identity is.
     token_file: Annotated[
         Path | None,

@@ -296,6 +296,7 @@ async def _serve(config: TrainServiceConfig, store: JobStore) -> TrainingService
     preprocess = PreprocessClient(
         config.preprocess.target,
         by_value=config.preprocess.bundle_delivery == "value",
+        attempts=config.preprocess.attempts,
         storage_root=config.storage,
         access=PreprocessAccess(
             token_file=config.preprocess.token_file,

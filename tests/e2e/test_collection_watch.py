@@ -88,9 +88,7 @@ def test_a_watch_lists_the_jobs_then_follows_changes_made_on_the_other_replica_a
     assert {m.type for m in after_sync[1:]} == {Type.TYPE_MODIFIED}
     assert after_sync[-1].training_job.state == FAILED
 
-    resumed = _read(
-        stack, lambda got: len(got) == len(after_sync), replica=0, resume_token=live[synced].resume_token
-    )
+    resumed = _read(stack, lambda got: len(got) == len(after_sync), replica=0, resume_token=live[synced].resume_token)
     assert _summary(resumed) == _summary(after_sync), "the same changes, from the other replica, no list"
     assert [m.resume_token for m in resumed] == [m.resume_token for m in after_sync]
     assert resumed[-1].training_job.state == FAILED

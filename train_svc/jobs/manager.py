@@ -8,8 +8,9 @@ quota, so one tenant's backlog never holds up another's.
 
 The job store holds every job and event (train_svc.jobs.store_contract), so any replica answers for any
 job and a restart loses none: jobs that were running are claimed first (in creation order), then the
-queued ones (train_svc.jobs.claims). Jobs this replica runs are answered from memory; the others from
-views of their stored events (train_svc.jobs.views), and watchers follow feeds (train_svc.jobs.feeds).
+queued ones (train_svc.jobs.claims). Calls are answered from views of the stored events
+(train_svc.jobs.views), also for jobs this replica runs: what a call shows is what the store holds, so a
+watcher that saw an event never gets an older job from Get. Watchers follow feeds (train_svc.jobs.feeds).
 Shutting down (`refuse_new_jobs`, then `stop_jobs`) refuses new jobs, asks running ones to stop at
 their next step boundary (they checkpoint and their leases go, to resume here or on another replica)
 and waits for them up to a deadline. Job threads are daemons, so a job that cannot stop in time never
@@ -166,7 +167,7 @@ class JobManager:
         return existing
 
     def _view(self, stored: StoredJob) -> Job:
-        job = self._claims.held(stored.id) or self._views.of(stored)
+        job = self._views.of(stored)
         if job is None:
             raise JobNotFound(NAME_PREFIX + stored.id)
         return job
@@ -177,7 +178,7 @@ class JobManager:
         stored = self._store.job(job_id) if name.startswith(NAME_PREFIX) and job_id else None
         if stored is None or not caller.owns(stored.owner):
             raise JobNotFound(name)
-        job = self._claims.held(job_id) or self._views.of(stored)
+        job = self._views.of(stored)
         if job is None:
             raise JobNotFound(name)
         return job
@@ -190,12 +191,12 @@ class JobManager:
         the store a page at a time."""
         size, before = page_request(page_size, page_token)
         rows = self._store.page(None if caller.admin else caller.principal, before, size + 1)
-        views = [(row.number, self._claims.held(row.id) or self._views.of(row)) for row in rows[:size]]
+        views = [(row.number, self._views.of(row)) for row in rows[:size]]
         return page_of(views + [(row.number, None) for row in rows[size:]], size, weigh)
 
     def view(self, job_id: str, sequence: int) -> Job | None:
         """The job as of its event `sequence` or later (None: it cannot be shown)."""
-        return self._claims.held(job_id) or self._views.at_least(job_id, sequence)
+        return self._views.at_least(job_id, sequence)
 
     def every_job(self, caller: Caller) -> Generator[Job, None, None]:
         """Every job `caller` may see, newest first, read from the store a page at a time."""
@@ -203,7 +204,7 @@ class JobManager:
         before = None
         while rows := self._store.page(owner, before, EVERY_JOB_PAGE):
             for row in rows:
-                if (job := self._claims.held(row.id) or self._views.of(row)) is not None:
+                if (job := self._views.of(row)) is not None:
                     yield job
             before = rows[-1].number
 
