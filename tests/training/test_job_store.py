@@ -195,7 +195,7 @@ def test_a_store_of_schema_1_is_upgraded_in_place_its_jobs_belonging_to_local_wi
     assert lease is not None
     store.append_event("j1", LoggedEvent(3, datetime(2026, 12, 2, tzinfo=UTC), EVENTS[2]), lease)  # foreign key holds
     assert store._db.execute("PRAGMA foreign_key_check").fetchall() == []
-    assert store._db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("3",)
+    assert store._db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("4",)
 
 
 def _lock_is_free(path: Path) -> bool:
@@ -213,7 +213,7 @@ def test_a_store_of_another_schema_is_refused(tmp_path):
     store = SqliteJobStore(path)
     store._db.execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'")
     store.close()
-    with pytest.raises(StoreError, match="schema 99; this version reads 3"):
+    with pytest.raises(StoreError, match="schema 99; this version reads 4"):
         SqliteJobStore(path)
     assert _lock_is_free(path), "a refused open leaves no lock behind"
 
@@ -289,3 +289,25 @@ def test_a_stored_job_that_cannot_be_rebuilt_fails_with_the_reason_and_the_other
     assert failed.event.state is JobState.FAILED and failed.event.error.reason == "STORED_REQUEST_INVALID"
     assert "rank 7 is not allowed" in failed.event.message
     assert manager.stop_jobs(5.0)
+
+
+def test_a_feed_log_backfilled_by_two_watchers_at_once_holds_each_event_once():
+    def logged(sequence: int) -> LoggedEvent:
+        return LoggedEvent(
+            sequence, datetime(2026, 12, 1, tzinfo=UTC), StepCompleted(sequence, 100, 0.5, 2e-4, 0.1, 9.0, 0.3, 0.2)
+        )
+
+    log = EventLog([logged(n) for n in range(11, 16)], base=10)
+    log.backfill([logged(n) for n in range(6, 16)])  # one watcher read 6..15 while the other read 4..15
+    log.backfill([logged(n) for n in range(4, 16)])
+    log.backfill([logged(n) for n in range(8, 11)])  # a third, slower still, adds nothing
+    log.extend([logged(n) for n in range(14, 18)])  # the notice of 16 and 17, read after 13
+    assert (log.base, log.last_sequence) == (3, 17)
+
+    async def follow() -> list[int]:
+        log.close()
+        return [item.sequence async for item in log.follow(3) if item is not None]
+
+    assert asyncio.run(follow()) == list(range(4, 18))
+    with pytest.raises(ValueError, match="without gaps"):
+        log.backfill([logged(1)])

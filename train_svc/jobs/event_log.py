@@ -71,16 +71,18 @@ class EventLog:
         self._wake(waiters)
 
     def backfill(self, earlier: list[LoggedEvent]) -> None:
-        """Add the events just before the first one held (`earlier` ends at that first one's predecessor)."""
+        """Add events before the first one held (`earlier`, in order, reaching at least to the first one's
+        predecessor; those held already are skipped, so two callers may backfill at once)."""
         with self._lock:
-            if not earlier:
+            needed = [logged for logged in earlier if logged.sequence <= self._base]
+            if not needed:
                 return
-            if earlier[-1].sequence != self._base or any(
-                logged.sequence != number for number, logged in enumerate(earlier, start=earlier[0].sequence)
+            if needed[-1].sequence != self._base or any(
+                logged.sequence != number for number, logged in enumerate(needed, start=needed[0].sequence)
             ):
-                raise ValueError(f"earlier events must end at {self._base} without gaps")
-            self._events[:0] = earlier
-            self._base = earlier[0].sequence - 1
+                raise ValueError(f"earlier events must reach {self._base} without gaps")
+            self._events[:0] = needed
+            self._base = needed[0].sequence - 1
 
     @property
     def base(self) -> int:

@@ -57,7 +57,7 @@ class JobFeeds:
                         fresh.interrupt()
                 else:
                     feed.users += 1
-        elif after < feed.log.base:
+        if after < feed.log.base:  # another watcher's feed, from later on
             feed.log.backfill(self._store.events(job_id, after, limit=feed.log.base - after))
         self._refresh(job_id, feed.log)  # what was stored while it was read
         return feed.log
