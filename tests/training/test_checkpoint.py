@@ -202,3 +202,24 @@ def test_resuming_under_different_settings_is_refused_naming_the_fields(
     trainer = LoraTrainer(tiny_model.path, placement, config)
     with pytest.raises(CheckpointMismatch, match="made on 2 samples, this run has 1"):
         trainer.train(samples[:1], resume=checkpoint)
+
+
+def test_a_fence_that_no_longer_holds_stops_the_run_before_it_writes_a_checkpoint(
+    tiny_model, placement, samples, tmp_path
+) -> None:
+    from train_svc.jobs.store_contract import LeaseLost
+
+    folder = tmp_path / "checkpoints"
+    taken_over = []
+
+    def fence() -> None:
+        if taken_over:
+            raise LeaseLost("j1", 1)
+
+    def on_checkpoint(step: int, path: Path) -> None:
+        taken_over.append(step)  # another replica claims the job after the first checkpoint
+
+    policy = CheckpointPolicy(folder, every=2, on_checkpoint=on_checkpoint, fence=fence)
+    with pytest.raises(LeaseLost):
+        _run(tiny_model, placement, samples, _config(steps=6), checkpoints=policy)
+    assert taken_over == [2] and [p.name for p in folder.glob("step-*.pt")] == ["step-000002.pt"]

@@ -98,6 +98,7 @@ class WorkerLauncher:
                 sample_files=tuple(samples),
                 resume_step=resume_step,
                 with_prompts=prompts is not None,
+                fence=job.lease_token,
             )
             write_run(job_dir, run, prompts)
             attempt = self._attempts.open(job, number, self.config.world_size)

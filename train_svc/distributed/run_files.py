@@ -30,7 +30,7 @@ RUN_FOLDER = "run"
 RUN_FILE = "run.json"
 PROMPTS_FILE = "prompts.safetensors"
 TOKEN_FILE = "token"
-FORMAT = "ltx-trainer-run/1"
+FORMAT = "ltx-trainer-run/2"
 
 
 @dataclass(frozen=True)
@@ -45,6 +45,7 @@ class WorkerRun:
     sample_files: tuple[Path, ...]  # latent cache entries, in sample-id order
     resume_step: int  # 0: from the start
     with_prompts: bool
+    fence: int  # the claim's fencing token: the workers write only while <job>/run/fence holds it
 
 
 def run_folder(job_dir: Path) -> Path:

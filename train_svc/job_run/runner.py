@@ -41,6 +41,7 @@ from train_svc.export.debug_dataset import write_debug_dataset
 from train_svc.export.lora_file import LoraMetadata, write_lora
 from train_svc.job_run.audio_decision import decide_audio
 from train_svc.job_run.failures import WorkersFailed, training_error
+from train_svc.job_run.fence import write_fence
 from train_svc.job_run.sample_encoding import SampleEncoders
 from train_svc.job_run.settings import RunSettings
 from train_svc.job_run.text_warnings import overlong_text_warnings
@@ -120,6 +121,8 @@ class JobRunner:
     def run(self, job: Job) -> None:
         bound = log.bind(job=job.id)
         try:
+            if job.lease_token:  # before anything of the job's is written: a former holder's workers stop
+                write_fence(self.config.storage_root / "jobs" / job.id, job.lease_token)
             resume = self._resume(job) if job.resuming else None
             dataset = self._prepare_dataset(job)
             debug = self._debug_dataset(job, dataset.bundle_files) if job.settings.debug_dataset else None

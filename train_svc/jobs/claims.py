@@ -168,7 +168,7 @@ class JobClaims:
             base_model=stored.base_model,
             create_time=stored.create_time,
         )
-        job.fence = fence
+        job.fence, job.lease_token = fence, lease.token
         return job
 
     def _keep(self) -> None:

@@ -87,6 +87,7 @@ class Job:
     stop_requested: threading.Event = field(default_factory=threading.Event)  # the service is shutting down
     # Raises (LeaseLost) when this replica may no longer write the job's files: called before each write.
     fence: Callable[[], None] = lambda: None
+    lease_token: int = 0  # the fencing token of the claim this replica runs it under (0: none)
     resuming: bool = False  # re-running after a restart: repeats of logged events are dropped
     sequence: int = 0  # the sequence number of the newest event applied
     _keys: set[Hashable] = field(default_factory=set)

@@ -29,6 +29,7 @@ from shared.settings import load_settings
 from train_svc.distributed.attempts import TOKEN_ENV
 from train_svc.distributed.run_files import WorkerRun, read_run, read_token
 from train_svc.job_run.failures import training_error
+from train_svc.job_run.fence import check_fence
 from train_svc.job_run.training_phase import train_phase
 from train_svc.models.device import Placement, choose_placement
 from train_svc.training.checkpoint import checkpoint_path, read_checkpoint
@@ -95,6 +96,7 @@ def _train(settings: WorkerSettings, run: WorkerRun, prompts, ranks: Ranks, plac
             record=control.record if control is not None else lambda event: None,
             should_stop=(lambda: control.stop_requested) if control is not None else lambda: False,
             ranks=ranks,
+            fence=lambda: check_fence(settings.job_dir, run.fence) if run.fence else None,
         )
     except Exception as exc:
         error = training_error(exc)
