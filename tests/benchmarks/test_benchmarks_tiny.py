@@ -21,6 +21,7 @@ from tests.benchmarks import (
     breakdown,
     data_parallel,
     floor,
+    job_history,
     long_clip_memory,
     measure_demo,
     ours,
@@ -198,3 +199,12 @@ def test_watchers_time_steps_with_attached_watchers_and_a_cached_resubmission():
     assert figures.step_s[0] and figures.step_s[3] and all(s > 0 for s in figures.step_s[0] + figures.step_s[3])
     # The cached resubmission neither decodes nor encodes: its first step comes sooner.
     assert watchers.to_first_step(figures.cached) < watchers.to_first_step(figures.first)
+
+
+@pytest.mark.integration
+def test_job_history_times_start_pages_and_memory(capsys):
+    checks = job_history.main(["--jobs", "60", "--events", "4", "--pages", "2", "--store", "postgres"])
+    assert checks.held[job_history.FILLED] == 2  # 10 and 60 jobs
+    assert checks.held[job_history.FULL_PAGES] == 1 + 2  # the baseline's one page, two of the 60
+    printed = capsys.readouterr().out
+    assert "postgres: start " in printed and "list page p50" in printed and "RSS" in printed
