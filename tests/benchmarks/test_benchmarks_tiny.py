@@ -27,6 +27,7 @@ from tests.benchmarks import (
     ours,
     preprocess_speed,
     preview_cost,
+    replicas,
     speed,
     watchers,
 )
@@ -208,3 +209,13 @@ def test_job_history_times_start_pages_and_memory(capsys):
     assert checks.held[job_history.FULL_PAGES] == 1 + 2  # the baseline's one page, two of the 60
     printed = capsys.readouterr().out
     assert "postgres: start " in printed and "list page p50" in printed and "RSS" in printed
+
+
+@pytest.mark.integration
+def test_replicas_time_watch_lag_and_steps_with_watchers_on_two_replicas(capsys):
+    """The lag and watcher scenario at a tiny size (failover and a lost preprocessor are the e2e tests')."""
+    checks = replicas.main(["--watchers", "4", "--reps", "1", "--stop-after", "10", "--lease", "2", "--watch-only"])
+    assert checks.held[watchers.JOB_DONE] == 2 and checks.held[watchers.WATCHED] == 2 + 2  # the other replica's too
+    assert checks.held[watchers.ATTACHED] == 2
+    printed = capsys.readouterr().out
+    assert "watch lag of step events on the other replica: p50" in printed and "with 4 (" in printed

@@ -61,10 +61,10 @@ def _kill_mid_job(preprocessors: list[ServiceProcess], job_id: str) -> None:
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         for preprocessor in preprocessors:
-            log = preprocessor.log_path.read_text(errors="replace")
-            if job_id in log and "sample_written" in log:
+            mine = [line for line in preprocessor.log_path.read_text(errors="replace").splitlines() if job_id in line]
+            if any("sample_written" in line for line in mine):
                 preprocessor.kill()
-                assert "dataset_preprocessed" not in log, "the kill must come mid-preprocessing"
+                assert not any("dataset_preprocessed" in line for line in mine), "the kill must come mid-preprocessing"
                 return
         time.sleep(0.01)
     raise AssertionError(f"no preprocessor wrote a sample of job {job_id}")
