@@ -349,6 +349,8 @@ async def _serve(config: TrainServiceConfig, store: JobStore) -> TrainingService
     log.info(
         "training_service_ready",
         port=running.port,
+        replica=manager.replica,
+        job_store="postgresql" if config.store.shared else "sqlite",
         base_model=base_model.name,
         device=str(placement.device),
         dtype=str(placement.base_dtype),

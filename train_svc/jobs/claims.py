@@ -123,7 +123,14 @@ class JobClaims:
             stored = self._store.job(lease.job_id)  # a cancel may have come between the claim and now
             if lease.cancel_requested or (stored is not None and stored.cancel_requested):
                 job.cancel_requested.set()
-            log.info("job claimed", job=job.id, token=lease.token, resuming=job.resuming, state=job.state.value)
+            log.info(
+                "job claimed",
+                job=job.id,
+                replica=lease.holder,
+                token=lease.token,
+                resuming=job.resuming,
+                state=job.state.value,
+            )
             if job.state is JobState.QUEUED and job.cancel_requested.is_set():
                 job.record(StateChanged(JobState.CANCELLED, "cancelled by request while waiting to run; billed 0"))
             else:

@@ -257,5 +257,10 @@ class JobManager:
         self._changes.close()
 
     @property
+    def replica(self) -> str:
+        """This replica's name in the store's leases (and in its logs)."""
+        return self._settings.holder
+
+    @property
     def draining(self) -> bool:
         return self._draining

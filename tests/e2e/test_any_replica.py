@@ -1,0 +1,70 @@
+"""Any replica answers for any job: two training services in one process on one PostgreSQL store and one
+storage root. A cancel sent to the replica that does not run the job stops it within a step; its outputs
+download from either replica."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Iterator
+
+import pytest
+from structlog.testing import capture_logs
+
+from shared.api import training_service_pb2 as pb
+from shared.demo_dataset import make_demo_dataset
+from tests.service_stack import Stack, service_stack
+from train_svc.jobs.store import StoreSettings
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory, principals, postgres_server) -> Iterator[Stack]:
+    storage = tmp_path_factory.mktemp("storage")
+    store = StoreSettings(url=postgres_server.database(), lease_seconds=5.0)
+    allowed = (tmp_path_factory.getbasetemp(),)
+    with service_stack(storage, principals, allow_local_roots=allowed, replicas=2, store=store) as running:
+        yield running
+
+
+def _holder(stack: Stack, logs: list[dict], job_id: str) -> int:
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        names = [entry["replica"] for entry in logs if entry["event"] == "job claimed" and entry["job"] == job_id]
+        if names:
+            return [replica.manager.replica for replica in stack.replicas].index(names[-1])
+        time.sleep(0.05)
+    raise AssertionError(f"no replica claimed {job_id}")
+
+
+def test_a_cancel_sent_to_the_other_replica_stops_the_job_within_a_step(stack, tmp_path):
+    archive = make_demo_dataset(tmp_path / "clips.zip", clips=2, seconds=1.0, size=(128, 128))
+    training_input = pb.TrainingInput(
+        training_data_url=str(archive), number_of_steps=1000, number_of_frames=9, rank=8, learning_rate=1e-4
+    )
+    with capture_logs() as logs:
+        name = stack.stub().CreateTrainingJob(pb.CreateTrainingJobRequest(input=training_input)).name
+        holder = _holder(stack, logs, name.split("/")[1])
+    other = stack.stub(replica=1 - holder)
+    steps_before = 0
+    for event in other.WatchTrainingJob(pb.WatchTrainingJobRequest(name=name), timeout=300):
+        if event.HasField("step") and event.step.step >= 3:
+            steps_before = event.step.step
+            break
+    cancelled = other.CancelTrainingJob(pb.CancelTrainingJobRequest(name=name))
+    assert cancelled.state != pb.TrainingJob.State.STATE_CANCELLED, "it was running: its holder ends it"
+    events = list(other.WatchTrainingJob(pb.WatchTrainingJobRequest(name=name), timeout=300))
+    final = stack.stub(replica=holder).GetTrainingJob(pb.GetTrainingJobRequest(name=name))
+    assert final.state == pb.TrainingJob.State.STATE_CANCELLED and final.billable_units == 0
+    last_step = max(e.step.step for e in events if e.HasField("step"))
+    assert last_step <= steps_before + 2, f"asked at step {steps_before}, stopped after step {last_step}"
+
+    for replica in (0, 1):  # the dataset report it wrote, from either replica
+        chunks = list(
+            stack.stub(replica=replica).DownloadArtifact(
+                pb.DownloadArtifactRequest(name=name, artifact="dataset_report"), timeout=60
+            )
+        )
+        head, data = chunks[0].artifact, b"".join(chunk.data for chunk in chunks[1:])
+        assert head.name == "dataset_report" and hashlib.sha256(data).hexdigest() == head.sha256
