@@ -13,6 +13,7 @@ from collections import deque
 from collections.abc import AsyncIterator
 
 from train_svc.jobs.store_contract import Change, JobStore, Notice, NoticeKind
+from train_svc.jobs.wakeups import Waiter, new_waiter, wake, woken
 
 TAIL = 4096
 CATCH_UP_BATCH = 500
@@ -27,7 +28,7 @@ class ChangeFeed:
         self._tail: deque[Change] = deque()
         self._floor = self._last = store.change_bounds()[1]  # the tail holds every change after _floor
         self._interrupted = False
-        self._waiters: set[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = set()
+        self._waiters: set[Waiter] = set()
         self._unsubscribe = store.notices.subscribe(self._on_notice)
 
     @property
@@ -50,20 +51,13 @@ class ChangeFeed:
                     while len(self._tail) > self._size:
                         self._floor = self._tail.popleft().position
                     waiters = list(self._waiters)
-                self._wake(waiters)
-
-    @staticmethod
-    def _wake(waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Event]]) -> None:
-        for loop, flag in waiters:
-            if not loop.is_closed():
-                loop.call_soon_threadsafe(flag.set)
+                wake(waiters)
 
     async def follow(self, after: int, owner: str | None, idle_seconds: float) -> AsyncIterator[Change | None]:
         """The changes after position `after` to `owner`'s jobs (None: everyone's), then live ones, until
         `interrupt`; None whenever `idle_seconds` pass without one."""
-        loop = asyncio.get_running_loop()
-        flag = asyncio.Event()
-        waiter = (loop, flag)
+        waiter = new_waiter()
+        flag = waiter[1]
         position = after
         try:
             while True:
@@ -90,9 +84,7 @@ class ChangeFeed:
                     continue
                 if interrupted:
                     return
-                try:
-                    await asyncio.wait_for(flag.wait(), idle_seconds)
-                except TimeoutError:
+                if not await woken(flag, idle_seconds):
                     yield None
         finally:
             with self._lock:
@@ -103,7 +95,7 @@ class ChangeFeed:
         with self._lock:
             self._interrupted = True
             waiters = list(self._waiters)
-        self._wake(waiters)
+        wake(waiters)
 
     def close(self) -> None:
         self._unsubscribe()

@@ -28,7 +28,7 @@ from train_svc.jobs.event_log import LoggedEvent
 from train_svc.jobs.events import JobError, JobState, StateChanged
 from train_svc.jobs.job import Job
 from train_svc.jobs.store_contract import JobStore, Lease, LeaseLost, Notice, NoticeKind
-from train_svc.jobs.views import SettingsOf, UnreadableJob, job_settings
+from train_svc.jobs.views import SettingsOf, UnreadableJob, job_fields, job_settings
 
 log = structlog.get_logger(__name__)
 
@@ -165,16 +165,7 @@ class JobClaims:
             if self._store.renew(lease, self._settings.lease_seconds) is None:
                 raise LeaseLost(stored.id, lease.token)
 
-        job = Job.restore(
-            events,
-            persist,
-            id=stored.id,
-            owner=stored.owner,
-            settings=settings,
-            input_json=stored.input_json,
-            base_model=stored.base_model,
-            create_time=stored.create_time,
-        )
+        job = Job.restore(events, persist, **job_fields(stored, settings))
         job.fence, job.lease_token = fence, lease.token
         return job
 

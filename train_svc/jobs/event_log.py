@@ -12,13 +12,13 @@ sequence number on, `extend`ed with what the store has, and `backfill`ed when a 
 
 from __future__ import annotations
 
-import asyncio
 import threading
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from train_svc.jobs.events import JobEvent
+from train_svc.jobs.wakeups import Waiter, new_waiter, wake, woken
 
 
 @dataclass(frozen=True)
@@ -45,7 +45,7 @@ class EventLog:
         self._closed = False
         self._interrupted = False
         self._lock = threading.Lock()
-        self._waiters: set[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = set()
+        self._waiters: set[Waiter] = set()
 
     def append(self, event: JobEvent) -> LoggedEvent:
         with self._append_lock:
@@ -56,7 +56,7 @@ class EventLog:
             with self._lock:
                 self._events.append(logged)
                 waiters = list(self._waiters)
-        self._wake(waiters)
+        wake(waiters)
         return logged
 
     def extend(self, stored: list[LoggedEvent]) -> None:
@@ -68,7 +68,7 @@ class EventLog:
                 raise ValueError(f"events after {last} must follow it without gaps")
             self._events.extend(newer)
             waiters = list(self._waiters) if newer else []
-        self._wake(waiters)
+        wake(waiters)
 
     def backfill(self, earlier: list[LoggedEvent]) -> None:
         """Add events before the first one held (`earlier`, in order, reaching at least to the first one's
@@ -93,24 +93,14 @@ class EventLog:
         with self._lock:
             self._closed = True
             waiters = list(self._waiters)
-        self._wake(waiters)
+        wake(waiters)
 
     def interrupt(self) -> None:
         """End every follower once it has caught up, although the log stays open (the service is stopping)."""
         with self._lock:
             self._interrupted = True
             waiters = list(self._waiters)
-        self._wake(waiters)
-
-    @staticmethod
-    def _wake(waiters) -> None:
-        """Set every waiter's flag, with one wake-up per event loop however many watchers it serves."""
-        by_loop: dict[asyncio.AbstractEventLoop, list[asyncio.Event]] = {}
-        for loop, flag in waiters:
-            by_loop.setdefault(loop, []).append(flag)
-        for loop, flags in by_loop.items():
-            if not loop.is_closed():
-                loop.call_soon_threadsafe(_set_all, flags)
+        wake(waiters)
 
     @property
     def closed(self) -> bool:
@@ -127,9 +117,8 @@ class EventLog:
         """Every event after sequence `after` (at least the log's base), then live ones until the log closes
         (or is interrupted); with `idle_seconds`, None whenever that long passes without an event (a
         heartbeat for the caller)."""
-        loop = asyncio.get_running_loop()
-        flag = asyncio.Event()
-        waiter = (loop, flag)
+        waiter = new_waiter()
+        flag = waiter[1]
         position = max(after, 0)
         try:
             while True:
@@ -146,15 +135,8 @@ class EventLog:
                     continue
                 if closed:
                     return
-                try:
-                    await asyncio.wait_for(flag.wait(), idle_seconds)
-                except TimeoutError:
+                if not await woken(flag, idle_seconds):
                     yield None
         finally:
             with self._lock:
                 self._waiters.discard(waiter)
-
-
-def _set_all(flags: list[asyncio.Event]) -> None:
-    for flag in flags:
-        flag.set()

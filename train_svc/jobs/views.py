@@ -38,16 +38,16 @@ def job_settings(stored: StoredJob, settings_of: SettingsOf) -> Any:
     return replace(settings, batch_size=STORED_JOB_BATCH_SIZE) if settings.batch_size is None else settings
 
 
-def new_record(stored: StoredJob, settings: Any) -> Job:
-    """The job before any event (apply its events with `catch_up`)."""
-    return Job(
-        id=stored.id,
-        owner=stored.owner,
-        settings=settings,
-        input_json=stored.input_json,
-        base_model=stored.base_model,
-        create_time=stored.create_time,
-    )
+def job_fields(stored: StoredJob, settings: Any) -> dict[str, Any]:
+    """A job's fields that are not derived from its events."""
+    return {
+        "id": stored.id,
+        "owner": stored.owner,
+        "settings": settings,
+        "input_json": stored.input_json,
+        "base_model": stored.base_model,
+        "create_time": stored.create_time,
+    }
 
 
 class JobViews:
@@ -79,7 +79,7 @@ class JobViews:
                     return view
         try:
             if view is None:
-                view = new_record(stored, job_settings(stored, self._settings_of))
+                view = Job(**job_fields(stored, job_settings(stored, self._settings_of)))
             newer = self._store.events(stored.id, after=view.sequence)
             with self._lock:  # another call may have applied some of them meanwhile
                 view.catch_up([item for item in newer if item.sequence > view.sequence])
