@@ -80,7 +80,7 @@ def _failure(err: grpc.RpcError, attempts: int) -> DatasetFailure:
     reason = info.reason if info is not None else f"PREPROCESS_{code.name}"
     files = tuple(f for f in (info.metadata.get("files", "") if info else "").split("\n") if f)
     if retryable(err):
-        message = f"the preprocessing service failed {attempts} call(s) in a row; the last: {err.details()}"
+        message = f"the preprocessing service is unreachable ({attempts} call(s) failed in a row): {err.details()}"
     else:
         message = err.details() or code.name
     return DatasetFailure(JobError(code.name, reason, message, files))

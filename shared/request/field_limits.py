@@ -31,6 +31,8 @@ FIELD_LIMITS: dict[str, int] = {
     f"{_V1}.ListTrainingJobsRequest.page_token": 128,
     f"{_V1}.CancelTrainingJobRequest.name": NAME_CHARS,
     f"{_V1}.WatchTrainingJobRequest.name": NAME_CHARS,
+    f"{_V1}.WatchTrainingJobsRequest.states": 16,
+    f"{_V1}.WatchTrainingJobsRequest.resume_token": 128,
     f"{_V1}.GenerateVideoRequest.prompt": PROMPT_CHARS,
     f"{_V1}.GenerateVideoRequest.negative_prompt": PROMPT_CHARS,
     f"{_V1}.GenerateVideoRequest.job": NAME_CHARS,

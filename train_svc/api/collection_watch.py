@@ -17,7 +17,6 @@ from train_svc.jobs.resume_tokens import position_of, token
 from train_svc.jobs.store_contract import ChangeKind
 
 Type = pb.WatchTrainingJobsResponse.Type
-MAX_STATES = 16
 _TYPES = {ChangeKind.ADDED: Type.TYPE_ADDED, ChangeKind.MODIFIED: Type.TYPE_MODIFIED}
 _STATES = {
     pb.TrainingJob.State.Value(f"STATE_{state}"): state
@@ -28,11 +27,6 @@ Send = Callable[[pb.WatchTrainingJobsResponse], Awaitable[None]]
 
 def wanted_states(request: pb.WatchTrainingJobsRequest) -> set[str]:
     """The states asked for (their names); empty: all. INVALID_ARGUMENT for an unknown or unset one."""
-    if len(request.states) > MAX_STATES:
-        raise InvalidRequest(
-            [FieldViolation("states", f"at most {MAX_STATES} (got {len(request.states)})")],
-            reason="INVALID_WATCH_REQUEST",
-        )
     violations = [
         FieldViolation(f"states[{index}]", f"{value} is not a job state (STATE_QUEUED ... STATE_CANCELLED)")
         for index, value in enumerate(request.states)

@@ -377,7 +377,9 @@ class WatchTrainingJobsRequest(_message.Message):
     """The resume_token of the last message received; empty to list the jobs first. At most 128 characters."""
     @_builtins.property
     def states(self) -> _containers.RepeatedScalarFieldContainer[Global___TrainingJob.State.ValueType]:
-        """Only jobs in these states (after each change); empty: every job. STATE_UNSPECIFIED is INVALID_ARGUMENT."""
+        """Only jobs in these states (after each change); empty: every job. At most 16 entries;
+        STATE_UNSPECIFIED is INVALID_ARGUMENT.
+        """
 
     def __init__(
         self,
