@@ -6,12 +6,14 @@ latency and resident memory with --jobs finished jobs in the store, against 10, 
 Each store is filled through the store's own API (each job created, claimed, given --events events and
 ended SUCCEEDED), then `python -m train_svc` is started on it as a real process (its preprocessor target
 is never called). Start time is from the process's start to its ready file; a page is a
-ListTrainingJobs call of 50 jobs (the next page each time, from the newest; every job of a page is
-rebuilt from its events unless it was rebuilt before); memory is the process's VmRSS after the pages.
-PostgreSQL is a real server (tests.postgres_server), on a Unix socket.
+ListTrainingJobs call of 10 jobs, the baseline's whole history: the newest page read --pages times
+after a first read (its jobs' views then cached), against 10 jobs; and, with the long history, the
+older pages one after another (each job rebuilt from its events on first sight). Memory is the
+process's VmRSS after the pages. PostgreSQL is a real server (tests.postgres_server), on a Unix socket,
+analyzed after it is filled (VACUUM ANALYZE), as a database in service would be.
 
 Preconditions (PreconditionFailed when false): the store holds the jobs it was filled with, and every
-page holds 50 finished jobs (the last one the rest), with a next page token while more are left.
+page holds 10 finished jobs (the last one the rest), with a next page token while more are left.
 """
 
 from __future__ import annotations
@@ -22,10 +24,12 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 import grpc
+import psycopg
 
 from shared.api import training_service_pb2 as pb
 from shared.api import training_service_pb2_grpc as pb_grpc
@@ -40,9 +44,9 @@ from train_svc.jobs.store_contract import JobStore, NewJob
 from train_svc.models.tiny_preset import PRESET_NAME
 
 BASELINE_JOBS = 10
-PAGE = 50
+PAGE = 10  # the baseline's whole history: pages of the same size on both sides
 FILLED = "the store holds the jobs it was filled with"
-FULL_PAGES = "every page held 50 finished jobs (the last one the rest)"
+FULL_PAGES = "every page held 10 finished jobs (the last one the rest)"
 
 
 def fill(store: JobStore, jobs: int, events: int) -> None:
@@ -62,15 +66,35 @@ def fill(store: JobStore, jobs: int, events: int) -> None:
         store.release(lease)
 
 
-def _rss_bytes(pid: int) -> int:
+@dataclass(frozen=True)
+class Figures:
+    start_s: float
+    newest_page_s: float  # p50 of the newest page read again
+    older_page_s: float  # p50 of pages further back, each job rebuilt from its events for the first time
+    rss_bytes: int
+
+
+def _rss(pid: int) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) * 1024
     raise RuntimeError("no VmRSS")
 
 
-def measure(storage: Path, store_url: str, jobs: int, pages: int, checks: Preconditions) -> tuple[float, float, int]:
-    """(start seconds, page p50 seconds, resident bytes) of a training service on `storage`."""
+def _page(stub, token: str, jobs: int, index: int, checks: Preconditions) -> tuple[float, str]:
+    """(seconds, next page token) of page `index` (from 0, newest first) of `jobs` finished jobs."""
+    asked = time.perf_counter()
+    page = stub.ListTrainingJobs(pb.ListTrainingJobsRequest(page_size=PAGE, page_token=token), timeout=60)
+    seconds = time.perf_counter() - asked
+    finished = [job for job in page.training_jobs if job.state == pb.TrainingJob.State.STATE_SUCCEEDED]
+    left = jobs - index * PAGE
+    expected = (min(PAGE, left), left > PAGE)
+    checks.require(FULL_PAGES, (len(finished), bool(page.next_page_token)) == expected, f"{len(finished)}")
+    return seconds, page.next_page_token
+
+
+def measure(storage: Path, store_url: str, jobs: int, pages: int, checks: Preconditions) -> Figures:
+    """A training service on `storage`: its start, its pages and its memory."""
     ready = storage / "train.ready.json"
     argv = [sys.executable, "-m", "train_svc", "--storage", str(storage), "--base-model", PRESET_NAME]
     argv += ["--preprocess-target", f"127.0.0.1:{free_port()}", "--port", "0", "--ready-file", str(ready)]
@@ -81,19 +105,17 @@ def measure(storage: Path, store_url: str, jobs: int, pages: int, checks: Precon
     try:
         port = wait_for_ready_file(ready, process, 300, "train_svc").port
         start_s = time.monotonic() - started
-        times, token = [], ""
         with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
             stub = pb_grpc.TrainingServiceStub(channel)
-            for index in range(pages):
-                asked = time.perf_counter()
-                page = stub.ListTrainingJobs(pb.ListTrainingJobsRequest(page_size=PAGE, page_token=token), timeout=60)
-                times.append(time.perf_counter() - asked)
-                finished = [job for job in page.training_jobs if job.state == pb.TrainingJob.State.STATE_SUCCEEDED]
-                left = jobs - index * PAGE
-                expected = (min(PAGE, left), left > PAGE)
-                checks.require(FULL_PAGES, (len(finished), bool(page.next_page_token)) == expected, f"{len(finished)}")
-                token = page.next_page_token
-        return start_s, statistics.median(times), _rss_bytes(process.pid)
+            _, token = _page(stub, "", jobs, 0, checks)  # the connection, and the newest jobs rebuilt once
+            newest = [_page(stub, "", jobs, 0, checks)[0] for _ in range(pages)]
+            older = []
+            for index in range(1, min(pages, -(-jobs // PAGE))):
+                seconds, token = _page(stub, token, jobs, index, checks)
+                older.append(seconds)
+        return Figures(
+            start_s, statistics.median(newest), statistics.median(older) if older else 0.0, _rss(process.pid)
+        )
     finally:
         process.terminate()
         process.wait(timeout=60)
@@ -119,18 +141,23 @@ def run_store(kind: str, jobs: int, events: int, pages: int, work: Path, checks:
             fill(store, count, events)
             checks.require(FILLED, len(store.job_ids("local")) == count)
             store.close()
+            if server is not None:
+                with psycopg.connect(url, autocommit=True) as conn:
+                    conn.execute("VACUUM ANALYZE")
             print(f"{kind}: {count} jobs stored in {time.monotonic() - filled:.1f} s", flush=True)
-            figures[count] = measure(storage, url, count, min(pages, -(-count // PAGE)), checks)
+            figures[count] = measure(storage, url, count, pages, checks)
         finally:
             if server is not None:
                 server.stop()
     base, many = figures[BASELINE_JOBS], figures[jobs]
     print(
-        f"{kind}: start {many[0]:.2f} s with {jobs} jobs vs {base[0]:.2f} s with {BASELINE_JOBS} "
-        f"(x{many[0] / base[0]:.2f}); list page p50 {many[1] * 1000:.1f} ms vs {base[1] * 1000:.1f} ms "
-        f"(x{many[1] / base[1]:.2f}); RSS {many[2] / 2**20:.0f} MiB vs {base[2] / 2**20:.0f} MiB "
-        f"(x{many[2] / base[2]:.2f})"
+        f"{kind}: start {many.start_s:.2f} s with {jobs} jobs vs {base.start_s:.2f} s with {BASELINE_JOBS} "
+        f"(x{many.start_s / base.start_s:.2f}); newest page p50 {many.newest_page_s * 1000:.1f} ms vs "
+        f"{base.newest_page_s * 1000:.1f} ms (x{many.newest_page_s / base.newest_page_s:.2f}); "
+        f"RSS {many.rss_bytes / 2**20:.0f} MiB vs {base.rss_bytes / 2**20:.0f} MiB "
+        f"(x{many.rss_bytes / base.rss_bytes:.2f})"
     )
+    print(f"{kind}: older pages of {jobs} (every job rebuilt from its events) p50 {many.older_page_s * 1000:.1f} ms")
 
 
 def main(argv: list[str] | None = None) -> Preconditions:

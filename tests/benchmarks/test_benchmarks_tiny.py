@@ -204,11 +204,11 @@ def test_watchers_time_steps_with_attached_watchers_and_a_cached_resubmission():
 
 @pytest.mark.integration
 def test_job_history_times_start_pages_and_memory(capsys):
-    checks = job_history.main(["--jobs", "60", "--events", "4", "--pages", "2", "--store", "postgres"])
+    checks = job_history.main(["--jobs", "60", "--events", "4", "--pages", "3", "--store", "postgres"])
     assert checks.held[job_history.FILLED] == 2  # 10 and 60 jobs
-    assert checks.held[job_history.FULL_PAGES] == 1 + 2  # the baseline's one page, two of the 60
+    assert checks.held[job_history.FULL_PAGES] == (1 + 3) + (1 + 3 + 2)  # first read, newest 3 times, 2 older
     printed = capsys.readouterr().out
-    assert "postgres: start " in printed and "list page p50" in printed and "RSS" in printed
+    assert "postgres: start " in printed and "newest page p50" in printed and "older pages of 60" in printed
 
 
 @pytest.mark.integration
