@@ -348,3 +348,24 @@ def test_a_reader_following_changes_never_finds_an_older_one_committed_after(pos
     finally:
         for store in [*writers, reader]:
             store.close()
+
+
+@pytest.mark.integration
+def test_a_database_that_went_away_is_unavailable_not_a_crash():
+    from shared.request.errors import ErrorCode
+    from tests.postgres_server import PostgresServer
+    from train_svc.jobs.store_contract import StoreUnavailable
+
+    server = PostgresServer()
+    store = PostgresJobStore(server.database())
+    try:
+        _add(store, "j1")
+        server.stop()
+        started = time.monotonic()
+        with pytest.raises(StoreUnavailable, match="cannot be reached") as lost:
+            store.job("j1")
+        assert lost.value.code is ErrorCode.UNAVAILABLE and lost.value.reason == "JOB_STORE_UNAVAILABLE"
+        assert time.monotonic() - started < 15
+    finally:
+        store.close()
+        server.stop()

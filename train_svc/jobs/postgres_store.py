@@ -12,10 +12,12 @@ connection has to be made again, subscribers get a RESYNC notice: they re-read w
 
 from __future__ import annotations
 
+import functools
 import json
 import threading
+from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar, cast
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
@@ -47,6 +49,7 @@ from train_svc.jobs.store_contract import (
     QueueFull,
     StoredJob,
     StoreError,
+    StoreUnavailable,
     check_append,
     state_after,
 )
@@ -68,6 +71,22 @@ def redacted(url: str) -> str:
         return url
     host = parts.netloc.rsplit("@", 1)[-1]
     return urlunsplit(parts._replace(netloc=f"{parts.username}:***@{host}"))
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _reachable(method: F) -> F:
+    """`method`, with the database unreachable (or the pool exhausted) raised as StoreUnavailable."""
+
+    @functools.wraps(method)
+    def wrapper(self: PostgresJobStore, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        except (psycopg.OperationalError, PoolTimeout) as exc:
+            raise StoreUnavailable(redacted(self.url), exc) from exc
+
+    return cast(F, wrapper)
 
 
 def _job(row: tuple) -> StoredJob:
@@ -156,6 +175,7 @@ class PostgresJobStore:
     def _notify(conn: psycopg.Connection, notice: Notice) -> None:
         conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, notice.encode()))
 
+    @_reachable
     def add_job(self, job: NewJob, first: LoggedEvent, queued_limit: int | None) -> tuple[StoredJob, bool]:
         select = f"SELECT {_COLUMNS} FROM training_jobs WHERE owner = %s AND request_id = %s".encode()
         with self._pool.connection() as conn, conn.transaction():
@@ -215,15 +235,18 @@ class PostgresJobStore:
             conn.execute("DELETE FROM training_job_changes WHERE position <= %s", (row[0] - CHANGES_KEPT,))
         self._notify(conn, Notice(NoticeKind.EVENT, job_id, logged.sequence))
 
+    @_reachable
     def job(self, job_id: str) -> StoredJob | None:
         rows = self._rows(f"SELECT {_COLUMNS} FROM training_jobs WHERE id = %s", (job_id,))
         return _job(rows[0]) if rows else None
 
+    @_reachable
     def find_request(self, owner: str, request_id: str) -> StoredJob | None:
         query = f"SELECT {_COLUMNS} FROM training_jobs WHERE owner = %s AND request_id = %s"
         rows = self._rows(query, (owner, request_id))
         return _job(rows[0]) if rows else None
 
+    @_reachable
     def page(self, owner: str | None, before: int | None, limit: int) -> list[StoredJob]:
         rows = self._rows(
             f"SELECT {_COLUMNS} FROM training_jobs WHERE (%s::text IS NULL OR owner = %s) "
@@ -232,9 +255,11 @@ class PostgresJobStore:
         )
         return [_job(row) for row in rows]
 
+    @_reachable
     def job_ids(self, owner: str) -> list[str]:
         return [id_ for (id_,) in self._rows("SELECT id FROM training_jobs WHERE owner = %s ORDER BY number", (owner,))]
 
+    @_reachable
     def events(self, job_id: str, after: int = 0, limit: int | None = None) -> list[LoggedEvent]:
         rows = self._rows(
             "SELECT sequence, time, kind, payload FROM training_job_events WHERE job_id = %s AND sequence > %s "
@@ -243,6 +268,7 @@ class PostgresJobStore:
         )
         return [LoggedEvent(seq, at, decode_event(kind, payload)) for seq, at, kind, payload in rows]
 
+    @_reachable
     def append_event(self, job_id: str, logged: LoggedEvent, lease: Lease) -> None:
         with self._pool.connection() as conn, conn.transaction():
             row = conn.execute(
@@ -252,6 +278,7 @@ class PostgresJobStore:
             check_append(job_id, lease, logged.sequence, row)
             self._insert_event(conn, job_id, logged)
 
+    @_reachable
     def claim(self, holder: str, lease_seconds: float, running_limit: int | None) -> Lease | None:
         with self._pool.connection() as conn, conn.transaction():
             candidates = conn.execute(
@@ -279,6 +306,7 @@ class PostgresJobStore:
                 return Lease(job_id, holder, row[0], cancel)
         return None
 
+    @_reachable
     def renew(self, lease: Lease, lease_seconds: float) -> bool | None:
         rows = self._rows(
             "UPDATE training_jobs SET lease_expires = now() + make_interval(secs => %s) "
@@ -287,6 +315,7 @@ class PostgresJobStore:
         )
         return rows[0][0] if rows else None
 
+    @_reachable
     def release(self, lease: Lease) -> None:
         with self._pool.connection() as conn, conn.transaction():
             conn.execute(
@@ -295,6 +324,7 @@ class PostgresJobStore:
             )
             self._notify(conn, Notice(NoticeKind.CLAIMABLE, lease.job_id))
 
+    @_reachable
     def changes(self, after: int, owner: str | None, limit: int) -> list[Change]:
         rows = self._rows(
             "SELECT position, job_id, owner, kind, sequence FROM training_job_changes WHERE position > %s "
@@ -303,11 +333,13 @@ class PostgresJobStore:
         )
         return [Change(position, job_id, who, ChangeKind(kind), seq) for position, job_id, who, kind, seq in rows]
 
+    @_reachable
     def change_bounds(self) -> tuple[int, int]:
         rows = self._rows("SELECT min(position), max(position) FROM training_job_changes", ())
         oldest, newest = rows[0]
         return (0, 0) if newest is None else (oldest - 1, newest)  # none yet (pruning keeps the newest)
 
+    @_reachable
     def cancel(self, job_id: str, event: StateChanged, at: datetime) -> bool:
         with self._pool.connection() as conn, conn.transaction():
             row = conn.execute(

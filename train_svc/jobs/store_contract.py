@@ -32,6 +32,7 @@ from typing import Any, Protocol
 
 import structlog
 
+from shared.request.errors import DomainError, ErrorCode
 from train_svc.jobs.event_log import LoggedEvent
 from train_svc.jobs.events import JobState, StateChanged
 
@@ -45,6 +46,14 @@ PRUNE_EVERY = 1_000  # a writer whose change position is a multiple of this prun
 
 class StoreError(Exception):
     """The store cannot be opened, is of a schema this version cannot read, or failed."""
+
+
+class StoreUnavailable(DomainError):
+    """The database cannot be reached (or did not answer in time): the call may be retried."""
+
+    def __init__(self, where: str, cause: Exception):
+        message = f"the job store {where} cannot be reached ({cause}); retry shortly"
+        super().__init__(ErrorCode.UNAVAILABLE, "JOB_STORE_UNAVAILABLE", message)
 
 
 class LeaseLost(StoreError):
