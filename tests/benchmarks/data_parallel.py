@@ -136,6 +136,9 @@ def _rank(
         result = _train(config, samples, Ranks.of_process_group(torch.device("cpu")), shard_base)
         if rank == 0:
             torch.save(result, out_file)
+        # Both ranks leave together: a rank that tore its group down while the other still used it aborted
+        # once in gloo ("terminate called without an active exception").
+        dist.barrier()
     finally:
         dist.destroy_process_group()
 
