@@ -19,19 +19,11 @@ from shared.bundle import path_from_uri
 from shared.demo_dataset import make_demo_dataset
 from shared.request.json_input import input_from_json
 from tests.e2e.processes import ServiceProcess, all_events, get_job, train_service, wait_for_step
+from tests.e2e.test_restart import REQUEST, STEPS  # the restart test's job: a failover must end as a restart does
 
 pytestmark = pytest.mark.integration
 
-STEPS = 100
 LEASE_S = 2.0
-REQUEST = {
-    "rank": 8,
-    "number_of_steps": STEPS,
-    "learning_rate": 1e-3,
-    "number_of_frames": 17,
-    "resolution": "low",
-    "aspect_ratio": "1:1",
-}
 
 
 @pytest.fixture(scope="module")

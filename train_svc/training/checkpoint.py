@@ -82,6 +82,11 @@ class CheckpointPolicy:
     space: SpaceGuard = NO_RESERVE  # checked before each checkpoint is written
     fence: Callable[[], None] = lambda: None  # raises when this process may no longer write the job's files
 
+    def write(self, step: int, checkpoint: Checkpoint) -> None:
+        """Write `checkpoint` once the fence holds, rotate the older ones, and announce it."""
+        self.fence()
+        self.on_checkpoint(step, write_checkpoint(self.folder, checkpoint, keep=self.keep, space=self.space))
+
     def __post_init__(self) -> None:
         if self.every < 1 or self.keep < 1:
             raise ValueError(f"checkpoint every and keep must be >= 1, got {self.every} and {self.keep}")

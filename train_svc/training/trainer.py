@@ -47,7 +47,7 @@ from torch.nn.parallel import DistributedDataParallel
 from train_svc.models.device import Placement
 from train_svc.training import sharding
 from train_svc.training.audio_encoding import AudioLatents
-from train_svc.training.checkpoint import Checkpoint, CheckpointMismatch, CheckpointPolicy, write_checkpoint
+from train_svc.training.checkpoint import Checkpoint, CheckpointMismatch, CheckpointPolicy
 from train_svc.training.config import TrainConfig
 from train_svc.training.data_order import DataOrder
 from train_svc.training.encoding import CaptionEmbedding, VideoLatents
@@ -357,8 +357,7 @@ class LoraTrainer:
     def _write_checkpoint(self, policy: CheckpointPolicy, step: int, optimizer, scheduler, sample_count: int) -> None:
         state = self._checkpoint(step, optimizer, scheduler, sample_count)  # on every rank: it may gather
         if self.ranks.is_main:
-            policy.fence()
-            policy.on_checkpoint(step, write_checkpoint(policy.folder, state, keep=policy.keep, space=policy.space))
+            policy.write(step, state)
 
     def _checkpoint(self, step: int, optimizer, scheduler, sample_count: int) -> Checkpoint:
         """The run's state after `step` steps, whole tensors (live ones unless sharded: write it before the next
