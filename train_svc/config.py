@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from shared.auth import AuthSettings
 from shared.disk_space import SpaceGuard
@@ -87,6 +87,16 @@ class TrainServiceConfig(SettingsModel):
     quotas: Quotas = Quotas()
     space: SpaceGuard = SpaceGuard()
     store: StoreSettings = StoreSettings()
+
+    @model_validator(mode="after")
+    def _memory_plan_runs(self) -> TrainServiceConfig:
+        """Refuse at start the memory settings the trainer would refuse at a job's first step."""
+        memory = self.placement
+        if memory.offload_blocks and not memory.gradient_checkpointing:
+            raise ValueError("--offload-blocks needs --gradient-checkpointing (without it nothing is saved)")
+        if self.workers.shard_base and (memory.offload_blocks or memory.base_weights in ("int8", "fp8")):
+            raise ValueError("--shard-base cannot be combined with --offload-blocks or --base-weights int8/fp8")
+        return self
 
 
 def from_args(argv: Sequence[str] | None = None) -> TrainServiceConfig:

@@ -292,7 +292,8 @@ async def _serve(config: TrainServiceConfig, store: JobStore) -> TrainingService
     quiet_model_libraries()
     limit_cpu_threads(config.placement.cpu_threads)
     base_model = resolve_base_model(config.base_model)
-    placement = choose_placement(config.placement.device, config.placement.precision)
+    memory = config.placement
+    placement = choose_placement(memory.device, memory.precision, memory.base_weights, memory.offload_blocks)
     preprocess = PreprocessClient(
         config.preprocess.target,
         by_value=config.preprocess.bundle_delivery == "value",
@@ -313,6 +314,7 @@ async def _serve(config: TrainServiceConfig, store: JobStore) -> TrainingService
             base_model=base_model,
             placement=placement,
             settings=config.run,
+            gradient_checkpointing=memory.gradient_checkpointing,
             space=space,
             workers=workers.launcher if workers is not None else None,
         ),

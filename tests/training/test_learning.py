@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from train_svc.export.lora_file import LoraMetadata, write_lora
+from train_svc.models.device import choose_placement
 from train_svc.training.config import TrainConfig
 from train_svc.training.trainer import LoraTrainer, TrainingSample
 
@@ -90,10 +91,12 @@ def _closeness(pipe, target: torch.Tensor, other: torch.Tensor, max_sequence_len
     return {"mse": float(np.mean(mse)), "cos": float(np.mean(cos)), "cos_other": float(np.mean(cos_other))}
 
 
-@pytest.mark.integration  # 500 steps and 16 sampled generations: ~25 s
+@pytest.mark.integration  # 500 steps and 16 sampled generations: ~25 s each
+@pytest.mark.parametrize("base_weights", ["fp32", "int8"])
 def test_training_lowers_loss_and_pulls_generations_towards_the_clip(
-    tmp_path, tiny_model, placement, video_encoder, caption_encoder, make_clip
+    tmp_path, tiny_model, base_weights, video_encoder, caption_encoder, make_clip
 ):
+    """Also on an int8 base: its LoRA, loaded into the full-precision base, pulls samples the same way."""
     from diffusers import LTX2Pipeline
 
     clip = make_clip(FRAMES, HEIGHT, WIDTH, base=(1.0, 0.0, 0.85), accent=(0.0, 0.35, 0.0), direction=1)
@@ -104,13 +107,13 @@ def test_training_lowers_loss_and_pulls_generations_towards_the_clip(
     max_len = caption_encoder.max_sequence_length
 
     # (a) loss at fixed noise levels and noises, before and after
-    trainer = LoraTrainer(tiny_model.path, placement, CONFIG)
+    trainer = LoraTrainer(tiny_model.path, choose_placement("cpu", "fp32", base_weights), CONFIG)
     loss_before = _fixed_loss(trainer, sample)
     losses: list[float] = []
     assert trainer.train([sample], on_step=lambda report: losses.append(report.loss)) == CONFIG.steps
     loss_after = _fixed_loss(trainer, sample)
     print(
-        f"\nfixed-probe loss: before {loss_before:.4f} after {loss_after:.4f} "
+        f"\n{base_weights} base: fixed-probe loss: before {loss_before:.4f} after {loss_after:.4f} "
         f"(training loss first 50 steps {np.mean(losses[:50]):.4f}, last 50 {np.mean(losses[-50:]):.4f})"
     )
     assert loss_after < 0.7 * loss_before, f"loss did not fall clearly: {loss_before:.4f} -> {loss_after:.4f}"

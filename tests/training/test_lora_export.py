@@ -15,8 +15,9 @@ from safetensors.torch import load_file
 
 from train_svc.export.lora_file import LoraMetadata, NonFiniteLora, write_lora
 from train_svc.training.config import TrainConfig
+from train_svc.training.lora_model import load_transformer
 from train_svc.training.lora_targets import target_module_names
-from train_svc.training.trainer import LoraTrainer, load_transformer, lora_file_names
+from train_svc.training.trainer import LoraTrainer, lora_file_names
 
 RANK, ALPHA = 8, 4.0
 KEY_PATTERN = re.compile(r"^diffusion_model\.(?P<module>.+)\.lora_(?P<part>[AB])\.weight$")

@@ -18,7 +18,7 @@ from safetensors.torch import load_file
 
 from train_svc.models.base_model import BaseModelNotFound, resolve_base_model
 from train_svc.models.tiny_preset import PRESET_NAME, ensure_tiny_preset
-from train_svc.training.trainer import load_transformer
+from train_svc.training.lora_model import load_transformer
 
 COMPONENT_FOLDERS = (
     "transformer",

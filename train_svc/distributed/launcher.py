@@ -49,6 +49,8 @@ class LaunchConfig:
     device: str  # the service's --device
     precision: str  # the service's --precision
     cpu_threads: int  # torch threads per rank
+    base_weights: str = "auto"  # the service's --base-weights
+    offload_blocks: int = 0  # the service's --offload-blocks
     max_attempts: int = 4
     shard_base: bool = False  # FSDP2 over the ranks instead of DDP
 
@@ -95,6 +97,8 @@ class WorkerLauncher:
                 world_size=self.config.world_size,
                 device=self.config.device,
                 precision=self.config.precision,
+                base_weights=self.config.base_weights,
+                offload_blocks=self.config.offload_blocks,
                 sample_files=tuple(samples),
                 resume_step=resume_step,
                 with_prompts=prompts is not None,

@@ -30,7 +30,7 @@ RUN_FOLDER = "run"
 RUN_FILE = "run.json"
 PROMPTS_FILE = "prompts.safetensors"
 TOKEN_FILE = "token"
-FORMAT = "ltx-trainer-run/2"
+FORMAT = "ltx-trainer-run/3"  # 3: base weights and offloaded blocks
 
 
 @dataclass(frozen=True)
@@ -42,6 +42,8 @@ class WorkerRun:
     world_size: int
     device: str  # the service's --device: auto | cpu | cuda (a worker takes cuda:LOCAL_RANK)
     precision: str  # auto | bf16 | fp32
+    base_weights: str  # auto | bf16 | fp32 | int8 | fp8
+    offload_blocks: int  # transformer blocks kept on the host
     sample_files: tuple[Path, ...]  # latent cache entries, in sample-id order
     resume_step: int  # 0: from the start
     with_prompts: bool

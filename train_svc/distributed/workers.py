@@ -58,6 +58,8 @@ async def start_workers(
         control_target=f"{settings.control_host}:{control.port}",
         device=placement.device,
         precision=placement.precision,
+        base_weights=placement.base_weights,
+        offload_blocks=placement.offload_blocks,
         cpu_threads=placement.cpu_threads,
         max_attempts=settings.max_attempts,
         shard_base=settings.shard_base,

@@ -50,7 +50,7 @@ def write_json(path: Path, data: dict[str, Any]) -> OutputFile:
 
 
 def inference_config(
-    *, settings_json: dict[str, Any], base_model: str, rank: int, alpha: float, audio: bool
+    *, settings_json: dict[str, Any], base_model: str, rank: int, alpha: float, audio: bool, base_weights: str
 ) -> dict[str, Any]:
     """What a user needs to use the LoRA: trigger phrase, training type and matching inference settings."""
     return {
@@ -58,6 +58,9 @@ def inference_config(
         "training_type": "t2v",
         "with_audio": audio,
         "base_model": base_model,
+        # What the frozen transformer's blocks were stored as while the LoRA trained (int8/fp8: quantized);
+        # the LoRA loads into the full-precision base either way.
+        "trained_on_base_weights": base_weights,
         "lora_file": LORA_FILE,
         "lora_format": "ltx2-original (diffusion_model.* keys, alpha folded into lora_B)",
         "rank": rank,

@@ -374,6 +374,7 @@ class JobRunner:
                 rank=cfg.rank,
                 alpha=cfg.lora_alpha,
                 audio=cfg.audio,
+                base_weights=self.config.placement.base_weights,
             ),
         )
         reel = None

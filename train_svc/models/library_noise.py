@@ -14,3 +14,5 @@ def quiet_model_libraries() -> None:
     transformers.utils.logging.set_verbosity_error()
     transformers.utils.logging.disable_progress_bar()
     warnings.filterwarnings("ignore", message=".*rope_parameters.*")
+    # peft on a quantized base: merging would need torchao's config; the trainer never merges.
+    warnings.filterwarnings("ignore", message="TorchaoLoraLinear was instantiated without")

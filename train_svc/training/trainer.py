@@ -51,12 +51,10 @@ from train_svc.training.checkpoint import Checkpoint, CheckpointMismatch, Checkp
 from train_svc.training.config import TrainConfig
 from train_svc.training.data_order import DataOrder
 from train_svc.training.encoding import CaptionEmbedding, VideoLatents
-from train_svc.training.lora_targets import target_module_names
+from train_svc.training.lora_model import ADAPTER_NAME, lora_transformer
 from train_svc.training.ranks import Ranks
 from train_svc.training.sample_rng import sample_generator
 from train_svc.training.sigmas import sample_sigmas
-
-ADAPTER_NAME = "default"
 
 
 @dataclass(frozen=True)
@@ -88,16 +86,6 @@ class NoisyAudio:
 
 class NonFiniteLoss(Exception):
     """Training diverged: a step produced a NaN or infinite loss."""
-
-
-def load_transformer(model_path: Path, placement: Placement, device: torch.device | None = None):
-    """The frozen transformer in the base dtype, on `device` (default: the placement's)."""
-    from diffusers import LTX2VideoTransformer3DModel
-
-    transformer = LTX2VideoTransformer3DModel.from_pretrained(
-        model_path, subfolder="transformer", dtype=placement.base_dtype, local_files_only=True
-    )
-    return transformer.to(device or placement.device).requires_grad_(False)
 
 
 def transformer_velocity(
@@ -166,28 +154,11 @@ class LoraTrainer:
     ):
         """`shard_base`: shard the transformer over the ranks (FSDP2) instead of replicating it (DDP); ignored
         on one rank. Not part of the config: it does not change the result."""
-        from peft import LoraConfig
-
         self.config = config
         self.placement = placement
         self.ranks = ranks or Ranks()
         self.sharded = shard_base and self.ranks.distributed
-        # A sharded base stays on the CPU until sharding moves each rank's slice, block by block, to the device.
-        self.transformer = load_transformer(model_path, placement, torch.device("cpu") if self.sharded else None)
-        targets = target_module_names(self.transformer, audio=config.audio, feed_forward=config.feed_forward)
-        torch.manual_seed(config.seed)  # LoRA A matrices are initialised from the global generator
-        lora = LoraConfig(
-            r=config.rank,
-            lora_alpha=config.lora_alpha,  # type: ignore[arg-type]  # peft says int; any number works (alpha / r)
-            target_modules=targets,
-            init_lora_weights=True,
-        )
-        self.transformer.add_adapter(lora, adapter_name=ADAPTER_NAME)
-        for param in self.transformer.parameters():
-            if param.requires_grad:
-                param.data = param.data.to(placement.train_dtype)
-        if config.gradient_checkpointing:
-            self.transformer.enable_gradient_checkpointing()
+        self.transformer, targets = lora_transformer(model_path, placement, config, sharded=self.sharded)
         self.target_modules = targets
         # What a training forward calls: the transformer (sharded in place, or alone), or its DDP wrapper.
         # Only the adapters the loss reaches exist (lora_targets): every rank has a gradient for each to
@@ -197,9 +168,15 @@ class LoraTrainer:
             sharding.shard_transformer(self.transformer, placement.device, self.ranks.world_size)
         elif self.ranks.distributed:
             device_ids = [placement.device.index] if placement.device.type == "cuda" else None
+            # Every rank loaded the same frozen base: DDP need not broadcast it (nor could it, offloaded or quantized).
+            DistributedDataParallel._set_params_and_buffers_to_ignore_for_model(
+                self.transformer, [name for name, p in self.transformer.named_parameters() if not p.requires_grad]
+            )
             self._forward = DistributedDataParallel(self.transformer, device_ids=device_ids, forward_sync_buffers=False)
         # Read after sharding, which replaces the parameters.
-        self.named_lora_parameters = {n: p for n, p in self.transformer.named_parameters() if p.requires_grad}
+        self.named_lora_parameters: dict[str, torch.Tensor] = {
+            n: p for n, p in self.transformer.named_parameters() if p.requires_grad
+        }
         self.lora_parameters = list(self.named_lora_parameters.values())
 
     @property

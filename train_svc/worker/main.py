@@ -51,7 +51,7 @@ def _placement(run: WorkerRun) -> Placement:
         device = f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}"
     elif device == "auto":
         device = "cpu"
-    return choose_placement(device, run.precision)
+    return choose_placement(device, run.precision, run.base_weights, run.offload_blocks)
 
 
 def _connect(settings: WorkerSettings, run: WorkerRun, world_size: int) -> ControlStream:
