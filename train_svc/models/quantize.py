@@ -13,8 +13,6 @@ full-precision one up to the rounding of the weights.
 
 from __future__ import annotations
 
-import logging
-
 import torch
 
 QUANTIZED_KINDS = ("int8", "fp8")
@@ -39,7 +37,6 @@ def check_device(kind: str, device: torch.device) -> None:
 
 
 def _config(kind: str):
-    logging.getLogger("torchao").setLevel(logging.ERROR)  # its optional CUDA kernels' load failures, on every CPU
     from torchao.quantization import Float8WeightOnlyConfig, Int8WeightOnlyConfig
 
     return Int8WeightOnlyConfig() if kind == "int8" else Float8WeightOnlyConfig()

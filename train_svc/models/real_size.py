@@ -87,6 +87,11 @@ def meta_component(component: str, version: str = "2.3", **overrides: Any) -> to
     if unknown:
         raise ValueError(f"{component} config has no key(s) {', '.join(unknown)}")
     config.update(overrides)
+    return build_on_meta(component, config)
+
+
+def build_on_meta(component: str, config: dict[str, Any]) -> torch.nn.Module:
+    """`component` built from `config` (its constructor arguments) on the meta device."""
     with torch.device("meta"):
         if component == "text_encoder":
             from transformers import Gemma3Config, Gemma3ForConditionalGeneration
@@ -94,6 +99,13 @@ def meta_component(component: str, version: str = "2.3", **overrides: Any) -> to
             return Gemma3ForConditionalGeneration(Gemma3Config(**config))
         module: torch.nn.Module = _diffusers_class(component)(**config)
         return module
+
+
+def directory_config(model_dir: Path, component: str) -> dict[str, Any]:
+    """A diffusers pipeline folder's config of `component` (its `<component>/config.json`), without the keys
+    the libraries add about themselves (`_class_name`, `_diffusers_version`, ...)."""
+    config: dict[str, Any] = json.loads((model_dir / component / "config.json").read_text())
+    return {key: value for key, value in config.items() if not key.startswith("_")}
 
 
 @functools.lru_cache(maxsize=64)  # 6 components per version

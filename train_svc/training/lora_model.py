@@ -4,6 +4,7 @@ with the peft adapter added, its LoRA parameters in the training dtype."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -38,17 +39,29 @@ def _check_memory_plan(placement: Placement, config: TrainConfig, sharded: bool)
 
 
 def lora_transformer(
-    model_path: Path, placement: Placement, config: TrainConfig, *, sharded: bool = False
+    model_path: Path | None,
+    placement: Placement,
+    config: TrainConfig,
+    *,
+    sharded: bool = False,
+    base: torch.nn.Module | None = None,
 ) -> tuple[torch.nn.Module, list[str]]:
     """The base with its adapter, on the placement's device (a base to be `sharded` stays on the CPU for the
-    sharding to place), and the names of the modules the LoRA targets."""
+    sharding to place), and the names of the modules the LoRA targets. The base is loaded from `model_path`,
+    or is `base`, already built (frozen, in the base dtype: the GPU benchmark's random weights)."""
     from peft import LoraConfig
 
     _check_memory_plan(placement, config, sharded)
     # A base to be sharded, quantized or partly offloaded is loaded on the CPU: sharding moves each rank's
     # slice to the device block by block, quantization each block, offload all but the offloaded weights.
     on_host = sharded or placement.quantization is not None or placement.offload_blocks > 0
-    transformer = load_transformer(model_path, placement, torch.device("cpu") if on_host else None)
+    transformer: Any
+    if base is not None:
+        transformer = base.requires_grad_(False)
+    elif model_path is not None:
+        transformer = load_transformer(model_path, placement, torch.device("cpu") if on_host else None)
+    else:
+        raise ValueError("a base model path or a built base is needed")
     if placement.quantization is not None:
         quantize_blocks(transformer, placement.quantization, placement.device)
     targets = target_module_names(transformer, audio=config.audio, feed_forward=config.feed_forward)

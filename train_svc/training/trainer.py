@@ -145,20 +145,22 @@ def transformer_velocities(
 class LoraTrainer:
     def __init__(
         self,
-        model_path: Path,
+        model_path: Path | None,
         placement: Placement,
         config: TrainConfig,
         ranks: Ranks | None = None,
         *,
         shard_base: bool = False,
+        base: torch.nn.Module | None = None,
     ):
         """`shard_base`: shard the transformer over the ranks (FSDP2) instead of replicating it (DDP); ignored
-        on one rank. Not part of the config: it does not change the result."""
+        on one rank. Not part of the config: it does not change the result. `base`: a transformer already
+        built, trained on instead of the one at `model_path` (the GPU benchmark's random real-size base)."""
         self.config = config
         self.placement = placement
         self.ranks = ranks or Ranks()
         self.sharded = shard_base and self.ranks.distributed
-        self.transformer, targets = lora_transformer(model_path, placement, config, sharded=self.sharded)
+        self.transformer, targets = lora_transformer(model_path, placement, config, sharded=self.sharded, base=base)
         self.target_modules = targets
         # What a training forward calls: the transformer (sharded in place, or alone), or its DDP wrapper.
         # Only the adapters the loss reaches exist (lora_targets): every rank has a gradient for each to
