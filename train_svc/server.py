@@ -29,6 +29,7 @@ from shared.request.validate import resolve
 from train_svc.accelerator import AcceleratorSlots
 from train_svc.api.collection_watch import JobMessages, watch_jobs
 from train_svc.api.generation_order import generation_order
+from train_svc.api.job_estimate import ServiceEstimates, estimate_order, estimate_response
 from train_svc.api.job_messages import artifact as artifact_message
 from train_svc.api.job_messages import heartbeat, job_event, training_job
 from train_svc.api.watch_errors import (
@@ -41,6 +42,8 @@ from train_svc.api.watch_errors import (
 from train_svc.artifacts import ArtifactFinder, check_offset, read_chunks
 from train_svc.config import TrainServiceConfig
 from train_svc.distributed.workers import TrainingWorkers, start_workers
+from train_svc.estimate.model_spec import ModelSpec
+from train_svc.estimate.preflight import gpu_plan
 from train_svc.generation.lora_access import LoraAccess
 from train_svc.generation.service import (
     GenerationEvent,
@@ -123,8 +126,10 @@ class TrainingServicer(pb_grpc.TrainingServiceServicer):
         artifacts: ArtifactFinder,
         lora_access: LoraAccess,
         config: TrainServiceConfig,
+        estimates: ServiceEstimates,
     ):
         self._manager = manager
+        self._estimates = estimates
         self._generations = generations
         self._artifacts = artifacts
         self._lora_access = lora_access
@@ -153,6 +158,12 @@ class TrainingServicer(pb_grpc.TrainingServiceServicer):
             settings, input_to_json(request.input), caller.principal, request.request_id, admit=admit
         )
         return training_job(job)
+
+    async def EstimateTrainingJob(
+        self, request: pb.EstimateTrainingJobRequest, context
+    ) -> pb.EstimateTrainingJobResponse:
+        # No job, no quota: any authenticated caller may ask, and nothing is created or counted.
+        return estimate_response(await self._estimates.estimate(estimate_order(request)))
 
     async def GetTrainingJob(self, request: pb.GetTrainingJobRequest, context) -> pb.TrainingJob:
         return training_job(self._manager.get(request.name, current_caller()))
@@ -238,6 +249,7 @@ class TrainingService:
     generations: GenerationService
     preprocess: PreprocessClient
     store: JobStore
+    estimates: ServiceEstimates
     workers: TrainingWorkers | None = None
 
     @property
@@ -268,6 +280,7 @@ class TrainingService:
         if self.workers is not None:  # after the jobs: their workers' last events come through it
             await self.workers.stop(0.0)
         await stop_server(self.running, max(deadline - time.monotonic(), 0.0))
+        self.estimates.close()  # after the server: no estimate is asked for any more
         self.preprocess.close()
         self.store.close()
 
@@ -339,7 +352,14 @@ async def _serve(config: TrainServiceConfig, store: JobStore) -> TrainingService
     generations = GenerationService(config.storage, base_model, placement, slots, manager.get, space)
     artifacts = ArtifactFinder(manager.get, runner.output_dir, generations.store)
     lora_access = LoraAccess(config.storage, manager.job_ids, config.extra_lora_dirs)
-    servicer = TrainingServicer(manager, generations, artifacts, lora_access, config)
+    estimates = ServiceEstimates(
+        ModelSpec.from_directory(base_model.path, base_model.name),
+        gpu_plan(memory.precision, memory.base_weights, memory.gradient_checkpointing, memory.offload_blocks),
+        feed_forward=config.run.feed_forward,
+        preview_steps=config.run.preview_steps,
+        world_size=world_size,
+    )
+    servicer = TrainingServicer(manager, generations, artifacts, lora_access, config, estimates)
     running = await start_server(
         [(pb_grpc.add_TrainingServiceServicer_to_server, servicer)],
         [SERVICE_NAME],
@@ -357,4 +377,4 @@ async def _serve(config: TrainServiceConfig, store: JobStore) -> TrainingService
         device=str(placement.device),
         dtype=str(placement.base_dtype),
     )
-    return TrainingService(running, manager, generations, preprocess, store, workers)
+    return TrainingService(running, manager, generations, preprocess, store, estimates, workers)

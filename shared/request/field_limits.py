@@ -17,6 +17,7 @@ URL_CHARS = 2_048
 PROMPT_CHARS = 10_000
 TRIGGER_PHRASE_CHARS = 256
 SHA256_CHARS = 64
+CHOICE_CHARS = 32  # a name out of a short list: a GPU, a kind of base weights
 UPLOAD_CHUNK_BYTES = 4 * 1024 * 1024
 
 _V1 = "ltx.trainer.v1"
@@ -39,6 +40,8 @@ FIELD_LIMITS: dict[str, int] = {
     f"{_V1}.GenerateVideoRequest.lora_file": URL_CHARS,
     f"{_V1}.DownloadArtifactRequest.name": NAME_CHARS,
     f"{_V1}.DownloadArtifactRequest.artifact": NAME_CHARS,
+    f"{_V1}.EstimateTrainingJobRequest.gpu": CHOICE_CHARS,
+    f"{_V1}.EstimateTrainingJobRequest.base_weights": CHOICE_CHARS,
     f"{_V1}.PreprocessRequest.dataset_id": 16,
     f"{_V1}.PreprocessRequest.training_data_url": URL_CHARS,
     f"{_V1}.PreprocessRequest.trigger_phrase": TRIGGER_PHRASE_CHARS,

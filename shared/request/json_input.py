@@ -48,10 +48,11 @@ class _Field(Protocol):
     def enum_type(self) -> _EnumType | None: ...
 
 
-def input_from_json(data: Mapping[str, Any]) -> training_service_pb2.TrainingInput:
+def input_from_json(data: Mapping[str, Any], *, url_required: bool = True) -> training_service_pb2.TrainingInput:
     """Convert a parsed JSON request body. Raise InvalidRequest naming every unknown key, wrong JSON type
-    and unknown enum string, together with the range violations `resolve` finds in what did convert.
-    A body without JSON-level problems is returned as is: its ranges are `resolve`'s business."""
+    and unknown enum string, together with the range violations `resolve` finds in what did convert
+    (`url_required`: as for `resolve`). A body without JSON-level problems is returned as is: its ranges
+    are `resolve`'s business."""
     if not isinstance(data, Mapping):
         raise InvalidRequest([FieldViolation("", f"the request must be a JSON object (got {_show(data)})")])
     message = training_service_pb2.TrainingInput()
@@ -66,7 +67,7 @@ def input_from_json(data: Mapping[str, Any]) -> training_service_pb2.TrainingInp
         return message
     reported = {v.field for v in violations}
     try:
-        resolve(message)
+        resolve(message, url_required=url_required)
     except InvalidRequest as err:
         violations += [v for v in err.violations if not _within(v.field, reported)]
     raise InvalidRequest(violations)

@@ -57,13 +57,16 @@ _E = TypeVar("_E", Resolution, AspectRatio)
 UrlProblem = Callable[[str], str | None]  # a service's own check of training_data_url (where it may fetch)
 
 
-def resolve(input: training_service_pb2.TrainingInput, url_problem: UrlProblem | None = None) -> TrainingSettings:
+def resolve(
+    input: training_service_pb2.TrainingInput, url_problem: UrlProblem | None = None, *, url_required: bool = True
+) -> TrainingSettings:
     """Apply defaults, check every rule and snap frame counts; raise InvalidRequest listing all violations.
 
     `url_problem`: the service's fetch policy, asked about a training_data_url that is well formed.
+    `url_required=False` (an estimate, which fetches nothing): an empty training_data_url is no problem.
     A field over its maximum (shared.request.field_limits) is reported as that, and no other rule judges it."""
     too_long = length_violations(input)
-    rules = _Rules(input, url_problem, frozenset(v.field for v in too_long))
+    rules = _Rules(input, url_problem, frozenset(v.field for v in too_long), url_required=url_required)
     settings = TrainingSettings(
         training_data_url=rules.url("training_data_url"),
         trigger_phrase=input.trigger_phrase,
@@ -113,8 +116,11 @@ class _Rules:
         message: training_service_pb2.TrainingInput,
         url_problem: UrlProblem | None = None,
         judged: frozenset[str] = frozenset(),
+        *,
+        url_required: bool = True,
     ) -> None:
         self._message = message
+        self._url_required = url_required
         self._url_problem = url_problem
         self._judged = judged  # fields already reported (over their maximum)
         self.violations: list[FieldViolation] = []
@@ -130,7 +136,8 @@ class _Rules:
     def url(self, name: str) -> str:
         url = getattr(self._message, name).strip()
         if not url:
-            self._reject(name, "is required: the URL or path of the .zip archive of training clips")
+            if self._url_required:
+                self._reject(name, "is required: the URL or path of the .zip archive of training clips")
             return url
         try:
             parts = urlsplit(url)

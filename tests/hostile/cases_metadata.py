@@ -111,6 +111,7 @@ _no_token_rpc("cancel", lambda c: _training(c).CancelTrainingJob(pb.CancelTraini
 _no_token_rpc("watch", lambda c: _training(c).WatchTrainingJob(pb.WatchTrainingJobRequest(name=NAME)))
 _no_token_rpc("generate", lambda c: _training(c).GenerateVideo(gen_pb.GenerateVideoRequest(prompt="x")))
 _no_token_rpc("download", lambda c: _training(c).DownloadArtifact(pb.DownloadArtifactRequest(name=NAME)))
+_no_token_rpc("estimate", lambda c: _training(c).EstimateTrainingJob(pb.EstimateTrainingJobRequest()))
 _no_token_rpc(
     "upload",
     lambda c: ppb_grpc.PreprocessServiceStub(c).UploadArchive(iter([ppb.UploadArchiveRequest()])),

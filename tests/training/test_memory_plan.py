@@ -55,7 +55,8 @@ def test_a_quantized_base_trains_every_lora_tensor_close_to_the_full_precision_r
     assert losses == pytest.approx(reference_losses, abs=5e-3)
     assert 0 < _max_difference(quantized, lora) < 2e-2  # the rounding of the weights shows, and stays small
     # The block linears hold one byte per weight (plus a scale per row); the LoRA stays float32.
-    weights = [m.weight for m in trainer.transformer.transformer_blocks.modules() if isinstance(m, torch.nn.Linear)]
+    blocks = trainer.transformer.transformer_blocks
+    weights = [m.weight for n, m in blocks.named_modules() if isinstance(m, torch.nn.Linear) and "lora_" not in n]
     quantized_weights = [w for w in weights if hasattr(w, "qdata")]
     assert len(quantized_weights) == len(weights) > 0
     assert all(w.qdata.element_size() == bytes_per_weight for w in quantized_weights)

@@ -11,6 +11,7 @@ from pathlib import Path
 from shared.logs import configure_logging
 from shared.ready_file import ServiceDidNotStart
 from train_svc.cli.credentials import add_credential_arguments, credentials_from_args
+from train_svc.cli.estimate_cmd import add_estimate_parser, run_estimate
 from train_svc.cli.exit_codes import ExitCode
 from train_svc.cli.generate_cmd import add_generate_parser, run_generate
 from train_svc.cli.local_services import default_storage, local_services
@@ -44,6 +45,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--base-model")
 
     add_generate_parser(sub)
+    add_estimate_parser(sub)
     return p
 
 
@@ -108,6 +110,8 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(run_demo(args.out, args.steps))
     if args.command == "generate":
         return run_generate(args)
+    if args.command == "estimate":
+        return run_estimate(args)
     if args.command == "serve":
         try:
             return asyncio.run(_serve(args))

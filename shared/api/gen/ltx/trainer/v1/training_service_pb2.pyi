@@ -254,6 +254,264 @@ class CreateTrainingJobRequest(_message.Message):
 Global___CreateTrainingJobRequest: _TypeAlias = CreateTrainingJobRequest  # noqa: Y015
 
 @_typing.final
+class EstimateTrainingJobRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    INPUT_FIELD_NUMBER: _builtins.int
+    GPU_FIELD_NUMBER: _builtins.int
+    BASE_WEIGHTS_FIELD_NUMBER: _builtins.int
+    WIDTH_FIELD_NUMBER: _builtins.int
+    HEIGHT_FIELD_NUMBER: _builtins.int
+    FRAMES_FIELD_NUMBER: _builtins.int
+    gpu: _builtins.str
+    """The GPU to estimate for: h100, h200, a100-80gb, l40s, rtx4090 or rtx5090. Empty: h100.
+    At most 32 characters.
+    """
+    base_weights: _builtins.str
+    """How the frozen transformer's block weights are stored: bf16, int8 or fp8. Empty: as the service
+    stores them (its --base-weights). At most 32 characters.
+    """
+    width: _builtins.int
+    """Pixels: the sample width instead of the bucket's (resolution and aspect_ratio); a multiple of 32
+    in 64..4096.
+    """
+    height: _builtins.int
+    """Pixels: the sample height instead of the bucket's; a multiple of 32 in 64..4096."""
+    frames: _builtins.int
+    """Frames per sample instead of number_of_frames: 8k+1 in 9..1025."""
+    @_builtins.property
+    def input(self) -> Global___TrainingInput:
+        """The job as CreateTrainingJob would take it. training_data_url may be empty (it is not fetched)."""
+
+    def __init__(
+        self,
+        *,
+        input: Global___TrainingInput | None = ...,
+        gpu: _builtins.str = ...,
+        base_weights: _builtins.str = ...,
+        width: _builtins.int | None = ...,
+        height: _builtins.int | None = ...,
+        frames: _builtins.int | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_frames", b"_frames", "_height", b"_height", "_width", b"_width", "frames", b"frames", "height", b"height", "input", b"input", "width", b"width"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_frames", b"_frames", "_height", b"_height", "_width", b"_width", "base_weights", b"base_weights", "frames", b"frames", "gpu", b"gpu", "height", b"height", "input", b"input", "width", b"width"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__frames: _TypeAlias = _typing.Literal["frames"]  # noqa: Y015
+    _WhichOneofArgType__frames: _TypeAlias = _typing.Literal["_frames", b"_frames"]  # noqa: Y015
+    _WhichOneofReturnType__height: _TypeAlias = _typing.Literal["height"]  # noqa: Y015
+    _WhichOneofArgType__height: _TypeAlias = _typing.Literal["_height", b"_height"]  # noqa: Y015
+    _WhichOneofReturnType__width: _TypeAlias = _typing.Literal["width"]  # noqa: Y015
+    _WhichOneofArgType__width: _TypeAlias = _typing.Literal["_width", b"_width"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__frames) -> _WhichOneofReturnType__frames | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__height) -> _WhichOneofReturnType__height | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__width) -> _WhichOneofReturnType__width | None: ...
+
+Global___EstimateTrainingJobRequest: _TypeAlias = EstimateTrainingJobRequest  # noqa: Y015
+
+@_typing.final
+class EstimateTrainingJobResponse(_message.Message):
+    """What a job would need and take on a GPU. Bytes are of device memory; times are estimates from the
+    step's traced operations and the GPU's data-sheet rate.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MODEL_FIELD_NUMBER: _builtins.int
+    GPU_FIELD_NUMBER: _builtins.int
+    MEMORY_BYTES_FIELD_NUMBER: _builtins.int
+    SETTINGS_FIELD_NUMBER: _builtins.int
+    PEAK_MEMORY_BYTES_FIELD_NUMBER: _builtins.int
+    PARTS_FIELD_NUMBER: _builtins.int
+    TRAINING_PEAK_BYTES_FIELD_NUMBER: _builtins.int
+    ENCODING_PEAK_BYTES_FIELD_NUMBER: _builtins.int
+    FITS_FIELD_NUMBER: _builtins.int
+    SECONDS_PER_STEP_FIELD_NUMBER: _builtins.int
+    TOTAL_SECONDS_FIELD_NUMBER: _builtins.int
+    BILLABLE_UNITS_FIELD_NUMBER: _builtins.int
+    TOKENS_PER_SAMPLE_FIELD_NUMBER: _builtins.int
+    FLOPS_PER_STEP_FIELD_NUMBER: _builtins.int
+    GPUS_FIELD_NUMBER: _builtins.int
+    SUGGESTIONS_FIELD_NUMBER: _builtins.int
+    model: _builtins.str
+    """The base model estimated (the service's --base-model)."""
+    gpu: _builtins.str
+    """The GPU estimated for (h100 when the request named none)."""
+    memory_bytes: _builtins.int
+    """Bytes of that GPU's memory, as its driver reports it."""
+    settings: _builtins.str
+    """The service flags the estimate assumes, e.g. "--base-weights int8 --offload-blocks 8"."""
+    peak_memory_bytes: _builtins.int
+    """Bytes at the job's peak: the larger of training_peak_bytes and encoding_peak_bytes."""
+    training_peak_bytes: _builtins.int
+    """Bytes at the training step's peak."""
+    encoding_peak_bytes: _builtins.int
+    """Bytes while the dataset is encoded, before training (text encoder, connectors, VAEs on the device)."""
+    fits: _builtins.bool
+    """Whether the job runs on the GPU: peak_memory_bytes within memory_bytes, and its base weights are of
+    a kind the GPU computes with (fp8 needs compute capability 8.9 or newer).
+    """
+    seconds_per_step: _builtins.float
+    """Seconds per optimizer step (every sample of the batch) on the GPU."""
+    total_seconds: _builtins.float
+    """Seconds of the whole training: every step and every validation preview."""
+    billable_units: _builtins.int
+    """What a successful job bills: max(100, number_of_steps)."""
+    tokens_per_sample: _builtins.int
+    """Latent tokens of one sample: video plus audio."""
+    flops_per_step: _builtins.int
+    """Floating-point operations of one optimizer step (forward and backward of every sample of the batch)."""
+    @_builtins.property
+    def parts(self) -> Global___MemoryParts:
+        """The training step's peak by part; the parts sum to training_peak_bytes."""
+
+    @_builtins.property
+    def gpus(self) -> _containers.RepeatedCompositeFieldContainer[Global___GpuEstimate]:
+        """The same job on every known GPU, in a fixed order."""
+
+    @_builtins.property
+    def suggestions(self) -> _containers.RepeatedCompositeFieldContainer[Global___FitSuggestion]:
+        """When it does not fit: service settings under which it would, fastest first (may be empty: e.g. when
+        the encoding phase alone is over the GPU's memory).
+        """
+
+    def __init__(
+        self,
+        *,
+        model: _builtins.str = ...,
+        gpu: _builtins.str = ...,
+        memory_bytes: _builtins.int = ...,
+        settings: _builtins.str = ...,
+        peak_memory_bytes: _builtins.int = ...,
+        parts: Global___MemoryParts | None = ...,
+        training_peak_bytes: _builtins.int = ...,
+        encoding_peak_bytes: _builtins.int = ...,
+        fits: _builtins.bool = ...,
+        seconds_per_step: _builtins.float = ...,
+        total_seconds: _builtins.float = ...,
+        billable_units: _builtins.int = ...,
+        tokens_per_sample: _builtins.int = ...,
+        flops_per_step: _builtins.int = ...,
+        gpus: _abc.Iterable[Global___GpuEstimate] | None = ...,
+        suggestions: _abc.Iterable[Global___FitSuggestion] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["parts", b"parts"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["billable_units", b"billable_units", "encoding_peak_bytes", b"encoding_peak_bytes", "fits", b"fits", "flops_per_step", b"flops_per_step", "gpu", b"gpu", "gpus", b"gpus", "memory_bytes", b"memory_bytes", "model", b"model", "parts", b"parts", "peak_memory_bytes", b"peak_memory_bytes", "seconds_per_step", b"seconds_per_step", "settings", b"settings", "suggestions", b"suggestions", "tokens_per_sample", b"tokens_per_sample", "total_seconds", b"total_seconds", "training_peak_bytes", b"training_peak_bytes"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___EstimateTrainingJobResponse: _TypeAlias = EstimateTrainingJobResponse  # noqa: Y015
+
+@_typing.final
+class MemoryParts(_message.Message):
+    """Bytes of device memory at the training step's peak, by part."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BASE_WEIGHTS_FIELD_NUMBER: _builtins.int
+    LORA_AND_OPTIMIZER_FIELD_NUMBER: _builtins.int
+    ACTIVATIONS_FIELD_NUMBER: _builtins.int
+    ENCODERS_FIELD_NUMBER: _builtins.int
+    WORKSPACE_FIELD_NUMBER: _builtins.int
+    base_weights: _builtins.int
+    """The frozen transformer as stored, less the offloaded blocks but the one streamed in."""
+    lora_and_optimizer: _builtins.int
+    """The float32 LoRA, its gradients and AdamW's two moments."""
+    activations: _builtins.int
+    """What the step's forward and backward hold at their peak."""
+    encoders: _builtins.int
+    """The preview helpers (VAEs, vocoder, text connectors), on the device when there are validation prompts."""
+    workspace: _builtins.int
+    """The CUDA context, cuBLAS workspace and the allocator's fragmentation."""
+    def __init__(
+        self,
+        *,
+        base_weights: _builtins.int = ...,
+        lora_and_optimizer: _builtins.int = ...,
+        activations: _builtins.int = ...,
+        encoders: _builtins.int = ...,
+        workspace: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["activations", b"activations", "base_weights", b"base_weights", "encoders", b"encoders", "lora_and_optimizer", b"lora_and_optimizer", "workspace", b"workspace"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___MemoryParts: _TypeAlias = MemoryParts  # noqa: Y015
+
+@_typing.final
+class GpuEstimate(_message.Message):
+    """The job on one GPU."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    GPU_FIELD_NUMBER: _builtins.int
+    FITS_FIELD_NUMBER: _builtins.int
+    PEAK_MEMORY_BYTES_FIELD_NUMBER: _builtins.int
+    SECONDS_PER_STEP_FIELD_NUMBER: _builtins.int
+    TOTAL_SECONDS_FIELD_NUMBER: _builtins.int
+    gpu: _builtins.str
+    """h100, h200, a100-80gb, l40s, rtx4090 or rtx5090."""
+    fits: _builtins.bool
+    peak_memory_bytes: _builtins.int
+    """Bytes at the job's peak."""
+    seconds_per_step: _builtins.float
+    """Seconds per optimizer step."""
+    total_seconds: _builtins.float
+    """Seconds of the whole training, previews included."""
+    def __init__(
+        self,
+        *,
+        gpu: _builtins.str = ...,
+        fits: _builtins.bool = ...,
+        peak_memory_bytes: _builtins.int = ...,
+        seconds_per_step: _builtins.float = ...,
+        total_seconds: _builtins.float = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["fits", b"fits", "gpu", b"gpu", "peak_memory_bytes", b"peak_memory_bytes", "seconds_per_step", b"seconds_per_step", "total_seconds", b"total_seconds"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GpuEstimate: _TypeAlias = GpuEstimate  # noqa: Y015
+
+@_typing.final
+class FitSuggestion(_message.Message):
+    """Service settings under which the job fits the GPU asked about."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SETTINGS_FIELD_NUMBER: _builtins.int
+    PEAK_MEMORY_BYTES_FIELD_NUMBER: _builtins.int
+    SECONDS_PER_STEP_FIELD_NUMBER: _builtins.int
+    settings: _builtins.str
+    """The service flags, e.g. "--base-weights int8 --offload-blocks 8"."""
+    peak_memory_bytes: _builtins.int
+    """Bytes at the job's peak under them."""
+    seconds_per_step: _builtins.float
+    """Seconds per optimizer step under them."""
+    def __init__(
+        self,
+        *,
+        settings: _builtins.str = ...,
+        peak_memory_bytes: _builtins.int = ...,
+        seconds_per_step: _builtins.float = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["peak_memory_bytes", b"peak_memory_bytes", "seconds_per_step", b"seconds_per_step", "settings", b"settings"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___FitSuggestion: _TypeAlias = FitSuggestion  # noqa: Y015
+
+@_typing.final
 class GetTrainingJobRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 

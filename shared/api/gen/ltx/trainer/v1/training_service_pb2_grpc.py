@@ -82,6 +82,11 @@ class TrainingServiceStub:
                 request_serializer=ltx_dot_trainer_dot_v1_dot_training__service__pb2.DownloadArtifactRequest.SerializeToString,
                 response_deserializer=ltx_dot_trainer_dot_v1_dot_training__service__pb2.DownloadArtifactResponse.FromString,
                 _registered_method=True)
+        self.EstimateTrainingJob = channel.unary_unary(
+                '/ltx.trainer.v1.TrainingService/EstimateTrainingJob',
+                request_serializer=ltx_dot_trainer_dot_v1_dot_training__service__pb2.EstimateTrainingJobRequest.SerializeToString,
+                response_deserializer=ltx_dot_trainer_dot_v1_dot_training__service__pb2.EstimateTrainingJobResponse.FromString,
+                _registered_method=True)
 
 
 class TrainingServiceServicer:
@@ -179,6 +184,20 @@ class TrainingServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def EstimateTrainingJob(self, request, context):
+        """Estimates a job before it is created, on the service's base model and memory settings: peak device
+        memory by part, time per step and in total on a GPU, billable units, whether it fits that GPU, the
+        same on every known GPU, and which settings would make it fit. The input is checked as
+        CreateTrainingJob checks it (every bad field in one INVALID_ARGUMENT with a google.rpc.BadRequest,
+        reason INVALID_ESTIMATE_REQUEST; the input's fields named "input.<field>"), except that
+        training_data_url is not required: the dataset is never fetched. No job is created and nothing is
+        counted against a quota. The first estimate of a bucket takes seconds (the step is traced on the
+        meta device); repeats are cached.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_TrainingServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -221,6 +240,11 @@ def add_TrainingServiceServicer_to_server(servicer, server):
                     servicer.DownloadArtifact,
                     request_deserializer=ltx_dot_trainer_dot_v1_dot_training__service__pb2.DownloadArtifactRequest.FromString,
                     response_serializer=ltx_dot_trainer_dot_v1_dot_training__service__pb2.DownloadArtifactResponse.SerializeToString,
+            ),
+            'EstimateTrainingJob': grpc.unary_unary_rpc_method_handler(
+                    servicer.EstimateTrainingJob,
+                    request_deserializer=ltx_dot_trainer_dot_v1_dot_training__service__pb2.EstimateTrainingJobRequest.FromString,
+                    response_serializer=ltx_dot_trainer_dot_v1_dot_training__service__pb2.EstimateTrainingJobResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -446,6 +470,33 @@ class TrainingService:
             '/ltx.trainer.v1.TrainingService/DownloadArtifact',
             ltx_dot_trainer_dot_v1_dot_training__service__pb2.DownloadArtifactRequest.SerializeToString,
             ltx_dot_trainer_dot_v1_dot_training__service__pb2.DownloadArtifactResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def EstimateTrainingJob(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ltx.trainer.v1.TrainingService/EstimateTrainingJob',
+            ltx_dot_trainer_dot_v1_dot_training__service__pb2.EstimateTrainingJobRequest.SerializeToString,
+            ltx_dot_trainer_dot_v1_dot_training__service__pb2.EstimateTrainingJobResponse.FromString,
             options,
             channel_credentials,
             insecure,

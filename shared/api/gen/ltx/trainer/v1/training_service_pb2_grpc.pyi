@@ -94,6 +94,16 @@ class TrainingServiceStub:
     """Streams any output of a job (or a generated video) in chunks; the first message names the
     artifact with its size and sha256, so a client without shared storage gets every output intact.
     """
+    EstimateTrainingJob: _grpc.UnaryUnaryMultiCallable[_training_service_pb2.EstimateTrainingJobRequest, _training_service_pb2.EstimateTrainingJobResponse]
+    """Estimates a job before it is created, on the service's base model and memory settings: peak device
+    memory by part, time per step and in total on a GPU, billable units, whether it fits that GPU, the
+    same on every known GPU, and which settings would make it fit. The input is checked as
+    CreateTrainingJob checks it (every bad field in one INVALID_ARGUMENT with a google.rpc.BadRequest,
+    reason INVALID_ESTIMATE_REQUEST; the input's fields named "input.<field>"), except that
+    training_data_url is not required: the dataset is never fetched. No job is created and nothing is
+    counted against a quota. The first estimate of a bucket takes seconds (the step is traced on the
+    meta device); repeats are cached.
+    """
 
 @_typing.type_check_only
 class TrainingServiceAsyncStub(TrainingServiceStub):
@@ -159,6 +169,16 @@ class TrainingServiceAsyncStub(TrainingServiceStub):
     DownloadArtifact: _aio.UnaryStreamMultiCallable[_training_service_pb2.DownloadArtifactRequest, _training_service_pb2.DownloadArtifactResponse]  # type: ignore[assignment]
     """Streams any output of a job (or a generated video) in chunks; the first message names the
     artifact with its size and sha256, so a client without shared storage gets every output intact.
+    """
+    EstimateTrainingJob: _aio.UnaryUnaryMultiCallable[_training_service_pb2.EstimateTrainingJobRequest, _training_service_pb2.EstimateTrainingJobResponse]  # type: ignore[assignment]
+    """Estimates a job before it is created, on the service's base model and memory settings: peak device
+    memory by part, time per step and in total on a GPU, billable units, whether it fits that GPU, the
+    same on every known GPU, and which settings would make it fit. The input is checked as
+    CreateTrainingJob checks it (every bad field in one INVALID_ARGUMENT with a google.rpc.BadRequest,
+    reason INVALID_ESTIMATE_REQUEST; the input's fields named "input.<field>"), except that
+    training_data_url is not required: the dataset is never fetched. No job is created and nothing is
+    counted against a quota. The first estimate of a bucket takes seconds (the step is traced on the
+    meta device); repeats are cached.
     """
 
 class TrainingServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -270,6 +290,22 @@ class TrainingServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_abc.Iterator[_training_service_pb2.DownloadArtifactResponse], _abc.AsyncIterator[_training_service_pb2.DownloadArtifactResponse]]:
         """Streams any output of a job (or a generated video) in chunks; the first message names the
         artifact with its size and sha256, so a client without shared storage gets every output intact.
+        """
+
+    @_abc_1.abstractmethod
+    def EstimateTrainingJob(
+        self,
+        request: _training_service_pb2.EstimateTrainingJobRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_training_service_pb2.EstimateTrainingJobResponse, _abc.Awaitable[_training_service_pb2.EstimateTrainingJobResponse]]:
+        """Estimates a job before it is created, on the service's base model and memory settings: peak device
+        memory by part, time per step and in total on a GPU, billable units, whether it fits that GPU, the
+        same on every known GPU, and which settings would make it fit. The input is checked as
+        CreateTrainingJob checks it (every bad field in one INVALID_ARGUMENT with a google.rpc.BadRequest,
+        reason INVALID_ESTIMATE_REQUEST; the input's fields named "input.<field>"), except that
+        training_data_url is not required: the dataset is never fetched. No job is created and nothing is
+        counted against a quota. The first estimate of a bucket takes seconds (the step is traced on the
+        meta device); repeats are cached.
         """
 
 def add_TrainingServiceServicer_to_server(servicer: TrainingServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
