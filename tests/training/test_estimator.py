@@ -121,3 +121,31 @@ def test_size_overrides_estimate_another_bucket(real):
     assert small.tokens_per_sample < default.tokens_per_sample
     assert small.parts["activations"] < default.parts["activations"]
     assert small.seconds_per_step < default.seconds_per_step
+
+
+def test_the_service_admits_a_bounded_number_of_estimates_at_once(tiny_spec):
+    import asyncio
+
+    from shared.request.errors import DomainError, ErrorCode
+    from shared.request.json_input import input_from_json
+    from shared.request.validate import resolve
+    from train_svc.api.job_estimate import MAX_PENDING_ESTIMATES, EstimateOrder, ServiceEstimates
+
+    settings = resolve(input_from_json({"number_of_frames": 9}), url_required=False)
+    estimates = ServiceEstimates(
+        tiny_spec, MemoryPlan("fp32", "fp32"), feed_forward=False, preview_steps=2, world_size=1
+    )
+    orders = [EstimateOrder(settings, PreflightQuestion(width=64 + 32 * i, height=64)) for i in range(6)]
+
+    async def ask_all():
+        return await asyncio.gather(*(estimates.estimate(order) for order in orders), return_exceptions=True)
+
+    try:
+        results = asyncio.run(ask_all())
+    finally:
+        estimates.close()
+    busy = [r for r in results if isinstance(r, DomainError)]
+    assert len(busy) == len(orders) - MAX_PENDING_ESTIMATES
+    assert all(r.code is ErrorCode.RESOURCE_EXHAUSTED and r.reason == "ESTIMATES_BUSY" for r in busy)
+    done = [r for r in results if not isinstance(r, DomainError)]
+    assert len(done) == MAX_PENDING_ESTIMATES and all(r.gpu == "h100" and r.fits for r in done)  # a tiny model

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 from google.protobuf.message import Message
 
 from shared.api import training_service_pb2 as pb
-from shared.request.errors import FieldViolation, InvalidRequest
+from shared.request.errors import DomainError, ErrorCode, FieldViolation, InvalidRequest
 from shared.request.settings import TrainingSettings
 from shared.request.validate import resolve
 from train_svc.estimate.estimator import Estimate
@@ -24,6 +24,8 @@ from train_svc.estimate.model_spec import ModelSpec
 from train_svc.estimate.preflight import DEFAULT_GPU, PreflightQuestion, check_question, preflight
 
 REASON = "INVALID_ESTIMATE_REQUEST"
+# Estimates admitted at once (running and waiting); more are refused at once rather than queued without bound.
+MAX_PENDING_ESTIMATES = 4
 
 
 @dataclass(frozen=True)
@@ -64,7 +66,8 @@ class ServiceEstimates:
     """The service's estimates: its base model, its memory settings, its LoRA targets, preview steps and
     world size (a request without batch_size gets it, as CreateTrainingJob resolves it). Estimates run one
     at a time on a thread of their own: the first of a bucket traces the step for seconds, and it neither
-    blocks the event loop nor takes the threads other calls' blocking work runs on."""
+    blocks the event loop nor takes the threads other calls' blocking work runs on. At most
+    MAX_PENDING_ESTIMATES are admitted at once; the next is RESOURCE_EXHAUSTED (ESTIMATES_BUSY)."""
 
     def __init__(self, spec: ModelSpec, plan: MemoryPlan, *, feed_forward: bool, preview_steps: int, world_size: int):
         self.spec = spec
@@ -73,6 +76,7 @@ class ServiceEstimates:
         self.preview_steps = preview_steps
         self.world_size = world_size
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="estimate")
+        self._pending = 0  # touched only on the event loop
 
     def estimate_now(self, order: EstimateOrder) -> Estimate:
         """The estimate, in the calling thread."""
@@ -82,7 +86,18 @@ class ServiceEstimates:
         return preflight(self.spec, shape, self.plan, order.question)
 
     async def estimate(self, order: EstimateOrder) -> Estimate:
-        return await asyncio.get_running_loop().run_in_executor(self._thread, self.estimate_now, order)
+        if self._pending >= MAX_PENDING_ESTIMATES:
+            raise DomainError(
+                ErrorCode.RESOURCE_EXHAUSTED,
+                "ESTIMATES_BUSY",
+                f"{self._pending} estimates are being made; ask again in a few seconds",
+                {"max_pending": str(MAX_PENDING_ESTIMATES)},
+            )
+        self._pending += 1
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._thread, self.estimate_now, order)
+        finally:
+            self._pending -= 1
 
     def close(self) -> None:
         self._thread.shutdown(wait=False, cancel_futures=True)
