@@ -9,6 +9,7 @@ against ffmpeg workers make steps orders of magnitude slower.
 from __future__ import annotations
 
 import pytest
+import structlog
 import torch
 
 
@@ -23,6 +24,19 @@ def offline_model_cache(tmp_path_factory):
         mp.delenv("LTX_TRAINER_ALLOW_DOWNLOAD", raising=False)
         mp.delenv("LTX_BASE_MODEL", raising=False)
         yield cache
+
+
+@pytest.fixture(scope="session", autouse=True)
+def plain_log_tracebacks():
+    """Unconfigured structlog (in-process code here; the services configure their own) renders a logged
+    exception with rich, locals included: ~1 s per traceback when the locals hold a model. Plain
+    tracebacks instead, the rest of structlog's default chain unchanged."""
+    processors = structlog.get_config()["processors"]
+    if isinstance(processors[-1], structlog.dev.ConsoleRenderer):
+        plain = structlog.dev.ConsoleRenderer(exception_formatter=structlog.dev.plain_traceback)
+        structlog.configure(processors=[*processors[:-1], plain])
+    yield
+    structlog.reset_defaults()
 
 
 @pytest.fixture(scope="session")

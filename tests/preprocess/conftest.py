@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from preprocess_svc.settings import PreprocessSettings
+from preprocess_svc.worker_pool import WorkerPool
 from shared.demo_dataset import make_demo_dataset
 from shared.fetch_policy import FetchPolicy, parse_cidrs
 from tests.loopback_http import HttpServer, serving
@@ -21,6 +22,17 @@ FPS = 24
 def demo_zip(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The demo dataset at a small size: 5 clips of 2 s at 24 fps, 96x64, captions for 4 of them."""
     return make_demo_dataset(tmp_path_factory.mktemp("demo") / "demo.zip", seconds=2.0, size=(96, 64))
+
+
+@pytest.fixture(scope="session")
+def worker_pool() -> Iterator[WorkerPool]:
+    """One warm pool of 2 workers for the session's runs, as the service shares its pool between runs:
+    a run without one starts (and stops) 2 spawn processes of its own, about 1.5 s on 2 cores. Tests of
+    the private pool, or that close a run early (its files in a worker finish there), pass none."""
+    pool = WorkerPool(2)
+    pool.start()
+    yield pool
+    pool.shutdown()
 
 
 @pytest.fixture

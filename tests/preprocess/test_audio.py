@@ -244,7 +244,7 @@ def _break_aac_config(clip: Path, out: Path) -> Path:
     [(False, True, "cut"), (True, True, "stretch"), (True, False, "trim_pad")],
 )
 def test_a_run_reports_the_audio_of_every_sample_and_keeps_a_clip_with_a_broken_track(
-    tmp_path: Path, make_settings, auto_scale: bool, preserve_pitch: bool, fit: str
+    tmp_path: Path, make_settings, worker_pool, auto_scale: bool, preserve_pitch: bool, fit: str
 ) -> None:
     toned = render(tmp_path / "toned.mp4", tone(48000), seconds=1.0)
     archive = write_zip(
@@ -257,7 +257,7 @@ def test_a_run_reports_the_audio_of_every_sample_and_keeps_a_clip_with_a_broken_
     )
     settings = make_settings(archive, auto_scale_input=auto_scale, audio_preserve_pitch=preserve_pitch)
 
-    events = list(run_preprocess(settings, tmp_path / "storage"))
+    events = list(run_preprocess(settings, tmp_path / "storage", worker_pool=worker_pool))
 
     written = {e.sample_id: e for e in events if isinstance(e, BundleWritten)}
     assert sorted(written) == ["broken.mp4", "mute.mp4", "toned.mp4"]  # a broken track costs no video sample
@@ -283,10 +283,12 @@ def test_a_run_reports_the_audio_of_every_sample_and_keeps_a_clip_with_a_broken_
     assert reports["toned.mp4"].samples[0].audio_fit == fit
 
 
-def test_with_audio_false_in_a_run_prepares_no_audio(tmp_path: Path, make_settings) -> None:
+def test_with_audio_false_in_a_run_prepares_no_audio(tmp_path: Path, make_settings, worker_pool) -> None:
     archive = write_zip(tmp_path / "clips.zip", {"toned.mp4": render(tmp_path / "t.mp4", tone(48000), seconds=1.0)})
 
-    events = list(run_preprocess(make_settings(archive, with_audio=False), tmp_path / "storage"))
+    events = list(
+        run_preprocess(make_settings(archive, with_audio=False), tmp_path / "storage", worker_pool=worker_pool)
+    )
 
     (event,) = [e for e in events if isinstance(e, BundleWritten)]
     assert (event.has_audio, event.facts.audio_fit, event.source.has_audio) == (False, "", True)

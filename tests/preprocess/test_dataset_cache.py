@@ -68,10 +68,10 @@ def small_zip(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_the_same_content_elsewhere_with_the_same_settings_is_replayed_without_decoding(
-    tmp_path: Path, demo_zip: Path, make_settings
+    tmp_path: Path, demo_zip: Path, make_settings, worker_pool
 ) -> None:
     storage = tmp_path / "storage"
-    first = list(run_preprocess(make_settings(demo_zip, trigger_phrase="s3p1a"), storage))
+    first = list(run_preprocess(make_settings(demo_zip, trigger_phrase="s3p1a"), storage, worker_pool=worker_pool))
     moved = tmp_path / "elsewhere" / "renamed.zip"
     moved.parent.mkdir()
     shutil.copyfile(demo_zip, moved)
@@ -102,10 +102,10 @@ def test_the_same_content_elsewhere_with_the_same_settings_is_replayed_without_d
     assert sorted(before) == sorted(b.sample_id for b in of_type(second, BundleWritten))
 
 
-def test_changing_a_shaping_setting_is_a_miss(tmp_path: Path, small_zip: Path, make_settings) -> None:
+def test_changing_a_shaping_setting_is_a_miss(tmp_path: Path, small_zip: Path, make_settings, worker_pool) -> None:
     storage = tmp_path / "storage"
-    first = list(run_preprocess(make_settings(small_zip), storage))
-    second = list(run_preprocess(make_settings(small_zip, frame_rate=12), storage))
+    first = list(run_preprocess(make_settings(small_zip), storage, worker_pool=worker_pool))
+    second = list(run_preprocess(make_settings(small_zip, frame_rate=12), storage, worker_pool=worker_pool))
 
     assert (first[-1].from_cache, second[-1].from_cache) == (False, False)
     assert first[-1].cache_key != second[-1].cache_key
@@ -140,18 +140,20 @@ def test_the_key_covers_the_shaping_settings_and_nothing_else(make_settings) -> 
     assert len(keys) == len(changed) and key not in keys
 
 
-def test_a_failed_or_closed_run_leaves_no_entry(tmp_path: Path, demo_zip: Path, make_settings) -> None:
+def test_a_failed_or_closed_run_leaves_no_entry(tmp_path: Path, demo_zip: Path, make_settings, worker_pool) -> None:
     storage = tmp_path / "storage"
+    short = make_short_clips_zip(tmp_path / "short.zip", frames=9, count=2)
     with pytest.raises(DatasetError):
-        list(run_preprocess(make_settings(make_short_clips_zip(tmp_path / "short.zip", frames=9, count=2)), storage))
+        list(run_preprocess(make_settings(short), storage, worker_pool=worker_pool))
     assert entries(storage) == []
 
-    run = run_preprocess(make_settings(demo_zip), storage)
+    run = run_preprocess(make_settings(demo_zip), storage)  # its own pool: files left in workers delay no other run
     next(e for e in run if isinstance(e, BundleWritten))
     run.close()
     assert entries(storage) == []
 
-    events = list(run_preprocess(make_settings(demo_zip), storage))  # and the next run is a plain miss
+    # and the next run is a plain miss
+    events = list(run_preprocess(make_settings(demo_zip), storage, worker_pool=worker_pool))
     assert not events[-1].from_cache and entries(storage) == [events[-1].cache_key]
 
 
@@ -169,13 +171,15 @@ def _garble_the_manifest(entry: Path) -> None:
 
 
 @pytest.mark.parametrize("damage", [_break_a_bundle, _truncate_a_bundle, _garble_the_manifest])
-def test_a_damaged_entry_is_a_miss_and_is_rebuilt(tmp_path: Path, small_zip: Path, make_settings, damage) -> None:
+def test_a_damaged_entry_is_a_miss_and_is_rebuilt(
+    tmp_path: Path, small_zip: Path, make_settings, worker_pool, damage
+) -> None:
     storage = tmp_path / "storage"
-    first = list(run_preprocess(make_settings(small_zip), storage))
+    first = list(run_preprocess(make_settings(small_zip), storage, worker_pool=worker_pool))
     key = first[-1].cache_key
     damage(cache_root(storage, "local") / key)
 
-    rebuilt = list(run_preprocess(make_settings(small_zip), storage))
+    rebuilt = list(run_preprocess(make_settings(small_zip), storage, worker_pool=worker_pool))
     again = list(run_preprocess(make_settings(small_zip), storage, worker_pool=stopped_pool()))
 
     assert (rebuilt[-1].from_cache, again[-1].from_cache) == (False, True)
@@ -187,10 +191,10 @@ def test_a_damaged_entry_is_a_miss_and_is_rebuilt(tmp_path: Path, small_zip: Pat
         assert sha256_file(bundle.path) == bundle.sha256
 
 
-def test_the_cache_off_neither_reads_nor_writes_it(tmp_path: Path, small_zip: Path, make_settings) -> None:
+def test_the_cache_off_neither_reads_nor_writes_it(tmp_path: Path, small_zip: Path, make_settings, worker_pool) -> None:
     storage = tmp_path / "storage"
-    list(run_preprocess(make_settings(small_zip), storage))
-    events = list(run_preprocess(make_settings(small_zip), storage, use_cache=False))
+    list(run_preprocess(make_settings(small_zip), storage, worker_pool=worker_pool))
+    events = list(run_preprocess(make_settings(small_zip), storage, use_cache=False, worker_pool=worker_pool))
     assert (events[-1].from_cache, events[-1].cache_key) == (False, "")
     assert len(entries(storage)) == 1
 
@@ -266,10 +270,12 @@ def test_an_entry_naming_a_skip_by_its_former_type_name_is_still_a_hit(tmp_path:
     assert hit is not None and hit.events == [SkippedFile("bad.mp4", "UNDECODABLE", "nope")]
 
 
-def test_by_value_delivery_keeps_the_cache_files(tmp_path: Path, small_zip: Path, make_settings) -> None:
+def test_by_value_delivery_keeps_the_cache_files(tmp_path: Path, small_zip: Path, make_settings, worker_pool) -> None:
     storage = tmp_path / "storage"
-    list(inline_bundles(run_preprocess(make_settings(small_zip), storage)))
-    hit = list(inline_bundles(run_preprocess(make_settings(small_zip, dataset_id="ds2"), storage)))
+    list(inline_bundles(run_preprocess(make_settings(small_zip), storage, worker_pool=worker_pool)))
+    hit = list(
+        inline_bundles(run_preprocess(make_settings(small_zip, dataset_id="ds2"), storage, worker_pool=worker_pool))
+    )
 
     assert hit[-1].from_cache
     assert not list(dataset_paths(storage, "ds1").all_bundles.rglob("*.safetensors"))  # the run's copies are gone

@@ -20,10 +20,11 @@ def reports_of(events: list) -> dict[str, FileReport]:
     return by_path
 
 
-@pytest.fixture
-def messy_zip(tmp_path: Path) -> Path:
+@pytest.fixture(scope="module")
+def messy_zip(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A used clip (caption), a used clip with sound (empty caption), a too-short clip, an empty file,
-    an orphan caption and a file that is not media."""
+    an orphan caption and a file that is not media (made once: the runs only read it)."""
+    tmp_path = tmp_path_factory.mktemp("messy")
     good = render_clip(tmp_path / "good.mp4", "testsrc2=s=96x64:r=30", frames=45, fps=30)
     loud = render_clip(tmp_path / "loud.mp4", "testsrc2=s=64x64:r=24", frames=24, fps=24, tone_hz=440)
     short = render_clip(tmp_path / "short.mp4", "testsrc2=s=64x64:r=24", frames=9, fps=24)
@@ -45,8 +46,12 @@ def messy_zip(tmp_path: Path) -> Path:
     )
 
 
-def test_every_file_of_the_archive_gets_exactly_one_report(tmp_path: Path, messy_zip: Path, make_settings) -> None:
-    events = list(run_preprocess(make_settings(messy_zip, trigger_phrase="tok"), tmp_path / "storage"))
+def test_every_file_of_the_archive_gets_exactly_one_report(
+    tmp_path: Path, messy_zip: Path, make_settings, worker_pool
+) -> None:
+    events = list(
+        run_preprocess(make_settings(messy_zip, trigger_phrase="tok"), tmp_path / "storage", worker_pool=worker_pool)
+    )
 
     reports = reports_of(events)
     assert {path: r.outcome for path, r in reports.items()} == {
@@ -65,9 +70,9 @@ def test_every_file_of_the_archive_gets_exactly_one_report(tmp_path: Path, messy
 
 
 def test_a_used_clip_reports_its_source_its_sample_and_its_caption(
-    tmp_path: Path, messy_zip: Path, make_settings
+    tmp_path: Path, messy_zip: Path, make_settings, worker_pool
 ) -> None:
-    events = list(run_preprocess(make_settings(messy_zip), tmp_path / "storage"))
+    events = list(run_preprocess(make_settings(messy_zip), tmp_path / "storage", worker_pool=worker_pool))
     good, loud = reports_of(events)["clips/good.mp4"], reports_of(events)["clips/loud.mp4"]
 
     assert (good.media_kind, good.caption_path, good.caption_found) == ("video", "clips/good.txt", True)
@@ -90,8 +95,10 @@ def test_a_used_clip_reports_its_source_its_sample_and_its_caption(
     assert good.scene_cuts_s == () and good.skipped_parts == ()
 
 
-def test_skipped_files_say_why_with_what_could_be_read(tmp_path: Path, messy_zip: Path, make_settings) -> None:
-    reports = reports_of(list(run_preprocess(make_settings(messy_zip), tmp_path / "storage")))
+def test_skipped_files_say_why_with_what_could_be_read(
+    tmp_path: Path, messy_zip: Path, make_settings, worker_pool
+) -> None:
+    reports = reports_of(list(run_preprocess(make_settings(messy_zip), tmp_path / "storage", worker_pool=worker_pool)))
 
     short, empty = reports["clips/short.mp4"], reports["empty.mp4"]
     assert (short.reason, short.samples) == ("TOO_SHORT", ())
@@ -104,11 +111,13 @@ def test_skipped_files_say_why_with_what_could_be_read(tmp_path: Path, messy_zip
     assert orphan.media_kind == other.media_kind == ""
 
 
-def test_an_image_reports_no_frame_rate_and_one_frame(tmp_path: Path, make_settings) -> None:
+def test_an_image_reports_no_frame_rate_and_one_frame(tmp_path: Path, make_settings, worker_pool) -> None:
     image = render_image(tmp_path / "still.png", "testsrc2=s=96x64")
     archive = write_zip(tmp_path / "images.zip", {"still.png": image})
 
-    (report,) = reports_of(list(run_preprocess(make_settings(archive), tmp_path / "storage"))).values()
+    (report,) = reports_of(
+        list(run_preprocess(make_settings(archive), tmp_path / "storage", worker_pool=worker_pool))
+    ).values()
 
     assert (report.outcome, report.media_kind, report.caption_found) == (FileOutcome.USED, "image", False)
     assert (report.source.width, report.source.height, report.source.fps, report.source.frames) == (96, 64, 0.0, 1)
@@ -116,8 +125,10 @@ def test_an_image_reports_no_frame_rate_and_one_frame(tmp_path: Path, make_setti
     assert (sample.fit, sample.frames, sample.width, sample.height) == ("image", 1, 64, 64)
 
 
-def test_reports_survive_the_trip_through_protobuf_and_sum_up(tmp_path: Path, messy_zip: Path, make_settings) -> None:
-    reports = reports_of(list(run_preprocess(make_settings(messy_zip), tmp_path / "storage")))
+def test_reports_survive_the_trip_through_protobuf_and_sum_up(
+    tmp_path: Path, messy_zip: Path, make_settings, worker_pool
+) -> None:
+    reports = reports_of(list(run_preprocess(make_settings(messy_zip), tmp_path / "storage", worker_pool=worker_pool)))
 
     for report in reports.values():
         assert file_report_from_proto(file_report_to_proto(report)) == report

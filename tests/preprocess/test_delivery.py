@@ -11,9 +11,13 @@ from preprocess_svc.pipeline import run_preprocess
 
 
 def test_each_bundle_comes_as_chunks_then_its_reference_and_leaves_no_file(
-    tmp_path: Path, demo_zip: Path, make_settings
+    tmp_path: Path, demo_zip: Path, make_settings, worker_pool
 ) -> None:
-    events = list(inline_bundles(run_preprocess(make_settings(demo_zip), tmp_path / "storage"), chunk_bytes=50_000))
+    events = list(
+        inline_bundles(
+            run_preprocess(make_settings(demo_zip), tmp_path / "storage", worker_pool=worker_pool), chunk_bytes=50_000
+        )
+    )
 
     received: dict[str, bytearray] = {}
     refs = [e for e in events if isinstance(e, BundleWritten)]

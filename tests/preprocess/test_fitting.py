@@ -70,15 +70,17 @@ def test_a_wrong_frame_count_from_the_container_still_gives_exactly_the_frame_co
         assert (indices[0], indices[-1]) == (0, 9) and indices == sorted(indices)
 
 
-def test_auto_scale_makes_an_all_too_short_dataset_trainable(tmp_path: Path, make_settings) -> None:
+def test_auto_scale_makes_an_all_too_short_dataset_trainable(tmp_path: Path, make_settings, worker_pool) -> None:
     archive = make_short_clips_zip(tmp_path / "short.zip", frames=9, count=2)
 
     with pytest.raises(DatasetError) as info:
-        list(run_preprocess(make_settings(archive), tmp_path / "storage"))
+        list(run_preprocess(make_settings(archive), tmp_path / "storage", worker_pool=worker_pool))
     assert info.value.reason == DatasetReason.ALL_CLIPS_TOO_SHORT
     assert ALL_CLIPS_TOO_SHORT_MESSAGE in info.value.message
 
-    events = list(run_preprocess(make_settings(archive, auto_scale_input=True), tmp_path / "storage"))
+    events = list(
+        run_preprocess(make_settings(archive, auto_scale_input=True), tmp_path / "storage", worker_pool=worker_pool)
+    )
 
     written = [e for e in events if isinstance(e, BundleWritten)]
     assert sorted(e.sample_id for e in written) == ["short_0.mp4", "short_1.mp4"]
@@ -93,11 +95,13 @@ def test_auto_scale_makes_an_all_too_short_dataset_trainable(tmp_path: Path, mak
         assert (float(bundle.source["start_s"]), float(bundle.source["end_s"])) == pytest.approx((0.0, 9 / 24))
 
 
-def test_without_auto_scale_a_long_clip_gives_its_first_frames_as_one_sample(tmp_path: Path, make_settings) -> None:
+def test_without_auto_scale_a_long_clip_gives_its_first_frames_as_one_sample(
+    tmp_path: Path, make_settings, worker_pool
+) -> None:
     clip = grey_clip(tmp_path / "long.mp4", frames=72, fps=24, step=3)
     archive = write_zip(tmp_path / "long.zip", {"long.mp4": clip, "long.txt": "a grey ramp"})
 
-    events = list(run_preprocess(make_settings(archive), tmp_path / "storage"))
+    events = list(run_preprocess(make_settings(archive), tmp_path / "storage", worker_pool=worker_pool))
 
     (written,) = [e for e in events if isinstance(e, BundleWritten)]
     bundle = read_bundle(written.path)
@@ -107,11 +111,13 @@ def test_without_auto_scale_a_long_clip_gives_its_first_frames_as_one_sample(tmp
     assert (float(bundle.source["start_s"]), float(bundle.source["end_s"])) == pytest.approx((0.0, 17 / 24))
 
 
-def test_auto_scale_leaves_images_as_single_frames(tmp_path: Path, make_settings) -> None:
+def test_auto_scale_leaves_images_as_single_frames(tmp_path: Path, make_settings, worker_pool) -> None:
     image = render_image(tmp_path / "still.png", "testsrc2=s=96x64")
     archive = write_zip(tmp_path / "images.zip", {"still.png": image, "still.txt": "a still"})
 
-    events = list(run_preprocess(make_settings(archive, auto_scale_input=True), tmp_path / "storage"))
+    events = list(
+        run_preprocess(make_settings(archive, auto_scale_input=True), tmp_path / "storage", worker_pool=worker_pool)
+    )
 
     (written,) = [e for e in events if isinstance(e, BundleWritten)]
     bundle = read_bundle(written.path)
@@ -120,7 +126,7 @@ def test_auto_scale_leaves_images_as_single_frames(tmp_path: Path, make_settings
     assert written.facts.time_scale == 1.0
 
 
-def test_auto_scale_resamples_each_shot_of_a_split_clip_on_its_own(tmp_path: Path, make_settings) -> None:
+def test_auto_scale_resamples_each_shot_of_a_split_clip_on_its_own(tmp_path: Path, make_settings, worker_pool) -> None:
     # 60 frames, luma 16 + 3n; a hard cut at frame 30 from grey to a strongly coloured picture.
     ramp = "color=c=black:s=64x64:r=24,geq=lum='16+N*3'"
     graph = f"{ramp}:cb=128:cr=128,trim=end_frame=30[a];{ramp}:cb=40:cr=220,trim=start_frame=30[b];[a][b]concat"
@@ -128,7 +134,7 @@ def test_auto_scale_resamples_each_shot_of_a_split_clip_on_its_own(tmp_path: Pat
     archive = write_zip(tmp_path / "cut.zip", {"cut.mp4": clip, "cut.txt": "two shots"})
     settings = make_settings(archive, auto_scale_input=True, split_input_duration_threshold=1.0)
 
-    events = list(run_preprocess(settings, tmp_path / "storage"))
+    events = list(run_preprocess(settings, tmp_path / "storage", worker_pool=worker_pool))
 
     written = {e.sample_id: read_bundle(e.path) for e in events if isinstance(e, BundleWritten)}
     assert sorted(written) == ["cut.mp4#shot1", "cut.mp4#shot2"]

@@ -24,7 +24,7 @@ def test_demo_dataset_over_http_gives_one_readable_bundle_per_clip(
     (http_server.root / "demo.zip").write_bytes(demo_zip.read_bytes())
     settings = make_settings(f"{http_server.base_url}/demo.zip", trigger_phrase="s3p1a")
 
-    events = list(run_preprocess(settings, tmp_path / "storage"))
+    events = list(run_preprocess(settings, tmp_path / "storage"))  # no worker_pool: a private pool, started and stopped
 
     # Order: pairing warnings, an initial Progress, then (result, Progress, FileReport) per file, then Summary.
     assert events[0] == DatasetWarning(
@@ -69,12 +69,12 @@ def test_bundle_names_stay_unique_for_look_alike_sample_ids() -> None:
     assert all(n.endswith(".safetensors") and "/" not in n for n in names)
 
 
-def test_all_clips_too_short_fails_with_the_spec_sentence(tmp_path: Path, make_settings) -> None:
+def test_all_clips_too_short_fails_with_the_spec_sentence(tmp_path: Path, make_settings, worker_pool) -> None:
     archive = make_short_clips_zip(tmp_path / "short.zip", frames=9, count=2)
     events: list = []
 
     with pytest.raises(DatasetError) as info:
-        events.extend(run_preprocess(make_settings(archive), tmp_path / "storage"))
+        events.extend(run_preprocess(make_settings(archive), tmp_path / "storage", worker_pool=worker_pool))
 
     assert info.value.reason == DatasetReason.ALL_CLIPS_TOO_SHORT
     assert ALL_CLIPS_TOO_SHORT_MESSAGE in info.value.message
@@ -85,7 +85,9 @@ def test_all_clips_too_short_fails_with_the_spec_sentence(tmp_path: Path, make_s
     assert of_type(events, Summary) == []
 
 
-def test_corrupt_files_are_skipped_with_a_reason_and_the_rest_is_used(tmp_path: Path, make_settings) -> None:
+def test_corrupt_files_are_skipped_with_a_reason_and_the_rest_is_used(
+    tmp_path: Path, make_settings, worker_pool
+) -> None:
     good = render_clip(tmp_path / "good.mp4", "testsrc2=s=64x64:r=24", frames=20, fps=24)
     empty = tmp_path / "empty.mp4"
     empty.write_bytes(b"")
@@ -94,7 +96,7 @@ def test_corrupt_files_are_skipped_with_a_reason_and_the_rest_is_used(tmp_path: 
         {"good.mp4": good, "good.txt": "fine", "empty.mp4": empty, "noise.avi": "not a video at all"},
     )
 
-    events = list(run_preprocess(make_settings(archive), tmp_path / "storage"))
+    events = list(run_preprocess(make_settings(archive), tmp_path / "storage", worker_pool=worker_pool))
 
     assert sorted((s.path, s.reason) for s in of_type(events, SkippedFile)) == [
         ("empty.mp4", "UNDECODABLE"),
@@ -105,11 +107,11 @@ def test_corrupt_files_are_skipped_with_a_reason_and_the_rest_is_used(tmp_path: 
     assert isinstance(events[-1], Summary) and events[-1].files_skipped == 2
 
 
-def test_no_usable_file_at_all_fails_listing_the_reasons(tmp_path: Path, make_settings) -> None:
+def test_no_usable_file_at_all_fails_listing_the_reasons(tmp_path: Path, make_settings, worker_pool) -> None:
     archive = write_zip(tmp_path / "bad.zip", {"a.mp4": "garbage", "b.mp4": "more garbage"})
 
     with pytest.raises(DatasetError) as info:
-        list(run_preprocess(make_settings(archive), tmp_path / "storage"))
+        list(run_preprocess(make_settings(archive), tmp_path / "storage", worker_pool=worker_pool))
 
     assert info.value.reason == DatasetReason.NO_USABLE_MEDIA
     assert "2 UNDECODABLE" in info.value.message
@@ -125,12 +127,14 @@ def test_mixed_images_and_videos_fail_before_any_work(tmp_path: Path, make_setti
     assert info.value.reason == DatasetReason.MIXED_MEDIA
 
 
-def test_image_dataset_gives_single_frame_samples(tmp_path: Path, make_settings) -> None:
+def test_image_dataset_gives_single_frame_samples(tmp_path: Path, make_settings, worker_pool) -> None:
     cat = render_image(tmp_path / "cat.png", "testsrc2=s=80x60")
     dog = render_image(tmp_path / "dog.jpg", "mandelbrot=s=60x80")
     archive = write_zip(tmp_path / "images.zip", {"cat.png": cat, "cat.txt": "a cat", "pets/dog.jpg": dog})
 
-    events = list(run_preprocess(make_settings(archive, trigger_phrase="p3t"), tmp_path / "storage"))
+    events = list(
+        run_preprocess(make_settings(archive, trigger_phrase="p3t"), tmp_path / "storage", worker_pool=worker_pool)
+    )
 
     bundles = {b.sample_id: read_bundle(b.path) for b in of_type(events, BundleWritten)}
     assert {k: (v.frames.shape, v.caption, v.fps) for k, v in bundles.items()} == {
@@ -140,14 +144,16 @@ def test_image_dataset_gives_single_frame_samples(tmp_path: Path, make_settings)
     assert events[-1].media_kind == "image"
 
 
-def test_a_second_run_replaces_the_bundles_of_the_first(tmp_path: Path, demo_zip: Path, make_settings) -> None:
+def test_a_second_run_replaces_the_bundles_of_the_first(
+    tmp_path: Path, demo_zip: Path, make_settings, worker_pool
+) -> None:
     storage = tmp_path / "storage"
-    list(run_preprocess(make_settings(demo_zip), storage))
+    list(run_preprocess(make_settings(demo_zip), storage, worker_pool=worker_pool))
     one_clip = write_zip(
         tmp_path / "one.zip", {"only.mp4": render_clip(tmp_path / "o.mp4", "testsrc2", frames=20, fps=24)}
     )
 
-    list(run_preprocess(make_settings(one_clip), storage))
+    list(run_preprocess(make_settings(one_clip), storage, worker_pool=worker_pool))
 
     bundles = list(dataset_paths(storage, "ds1").all_bundles.rglob("*.safetensors"))
     assert [read_bundle(p).sample_id for p in bundles] == ["only.mp4"]

@@ -99,11 +99,11 @@ def test_the_analysis_command_line_pipes_small_bgr_frames_on_a_constant_rate_gri
 
 
 def test_a_long_clip_becomes_one_sample_per_shot_sharing_its_caption(
-    tmp_path: Path, three_shots_zip: Path, source_means: np.ndarray, make_settings
+    tmp_path: Path, three_shots_zip: Path, source_means: np.ndarray, make_settings, worker_pool
 ) -> None:
     settings = make_settings(three_shots_zip, trigger_phrase="tok", split_input_duration_threshold=2.0)
 
-    events = list(run_preprocess(settings, tmp_path / "storage"))
+    events = list(run_preprocess(settings, tmp_path / "storage", worker_pool=worker_pool))
 
     written = {e.sample_id: e for e in events if isinstance(e, BundleWritten)}
     assert sorted(written) == [f"set_a/long.mp4#shot{n}" for n in (1, 2, 3)]
@@ -136,18 +136,20 @@ def test_a_long_clip_becomes_one_sample_per_shot_sharing_its_caption(
     assert report.source.frames == sum(SHOT_FRAMES)
 
 
-def test_a_clip_no_longer_than_the_threshold_stays_one_sample(tmp_path: Path, three_shots_zip: Path, make_settings):
+def test_a_clip_no_longer_than_the_threshold_stays_one_sample(
+    tmp_path: Path, three_shots_zip: Path, make_settings, worker_pool
+):
     settings = make_settings(three_shots_zip, split_input_duration_threshold=6.0)  # the clip lasts exactly 6 s
 
-    events = list(run_preprocess(settings, tmp_path / "storage"))
+    events = list(run_preprocess(settings, tmp_path / "storage", worker_pool=worker_pool))
 
     assert [e.sample_id for e in events if isinstance(e, BundleWritten)] == ["set_a/long.mp4"]
 
 
-def test_splitting_off_gives_one_sample(tmp_path: Path, three_shots_zip: Path, make_settings) -> None:
+def test_splitting_off_gives_one_sample(tmp_path: Path, three_shots_zip: Path, make_settings, worker_pool) -> None:
     settings = make_settings(three_shots_zip, split_input_into_scenes=False, split_input_duration_threshold=2.0)
 
-    events = list(run_preprocess(settings, tmp_path / "storage"))
+    events = list(run_preprocess(settings, tmp_path / "storage", worker_pool=worker_pool))
 
     written = [e for e in events if isinstance(e, BundleWritten)]
     assert [e.sample_id for e in written] == ["set_a/long.mp4"]
@@ -155,12 +157,12 @@ def test_splitting_off_gives_one_sample(tmp_path: Path, three_shots_zip: Path, m
 
 
 def test_a_shot_shorter_than_a_sample_is_skipped_as_too_short_by_name(
-    tmp_path: Path, three_shots_zip: Path, make_settings
+    tmp_path: Path, three_shots_zip: Path, make_settings, worker_pool
 ) -> None:
     # 41 frames at 24 fps need 1.71 s: shots 1 (2.0 s) and 3 (2.5 s) fit, shot 2 (1.5 s) does not.
     settings = make_settings(three_shots_zip, number_of_frames=41, split_input_duration_threshold=2.0)
 
-    events = list(run_preprocess(settings, tmp_path / "storage"))
+    events = list(run_preprocess(settings, tmp_path / "storage", worker_pool=worker_pool))
 
     assert sorted(e.sample_id for e in events if isinstance(e, BundleWritten)) == [
         "set_a/long.mp4#shot1",

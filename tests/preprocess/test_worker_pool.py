@@ -17,6 +17,10 @@ from preprocess_svc.pipeline import run_preprocess
 from preprocess_svc.worker_pool import WORKER_CRASHED_REASON, WorkerCrashed, WorkerPool
 from shared.request.errors import ErrorCode
 
+# Every case starts, kills or stops spawn worker processes and waits on them (1-3 s each): the
+# integration tier, by the marker's rule. The unit tier's runs share one warm pool (conftest.worker_pool).
+pytestmark = pytest.mark.integration
+
 
 def _worker_state(module: str = "preprocess_svc.sample_worker") -> tuple[int, bool]:
     """(pid, whether `module` is already imported), seen from inside a worker."""

@@ -28,8 +28,8 @@ from train_svc.training.trainer import LoraTrainer, StepReport, TrainingSample
 FPS = 24.0
 FRAMES = 9
 SAMPLE_RATE = 16_000
-TOTAL = 12
-STOP_AT = 5
+TOTAL = 6  # three epochs of the two samples
+STOP_AT = 3  # mid-epoch: the resumed run starts on the epoch's second sample
 
 
 def tone(hz: float, seconds: float) -> np.ndarray:

@@ -13,7 +13,7 @@ from train_svc.export.lora_file import LoraMetadata, write_lora
 from train_svc.training.config import TrainConfig
 from train_svc.training.trainer import LoraTrainer, TrainingSample, transformer_velocity
 
-STEPS = 25
+STEPS = 6
 # (sigma, noise seed) pairs at which the velocities are compared
 PROBES = [(0.15, 1), (0.5, 2), (0.9, 3)]
 

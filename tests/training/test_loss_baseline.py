@@ -78,6 +78,7 @@ def test_the_stored_baseline_matches_the_recipe_it_claims() -> None:
     assert [row["step"] for row in stored["steps"]] == list(range(1, baseline.CONFIG.steps + 1))
 
 
+@pytest.mark.integration  # a 36-step joint audio-video training run: ~5-7 s
 def test_training_reproduces_the_stored_per_step_losses(tiny_model, placement, samples) -> None:
     stored = _stored()
     _check_recipe(stored)

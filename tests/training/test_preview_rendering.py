@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
 from train_svc.generation.request import GenerationRequest
@@ -22,6 +23,7 @@ def _sample(video_encoder, caption_encoder, make_clip) -> TrainingSample:
     return TrainingSample("cyan", video_encoder.encode(clip, FPS), caption_encoder.encode(CAPTION))
 
 
+@pytest.mark.integration  # two 4-step trainings and six full preview renders: ~3-4 s
 def test_a_run_with_previews_trains_exactly_the_same_lora(
     tiny_model, placement, video_encoder, caption_encoder, make_clip
 ):
