@@ -46,11 +46,11 @@ class WorkerCrashed(DomainError):
         )
 
 
-def _warm_up(modules: tuple[str, ...]) -> int:
-    """Runs in each new worker: import what its tasks need, so the first real task does not pay for it."""
+def _import_modules(modules: tuple[str, ...]) -> None:
+    """The executor's initializer, run by every worker as it starts: import what its tasks need, so the first
+    real task does not pay for it (whichever worker the warm-up tasks reach)."""
     for name in modules:
         importlib.import_module(name)
-    return os.getpid()
 
 
 class _RunFuture(Future[T], Generic[T]):
@@ -132,14 +132,18 @@ class WorkerPool:
             raise RuntimeError("the worker pool has been shut down")
         if self._executor is None:
             self._executor = ProcessPoolExecutor(
-                max_workers=self.workers, mp_context=multiprocessing.get_context("spawn")
+                max_workers=self.workers,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_import_modules,
+                initargs=(self._warm_modules,),
             )
         return self._executor
 
     def _warm(self, executor: ProcessPoolExecutor) -> list[Future[int]]:
         # One task per worker, submitted together: a spawn-context executor launches a new process for
-        # each task it cannot hand to an idle one, so this starts all of them at once.
-        warming = [executor.submit(_warm_up, self._warm_modules) for _ in range(self.workers)]
+        # each task it cannot hand to an idle one, so this starts all of them at once (each imports the
+        # modules in the initializer, before it takes any task).
+        warming = [executor.submit(os.getpid) for _ in range(self.workers)]
         log.info("worker_pool_started", workers=self.workers, warm_modules=list(self._warm_modules))
         return warming
 
