@@ -37,6 +37,7 @@ from train_svc.estimate.live_bytes import LiveBytes
 from train_svc.estimate.model_spec import ModelSpec
 from train_svc.models.base_model import resolve_base_model
 from train_svc.models.device import Placement
+from train_svc.models.quantize import QUANTIZED_KINDS, check_device
 from train_svc.models.real_size import build_on_meta
 from train_svc.models.tensor_bytes import module_bytes
 from train_svc.models.tiny_preset import PRESET_NAME
@@ -119,12 +120,15 @@ def run(args: argparse.Namespace, checks: Preconditions) -> dict:
     )
     plan = MemoryPlan(base_weights, compute, not args.no_gradient_checkpointing, args.offload_blocks)
     dtype = torch.bfloat16 if compute == "bf16" else torch.float32
+    if base_weights in QUANTIZED_KINDS:
+        check_device(base_weights, device)  # fp8 below compute capability 8.9 is refused, as the service does
     placement = Placement(
         device,
         dtype,
         quantization=base_weights if base_weights in ("int8", "fp8") else None,
         offload_blocks=args.offload_blocks,
     )
+    # Quantized or offloaded: built on the host, as the service loads such a base, and placed block by block.
     base = random_base(spec, torch.device("cpu") if args.offload_blocks or placement.quantization else device, dtype)
     count = sum(p.numel() for p in base.parameters())
     checks.require(RANDOM_BASE, count == spec.parameters("transformer"), f"{count:,} parameters")
