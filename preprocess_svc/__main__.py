@@ -9,7 +9,7 @@ from preprocess_svc.config import from_args
 from preprocess_svc.server import serve
 from shared.auth import AuthConfigError
 from shared.grpc_util.server import wait_for_termination_signal
-from shared.logs import configure_logging
+from shared.logs import configure_logging, log_level_from_env
 from shared.ready_file import write_ready_file
 
 
@@ -28,7 +28,7 @@ async def _main(argv: list[str] | None) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    configure_logging(json=True)
+    configure_logging(json=True, level=log_level_from_env("INFO"))
     return asyncio.run(_main(argv))
 
 

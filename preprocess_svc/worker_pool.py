@@ -23,6 +23,7 @@ from typing import Generic, ParamSpec, TypeVar
 
 import structlog
 
+from shared.logs import configure_logging, logging_configuration
 from shared.request.errors import DomainError, ErrorCode
 
 WARM_MODULES = ("preprocess_svc.sample_worker",)
@@ -46,9 +47,13 @@ class WorkerCrashed(DomainError):
         )
 
 
-def _import_modules(modules: tuple[str, ...]) -> None:
-    """The executor's initializer, run by every worker as it starts: import what its tasks need, so the first
-    real task does not pay for it (whichever worker the warm-up tasks reach)."""
+def _import_modules(modules: tuple[str, ...], logging_setup: tuple[bool, int] | None = None) -> None:
+    """The executor's initializer, run by every worker as it starts: log as the service does (JSON lines on
+    stderr), and import what its tasks need, so the first real task does not pay for it (whichever worker
+    the warm-up tasks reach)."""
+    if logging_setup is not None:
+        json_lines, level = logging_setup
+        configure_logging(json=json_lines, level=level)
     for name in modules:
         importlib.import_module(name)
 
@@ -135,7 +140,7 @@ class WorkerPool:
                 max_workers=self.workers,
                 mp_context=multiprocessing.get_context("spawn"),
                 initializer=_import_modules,
-                initargs=(self._warm_modules,),
+                initargs=(self._warm_modules, logging_configuration()),
             )
         return self._executor
 

@@ -134,22 +134,25 @@ async def _generate(target: str, request, args: argparse.Namespace, credentials=
     from train_svc.cli.download import DownloadError, fetch
 
     started = time.perf_counter()
-    sampling_started = None
+    sampling = _Sampling()
     result = None
     async with aio_channel(target, credentials) as channel:
         stub = pb_grpc.TrainingServiceStub(channel)
         try:
-            async for event in stub.GenerateVideo(request):
-                if event.HasField("result"):
-                    result = event.result
-                elif event.HasField("progress"):
-                    progress = event.progress
-                    if progress.stage == gen_pb.GENERATION_STAGE_SAMPLING:
-                        sampling_started = sampling_started or time.perf_counter()
-                        _show_step(progress.step, progress.total_steps, sampling_started)
-                    elif progress.stage in gen_pb.GenerationStage.values():
-                        stage = gen_pb.GenerationStage.Name(progress.stage)
-                        print(_STAGES.get(stage, stage), file=sys.stderr)
+            try:
+                async for event in stub.GenerateVideo(request):
+                    if event.HasField("result"):
+                        result = event.result
+                    elif event.HasField("progress"):
+                        progress = event.progress
+                        if progress.stage == gen_pb.GENERATION_STAGE_SAMPLING:
+                            sampling.step(progress.step, progress.total_steps)
+                        elif progress.stage in gen_pb.GenerationStage.values():
+                            sampling.finish()
+                            stage = gen_pb.GenerationStage.Name(progress.stage)
+                            sampling.line(_STAGES.get(stage, stage))
+            finally:
+                sampling.finish()  # the bar ends before anything else is printed
             if result is None:
                 return _error("the service ended the generation without a result", ExitCode.FAILED)
             await fetch(stub, result.name, result.video, args.out, field="video")
@@ -171,9 +174,29 @@ _STAGES = {
 }
 
 
-def _show_step(step: int, total: int, sampling_started: float) -> None:
-    per_step = (time.perf_counter() - sampling_started) / step
-    print(f"step {step}/{total} ({per_step:.2f} s/step, ~{per_step * (total - step):.0f} s left)", file=sys.stderr)
+class _Sampling:
+    """The sampling steps as a bar on a terminal (plain lines at a bounded rate elsewhere), with the time per
+    step and what is left of it measured here (train_svc.cli.progress)."""
+
+    def __init__(self) -> None:
+        from train_svc.cli.progress import Ticker, stderr_console
+
+        self._ticker = Ticker(stderr_console())
+        self._started: float | None = None
+
+    def step(self, step: int, total: int) -> None:
+        from train_svc.cli.progress import format_duration
+
+        self._started = self._started or time.perf_counter()
+        per_step = (time.perf_counter() - self._started) / max(step, 1)
+        left = format_duration(per_step * (total - step))
+        self._ticker.update(step, total, f"step {step}/{total}", f"({per_step:.2f} s/step, ETA {left})")
+
+    def line(self, text: str) -> None:
+        self._ticker.line(text)
+
+    def finish(self) -> None:
+        self._ticker.finish()
 
 
 def _rpc_error(err, args: argparse.Namespace, detail: str) -> int:

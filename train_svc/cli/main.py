@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import sys
 from pathlib import Path
 
-from shared.logs import configure_logging
+from shared.logs import configure_logging, log_level_from_env
 from shared.ready_file import ServiceDidNotStart
 from train_svc.cli.credentials import add_credential_arguments, credentials_from_args
 from train_svc.cli.estimate_cmd import add_estimate_parser, run_estimate
@@ -101,7 +100,7 @@ async def _serve(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    configure_logging(json=False, level=os.environ.get("LTX_LOG_LEVEL", "WARNING"))
+    configure_logging(json=False, level=log_level_from_env("WARNING"))
     if args.command == "train":
         return asyncio.run(_train(args))
     if args.command == "demo":

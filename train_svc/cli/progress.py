@@ -1,10 +1,24 @@
-"""Turns the events of WatchTrainingJob into a live progress display on the terminal (stderr)."""
+"""The CLI's live display on stderr: rich progress bars on a terminal, plain lines at a bounded rate elsewhere.
+
+On a terminal (stderr is one, and TERM is not dumb), a job's preprocessing and training steps, an upload's
+bytes and a generation's sampling steps are rich progress bars (rich.progress), redrawn a few times a
+second below the lines printed meanwhile, and cleared when their work ends; the last state of each is then
+printed as an ordinary line. Anywhere else (a log file, a pipe, CI) nothing but plain text lines is
+written, no carriage return nor control sequence: a progress line at the first update, each time the
+work passes another `every_percent` of its total, at least `every_s` after the last one, at the end, and
+(the latest one not yet shown) before every state change. FORCE_COLOR and the like never make a log file
+a terminal.
+"""
 
 from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
 from typing import TextIO
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TaskID, TextColumn
 
 from shared.api import common_pb2
 from shared.api import training_service_pb2 as pb
@@ -16,26 +30,151 @@ from train_svc.cli.report_table import render
 _STATE = pb.TrainingJob.State
 _MEDIA = common_pb2.MediaKind
 
+EVERY_PERCENT = 10.0  # off a terminal: a progress line each time the work passes another tenth ...
+EVERY_S = 30.0  # ... or this long after the last one, whichever comes first
+_REFRESH_PER_SECOND = 4
 
-def _duration(seconds: float) -> str:
+
+def format_duration(seconds: float) -> str:
+    """h:mm:ss, hours unbounded (3725 -> 1:02:05, 90000 -> 25:00:00); negative counts as 0."""
     seconds = int(max(seconds, 0))
     hours, rest = divmod(seconds, 3600)
     minutes, secs = divmod(rest, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes:d}:{secs:02d}"
+    return f"{hours}:{minutes:02d}:{secs:02d}"
+
+
+def _isatty(stream: TextIO) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):  # no isatty, or a closed file
+        return False
+
+
+def stderr_console(stream: TextIO | None = None) -> Console:
+    """A rich Console on `stream`, or on sys.stderr as it is at each write; a terminal only when that file
+    really is one (so an environment's FORCE_COLOR or TTY_COMPATIBLE does not put escapes into logs)."""
+    target = sys.stderr if stream is None else stream
+    return Console(
+        file=stream,
+        stderr=stream is None,
+        force_terminal=_isatty(target),
+        markup=False,
+        emoji=False,
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
+def is_live(console: Console) -> bool:
+    """Whether the console gets a live display (a terminal that understands cursor movement)."""
+    return console.is_terminal and not console.is_dumb_terminal
+
+
+def write_line(console: Console, text: str) -> None:
+    """One line: above the live display on a terminal, as plain text anywhere else."""
+    if is_live(console):
+        console.print(text, markup=False, highlight=False, emoji=False, soft_wrap=True)
+    else:
+        console.file.write(text + "\n")
+        console.file.flush()
+
+
+class Ticker:
+    """One counted piece of work (steps, files, bytes): a rich bar `label [####....] info` on a terminal,
+    `label info` lines at a bounded rate elsewhere (see the module's doc). `finish()` ends it: the bar is
+    cleared and its last state printed as a line (on a terminal), or the last state not yet shown is
+    printed (elsewhere). A later `update` starts it again."""
+
+    def __init__(
+        self,
+        console: Console,
+        *,
+        every_percent: float = EVERY_PERCENT,
+        every_s: float = EVERY_S,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.console = console
+        self.every_percent, self.every_s, self.clock = every_percent, every_s, clock
+        self._progress: Progress | None = None
+        self._task: TaskID | None = None
+        self._last_text: str | None = None  # on a terminal: the state the bar shows
+        self._pending: str | None = None  # off a terminal: the latest state not written yet
+        self._written_at: float | None = None
+        self._written_bucket = -1
+
+    def update(self, done: int, total: int, label: str, info: str) -> None:
+        text = f"{label} {info}"
+        if is_live(self.console):
+            self._show_live(done, total, label, info)
+            self._last_text = text
+            return
+        now = self.clock()
+        bucket = int(done * 100 / total // self.every_percent) if total > 0 else 0
+        if (
+            self._written_at is None
+            or (total > 0 and done >= total)
+            or bucket > self._written_bucket
+            or now - self._written_at >= self.every_s
+        ):
+            write_line(self.console, text)
+            self._pending = None
+            self._written_at, self._written_bucket = now, bucket
+        else:
+            self._pending = text
+
+    def _show_live(self, done: int, total: int, label: str, info: str) -> None:
+        if self._progress is None:
+            self._progress = Progress(
+                TextColumn("{task.description}", markup=False),
+                BarColumn(bar_width=24),
+                TextColumn("{task.fields[info]}", markup=False),
+                console=self.console,
+                transient=True,
+                refresh_per_second=_REFRESH_PER_SECOND,
+                redirect_stdout=False,
+                # print(..., file=sys.stderr) elsewhere in the CLI then lands above the bar, not across it
+                redirect_stderr=self.console.file is sys.stderr,
+            )
+            self._task = self._progress.add_task(label, total=total if total > 0 else None, completed=done, info=info)
+            self._progress.start()
+            return
+        assert self._task is not None
+        self._progress.update(
+            self._task, completed=done, total=total if total > 0 else None, description=label, info=info
+        )
+
+    def line(self, text: str) -> None:
+        write_line(self.console, text)
+
+    def finish(self) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+            self._progress = self._task = None
+        last = self._last_text or self._pending
+        if last is not None:
+            write_line(self.console, last)
+        self._last_text = self._pending = None
+        self._written_at, self._written_bucket = None, -1
 
 
 class ProgressDisplay:
-    """Prints state changes, dataset reports and warnings as lines; steps at most once per interval,
-    as one live line on a terminal. The last step before a state change is always shown. The dataset
-    report's table is printed once, when the job leaves PREPROCESSING (also when it fails there)."""
+    """Shows the events of WatchTrainingJob: state changes, dataset reports, warnings and other events as
+    lines; preprocessing (files) and training steps (loss, learning rate, time per step, ETA) as Tickers.
+    The dataset report's table is printed once, when the job leaves PREPROCESSING (also when it fails
+    there). Call `close()` when done following (it ends a bar still shown)."""
 
-    def __init__(self, stream: TextIO = sys.stderr, step_interval_s: float = 1.0):
-        self.stream = stream
-        self.live = stream.isatty()
-        self.step_interval_s = step_interval_s
-        self._last_step_print = 0.0
-        self._unshown_step: pb.TrainingStep | None = None
-        self._live_line_open = False
+    def __init__(
+        self,
+        stream: TextIO | None = None,
+        *,
+        console: Console | None = None,
+        every_percent: float = EVERY_PERCENT,
+        every_s: float = EVERY_S,
+        clock: Callable[[], float] = time.monotonic,
+    ):
+        self.console = console or stderr_console(stream)
+        self._preprocessing = Ticker(self.console, every_percent=every_percent, every_s=every_s, clock=clock)
+        self._training = Ticker(self.console, every_percent=every_percent, every_s=every_s, clock=clock)
         self._file_reports: list[FileReport] = []
         self._report_shown = False
 
@@ -43,51 +182,34 @@ class ProgressDisplay:
         """A line outside the job's events (e.g. the connection to the service was lost or regained)."""
         self._line(text)
 
+    def close(self) -> None:
+        """End the bars (a terminal is left with their last state as lines and its cursor shown)."""
+        self._preprocessing.finish()
+        self._training.finish()
+
     def _line(self, text: str) -> None:
-        self._flush_step()
-        if self._live_line_open:
-            self.stream.write("\n")
-            self._live_line_open = False
-        self.stream.write(text + "\n")
-        self.stream.flush()
+        write_line(self.console, text)
 
     @staticmethod
-    def _step_text(step: pb.TrainingStep) -> str:
-        width = 24
-        done = int(width * step.step / max(step.total_steps, 1))
+    def _step_info(step: pb.TrainingStep) -> str:
         parts = f" (video {step.video_loss:.4f}, audio {step.audio_loss:.4f})" if step.audio_loss else ""
         return (
-            f"  step {step.step}/{step.total_steps} [{'#' * done}{'.' * (width - done)}] "
-            f"loss {step.loss:.4f}{parts}"
-            f"  lr {step.learning_rate:.2e}  {step.step_seconds * 1000:.0f} ms/step  "
-            f"ETA {_duration(step.eta_seconds)}"
+            f"loss {step.loss:.4f}{parts}  lr {step.learning_rate:.2e}  {step.step_seconds * 1000:.0f} ms/step  "
+            f"ETA {format_duration(step.eta_seconds)}"
         )
-
-    def _print_step(self, step: pb.TrainingStep) -> None:
-        self._unshown_step = None
-        self._last_step_print = time.monotonic()
-        if self.live:
-            self.stream.write("\r" + self._step_text(step))
-            self._live_line_open = True
-        else:
-            self.stream.write(self._step_text(step) + "\n")
-        self.stream.flush()
-
-    def _flush_step(self) -> None:
-        if self._unshown_step is not None:
-            self._print_step(self._unshown_step)
 
     def show(self, event: pb.WatchTrainingJobResponse) -> None:
         """Display one event; heartbeats (and kinds this client does not know) show nothing."""
         kind = event.WhichOneof("event")
         if kind == "step":
             step = event.step
-            if time.monotonic() - self._last_step_print >= self.step_interval_s or step.step == step.total_steps:
-                self._print_step(step)
-            else:
-                self._unshown_step = step
+            self._preprocessing.finish()
+            self._training.update(
+                step.step, step.total_steps, f"  step {step.step}/{step.total_steps}", self._step_info(step)
+            )
         elif kind == "state_change":
             change = event.state_change
+            self.close()
             if change.state != _STATE.STATE_PREPROCESSING and self._file_reports and not self._report_shown:
                 self._report_shown = True
                 self._line("dataset report:\n" + render(DatasetReport.of(self._file_reports)))
@@ -96,9 +218,12 @@ class ProgressDisplay:
                 self._line(describe_status(change.error))
         elif kind == "preprocess_progress":
             p = event.preprocess_progress
-            self._line(
-                f"  preprocessing: {p.files_done}/{p.files_total} files, {p.samples_written} samples, "
-                f"{p.files_skipped} skipped"
+            self._training.finish()
+            self._preprocessing.update(
+                p.files_done,
+                p.files_total,
+                "  preprocessing:",
+                f"{p.files_done}/{p.files_total} files, {p.samples_written} samples, {p.files_skipped} skipped",
             )
         elif kind == "skipped_file":
             reason, message = skip_reason(event.skipped_file.error)

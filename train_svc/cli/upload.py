@@ -2,26 +2,28 @@
 
 The file is read twice: once for its sha256 (sent in the header, verified by the server at the end),
 once to stream it in chunks of up to 4 MiB, each with its own sha256 so the server can refuse a
-corrupted chunk as soon as it arrives. Progress goes to stderr.
+corrupted chunk as soon as it arrives. Progress (MB sent, MB/s) goes to stderr: a rich bar on a terminal,
+plain lines at a bounded rate elsewhere (train_svc.cli.progress).
 """
 
 from __future__ import annotations
 
 import hashlib
-import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TextIO
+
+from rich.console import Console
 
 from shared.api import preprocess_service_pb2 as pb
 from shared.api import preprocess_service_pb2_grpc as pb_grpc
 from shared.bundle import sha256_file
 from shared.grpc_util.channels import ClientCredentials, aio_channel
+from train_svc.cli.progress import EVERY_PERCENT, EVERY_S, Ticker, stderr_console
 
 CHUNK_BYTES = 4 << 20  # the largest chunk the service accepts
 _MB = 1e6
-_PROGRESS_EVERY_S = 0.5
 
 
 def upload_messages(path: Path, sha256: str, chunk_bytes: int = CHUNK_BYTES) -> Iterator[pb.UploadArchiveRequest]:
@@ -39,20 +41,30 @@ def upload_messages(path: Path, sha256: str, chunk_bytes: int = CHUNK_BYTES) -> 
 
 
 class UploadProgress:
-    """Bytes sent and MB/s on one stderr line, refreshed at most twice a second."""
+    """Bytes sent and MB/s of one upload (see the module's doc); `close()` ends the bar."""
 
-    def __init__(self, name: str, total: int, out: TextIO = sys.stderr) -> None:
-        self.name, self.total, self.out = name, total, out
-        self.started = self._shown = time.monotonic()
+    def __init__(
+        self,
+        name: str,
+        total: int,
+        out: TextIO | None = None,
+        *,
+        console: Console | None = None,
+        every_percent: float = EVERY_PERCENT,
+        every_s: float = EVERY_S,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.name, self.total, self.clock = name, total, clock
+        self.started = clock()
+        self._ticker = Ticker(console or stderr_console(out), every_percent=every_percent, every_s=every_s, clock=clock)
 
-    def show(self, sent: int, *, final: bool = False) -> None:
-        now = time.monotonic()
-        if not final and now - self._shown < _PROGRESS_EVERY_S:
-            return
-        self._shown = now
-        rate = sent / _MB / max(now - self.started, 1e-6)
-        line = f"\ruploading {self.name}: {sent / _MB:,.1f}/{self.total / _MB:,.1f} MB, {rate:,.1f} MB/s"
-        print(line, end="\n" if final else "", file=self.out, flush=True)
+    def show(self, sent: int) -> None:
+        rate = sent / _MB / max(self.clock() - self.started, 1e-6)
+        info = f"{sent / _MB:,.1f}/{self.total / _MB:,.1f} MB, {rate:,.1f} MB/s"
+        self._ticker.update(sent, self.total, f"uploading {self.name}:", info)
+
+    def close(self) -> None:
+        self._ticker.finish()
 
 
 def _with_progress(
@@ -63,15 +75,18 @@ def _with_progress(
         yield message
         sent += len(message.chunk.data)
         progress.show(sent)
-    progress.show(sent, final=True)
 
 
 async def upload_archive(
-    target: str, path: Path, out: TextIO = sys.stderr, *, credentials: ClientCredentials | None = None
+    target: str, path: Path, out: TextIO | None = None, *, credentials: ClientCredentials | None = None
 ) -> pb.UploadArchiveResponse:
-    """Upload the archive at path to the PreprocessService at target; raises grpc.aio.AioRpcError on refusal."""
+    """Upload the archive at path to the PreprocessService at target (progress on `out`, default stderr);
+    raises grpc.aio.AioRpcError on refusal."""
     sha256 = sha256_file(path)
     progress = UploadProgress(path.name, path.stat().st_size, out)
-    async with aio_channel(target, credentials) as channel:
-        stub = pb_grpc.PreprocessServiceStub(channel)
-        return await stub.UploadArchive(_with_progress(upload_messages(path, sha256), progress))
+    try:
+        async with aio_channel(target, credentials) as channel:
+            stub = pb_grpc.PreprocessServiceStub(channel)
+            return await stub.UploadArchive(_with_progress(upload_messages(path, sha256), progress))
+    finally:
+        progress.close()  # also when refused half-way: the bar ends before the error is printed

@@ -23,7 +23,7 @@ import torch
 import torch.distributed as dist
 
 from shared.api import worker_control_pb2 as wc
-from shared.logs import configure_logging
+from shared.logs import configure_logging, log_level_from_env
 from shared.parent_death import terminate_with_parent
 from shared.settings import load_settings
 from train_svc.distributed.attempts import TOKEN_ENV
@@ -111,7 +111,7 @@ def _train(settings: WorkerSettings, run: WorkerRun, prompts, ranks: Ranks, plac
 
 
 def main(argv: list[str] | None = None) -> int:
-    configure_logging(json=True, level=os.environ.get("LTX_LOG_LEVEL", "INFO"))
+    configure_logging(json=True, level=log_level_from_env("INFO"))
     terminate_with_parent()  # the launcher's agent is the parent: its death ends this rank
     settings = load_settings(
         WorkerSettings, argv, service=SERVICE_ENV, prog="python -m train_svc.worker", description=DESCRIPTION
