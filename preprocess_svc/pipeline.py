@@ -79,6 +79,7 @@ from preprocess_svc.errors import (
 from preprocess_svc.events import BundleWritten, DatasetWarning, PreprocessEvent, Progress, SkippedFile, Summary
 from preprocess_svc.extract import ExtractedArchive, extract_zip
 from preprocess_svc.fetch import fetch_archive
+from preprocess_svc.metrics import PipelineMetrics
 from preprocess_svc.pairing import pair_media
 from preprocess_svc.report import ReportBuilder, ignored_files
 from preprocess_svc.sample_worker import (
@@ -93,6 +94,7 @@ from preprocess_svc.uploads import resolve_upload_uri
 from preprocess_svc.worker_pool import WorkerPool
 from shared.bundle import sha256_file
 from shared.dataset_report import FileOutcome, FileReport
+from shared.fetch_policy import HttpSource, SourceProblem, parse_source
 from shared.quoting import quote
 from shared.uploads_layout import is_upload_uri
 
@@ -154,6 +156,16 @@ def _no_samples_error(skipped: list[SkippedFile], settings: PreprocessSettings) 
     )
 
 
+def _source_label(url: str) -> str:
+    """Where an archive comes from, as the fetched-bytes metric labels it (http, local or upload)."""
+    if is_upload_uri(url):
+        return "upload"
+    try:
+        return "http" if isinstance(parse_source(url), HttpSource) else "local"
+    except SourceProblem:
+        return "local"
+
+
 def _fetch(settings: PreprocessSettings, storage_root: Path, archive: Path, cancel: threading.Event | None) -> None:
     """Put the run's archive at `archive`: the owner's upload (hard-linked), or fetched under the policy."""
     if is_upload_uri(settings.training_data_url):
@@ -183,6 +195,7 @@ def run_preprocess(
     worker_pool: WorkerPool | None = None,
     use_cache: bool = True,
     cancel: threading.Event | None = None,
+    metrics: PipelineMetrics | None = None,
 ) -> Generator[PreprocessEvent, None, None]:
     """Run one dataset through preprocessing, yielding events (see preprocess_svc.events for the order).
 
@@ -190,15 +203,18 @@ def run_preprocess(
     settings.workers processes for this run alone.
     use_cache: reuse (and store) finished runs by owner, archive content and settings (see above).
     cancel: set it to stop a fetch in progress (FetchCancelled); closing the generator stops the rest.
+    metrics: the service's figures (stage seconds, fetched bytes, cache lookups, files by outcome).
     Raises ArchiveError or DatasetError when the run as a whole fails, WorkerCrashed when a worker died,
     StorageFull when the volume is too full for the next large write.
     """
     paths = dataset_paths(storage_root, settings.dataset_id)
     completed = False
     try:
-        yield from _run(settings, storage_root, paths, worker_pool, use_cache, cancel)
+        yield from _run(settings, storage_root, paths, worker_pool, use_cache, cancel, metrics)
         completed = True
     finally:
+        if metrics is not None:
+            metrics.runs.labels("completed" if completed else "failed").inc()
         shutil.rmtree(paths.extracted, ignore_errors=True)
         if not completed:  # failed, cancelled, or closed early: keep nothing of it
             for partial in paths.root.glob(".archive.zip*"):
@@ -214,27 +230,36 @@ def _run(
     worker_pool: WorkerPool | None,
     use_cache: bool,
     cancel: threading.Event | None,
+    metrics: PipelineMetrics | None,
 ) -> Generator[PreprocessEvent, None, None]:
     started = time.monotonic()
     run_log = log.bind(dataset_id=settings.dataset_id)
     for stale in (paths.extracted, paths.all_bundles):  # of earlier runs on this dataset
         shutil.rmtree(stale, ignore_errors=True)
-    _fetch(settings, storage_root, paths.archive, cancel)
+    with _stage(metrics, "fetch"):
+        _fetch(settings, storage_root, paths.archive, cancel)
+    if metrics is not None:
+        fetched = paths.archive.stat().st_size
+        metrics.fetched_bytes.labels(_source_label(settings.training_data_url)).inc(fetched)
     if not use_cache:
-        yield from _process(settings, paths, worker_pool, started)
+        yield from _process(settings, paths, worker_pool, started, metrics)
         return
     cache = DatasetCache(storage_root, settings.owner)
-    key = cache_key(sha256_file(paths.archive), settings)
+    with _stage(metrics, "hash"):
+        key = cache_key(sha256_file(paths.archive), settings)
     run_log = run_log.bind(cache_key=key)
     hit = cache.lookup(key)
+    if metrics is not None:
+        metrics.cache_lookups.labels("hit" if hit is not None else "miss").inc()
     if hit is not None:
         run_log.info("preprocess_cache_hit", samples=hit.samples, files_skipped=hit.files_skipped)
-        yield from hit.events
+        with _stage(metrics, "replay"):
+            yield from hit.events
         yield hit.summary(time.monotonic() - started)
         return
     run_log.info("preprocess_cache_miss")
     recorder = cache.recorder(key)
-    run = _process(settings, paths, worker_pool, started)
+    run = _process(settings, paths, worker_pool, started, metrics)
     try:
         for event in run:
             if isinstance(event, Summary):
@@ -262,20 +287,49 @@ def _entry_skips(extracted: ExtractedArchive) -> Iterator[PreprocessEvent]:
         )
 
 
+@contextlib.contextmanager
+def _stage(metrics: PipelineMetrics | None, name: str) -> Iterator[None]:
+    if metrics is None:
+        yield
+        return
+    with metrics.stage(name):
+        yield
+
+
 def _process(
-    settings: PreprocessSettings, paths: DatasetPaths, worker_pool: WorkerPool | None, started: float
+    settings: PreprocessSettings,
+    paths: DatasetPaths,
+    worker_pool: WorkerPool | None,
+    started: float,
+    metrics: PipelineMetrics | None = None,
+) -> Generator[PreprocessEvent, None, None]:
+    """`_fit`, each file's report counted in `metrics` by outcome."""
+    for event in _fit(settings, paths, worker_pool, started, metrics):
+        if metrics is not None and isinstance(event, FileReport):
+            metrics.files.labels(event.outcome.value).inc()
+        yield event
+
+
+def _fit(
+    settings: PreprocessSettings,
+    paths: DatasetPaths,
+    worker_pool: WorkerPool | None,
+    started: float,
+    metrics: PipelineMetrics | None,
 ) -> Generator[PreprocessEvent, None, None]:
     """Extract the fetched archive, pair it, and fit every media file to a bundle on the worker pool."""
     run_log = log.bind(dataset_id=settings.dataset_id)
-    extracted = extract_zip(
-        paths.archive,
-        paths.extracted,
-        max_uncompressed_bytes=settings.max_uncompressed_bytes,
-        max_entries=settings.max_entries,
-        space=settings.space,
-    )
+    with _stage(metrics, "extract"):
+        extracted = extract_zip(
+            paths.archive,
+            paths.extracted,
+            max_uncompressed_bytes=settings.max_uncompressed_bytes,
+            max_entries=settings.max_entries,
+            space=settings.space,
+        )
     yield from _entry_skips(extracted)
-    dataset = pair_media(paths.extracted, settings.trigger_phrase)
+    with _stage(metrics, "pair"):
+        dataset = pair_media(paths.extracted, settings.trigger_phrase)
     run_log.info("dataset_paired", media_kind=dataset.kind, files=len(dataset.samples), warnings=len(dataset.warnings))
     yield from dataset.warnings
     yield from ignored_files(dataset.warnings)
@@ -314,6 +368,7 @@ def _process(
     pool = process_pool.run()
     pending: set[Future[BundleWritten | SkippedFile | ShotPlan]] = set()
     finished = False
+    fitting_started = time.perf_counter()
     try:
         pending = {pool.submit(process_sample, job) for job in jobs}
         while pending:
@@ -365,6 +420,8 @@ def _process(
         pool.cancel_pending(None if finished else functools.partial(_discard_late, paths.bundles))
         if worker_pool is None:
             process_pool.shutdown(wait=finished)
+        if metrics is not None:
+            metrics.stage_seconds.labels("samples").observe(time.perf_counter() - fitting_started)
 
     if written == 0:
         raise _no_samples_error(skipped, settings)

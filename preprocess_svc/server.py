@@ -13,10 +13,12 @@ from collections.abc import Generator
 from dataclasses import dataclass
 
 import structlog
+from prometheus_client import CollectorRegistry
 
 from preprocess_svc.config import PreprocessServiceConfig
 from preprocess_svc.delivery import BundleChunk, inline_bundles
 from preprocess_svc.events import BundleWritten, DatasetWarning, PreprocessEvent, Progress, SkippedFile, Summary
+from preprocess_svc.metrics import PipelineMetrics
 from preprocess_svc.pipeline import run_preprocess
 from preprocess_svc.settings import (
     DEFAULT_SPLIT_THRESHOLD_S,
@@ -39,6 +41,8 @@ from shared.disk_space import SpaceGuard
 from shared.disk_usage import bytes_under
 from shared.fetch_policy import FetchPolicy
 from shared.grpc_util.server import RunningServer, start_server, stop_server
+from shared.metrics import MetricsEndpoint, serve_metrics
+from shared.metrics.rpc import RpcMetrics
 from shared.quoting import clip, quote
 from shared.request.errors import DomainError, ErrorCode, FieldViolation, InvalidRequest, QuotaExceeded
 from shared.uploads_layout import owner_uploads_dir
@@ -159,8 +163,9 @@ def event_message(event) -> pb.PreprocessResponse:
 
 
 class PreprocessServicer(pb_grpc.PreprocessServiceServicer):
-    def __init__(self, config: PreprocessServiceConfig, pool: WorkerPool):
+    def __init__(self, config: PreprocessServiceConfig, pool: WorkerPool, metrics: PipelineMetrics | None = None):
         self._config = config
+        self._metrics = metrics
         self._pool = pool  # the service's warm worker processes, shared by all runs
         self._space = config.space
 
@@ -178,7 +183,12 @@ class PreprocessServicer(pb_grpc.PreprocessServiceServicer):
         cancel = threading.Event()  # the call ended early: stop a download at once
         try:
             events = run_preprocess(
-                settings, self._config.storage, worker_pool=self._pool, use_cache=self._config.cache, cancel=cancel
+                settings,
+                self._config.storage,
+                worker_pool=self._pool,
+                use_cache=self._config.cache,
+                cancel=cancel,
+                metrics=self._metrics,
             )
             by_value = request.delivery == pb.BUNDLE_DELIVERY_BY_VALUE
             run: Generator[PreprocessEvent | BundleChunk, None, None] = inline_bundles(events) if by_value else events
@@ -235,14 +245,22 @@ def uploaded_archive_message(stored: StoredUpload) -> pb.UploadArchiveResponse:
 class PreprocessService:
     running: RunningServer
     pool: WorkerPool
+    registry: CollectorRegistry
+    metrics_endpoint: MetricsEndpoint | None = None
 
     @property
     def port(self) -> int:
         return self.running.port
 
+    @property
+    def metrics_port(self) -> int | None:
+        return self.metrics_endpoint.port if self.metrics_endpoint is not None else None
+
     async def stop(self, grace: float | None = 10.0) -> None:
         await stop_server(self.running, grace)
         await asyncio.to_thread(self.pool.shutdown)
+        if self.metrics_endpoint is not None:
+            await asyncio.to_thread(self.metrics_endpoint.stop)
 
 
 async def serve(config: PreprocessServiceConfig) -> PreprocessService:
@@ -251,16 +269,28 @@ async def serve(config: PreprocessServiceConfig) -> PreprocessService:
     # Started now, so the first request finds its workers launched and their imports done.
     pool = WorkerPool(config.worker_count)
     pool.start()
+    registry = CollectorRegistry()  # this instance's own (see shared.metrics)
+    endpoint = None
     try:
+        if config.server.metrics_port is not None:
+            endpoint = serve_metrics(registry, config.server.host, config.server.metrics_port)
         running = await start_server(
-            [(pb_grpc.add_PreprocessServiceServicer_to_server, PreprocessServicer(config, pool))],
+            [
+                (
+                    pb_grpc.add_PreprocessServiceServicer_to_server,
+                    PreprocessServicer(config, pool, PipelineMetrics(registry)),
+                )
+            ],
             [SERVICE_NAME],
             config.server.port,
             config.server.host,
             max_receive_bytes=MAX_REQUEST_BYTES,
             auth=config.auth,
+            rpc_metrics=RpcMetrics(registry),
         )
     except BaseException:
         await asyncio.to_thread(pool.shutdown)
+        if endpoint is not None:
+            endpoint.stop()
         raise
-    return PreprocessService(running, pool)
+    return PreprocessService(running, pool, registry, endpoint)

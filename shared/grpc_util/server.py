@@ -23,7 +23,9 @@ from shared.auth import Authenticator, AuthSettings
 from shared.auth.settings import is_loopback_host
 from shared.grpc_util.auth_interceptor import AuthInterceptor
 from shared.grpc_util.errors import ErrorMappingInterceptor
+from shared.grpc_util.metrics_interceptor import MetricsInterceptor
 from shared.grpc_util.request_limits import RequestLimitsInterceptor
+from shared.metrics.rpc import RpcMetrics
 
 MAX_SEND_BYTES = 4 * 1024 * 1024  # gRPC clients' default receive limit
 
@@ -73,6 +75,7 @@ async def start_server(
     max_receive_bytes: int,
     auth: AuthSettings | None = None,
     servicer_authenticates: bool = False,
+    rpc_metrics: RpcMetrics | None = None,
 ) -> RunningServer:
     """Serve `servicers` (pairs of add_XServicer_to_server and servicer) on host:port (0: any free port).
 
@@ -80,11 +83,18 @@ async def start_server(
     by grpc.health.v1.Health and listed by server reflection. Raises AuthConfigError when `auth` does not
     fit together or would leave a non-loopback port without authentication; `servicer_authenticates` says
     that the one servicer checks each caller itself (its callers are not principals, so `auth` names none).
+    `rpc_metrics`: count and time every RPC there (refused ones included).
     """
     auth = auth or AuthSettings()
     auth.check(host, servicer_authenticates=servicer_authenticates)
     # Outermost first: authenticate, then map every error of what follows, then check the request.
-    interceptors = [AuthInterceptor(Authenticator(auth)), ErrorMappingInterceptor(), RequestLimitsInterceptor()]
+    interceptors: list[grpc.aio.ServerInterceptor] = [
+        AuthInterceptor(Authenticator(auth)),
+        ErrorMappingInterceptor(),
+        RequestLimitsInterceptor(),
+    ]
+    if rpc_metrics is not None:  # outermost: it sees the code every call ends with
+        interceptors.insert(0, MetricsInterceptor(rpc_metrics))
     server = grpc.aio.server(interceptors=interceptors, options=server_options(max_receive_bytes))
     for add_servicer, servicer in servicers:
         add_servicer(servicer, server)

@@ -256,6 +256,11 @@ class PostgresJobStore:
         return [_job(row) for row in rows]
 
     @_reachable
+    def state_counts(self) -> dict[JobState, int]:
+        rows = self._rows("SELECT state, count(*) FROM training_jobs GROUP BY state", ())
+        return {JobState(state): count for state, count in rows}
+
+    @_reachable
     def job_ids(self, owner: str) -> list[str]:
         return [id_ for (id_,) in self._rows("SELECT id FROM training_jobs WHERE owner = %s ORDER BY number", (owner,))]
 

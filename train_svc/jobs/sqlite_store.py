@@ -216,6 +216,11 @@ class SqliteJobStore:
             ).fetchall()
         return [_job(row) for row in rows]
 
+    def state_counts(self) -> dict[JobState, int]:
+        with self._lock:
+            rows = self._db.execute("SELECT state, count(*) FROM jobs GROUP BY state").fetchall()
+        return {JobState(state): count for state, count in rows}
+
     def job_ids(self, owner: str) -> list[str]:
         with self._lock:
             rows = self._db.execute("SELECT id FROM jobs WHERE owner = ? ORDER BY number", (owner,)).fetchall()

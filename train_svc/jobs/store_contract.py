@@ -213,6 +213,10 @@ class JobStore(Protocol):
 
     def job_ids(self, owner: str) -> list[str]: ...
 
+    def state_counts(self) -> dict[JobState, int]:
+        """How many stored jobs are in each state (states without a job left out): one cheap query."""
+        ...
+
     def events(self, job_id: str, after: int = 0, limit: int | None = None) -> list[LoggedEvent]:
         """The job's events numbered above `after`, in order (at most `limit`)."""
         ...
