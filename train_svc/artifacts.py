@@ -1,10 +1,10 @@
 """Which file an artifact name means, and reading it back in chunks (DownloadArtifact's domain side).
 
 "trainingJobs/{id}" + an output field (lora_file, config_file, video, debug_dataset, dataset_report,
-result_file: as the job recorded it, sha256 included) or the file name of one of its previews; or
-"generations/{id}" + "video" (or nothing). Only the caller's own jobs and generations (an admin's: all)
-are found; anything else is NOT_FOUND, exactly as if it did not exist. Digests of files the service did
-not record are computed once per file version and kept.
+tensorboard, loss_plot, result_file: as the job recorded it, sha256 included) or the file name of one of
+its previews; or "generations/{id}" + "video" (or nothing). Only the caller's own jobs and generations
+(an admin's: all) are found; anything else is NOT_FOUND, exactly as if it did not exist. Digests of files
+the service did not record are computed once per file version and kept.
 """
 
 from __future__ import annotations
@@ -25,7 +25,16 @@ from train_svc.jobs.job import NAME_PREFIX as JOB_PREFIX
 from train_svc.jobs.job import Job
 
 CHUNK_BYTES = 1 << 20
-JOB_OUTPUTS = ("lora_file", "config_file", "video", "debug_dataset", "dataset_report", "result_file")
+JOB_OUTPUTS = (
+    "lora_file",
+    "config_file",
+    "video",
+    "debug_dataset",
+    "dataset_report",
+    "tensorboard",
+    "loss_plot",
+    "result_file",
+)
 PREVIEWS_DIR = "previews"
 GENERATION_VIDEO = "video"
 

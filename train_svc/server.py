@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import grpc
 import structlog
+from prometheus_client import CollectorRegistry
 
 from shared.aio_bridge import iterate_in_thread
 from shared.api import common_pb2
@@ -23,6 +24,8 @@ from shared.auth import current_caller
 from shared.disk_usage import bytes_under
 from shared.fetch_policy import create_time_problem
 from shared.grpc_util.server import RunningServer, start_server, stop_server
+from shared.metrics import MetricsEndpoint, serve_metrics
+from shared.metrics.rpc import RpcMetrics
 from shared.request.errors import FieldViolation, InvalidRequest
 from shared.request.json_input import input_from_json, input_to_json
 from shared.request.validate import resolve
@@ -59,6 +62,7 @@ from train_svc.jobs.manager import FollowInterrupted, JobManager, ManagerSetting
 from train_svc.jobs.quotas import check_storage, principal_folders
 from train_svc.jobs.store import open_store
 from train_svc.jobs.store_contract import JobStore
+from train_svc.metrics import MeasuredRunner, TrainMetrics
 from train_svc.models.base_model import resolve_base_model
 from train_svc.models.device import choose_placement, limit_cpu_threads
 from train_svc.models.library_noise import quiet_model_libraries
@@ -127,8 +131,10 @@ class TrainingServicer(pb_grpc.TrainingServiceServicer):
         lora_access: LoraAccess,
         config: TrainServiceConfig,
         estimates: ServiceEstimates,
+        metrics: TrainMetrics,
     ):
         self._manager = manager
+        self._metrics = metrics
         self._estimates = estimates
         self._generations = generations
         self._artifacts = artifacts
@@ -195,17 +201,30 @@ class TrainingServicer(pb_grpc.TrainingServiceServicer):
         if request.after_sequence > job.sequence:
             raise AheadOfLog(job.name, request.after_sequence, job.sequence)
         sent = request.after_sequence
+        watchers = self._metrics.watchers.labels("WatchTrainingJob")
+        watchers.inc()
         try:
             async for logged in self._manager.follow(job.id, request.after_sequence, self._heartbeat_s):
                 message = heartbeat(sent) if logged is None else self._messages.of(job.id, logged)
                 try:
                     await asyncio.wait_for(context.write(message), self._write_timeout_s)
                 except TimeoutError:
+                    await self._count_cut_off(job, sent)
                     raise WatcherTooSlow(job.name, sent, self._write_timeout_s) from None
                 if logged is not None:
                     sent = logged.sequence
         except FollowInterrupted:  # the service is stopping; the job resumes here later or elsewhere
             raise WatchInterrupted(job.name, sent) from None
+        finally:
+            watchers.dec()
+
+    async def _count_cut_off(self, job: Job, sent: int) -> None:
+        """A job watcher cut off as too slow: it misses the job's events after `sent`, as of now."""
+        try:
+            latest = (await asyncio.to_thread(self._manager.get, job.name, current_caller())).sequence
+        except Exception:  # the store is unreachable: count the event being written
+            latest = sent + 1
+        self._metrics.cut_off("WatchTrainingJob", latest - sent)
 
     async def WatchTrainingJobs(  # type: ignore[override]
         self, request: pb.WatchTrainingJobsRequest, context: grpc.aio.ServicerContext
@@ -217,10 +236,16 @@ class TrainingServicer(pb_grpc.TrainingServiceServicer):
             try:
                 await asyncio.wait_for(context.write(message), self._write_timeout_s)
             except TimeoutError:
+                self._metrics.cut_off("WatchTrainingJobs", 1)
                 raise CollectionWatcherTooSlow(sent, self._write_timeout_s) from None
             sent = message.resume_token
 
-        await watch_jobs(self._manager, request, current_caller(), send, self._job_messages, self._heartbeat_s)
+        watchers = self._metrics.watchers.labels("WatchTrainingJobs")
+        watchers.inc()
+        try:
+            await watch_jobs(self._manager, request, current_caller(), send, self._job_messages, self._heartbeat_s)
+        finally:
+            watchers.dec()
         raise CollectionWatchInterrupted(sent)  # it ends only when the service stops
 
     async def GenerateVideo(self, request: gen_pb.GenerateVideoRequest, context):
@@ -251,10 +276,16 @@ class TrainingService:
     store: JobStore
     estimates: ServiceEstimates
     workers: TrainingWorkers | None = None
+    registry: CollectorRegistry | None = None
+    metrics_endpoint: MetricsEndpoint | None = None
 
     @property
     def port(self) -> int:
         return self.running.port
+
+    @property
+    def metrics_port(self) -> int | None:
+        return self.metrics_endpoint.port if self.metrics_endpoint is not None else None
 
     async def stop(self, grace: float = 25.0) -> None:
         """Graceful shutdown within `grace` seconds: `refuse_new_work`, then `wind_down`."""
@@ -282,6 +313,8 @@ class TrainingService:
         await stop_server(self.running, max(deadline - time.monotonic(), 0.0))
         self.estimates.close()  # after the server: no estimate is asked for any more
         self.preprocess.close()
+        if self.metrics_endpoint is not None:  # before the store its job counts read
+            await asyncio.to_thread(self.metrics_endpoint.stop)
         self.store.close()
 
 
@@ -335,8 +368,10 @@ async def _serve(config: TrainServiceConfig, store: JobStore) -> TrainingService
     )
     slots = AcceleratorSlots(config.concurrent_jobs)  # shared by training jobs and generations
     world_size = workers.launcher.config.world_size if workers is not None else 1
+    registry = CollectorRegistry()  # this instance's own (see shared.metrics)
+    metrics = TrainMetrics(registry, store, cuda=placement.device.type == "cuda")
     manager = JobManager(
-        runner,
+        MeasuredRunner(runner, metrics),
         slots,
         store,
         lambda input_json: resolve(input_from_json(input_json)),
@@ -359,15 +394,24 @@ async def _serve(config: TrainServiceConfig, store: JobStore) -> TrainingService
         preview_steps=config.run.preview_steps,
         world_size=world_size,
     )
-    servicer = TrainingServicer(manager, generations, artifacts, lora_access, config, estimates)
-    running = await start_server(
-        [(pb_grpc.add_TrainingServiceServicer_to_server, servicer)],
-        [SERVICE_NAME],
-        config.server.port,
-        config.server.host,
-        max_receive_bytes=MAX_REQUEST_BYTES,
-        auth=config.auth,
-    )
+    servicer = TrainingServicer(manager, generations, artifacts, lora_access, config, estimates, metrics)
+    endpoint = None
+    if config.server.metrics_port is not None:
+        endpoint = serve_metrics(registry, config.server.host, config.server.metrics_port)
+    try:
+        running = await start_server(
+            [(pb_grpc.add_TrainingServiceServicer_to_server, servicer)],
+            [SERVICE_NAME],
+            config.server.port,
+            config.server.host,
+            max_receive_bytes=MAX_REQUEST_BYTES,
+            auth=config.auth,
+            rpc_metrics=RpcMetrics(registry),
+        )
+    except BaseException:
+        if endpoint is not None:
+            endpoint.stop()
+        raise
     log.info(
         "training_service_ready",
         port=running.port,
@@ -377,4 +421,4 @@ async def _serve(config: TrainServiceConfig, store: JobStore) -> TrainingService
         device=str(placement.device),
         dtype=str(placement.base_dtype),
     )
-    return TrainingService(running, manager, generations, preprocess, store, estimates, workers)
+    return TrainingService(running, manager, generations, preprocess, store, estimates, workers, registry, endpoint)

@@ -53,7 +53,9 @@ def test_train_against_a_running_service_writes_the_outputs(services, tmp_path):
     assert set(rows) == {"set_a/clip.mp4", "set_b/clip.mp4", "set_a/bouncing_box.mp4"}
     assert rows["set_b/clip.mp4"][1:9] == ["used", "1", "9", "24->24", "128x128->512x288", "0", "yes", "yes"]
     assert table[-1] == "3 files: 3 used, 0 skipped, 0 ignored; 3 samples"
-    assert {p.name for p in out.iterdir()} == {"lora.safetensors", "config.json", "dataset_report.json", "result.json"}
+    expected = {"lora.safetensors", "config.json", "dataset_report.json", "result.json", "loss.png", "tensorboard"}
+    assert {p.name for p in out.iterdir()} == expected
+    assert len(list((out / "tensorboard").glob("events.out.tfevents.*"))) == 1
     result = json.loads((out / "result.json").read_text())
     assert path_from_uri(result["lora_file"]["url"]) == (out / "lora.safetensors").resolve()
     assert result["billable_units"] == 100

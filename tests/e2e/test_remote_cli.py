@@ -69,9 +69,10 @@ def test_train_with_target_downloads_every_output(services, remote, tmp_path, ca
     out = tmp_path / "out"
     assert main(["train", str(request), "--out", str(out), "--target", services.training_target]) == 0
     err = capsys.readouterr().err
-    files = {"lora.safetensors", "config.json", "dataset_report.json", "result.json"}
-    assert {p.name for p in out.iterdir()} == files
-    assert len(remote) == 4 and all(f"downloading {name}" in err for name in files)
+    files = {"lora.safetensors", "config.json", "dataset_report.json", "result.json", "loss.png"}
+    assert {p.name for p in out.iterdir()} == files | {"tensorboard"}
+    (events,) = (out / "tensorboard").iterdir()
+    assert len(remote) == 6 and all(f"downloading {name}" in err for name in files | {events.name})
     job_id = re.search(r"created trainingJobs/(\w+)", err).group(1)
     outputs = services.storage / "jobs" / job_id / "outputs"
     for name in files - {"result.json"}:

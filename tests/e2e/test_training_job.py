@@ -48,7 +48,10 @@ def test_every_output_exists_and_matches_its_checksum(finished):
         assert sha256_file(path) == artifact.sha256
         assert path.stat().st_size == artifact.size_bytes
     result = json.loads(path_from_uri(job.result.result_file.uri).read_text())
-    assert set(result) == {"lora_file", "config_file", "video", "debug_dataset", "dataset_report", "billable_units"}
+    assert set(result) == {
+        *("lora_file", "config_file", "video", "debug_dataset", "dataset_report"),
+        *("tensorboard", "loss_plot", "billable_units"),
+    }
     assert result["billable_units"] == 100
     assert result["video"] is None and result["debug_dataset"] is None
     config = json.loads(path_from_uri(job.result.config_file.uri).read_text())

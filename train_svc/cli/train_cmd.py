@@ -12,6 +12,7 @@ from urllib.parse import unquote, urlparse
 
 import grpc
 
+from shared.api import common_pb2
 from shared.api import training_service_pb2 as pb
 from shared.api import training_service_pb2_grpc as pb_grpc
 from shared.grpc_util.channels import ClientCredentials, aio_channel
@@ -26,6 +27,9 @@ from train_svc.cli.watch import CHANNEL_OPTIONS, DEFAULT_RECONNECT_BUDGET_S, Job
 
 _OutputField = Literal["lora_file", "config_file", "video", "debug_dataset", "dataset_report"]
 _OUTPUT_FIELDS: tuple[_OutputField, ...] = get_args(_OutputField)
+# Outputs listed in result.json alone (TrainingResult has no field for them), fetched by artifact name, and
+# where each goes under --out: the TensorBoard event file into a folder of its own (tensorboard --logdir).
+_RESULT_JSON_OUTPUTS = {"tensorboard": "tensorboard", "loss_plot": "."}
 
 
 class _Retry(TypedDict):
@@ -136,6 +140,15 @@ async def _collect(
             copied[file_name] = await fetch_retrying(artifact, out_dir / file_name, field)
     result_path = await fetch_retrying(job.result.result_file, out_dir / "result.json", "result_file")
     result = json.loads(result_path.read_text())
+    for output, folder in _RESULT_JSON_OUTPUTS.items():
+        entry = result.get(output)
+        if isinstance(entry, dict):
+            file_name = PurePosixPath(str(entry["file_name"])).name
+            artifact = common_pb2.Artifact(
+                name=output, uri=entry["url"], sha256=entry["sha256"], size_bytes=entry["file_size"]
+            )
+            (out_dir / folder).mkdir(parents=True, exist_ok=True)
+            copied[file_name] = await fetch_retrying(artifact, out_dir / folder / file_name, output)
     for entry in result.values():
         if isinstance(entry, dict) and entry.get("file_name") in copied:
             entry["url"] = copied[entry["file_name"]].resolve().as_uri()
@@ -175,8 +188,11 @@ async def submit_and_follow(
         print(f"created {job.name} on {target}", file=sys.stderr)
         watcher = JobWatcher(stub, job.name, reconnect_budget_s=reconnect_budget_s, note=display.note)
         try:
-            async for event in watcher:
-                display.show(event)
+            try:
+                async for event in watcher:
+                    display.show(event)
+            finally:
+                display.close()  # a bar still shown ends before anything else is printed
             job = await call_with_retry(
                 lambda: stub.GetTrainingJob(pb.GetTrainingJobRequest(name=job.name)), what="reading the job", **retry
             )

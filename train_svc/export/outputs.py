@@ -84,6 +84,8 @@ def result_document(
     debug: OutputFile | None,
     report: OutputFile | None,
     billable: int,
+    tensorboard: OutputFile | None = None,
+    loss_plot: OutputFile | None = None,
 ) -> dict[str, Any]:
     return {
         "lora_file": lora.as_json("application/octet-stream"),
@@ -91,5 +93,8 @@ def result_document(
         "video": video.as_json("video/mp4") if video else None,
         "debug_dataset": debug.as_json("application/zip") if debug else None,
         "dataset_report": report.as_json("application/json") if report else None,
+        # the TensorBoard event file, tensorboard/events.out.tfevents.<job id> (train_svc/export/training_curves.py)
+        "tensorboard": tensorboard.as_json("application/octet-stream") if tensorboard else None,
+        "loss_plot": loss_plot.as_json("image/png") if loss_plot else None,
         "billable_units": billable,
     }

@@ -35,6 +35,14 @@ class RunSettings(SettingsModel):
     checkpoint_keep: Annotated[
         int, Setting("--checkpoint-keep", "LTX_CHECKPOINT_KEEP", "newest checkpoints kept per job")
     ] = Field(2, ge=1)
+    mlflow_tracking_uri: Annotated[
+        str | None,
+        Setting(
+            "--mlflow-tracking-uri",
+            "LTX_MLFLOW_TRACKING_URI",
+            "file: URI of an MLflow store: each job's curves are also logged there as a run (needs mlflow-skinny)",
+        ),
+    ] = Field(None, pattern=r"^file:")
 
     @property
     def feed_forward(self) -> bool:

@@ -106,6 +106,9 @@ def train_phase(
                 eta_seconds=pace * (report.total_steps - report.step),
                 video_loss=report.video_loss,
                 audio_loss=report.audio_loss,
+                grad_norm=report.grad_norm,
+                sigmas=report.sigmas,
+                sample_losses=report.sample_losses,
             )
         )
         # a cancel or shutdown skips pending previews

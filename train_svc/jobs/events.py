@@ -93,11 +93,16 @@ class StepCompleted:
     eta_seconds: float
     video_loss: float
     audio_loss: float  # 0 when audio is not trained
+    # Recorded since the training curves (issue 17); None / () in a log written before them.
+    grad_norm: float | None = None  # the LoRA gradients' total norm before clipping
+    sigmas: tuple[float, ...] = ()  # each sample's video noise level, in global batch order
+    sample_losses: tuple[float, ...] = ()  # each sample's loss, in the same order
 
 
 @dataclass(frozen=True)
 class ArtifactWritten:
-    name: str  # lora_file | config_file | video | debug_dataset | dataset_report | result_file
+    # lora_file | config_file | video | debug_dataset | dataset_report | tensorboard | loss_plot | result_file
+    name: str
     uri: str
     sha256: str
     size_bytes: int

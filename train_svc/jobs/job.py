@@ -82,12 +82,16 @@ class Job:
     dataset_ready: DatasetReady | None = None
     bundles: list[SampleEncoded] = field(default_factory=list)  # in the order they were encoded
     checkpoints: list[CheckpointWritten] = field(default_factory=list)
+    # Its StepCompleted events as logged (with their times), one per step: the training curves' source.
+    step_log: list[LoggedEvent] = field(default_factory=list)
     log: EventLog = field(default_factory=EventLog)
     cancel_requested: threading.Event = field(default_factory=threading.Event)
     stop_requested: threading.Event = field(default_factory=threading.Event)  # the service is shutting down
     # Raises (LeaseLost) when this replica may no longer write the job's files: called before each write.
     fence: Callable[[], None] = lambda: None
     lease_token: int = 0  # the fencing token of the claim this replica runs it under (0: none)
+    # Told of every event recorded here (not of repeats dropped while resuming): the service's metrics.
+    observe: Callable[[JobEvent], None] = lambda event: None
     resuming: bool = False  # re-running after a restart: repeats of logged events are dropped
     sequence: int = 0  # the sequence number of the newest event applied
     _keys: set[Hashable] = field(default_factory=set)
@@ -129,7 +133,7 @@ class Job:
         for item in logged:
             if item.sequence != self.sequence + 1:
                 raise ValueError(f"job {self.id}: event {item.sequence} does not follow {self.sequence}")
-            self._apply(item.event)
+            self._apply(item)
             self.update_time, self.sequence = item.time, item.sequence
 
     def record(self, event: JobEvent) -> LoggedEvent | None:
@@ -137,13 +141,15 @@ class Job:
         if self.resuming and event_key(event) in self._keys:
             return None
         logged = self.log.append(event)  # stored first: the record never shows what the store lacks
-        self._apply(event)
+        self._apply(logged)
         self.update_time, self.sequence = logged.time, logged.sequence
         if isinstance(event, StateChanged) and event.state.is_final:
             self.log.close()
+        self.observe(event)
         return logged
 
-    def _apply(self, event: JobEvent) -> None:
+    def _apply(self, logged: LoggedEvent) -> None:
+        event = logged.event
         key = event_key(event)
         if key is not None:
             self._keys.add(key)
@@ -156,6 +162,7 @@ class Job:
                 self.with_audio, self.training_mode = event.with_audio, event.training_mode
         elif isinstance(event, StepCompleted):
             self.step, self.loss = event.step, event.loss
+            self.step_log.append(logged)
         elif isinstance(event, SampleEncoded):
             self.bundles.append(event)
         elif isinstance(event, DatasetReady):

@@ -74,6 +74,9 @@ class StepReport:
     step_seconds: float
     video_loss: float
     audio_loss: float  # 0 when audio is not trained
+    grad_norm: float = 0.0  # the LoRA gradients' total norm before clipping
+    sigmas: tuple[float, ...] = ()  # each global batch sample's video noise level, in batch order
+    sample_losses: tuple[float, ...] = ()  # each global batch sample's loss, in batch order
 
 
 @dataclass(frozen=True)
@@ -245,7 +248,9 @@ class LoraTrainer:
         self, samples: Sequence[TrainingSample], order: DataOrder, step: int
     ) -> tuple[list[float], list[str]]:
         """Backpropagate this rank's share of the batch of `step` (1-based), one sample at a time; return the
-        sums of its samples' (loss, video loss, audio loss) and the ids of samples whose loss is not finite."""
+        sums of its samples' (loss, video loss, audio loss), then per global batch position its sample's loss
+        and video sigma (0 for another rank's: summed over the ranks, every position is filled), and the ids
+        of samples whose loss is not finite."""
         batch = self.config.batch_size
         share = list(self.ranks.share(batch))
         # Every rank runs the same number of forward passes (DDP's collectives must pair up): a shorter
@@ -253,6 +258,7 @@ class LoraTrainer:
         rounds = -(-batch // self.ranks.world_size)
         indices = share + [0] * (rounds - len(share))
         sums, bad = [0.0, 0.0, 0.0], []
+        per_sample = [0.0] * (2 * batch)  # losses, then sigmas
         for position, index in enumerate(indices):
             weight = self.ranks.world_size / batch if position < len(share) else 0.0
             sample = samples[order.sample_at((step - 1) * batch + index)]
@@ -263,9 +269,12 @@ class LoraTrainer:
             if weight:
                 values = (loss.item(), video_loss.item(), audio_loss.item() if audio_loss is not None else 0.0)
                 sums = [total + value for total, value in zip(sums, values, strict=True)]
+                # the sample's video sigma is its generator's first draw (sample_losses)
+                sigma = sample_sigmas(1, sample.latents.num_tokens, sample_generator(self.config.seed, step, index))
+                per_sample[index], per_sample[batch + index] = values[0], float(sigma[0])
                 if not math.isfinite(values[0]):
                     bad.append(sample.sample_id)
-        return sums, bad
+        return sums + per_sample, bad
 
     def _reducing(self, reduce: bool) -> contextlib.AbstractContextManager[object]:
         """Where a pass runs: DDP all-reduces (FSDP2 reduce-scatters) in the last backward of the step; the
@@ -305,11 +314,12 @@ class LoraTrainer:
             started = time.perf_counter()
             optimizer.zero_grad(set_to_none=True)
             sums, bad = self._accumulate(samples, order, step + 1)
-            loss, video_loss, audio_loss = (total / cfg.batch_size for total in self.ranks.sum(sums))
+            totals = self.ranks.sum(sums)
+            loss, video_loss, audio_loss = (total / cfg.batch_size for total in totals[:3])
             if not math.isfinite(loss):
                 where = f" (on this rank's samples {bad})" if bad else " (on another rank's samples)"
                 raise NonFiniteLoss(f"step {step + 1}: the batch's loss is {loss}{where}")
-            torch.nn.utils.clip_grad_norm_(self.lora_parameters, cfg.max_grad_norm)
+            grad_norm = torch.nn.utils.clip_grad_norm_(self.lora_parameters, cfg.max_grad_norm)
             learning_rate = optimizer.param_groups[0]["lr"]
             optimizer.step()
             scheduler.step()
@@ -323,6 +333,9 @@ class LoraTrainer:
                     step_seconds=time.perf_counter() - started,
                     video_loss=video_loss,
                     audio_loss=audio_loss,
+                    grad_norm=_scalar(grad_norm),
+                    sigmas=tuple(totals[3 + cfg.batch_size :]),
+                    sample_losses=tuple(totals[3 : 3 + cfg.batch_size]),
                 )
             )
             if checkpoints is not None and step % checkpoints.every == 0:
@@ -370,6 +383,12 @@ class LoraTrainer:
         """LoRA weights with peft/diffusers module names, e.g. transformer_blocks.0.attn1.to_q.lora_A.weight.
         A collective when sharded: every rank calls it."""
         return lora_file_names(sharding.full_tensors(self.named_lora_parameters))
+
+
+def _scalar(value: torch.Tensor) -> float:
+    """A 0-d tensor's value; a sharded run's norm is a replicated DTensor."""
+    full = getattr(value, "full_tensor", None)
+    return float((full() if full is not None else value).item())
 
 
 def lora_file_names(parameters: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
