@@ -53,7 +53,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import os
 import secrets
 import shutil
 import threading
@@ -66,6 +65,7 @@ from pathlib import Path
 
 import structlog
 
+from preprocess_svc.archive_arrival import bring_archive, source_label
 from preprocess_svc.audio import AUDIO_UNREADABLE, AudioOptions
 from preprocess_svc.dataset_cache import DatasetCache, cache_key
 from preprocess_svc.errors import (
@@ -78,7 +78,6 @@ from preprocess_svc.errors import (
 )
 from preprocess_svc.events import BundleWritten, DatasetWarning, PreprocessEvent, Progress, SkippedFile, Summary
 from preprocess_svc.extract import ExtractedArchive, extract_zip
-from preprocess_svc.fetch import fetch_archive
 from preprocess_svc.metrics import PipelineMetrics
 from preprocess_svc.pairing import pair_media
 from preprocess_svc.report import ReportBuilder, ignored_files
@@ -90,13 +89,10 @@ from preprocess_svc.sample_worker import (
     process_shot,
 )
 from preprocess_svc.settings import PreprocessSettings
-from preprocess_svc.uploads import resolve_upload_uri
 from preprocess_svc.worker_pool import WorkerPool
 from shared.bundle import sha256_file
 from shared.dataset_report import FileOutcome, FileReport
-from shared.fetch_policy import HttpSource, SourceProblem, parse_source
 from shared.quoting import quote
-from shared.uploads_layout import is_upload_uri
 
 log = structlog.get_logger(__name__)
 
@@ -156,38 +152,6 @@ def _no_samples_error(skipped: list[SkippedFile], settings: PreprocessSettings) 
     )
 
 
-def _source_label(url: str) -> str:
-    """Where an archive comes from, as the fetched-bytes metric labels it (http, local or upload)."""
-    if is_upload_uri(url):
-        return "upload"
-    try:
-        return "http" if isinstance(parse_source(url), HttpSource) else "local"
-    except SourceProblem:
-        return "local"
-
-
-def _fetch(settings: PreprocessSettings, storage_root: Path, archive: Path, cancel: threading.Event | None) -> None:
-    """Put the run's archive at `archive`: the owner's upload (hard-linked), or fetched under the policy."""
-    if is_upload_uri(settings.training_data_url):
-        upload = resolve_upload_uri(settings.training_data_url, storage_root, settings.owner)
-        archive.parent.mkdir(parents=True, exist_ok=True)
-        archive.unlink(missing_ok=True)
-        try:
-            os.link(upload, archive)
-        except OSError:  # another filesystem, or one without hard links
-            settings.space.check(archive.parent, upload.stat().st_size)
-            shutil.copyfile(upload, archive)
-        return
-    fetch_archive(
-        settings.training_data_url,
-        archive,
-        policy=settings.fetch.rooted_at(storage_root),
-        max_bytes=settings.max_archive_bytes,
-        cancel=cancel,
-        space=settings.space,
-    )
-
-
 def run_preprocess(
     settings: PreprocessSettings,
     storage_root: Path,
@@ -237,10 +201,10 @@ def _run(
     for stale in (paths.extracted, paths.all_bundles):  # of earlier runs on this dataset
         shutil.rmtree(stale, ignore_errors=True)
     with _stage(metrics, "fetch"):
-        _fetch(settings, storage_root, paths.archive, cancel)
+        bring_archive(settings, storage_root, paths.archive, cancel)
     if metrics is not None:
         fetched = paths.archive.stat().st_size
-        metrics.fetched_bytes.labels(_source_label(settings.training_data_url)).inc(fetched)
+        metrics.fetched_bytes.labels(source_label(settings.training_data_url)).inc(fetched)
     if not use_cache:
         yield from _process(settings, paths, worker_pool, started, metrics)
         return

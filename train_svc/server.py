@@ -7,7 +7,6 @@ import os
 import secrets
 import socket
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -16,7 +15,6 @@ import structlog
 from prometheus_client import CollectorRegistry
 
 from shared.aio_bridge import iterate_in_thread
-from shared.api import common_pb2
 from shared.api import generation_pb2 as gen_pb
 from shared.api import training_service_pb2 as pb
 from shared.api import training_service_pb2_grpc as pb_grpc
@@ -34,7 +32,8 @@ from train_svc.api.collection_watch import JobMessages, watch_jobs
 from train_svc.api.generation_order import generation_order
 from train_svc.api.job_estimate import ServiceEstimates, estimate_order, estimate_response
 from train_svc.api.job_messages import artifact as artifact_message
-from train_svc.api.job_messages import heartbeat, job_event, training_job
+from train_svc.api.job_messages import heartbeat, training_job
+from train_svc.api.stream_messages import EventMessages, generation_event
 from train_svc.api.watch_errors import (
     AheadOfLog,
     CollectionWatcherTooSlow,
@@ -49,14 +48,9 @@ from train_svc.estimate.model_spec import ModelSpec
 from train_svc.estimate.preflight import gpu_plan
 from train_svc.generation.lora_access import LoraAccess
 from train_svc.generation.service import (
-    GenerationEvent,
-    GenerationFinished,
-    GenerationPreview,
-    GenerationProgress,
     GenerationService,
 )
 from train_svc.job_run.runner import JobRunner, RunnerConfig
-from train_svc.jobs.event_log import LoggedEvent
 from train_svc.jobs.job import Job
 from train_svc.jobs.manager import FollowInterrupted, JobManager, ManagerSettings
 from train_svc.jobs.quotas import check_storage, principal_folders
@@ -77,46 +71,6 @@ def replica_name() -> str:
 
 
 log = structlog.get_logger(__name__)
-
-
-_STAGES = {
-    "queued": gen_pb.GENERATION_STAGE_QUEUED,
-    "loading": gen_pb.GENERATION_STAGE_LOADING,
-    "sampling": gen_pb.GENERATION_STAGE_SAMPLING,
-    "encoding": gen_pb.GENERATION_STAGE_ENCODING,
-}
-
-
-def generation_event(event: GenerationEvent) -> gen_pb.GenerateVideoResponse:
-    if isinstance(event, GenerationProgress):
-        progress = gen_pb.GenerationProgress(step=event.step, total_steps=event.total_steps, stage=_STAGES[event.stage])
-        return gen_pb.GenerateVideoResponse(progress=progress)
-    if isinstance(event, GenerationPreview):
-        return gen_pb.GenerateVideoResponse(preview_jpeg=event.jpeg)
-    if isinstance(event, GenerationFinished):
-        video = common_pb2.Artifact(
-            name="video", uri=event.video.uri, sha256=event.video.sha256, size_bytes=event.video.size_bytes
-        )
-        result = gen_pb.GenerationResult(name=event.name, video=video, seed=event.seed, seconds=event.seconds)
-        return gen_pb.GenerateVideoResponse(result=result)
-    raise TypeError(f"no API form for generation event {type(event).__name__}")
-
-
-class EventMessages:
-    """Each logged event turned into its message once, however many watchers send it."""
-
-    def __init__(self, size: int = 8192):
-        self._size = size
-        self._messages: OrderedDict[tuple[str, int], pb.WatchTrainingJobResponse] = OrderedDict()
-
-    def of(self, job_id: str, logged: LoggedEvent) -> pb.WatchTrainingJobResponse:
-        key = (job_id, logged.sequence)
-        message = self._messages.get(key)
-        if message is None:
-            message = self._messages[key] = job_event(logged)
-            if len(self._messages) > self._size:
-                self._messages.popitem(last=False)
-        return message
 
 
 class TrainingServicer(pb_grpc.TrainingServiceServicer):
