@@ -135,7 +135,7 @@ def test_events_tell_the_story_in_order(finished):
     assert steps[0].learning_rate > steps[-1].learning_rate  # linear decay
     assert sum(e.HasField("sample_encoded") for e in events) == 5
     artifacts = [e.artifact.name for e in events if e.HasField("artifact")]
-    assert artifacts == ["dataset_report", "lora_file", "config_file", "result_file"]
+    assert artifacts == ["dataset_report", "lora_file", "config_file", "tensorboard", "loss_plot", "result_file"]
     # Every file's report arrives during preprocessing, before training starts.
     training_at = next(e.sequence for e in events if e.state_change.state == pb.TrainingJob.State.STATE_TRAINING)
     assert all(e.sequence < training_at for e in events if e.HasField("file_report"))

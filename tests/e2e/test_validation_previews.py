@@ -119,7 +119,8 @@ def test_the_reel_holds_every_preview_with_sound_when_audio_was_trained(with_aud
     result = json.loads(path_from_uri(job.result.result_file.uri).read_text())
     assert result["video"]["file_name"] == "preview.mp4" and result["video"]["sha256"] == job.result.video.sha256
     artifacts = [e.artifact.name for e in events if e.HasField("artifact")]
-    assert artifacts == ["dataset_report", "lora_file", "config_file", "video", "result_file"]
+    outputs = ["lora_file", "config_file", "video", "tensorboard", "loss_plot", "result_file"]
+    assert artifacts == ["dataset_report", *outputs]
 
 
 def test_a_video_only_run_has_silent_previews_and_a_silent_reel(video_only):
