@@ -81,10 +81,11 @@ class Estimate:
 
 
 @functools.lru_cache(maxsize=64)
-def _traced(spec: ModelSpec, key: _Hashable) -> StepTrace:
+def _traced(spec: ModelSpec, trace: TraceInput) -> StepTrace:
     """The step at the model's depth, from traces at 2 and 3 blocks (the first block's recomputation peaks
     differently from the others', so 1 block is not used)."""
-    return trace_step(key.trace, 2).extrapolated(trace_step(key.trace, 3), spec.blocks - 1)
+    config = spec.configs["transformer"]
+    return trace_step(config, trace, 2).extrapolated(trace_step(config, trace, 3), spec.blocks - 1)
 
 
 class Estimator:
@@ -94,8 +95,7 @@ class Estimator:
     def _trace(self, shape: JobShape, plan: MemoryPlan, size: tuple[int, int, int], audio_tokens: int) -> StepTrace:
         temporal, spatial = self.spec.compression
         width, height, frames = size
-        spec = TraceInput(
-            config=self.spec.configs["transformer"],
+        trace = TraceInput(
             latent_grid=((frames - 1) // temporal + 1, height // spatial, width // spatial),
             fps=shape.frame_rate,
             audio_tokens=audio_tokens,
@@ -104,7 +104,7 @@ class Estimator:
             gradient_checkpointing=plan.gradient_checkpointing,
             dtype=_DTYPES[plan.compute],
         )
-        return _traced(self.spec, _Hashable(spec))
+        return _traced(self.spec, trace)
 
     def memory(self, shape: JobShape, plan: MemoryPlan, *, on_gpu: bool) -> tuple[dict[str, int], int, StepTrace]:
         """(the training peak by part, the encoding phase's peak, the step's trace)."""
@@ -194,16 +194,3 @@ class Estimator:
                     found.append(Suggestion(candidate.describe(), result.peak_memory_bytes, result.seconds_per_step))
                     break
         return sorted(found, key=lambda s: s.seconds_per_step)
-
-
-@dataclass(frozen=True)
-class _Hashable:
-    """A TraceInput as an lru_cache key (its config is a dict)."""
-
-    trace: TraceInput
-
-    def __hash__(self) -> int:
-        return hash((repr(sorted(self.trace.config.items())), replace(self.trace, config={}).__repr__()))
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, _Hashable) and self.trace == other.trace

@@ -63,6 +63,7 @@ class ModelSpec:
     def blocks(self) -> int:
         return len(self.block_list)
 
+    @functools.cache  # noqa: B019  (asked for again by every GPU and suggestion of an estimate)
     def base_bytes(self, base_weights: str, compute: str) -> tuple[int, int]:
         """(bytes of the frozen transformer, bytes of its largest block) stored as `base_weights` (bf16, fp32,
         int8, fp8) with the unquantized rest in `compute` (bf16, fp32)."""
@@ -74,6 +75,7 @@ class ModelSpec:
         )
         return outside + sum(block_bytes), max(block_bytes)
 
+    @functools.cache  # noqa: B019
     def lora_parameters(self, rank: int, *, audio: bool, feed_forward: bool) -> int:
         names = target_module_names(self.transformer, audio=audio, feed_forward=feed_forward)
         modules: list[Any] = [self.transformer.get_submodule(name) for name in names]

@@ -38,9 +38,8 @@ TEXT_TOKENS = 1024  # captions are padded to the connectors' length, in training
 
 @dataclass(frozen=True)
 class TraceInput:
-    """What decides a step's activations: the model's config and the bucket's token grid."""
+    """What decides a step's activations besides the model's config: the bucket's token grid and the run."""
 
-    config: dict[str, Any]  # the transformer's constructor arguments (its config.json)
     latent_grid: tuple[int, int, int]  # latent frames, height, width
     fps: float
     audio_tokens: int  # 0: video only (the modalities isolated, one placeholder audio token)
@@ -131,42 +130,45 @@ class _Operations(TorchDispatchMode):
         return out
 
 
-def _model(spec: TraceInput, blocks: int) -> tuple[Any, int]:
-    from diffusers import LTX2VideoTransformer3DModel
-    from peft import LoraConfig
+def _model(config: dict[str, Any], spec: TraceInput, blocks: int) -> tuple[Any, int]:
+    """A `blocks`-block transformer of `config` on the meta device with the trainer's own adapter (its targets,
+    float32 LoRA and checkpointing); and the LoRA's bytes."""
+    from train_svc.models.device import Placement
+    from train_svc.models.real_size import build_on_meta
+    from train_svc.training.config import TrainConfig
+    from train_svc.training.lora_model import lora_transformer
 
-    from train_svc.training.lora_model import ADAPTER_NAME
-    from train_svc.training.lora_targets import target_module_names
-
-    with torch.device("meta"):
-        transformer: Any = LTX2VideoTransformer3DModel(**{**spec.config, "num_layers": blocks})
-    transformer.to(spec.dtype).requires_grad_(False)
-    targets = target_module_names(transformer, audio=spec.audio_tokens > 0, feed_forward=spec.feed_forward)
-    transformer.add_adapter(LoraConfig(r=spec.rank, lora_alpha=spec.rank, target_modules=targets), ADAPTER_NAME)
-    lora_parameters = [p for p in transformer.parameters() if p.requires_grad]
-    for param in lora_parameters:
-        param.data = param.data.float()
-    if spec.gradient_checkpointing:
-        transformer.enable_gradient_checkpointing()
-    return transformer.train(), sum(p.numel() * 4 for p in lora_parameters)
+    base = build_on_meta("transformer", {**config, "num_layers": blocks}).to(spec.dtype)
+    run = TrainConfig(
+        rank=spec.rank,
+        learning_rate=1e-4,  # not used: no optimizer step is traced
+        steps=1,
+        gradient_checkpointing=spec.gradient_checkpointing,
+        feed_forward=spec.feed_forward,
+        audio=spec.audio_tokens > 0,
+    )
+    transformer, _ = lora_transformer(None, Placement(torch.device("meta"), spec.dtype), run, base=base)
+    lora_bytes = sum(p.numel() * p.element_size() for p in transformer.parameters() if p.requires_grad)
+    return transformer.train(), lora_bytes
 
 
-def trace_step(spec: TraceInput, blocks: int) -> StepTrace:
-    """Trace one training sample's forward and backward through a `blocks`-block model of `spec.config`."""
+def trace_step(config: dict[str, Any], spec: TraceInput, blocks: int) -> StepTrace:
+    """Trace one training sample's forward and backward through a `blocks`-block model of `config` (the
+    transformer's constructor arguments)."""
     from train_svc.training.encoding import CaptionEmbedding, VideoLatents
     from train_svc.training.trainer import NoisyAudio, transformer_velocities
 
-    transformer, lora_bytes = _model(spec, blocks)
-    config = transformer.config
+    transformer, lora_bytes = _model(config, spec, blocks)
+    built: Any = transformer.config
     frames, height, width = spec.latent_grid
     meta = torch.device("meta")
     operations = _Operations()
     live = LiveBytes(device_type="meta").exclude([*transformer.parameters(), *transformer.buffers()])
     with live, operations, _flash_attention_on_meta():
-        x0 = torch.empty(1, frames * height * width, config.in_channels, device=meta)
+        x0 = torch.empty(1, frames * height * width, built.in_channels, device=meta)
         caption = CaptionEmbedding(
-            video=torch.empty(1, TEXT_TOKENS, config.cross_attention_dim, device=meta),
-            audio=torch.empty(1, TEXT_TOKENS, config.audio_cross_attention_dim, device=meta),
+            video=torch.empty(1, TEXT_TOKENS, built.cross_attention_dim, device=meta),
+            audio=torch.empty(1, TEXT_TOKENS, built.audio_cross_attention_dim, device=meta),
             mask=torch.empty(1, TEXT_TOKENS, dtype=torch.long, device=meta),
         )
         latents = VideoLatents(x0, frames, height, width, spec.fps)
@@ -174,7 +176,7 @@ def trace_step(spec: TraceInput, blocks: int) -> StepTrace:
         noisy, target = _noised(x0, sigma, spec.dtype)
         audio = None
         if spec.audio_tokens:
-            audio_x0 = torch.empty(1, spec.audio_tokens, config.audio_in_channels, device=meta)
+            audio_x0 = torch.empty(1, spec.audio_tokens, built.audio_in_channels, device=meta)
             noisy_audio, audio_target = _noised(audio_x0, sigma, spec.dtype)
             audio = NoisyAudio(noisy_audio, sigma)
         video_v, audio_v = transformer_velocities(transformer, noisy, sigma, latents, caption, audio)
