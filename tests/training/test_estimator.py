@@ -149,3 +149,14 @@ def test_the_service_admits_a_bounded_number_of_estimates_at_once(tiny_spec):
     assert all(r.code is ErrorCode.RESOURCE_EXHAUSTED and r.reason == "ESTIMATES_BUSY" for r in busy)
     done = [r for r in results if not isinstance(r, DomainError)]
     assert len(done) == MAX_PENDING_ESTIMATES and all(r.gpu == "h100" and r.fits for r in done)  # a tiny model
+
+
+def test_an_estimate_leaves_the_process_wide_generator_alone(tiny_spec):
+    """The trainer seeds the global generator and draws its LoRA's initial weights from it: an estimate made
+    by the service beside a training job must draw nothing from it."""
+    shape = dataclasses.replace(DEFAULT, width=96, height=64, frames=17)
+    torch.manual_seed(5)
+    expected = torch.rand(4)
+    torch.manual_seed(5)
+    Estimator(tiny_spec).estimate(shape, MemoryPlan("fp32", "fp32", True, 0), GPUS["h100"])
+    assert torch.equal(torch.rand(4), expected)

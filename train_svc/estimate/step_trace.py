@@ -131,25 +131,27 @@ class _Operations(TorchDispatchMode):
 
 
 def _model(config: dict[str, Any], spec: TraceInput, blocks: int) -> tuple[Any, int]:
-    """A `blocks`-block transformer of `config` on the meta device with the trainer's own adapter (its targets,
-    float32 LoRA and checkpointing); and the LoRA's bytes."""
-    from train_svc.models.device import Placement
-    from train_svc.models.real_size import build_on_meta
-    from train_svc.training.config import TrainConfig
-    from train_svc.training.lora_model import lora_transformer
+    """A `blocks`-block transformer of `config` on the meta device with the adapter the trainer adds (the same
+    targets, float32 LoRA, checkpointing); and the LoRA's bytes. Not through the trainer's lora_transformer,
+    and all on the meta device: the process-wide generator, which the trainer seeds and draws its LoRA's
+    initial weights from, is never touched by an estimate made beside a training job."""
+    from peft import LoraConfig
 
-    base = build_on_meta("transformer", {**config, "num_layers": blocks}).to(spec.dtype)
-    run = TrainConfig(
-        rank=spec.rank,
-        learning_rate=1e-4,  # not used: no optimizer step is traced
-        steps=1,
-        gradient_checkpointing=spec.gradient_checkpointing,
-        feed_forward=spec.feed_forward,
-        audio=spec.audio_tokens > 0,
-    )
-    transformer, _ = lora_transformer(None, Placement(torch.device("meta"), spec.dtype), run, base=base)
-    lora_bytes = sum(p.numel() * p.element_size() for p in transformer.parameters() if p.requires_grad)
-    return transformer.train(), lora_bytes
+    from train_svc.models.real_size import build_on_meta
+    from train_svc.training.lora_model import ADAPTER_NAME
+    from train_svc.training.lora_targets import target_module_names
+
+    transformer: Any = build_on_meta("transformer", {**config, "num_layers": blocks}).to(spec.dtype)
+    transformer.requires_grad_(False)
+    targets = target_module_names(transformer, audio=spec.audio_tokens > 0, feed_forward=spec.feed_forward)
+    with torch.device("meta"):  # peft would build each LoRA layer on the CPU first, drawing its init there
+        transformer.add_adapter(LoraConfig(r=spec.rank, lora_alpha=spec.rank, target_modules=targets), ADAPTER_NAME)
+    lora_parameters = [p for p in transformer.parameters() if p.requires_grad]
+    for param in lora_parameters:
+        param.data = param.data.float()
+    if spec.gradient_checkpointing:
+        transformer.enable_gradient_checkpointing()
+    return transformer.train(), sum(p.numel() * 4 for p in lora_parameters)
 
 
 def trace_step(config: dict[str, Any], spec: TraceInput, blocks: int) -> StepTrace:
