@@ -104,10 +104,16 @@ def settings_table(model_path, sample: TrainingSample, steps: int, checks: Preco
     rows = [measure("default (caches on, checkpointing on, fp32 base)", model_path, fp32, config, sample, checks)]
     video, caption = VideoEncoder(model_path, fp32), CaptionEncoder(model_path, fp32)
     try:
-        frames = sample.latents  # re-encode a clip of the sample's size, as an uncached trainer would
-        clip = torch.randint(0, 255, (sample.latents.frames * 8 - 7, frames.height * 32, frames.width * 32, 3))
+        # A clip of the sample's size, encoded again as a trainer without the cache would.
+        latents, temporal, spatial = sample.latents, video.temporal_ratio, video.spatial_ratio
+        size = ((latents.frames - 1) * temporal + 1, latents.height * spatial, latents.width * spatial, 3)
+        clip = torch.randint(0, 255, size, dtype=torch.uint8).numpy()
         resident = (video._vae, caption._pipe.text_encoder, caption._pipe.connectors)
-        encode = lambda: (video.encode(clip.to(torch.uint8).numpy(), 24.0), caption.encode("zqx a rising chord"))  # noqa: E731
+
+        def encode() -> None:
+            video.encode(clip, 24.0)
+            caption.encode("zqx a rising chord")
+
         rows.append(
             measure("caches off (encoders resident)", model_path, fp32, config, sample, checks, resident, encode)
         )

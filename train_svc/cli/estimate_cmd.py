@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from shared.request.errors import InvalidRequest
 from train_svc.cli.exit_codes import ExitCode
+from train_svc.cli.report_table import aligned
 from train_svc.estimate.gpus import GPUS
 
 if TYPE_CHECKING:
@@ -151,10 +152,7 @@ def duration(seconds: float) -> str:
 
 
 def _table(rows: Sequence[tuple[str, ...]], indent: str = "  ") -> list[str]:
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in rows]
-    lines.insert(1, "  ".join("-" * width for width in widths))
-    return [indent + line for line in lines]
+    return [indent + line for line in aligned(rows)]
 
 
 def label(text: str) -> str:

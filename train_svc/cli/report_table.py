@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from shared.dataset_report import DatasetReport, FileOutcome, FileReport
 
@@ -46,12 +46,17 @@ def _row(report: FileReport) -> tuple[str, ...]:
     )
 
 
-def render(report: DatasetReport) -> str:
-    """The table, aligned in columns, with a totals line."""
-    rows = [_HEADER, *(_row(f) for f in report.files)]
-    widths = [max(len(row[i]) for row in rows) for i in range(len(_HEADER))]
+def aligned(rows: Sequence[tuple[str, ...]]) -> list[str]:
+    """Rows (the first the header) as lines aligned in columns, a rule under the header."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in rows]
     lines.insert(1, "  ".join("-" * width for width in widths))
+    return lines
+
+
+def render(report: DatasetReport) -> str:
+    """The table, aligned in columns, with a totals line."""
+    lines = aligned([_HEADER, *(_row(f) for f in report.files)])
     lines.append(
         f"{len(report.files)} files: {report.count(FileOutcome.USED)} used, {report.count(FileOutcome.SKIPPED)} "
         f"skipped, {report.count(FileOutcome.IGNORED)} ignored; {report.samples} samples"
