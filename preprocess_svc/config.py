@@ -21,6 +21,7 @@ from shared.disk_space import QuotaStorageBytes, SpaceGuard
 from shared.fetch_policy import FetchPolicy
 from shared.grpc_util.listen import ListenSettings
 from shared.settings import Setting, SettingsModel, load_settings
+from shared.tracing.settings import TracingSettings
 
 SERVICE_ENV = "PREPROCESS_SVC"  # {service} in variable names: PREPROCESS_SVC_PORT, PREPROCESS_SVC_HOST
 DESCRIPTION = "LTX-2.3 dataset preprocessing (gRPC)"
@@ -65,10 +66,19 @@ class PreprocessServiceConfig(SettingsModel):
             "keep finished runs under <storage>/cache/preprocess and reuse them for the same archive and settings",
         ),
     ] = True
+    cache_max_bytes: Annotated[
+        int,
+        Setting(
+            "--preprocess-cache-max-bytes",
+            "LTX_PREPROCESS_CACHE_MAX_BYTES",
+            "bound on the cache's bytes: least recently used entries go first, never one being replayed (0: none)",
+        ),
+    ] = Field(0, ge=0)
     auth: AuthSettings = PreprocessAuthSettings()
     fetch: FetchPolicy = FetchPolicy()  # where archives may be read from
     quota_storage_bytes: QuotaStorageBytes = None  # counts a principal's uploads
     space: SpaceGuard = SpaceGuard()
+    tracing: TracingSettings = TracingSettings(service_name="ltx-preprocess-svc")
 
     @property
     def worker_count(self) -> int:

@@ -9,6 +9,7 @@ So the same owner's same archive at another URL, for another dataset id, is a hi
 On-disk layout under the storage root (<o> = the owner's key, shared.auth.owner_key):
   cache/preprocess/<o>/<key>/manifest.json      the run's events, in order, to replay it (no Summary)
   cache/preprocess/<o>/<key>/bundles/<file>     its bundles (hard links of the run's own files)
+  cache/preprocess/<o>/<key>/lock               locked while replayed; its mtime is the entry's last use
   cache/preprocess/<o>/.<key>.<random>.tmp/     a run in progress (CacheRecorder), never read
 
 A miss records the run as it goes (CacheRecorder.record): each bundle is hard-linked into the run's
@@ -17,7 +18,13 @@ Only a run that completes is committed: manifest.json is written, then the stagi
 to <key>/ in one step; a failed or closed run's staging folder is removed. An entry is never changed
 once committed; when two runs with the same key race, the first rename wins and the other's staging
 folder is dropped. A damaged entry (unreadable manifest, a bundle missing or of the wrong size) is
-logged, removed, and counts as a miss. There is no eviction: entries stay until removed by hand.
+logged, removed, and counts as a miss.
+
+Bound (--preprocess-cache-max-bytes, 0: none): after each commit, and when the service starts, the
+least recently used entries of all owners are evicted until the cache holds no more than the bound;
+an entry being replayed (by any process or replica) is never evicted (preprocess_svc.cache_eviction,
+which also says how recency, the locks and the bytes of hard-linked bundles are counted). A hit holds
+its entry from the lookup until the replay ends (CachedRun.release).
 """
 
 from __future__ import annotations
@@ -35,6 +42,7 @@ from typing import Any
 
 import structlog
 
+from preprocess_svc.cache_eviction import HOLDS, LOCK, evict_least_recent
 from preprocess_svc.errors import SkipReason
 from preprocess_svc.events import (
     BundleWritten,
@@ -84,6 +92,17 @@ def cache_root(storage_root: Path, owner: str) -> Path:
     return storage_root / "cache" / "preprocess" / owner_key(owner)
 
 
+def bound_cache(storage_root: Path, max_bytes: int) -> None:
+    """Evict least recently used entries until the cache holds at most max_bytes (0: no bound); a failing
+    storage only logs: the cache is an optimisation."""
+    if max_bytes <= 0:
+        return
+    try:
+        evict_least_recent(storage_root / "cache" / "preprocess", max_bytes)
+    except OSError as exc:
+        log.warning("preprocess_cache_eviction_failed", problem=str(exc))
+
+
 @dataclass(frozen=True)
 class CachedRun:
     """A committed entry, read back: its events in the order the run yielded them, and its summary."""
@@ -105,28 +124,46 @@ class CachedRun:
             cache_key=self.key,
         )
 
+    def release(self) -> None:
+        """The replay is over: the entry may be evicted again (call once per lookup that returned it)."""
+        HOLDS.release(self.entry)
+
 
 class DatasetCache:
-    def __init__(self, storage_root: Path, owner: str) -> None:
+    def __init__(self, storage_root: Path, owner: str, max_bytes: int = 0) -> None:
+        """`max_bytes`: the bound on the whole preprocess cache (every owner's entries); 0: none."""
         self.root = cache_root(storage_root, owner)
+        self.storage_root = storage_root
+        self.max_bytes = max_bytes
 
     def entry(self, key: str) -> Path:
         return self.root / key
 
     def lookup(self, key: str) -> CachedRun | None:
-        """The committed entry for key, or None on a miss; a damaged entry is removed and is a miss."""
+        """The committed entry for key, held until its release(), or None on a miss; a damaged entry is
+        removed and is a miss."""
         entry = self.entry(key)
-        if not entry.is_dir():
+        try:
+            if not entry.is_dir() or not HOLDS.hold(entry):  # not there, or evicted just now
+                return None
+        except OSError as exc:  # e.g. a read-only cache whose entry has no lock file yet
+            log.warning("preprocess_cache_entry_unreadable", cache_key=key, entry=str(entry), problem=str(exc))
             return None
         try:
             return _read_entry(key, entry)
         except (FileNotFoundError, ValueError, KeyError, TypeError) as exc:  # a file gone or not as recorded
             log.warning("preprocess_cache_entry_damaged", cache_key=key, entry=str(entry), problem=str(exc))
+            HOLDS.release(entry)
             _remove_aside(entry, self.root, key, "damaged")
             return None
         except OSError as exc:  # the storage failed to answer: maybe the entry is fine; not used this time
             log.warning("preprocess_cache_entry_unreadable", cache_key=key, entry=str(entry), problem=str(exc))
+            HOLDS.release(entry)
             return None
+
+    def evict(self) -> None:
+        """Bring the whole cache (every owner's entries) under max_bytes; no-op without a bound."""
+        bound_cache(self.storage_root, self.max_bytes)
 
     def recorder(self, key: str) -> CacheRecorder:
         self.root.mkdir(parents=True, exist_ok=True)
@@ -189,6 +226,7 @@ class CacheRecorder:
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, self._staging / MANIFEST)
+        (self._staging / LOCK).touch()  # its last use: now
         try:
             os.rename(self._staging, self._entry)
         except OSError:

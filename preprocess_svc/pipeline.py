@@ -158,6 +158,7 @@ def run_preprocess(
     *,
     worker_pool: WorkerPool | None = None,
     use_cache: bool = True,
+    cache_max_bytes: int = 0,
     cancel: threading.Event | None = None,
     metrics: PipelineMetrics | None = None,
 ) -> Generator[PreprocessEvent, None, None]:
@@ -166,6 +167,7 @@ def run_preprocess(
     worker_pool: the service's warm pool, shared with its other runs; None makes a private pool of
     settings.workers processes for this run alone.
     use_cache: reuse (and store) finished runs by owner, archive content and settings (see above).
+    cache_max_bytes: the cache's bound, kept after each commit (0: none; see dataset_cache).
     cancel: set it to stop a fetch in progress (FetchCancelled); closing the generator stops the rest.
     metrics: the service's figures (stage seconds, fetched bytes, cache lookups, files by outcome).
     Raises ArchiveError or DatasetError when the run as a whole fails, WorkerCrashed when a worker died,
@@ -174,7 +176,8 @@ def run_preprocess(
     paths = dataset_paths(storage_root, settings.dataset_id)
     completed = False
     try:
-        yield from _run(settings, storage_root, paths, worker_pool, use_cache, cancel, metrics)
+        cache = DatasetCache(storage_root, settings.owner, cache_max_bytes) if use_cache else None
+        yield from _run(settings, storage_root, paths, worker_pool, cache, cancel, metrics)
         completed = True
     finally:
         if metrics is not None:
@@ -192,7 +195,7 @@ def _run(
     storage_root: Path,
     paths: DatasetPaths,
     worker_pool: WorkerPool | None,
-    use_cache: bool,
+    cache: DatasetCache | None,
     cancel: threading.Event | None,
     metrics: PipelineMetrics | None,
 ) -> Generator[PreprocessEvent, None, None]:
@@ -205,10 +208,9 @@ def _run(
     if metrics is not None:
         fetched = paths.archive.stat().st_size
         metrics.fetched_bytes.labels(source_label(settings.training_data_url)).inc(fetched)
-    if not use_cache:
+    if cache is None:
         yield from _process(settings, paths, worker_pool, started, metrics)
         return
-    cache = DatasetCache(storage_root, settings.owner)
     with _stage(metrics, "hash"):
         key = cache_key(sha256_file(paths.archive), settings)
     run_log = run_log.bind(cache_key=key)
@@ -217,9 +219,12 @@ def _run(
         metrics.cache_lookups.labels("hit" if hit is not None else "miss").inc()
     if hit is not None:
         run_log.info("preprocess_cache_hit", samples=hit.samples, files_skipped=hit.files_skipped)
-        with _stage(metrics, "replay"):
-            yield from hit.events
-        yield hit.summary(time.monotonic() - started)
+        try:  # the entry is held (never evicted) until the replay ends
+            with _stage(metrics, "replay"):
+                yield from hit.events
+            yield hit.summary(time.monotonic() - started)
+        finally:
+            hit.release()
         return
     run_log.info("preprocess_cache_miss")
     recorder = cache.recorder(key)
@@ -228,6 +233,7 @@ def _run(
         for event in run:
             if isinstance(event, Summary):
                 recorder.commit(event)  # before the Summary goes out: a consumer may stop once it has it
+                cache.evict()
                 yield replace(event, cache_key=key)
             else:
                 recorder.record(event)  # links a bundle into the cache before delivery can delete it

@@ -16,6 +16,7 @@ import structlog
 from prometheus_client import CollectorRegistry
 
 from preprocess_svc.config import PreprocessServiceConfig
+from preprocess_svc.dataset_cache import bound_cache
 from preprocess_svc.delivery import BundleChunk, inline_bundles
 from preprocess_svc.events import BundleWritten, DatasetWarning, PreprocessEvent, Progress, SkippedFile, Summary
 from preprocess_svc.metrics import PipelineMetrics
@@ -45,6 +46,7 @@ from shared.metrics import MetricsEndpoint, serve_metrics
 from shared.metrics.rpc import RpcMetrics
 from shared.quoting import clip, quote
 from shared.request.errors import DomainError, ErrorCode, FieldViolation, InvalidRequest, QuotaExceeded
+from shared.tracing.setup import Tracing, start_tracing
 from shared.uploads_layout import owner_uploads_dir
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["PreprocessService"].full_name
@@ -174,6 +176,8 @@ class PreprocessServicer(pb_grpc.PreprocessServiceServicer):
         if not caller.internal:
             raise InternalOnly(caller.principal)
         settings = settings_from_request(request, self._config.worker_count, self._config.fetch, self._space)
+        # This call's task only: every line of the run (its thread and worker tasks too) names the job.
+        structlog.contextvars.bind_contextvars(job_id=settings.dataset_id)
         log.info(
             "preprocess_started",
             dataset=settings.dataset_id,
@@ -187,6 +191,7 @@ class PreprocessServicer(pb_grpc.PreprocessServiceServicer):
                 self._config.storage,
                 worker_pool=self._pool,
                 use_cache=self._config.cache,
+                cache_max_bytes=self._config.cache_max_bytes,
                 cancel=cancel,
                 metrics=self._metrics,
             )
@@ -247,6 +252,7 @@ class PreprocessService:
     pool: WorkerPool
     registry: CollectorRegistry
     metrics_endpoint: MetricsEndpoint | None = None
+    tracing: Tracing = Tracing()
 
     @property
     def port(self) -> int:
@@ -261,6 +267,7 @@ class PreprocessService:
         await asyncio.to_thread(self.pool.shutdown)
         if self.metrics_endpoint is not None:
             await asyncio.to_thread(self.metrics_endpoint.stop)
+        await asyncio.to_thread(self.tracing.shutdown)  # after the server: its last spans are exported
 
 
 async def serve(config: PreprocessServiceConfig) -> PreprocessService:
@@ -269,8 +276,11 @@ async def serve(config: PreprocessServiceConfig) -> PreprocessService:
     # Started now, so the first request finds its workers launched and their imports done.
     pool = WorkerPool(config.worker_count)
     pool.start()
+    if config.cache:  # a bound lowered since the last start applies at once
+        await asyncio.to_thread(bound_cache, config.storage, config.cache_max_bytes)
     registry = CollectorRegistry()  # this instance's own (see shared.metrics)
     endpoint = None
+    tracing = start_tracing(config.tracing)
     try:
         if config.server.metrics_port is not None:
             endpoint = serve_metrics(registry, config.server.host, config.server.metrics_port)
@@ -287,10 +297,12 @@ async def serve(config: PreprocessServiceConfig) -> PreprocessService:
             max_receive_bytes=MAX_REQUEST_BYTES,
             auth=config.auth,
             rpc_metrics=RpcMetrics(registry),
+            tracer=tracing.tracer,
         )
     except BaseException:
         await asyncio.to_thread(pool.shutdown)
         if endpoint is not None:
             endpoint.stop()
+        tracing.shutdown()
         raise
-    return PreprocessService(running, pool, registry, endpoint)
+    return PreprocessService(running, pool, registry, endpoint, tracing)

@@ -12,6 +12,7 @@ next submission replaces the broken executor with a fresh one, so the service it
 
 from __future__ import annotations
 
+import functools
 import importlib
 import multiprocessing
 import os
@@ -25,6 +26,7 @@ import structlog
 
 from shared.logs import configure_logging, logging_configuration
 from shared.request.errors import DomainError, ErrorCode
+from shared.tracing.context import trace_fields
 
 WARM_MODULES = ("preprocess_svc.sample_worker",)
 WORKER_CRASHED_REASON = "PREPROCESS_WORKER_CRASHED"
@@ -56,6 +58,12 @@ def _import_modules(modules: tuple[str, ...], logging_setup: tuple[bool, int] | 
         configure_logging(json=json_lines, level=level)
     for name in modules:
         importlib.import_module(name)
+
+
+def _in_log_context(bound: dict[str, object], fn: Callable[..., T], /, *args: object, **kwargs: object) -> T:
+    """A task in a worker: fn(*args, **kwargs) with `bound` on its log lines (the submitter's job and trace ids)."""
+    with structlog.contextvars.bound_contextvars(**bound):
+        return fn(*args, **kwargs)
 
 
 class _RunFuture(Future[T], Generic[T]):
@@ -109,18 +117,21 @@ class WorkerPool:
         return PoolRun(self)
 
     def submit(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> Future[T]:
-        """Queue fn(*args) on a worker; a broken executor is replaced first (its queued tasks already failed)."""
+        """Queue fn(*args) on a worker; a broken executor is replaced first (its queued tasks already failed).
+        The task logs with the submitter's bound log context and trace ids (its span is not there)."""
+        bound = {**structlog.contextvars.get_contextvars(), **trace_fields()}
+        task: Callable[..., T] = functools.partial(_in_log_context, bound, fn) if bound else fn
         with self._lock:
             executor = self._live_executor()
             try:
-                inner = executor.submit(fn, *args, **kwargs)
+                inner = executor.submit(task, *args, **kwargs)
             except BrokenProcessPool as exc:
                 log.warning("worker_pool_replaced", workers=self.workers, cause=str(exc))
                 executor.shutdown(wait=False, cancel_futures=True)
                 self._executor = None
                 executor = self._live_executor()
                 self._warm(executor)
-                inner = executor.submit(fn, *args, **kwargs)
+                inner = executor.submit(task, *args, **kwargs)
         return _RunFuture(inner)
 
     def shutdown(self, *, wait: bool = True) -> None:

@@ -4,12 +4,14 @@ A dedicated thread drives the generator and hands each item to the loop, at most
 ahead of the consumer: a slow reader (e.g. a client receiving bundle bytes) holds the generator back
 instead of letting items pile up in memory. When the async consumer stops early (the RPC was
 cancelled, the client went away), the thread is told to stop, and it closes the generator after the
-item in progress, so the generator's own clean-up runs in the thread that iterated it.
+item in progress, so the generator's own clean-up runs in the thread that iterated it. The thread runs in
+a copy of the consumer's context (contextvars: structlog's bound values, the current span).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import threading
 from collections.abc import AsyncIterator, Generator
 from typing import TypeVar
@@ -46,7 +48,8 @@ async def iterate_in_thread(
             gen.close()
             put(_DONE)
 
-    thread = threading.Thread(target=drive, name=name, daemon=True)
+    # The caller's context goes along: the generator's log lines carry its bound ids and current span.
+    thread = threading.Thread(target=contextvars.copy_context().run, args=(drive,), name=name, daemon=True)
     thread.start()
     try:
         while True:

@@ -9,6 +9,9 @@ LOG_TRACEBACK_CHARS), so a caller's 40 MB string cannot become a 40 MB log line.
 The level comes from `LTX_LOG_LEVEL` (debug, info, warning, error, critical, in any case; empty counts as
 unset): `log_level_from_env`. An unknown name stops the process with exit code 2 and a message naming
 the variable and the names it takes.
+
+Lines carry the context bound with structlog.contextvars (a job's `job_id`) and, where a span is current,
+its `trace_id` and `span_id` (`add_trace_ids`).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import structlog
 from structlog.typing import EventDict
 
 from shared.quoting import clip
+from shared.tracing.context import trace_fields
 
 LOG_VALUE_CHARS = 1000
 LOG_TRACEBACK_CHARS = 20_000
@@ -56,6 +60,14 @@ def cap_values(_logger: Any, _method: str, event: EventDict) -> EventDict:
             text = str(value)
             if len(text) > limit:
                 event[key] = clip(text, limit)
+    return event
+
+
+def add_trace_ids(_logger: Any, _method: str, event: EventDict) -> EventDict:
+    """A structlog processor: the current span's `trace_id` and `span_id` (hex), when a span is current
+    (a service that traces: shared.tracing). Without one, ids bound with the context (a worker process's
+    task) are left as they are."""
+    event.update(trace_fields())
     return event
 
 
@@ -110,6 +122,7 @@ def configure_logging(*, json: bool, level: str | int = "INFO", stream: TextIO |
     timestamper = structlog.processors.TimeStamper(fmt="iso", utc=True)
     before: list = [
         structlog.contextvars.merge_contextvars,
+        add_trace_ids,
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
         timestamper,

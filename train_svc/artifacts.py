@@ -3,7 +3,8 @@
 "trainingJobs/{id}" + an output field (lora_file, config_file, video, debug_dataset, dataset_report,
 tensorboard, loss_plot, result_file: as the job recorded it, sha256 included) or the file name of one of
 its previews; or "generations/{id}" + "video" (or nothing). Only the caller's own jobs and generations
-(an admin's: all) are found; anything else is NOT_FOUND, exactly as if it did not exist. Digests of files
+(an admin's: all) are found; anything else is NOT_FOUND, exactly as if it did not exist. A job output
+that retention removed is NOT_FOUND with reason ARTIFACT_EXPIRED. Digests of files
 the service did not record are computed once per file version and kept.
 """
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 from shared.auth import Caller
@@ -20,7 +22,7 @@ from shared.quoting import quote
 from shared.request.errors import DomainError, ErrorCode, FieldViolation, InvalidRequest
 from train_svc.generation.store import NAME_PREFIX as GENERATION_PREFIX
 from train_svc.generation.store import GenerationStore
-from train_svc.jobs.events import ArtifactWritten
+from train_svc.jobs.events import ArtifactWritten, FilePart
 from train_svc.jobs.job import NAME_PREFIX as JOB_PREFIX
 from train_svc.jobs.job import Job
 
@@ -51,6 +53,16 @@ class ArtifactNotFound(DomainError):
         super().__init__(ErrorCode.NOT_FOUND, "ARTIFACT_NOT_FOUND", message, {"name": name, "artifact": artifact})
 
 
+class ArtifactExpired(DomainError):
+    def __init__(self, name: str, artifact: str, removed: datetime):
+        message = (
+            f"artifact {quote(artifact)} of {quote(name)} has expired: the service's retention removed the job's "
+            f"outputs at {removed.isoformat()}"
+        )
+        metadata = {"name": name, "artifact": artifact, "remove_time": removed.isoformat()}
+        super().__init__(ErrorCode.NOT_FOUND, "ARTIFACT_EXPIRED", message, metadata)
+
+
 class ArtifactFinder:
     def __init__(
         self, find_job: Callable[[str, Caller], Job], job_outputs: Callable[[Job], Path], store: GenerationStore
@@ -74,7 +86,10 @@ class ArtifactFinder:
         if not name.startswith(JOB_PREFIX):
             raise ArtifactNotFound(name, artifact, f"names are {JOB_PREFIX}{{id}} or {GENERATION_PREFIX}{{id}}")
         job = self._find_job(name, caller)
+        removed = job.files_removed.get(FilePart.OUTPUTS)
         if artifact in JOB_OUTPUTS:
+            if removed is not None:
+                raise ArtifactExpired(name, artifact, removed)
             recorded = job.artifacts.get(artifact)
             if recorded is None:
                 raise ArtifactNotFound(name, artifact, f"the job has not written it (state {job.state.value})")
@@ -91,6 +106,8 @@ class ArtifactFinder:
                 ],
                 reason="INVALID_ARTIFACT_NAME",
             )
+        if removed is not None:
+            raise ArtifactExpired(name, artifact, removed)
         path = self._job_outputs(job) / PREVIEWS_DIR / artifact
         if not path.is_file():
             raise ArtifactNotFound(name, artifact, "neither an output name nor one of its previews")

@@ -18,13 +18,16 @@ from shared.disk_space import SpaceGuard
 from shared.fetch_policy import FetchPolicy
 from shared.grpc_util.listen import ListenSettings
 from shared.settings import Setting, SettingsModel, load_settings
+from shared.tracing.settings import TracingSettings
 from train_svc.distributed.settings import DistributedSettings
+from train_svc.generation.settings import GenerationSettings
 from train_svc.job_run.settings import RunSettings
 from train_svc.jobs.quotas import Quotas
 from train_svc.jobs.store import StoreSettings
 from train_svc.models.base_model import DEFAULT_BASE_MODEL
 from train_svc.models.device import PlacementSettings
 from train_svc.preprocess_link import PreprocessLink
+from train_svc.retention.settings import RetentionSettings
 
 SERVICE_ENV = "TRAIN_SVC"  # {service} in variable names: TRAIN_SVC_PORT, TRAIN_SVC_HOST
 DESCRIPTION = "LTX-2.3 LoRA training service (gRPC)"
@@ -39,6 +42,7 @@ class TrainServiceConfig(SettingsModel):
     server: ListenSettings = ListenSettings(port=50052)
     placement: PlacementSettings = PlacementSettings()
     run: RunSettings = RunSettings()
+    generation: GenerationSettings = GenerationSettings()
     workers: DistributedSettings = DistributedSettings()
     concurrent_jobs: Annotated[
         int,
@@ -87,6 +91,8 @@ class TrainServiceConfig(SettingsModel):
     quotas: Quotas = Quotas()
     space: SpaceGuard = SpaceGuard()
     store: StoreSettings = StoreSettings()
+    retention: RetentionSettings = RetentionSettings()
+    tracing: TracingSettings = TracingSettings(service_name="ltx-train-svc")
 
     @model_validator(mode="after")
     def _memory_plan_runs(self) -> TrainServiceConfig:

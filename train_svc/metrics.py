@@ -3,7 +3,7 @@
 Jobs by state and the queue depth are read from the job store at each scrape (one GROUP BY query), so
 they count every job of the store: with several replicas on one store each reports the same figures
 (aggregate them with max, not sum). Everything else is what this replica did or holds: steps it trained,
-latent cache lookups of the jobs it ran, its watchers, its device memory.
+latent cache lookups of the jobs it ran, its watchers, its device memory, what its retention sweeps removed.
 """
 
 from __future__ import annotations
@@ -20,11 +20,13 @@ from train_svc.jobs.events import JobEvent, JobState, SampleEncoded, StepComplet
 from train_svc.jobs.job import Job
 from train_svc.jobs.manager import Runner
 from train_svc.jobs.store_contract import JobStore
+from train_svc.retention.sweep import SweepReport
 
 log = structlog.get_logger(__name__)
 
 STEP_SECONDS_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 15, 30, 60, 120)
 WATCH_RPCS = ("WatchTrainingJob", "WatchTrainingJobs")
+RETENTION_PARTS = ("working_files", "outputs", "generations", "orphans")  # what SweepReport counts
 
 
 class JobCounts(Collector):
@@ -88,6 +90,7 @@ class CudaMemory(Collector):
 
 class TrainMetrics:
     def __init__(self, registry: CollectorRegistry, store: JobStore, *, cuda: bool = False):
+        self._registry = registry
         registry.register(JobCounts(store))
         if cuda:
             registry.register(CudaMemory())
@@ -128,6 +131,21 @@ class TrainMetrics:
             ["rpc"],
             registry=registry,
         )
+        self.retention_bytes = Counter(
+            "ltx_train_retention_removed_bytes",
+            "bytes retention sweeps of this replica freed, by what (working_files, outputs, generations, orphans)",
+            ["what"],
+            registry=registry,
+        )
+        self.retention_files = Counter(
+            "ltx_train_retention_removed_files",
+            "files retention sweeps of this replica removed, by what",
+            ["what"],
+            registry=registry,
+        )
+        for what in RETENTION_PARTS:
+            self.retention_bytes.labels(what)
+            self.retention_files.labels(what)
         for result in ("hit", "miss"):
             self.latent_cache.labels(result)
         for rpc in WATCH_RPCS:
@@ -148,6 +166,21 @@ class TrainMetrics:
                 self.latent_cache.labels("hit" if event.from_cache else "miss").inc()
 
         return observe
+
+    def watch_pipeline(self, pipeline_bytes: Callable[[], int]) -> None:
+        """`ltx_train_generation_pipeline_bytes`: the generation pipeline this replica holds (0: none loaded)."""
+        gauge = Gauge(
+            "ltx_train_generation_pipeline_bytes",
+            "parameter and buffer bytes of the generation pipeline loaded on this replica (0: none loaded; it is "
+            "dropped after --pipeline-idle-seconds without a generation)",
+            registry=self._registry,
+        )
+        gauge.set_function(pipeline_bytes)
+
+    def swept(self, report: SweepReport) -> None:
+        for what, removed in report.removed.items():
+            self.retention_bytes.labels(what).inc(removed.bytes_freed)
+            self.retention_files.labels(what).inc(removed.files)
 
     def cut_off(self, rpc: str, dropped: int) -> None:
         self.watchers_cut_off.labels(rpc).inc()

@@ -19,13 +19,16 @@ from pathlib import Path
 
 import grpc
 import structlog
+from opentelemetry.trace import Tracer
 
 from shared.api import common_pb2, preprocess_service_pb2, preprocess_service_pb2_grpc
 from shared.api.bundle_codec import bundle_ref_from_proto
 from shared.api.report_codec import file_report_from_proto, skip_reason
+from shared.auth import AuthSettings
 from shared.bundle_ref import BundleRef
 from shared.grpc_util.channels import ClientCredentials, sync_channel
 from shared.grpc_util.errors import error_details
+from shared.grpc_util.tracing_interceptors import traced_channel
 from train_svc.bundle_receiver import BundleReceiver, BundleTransferError
 from train_svc.jobs.events import (
     DatasetFailure,
@@ -37,6 +40,7 @@ from train_svc.jobs.events import (
     SkippedFile,
 )
 from train_svc.jobs.job import Job
+from train_svc.preprocess_link import PreprocessLink
 from train_svc.preprocess_retry import LOST_CODE, Replay, backoff, retryable
 
 log = structlog.get_logger(__name__)
@@ -130,8 +134,10 @@ class PreprocessClient:
         storage_root: Path | None = None,
         access: PreprocessAccess | None = None,
         attempts: int = 5,
+        tracer: Tracer | None = None,
     ):
-        """`attempts`: calls a job makes in all when streams break (see preprocess_retry)."""
+        """`attempts`: calls a job makes in all when streams break (see preprocess_retry). `tracer`: each
+        call is a span, its context sent along (the preprocessor continues the job's trace)."""
         if by_value and storage_root is None:
             raise ValueError("bundles by value need a storage root to write them to")
         self.target = target
@@ -140,8 +146,28 @@ class PreprocessClient:
         # Where bundles sent by value are written (one folder per job); None by reference.
         self._bundle_root = storage_root / "jobs" if by_value and storage_root is not None else None
         self._access = access or PreprocessAccess()
-        self._channel = sync_channel(target, self._access.credentials(), options=_CHANNEL_OPTIONS)
+        channel = sync_channel(target, self._access.credentials(), options=_CHANNEL_OPTIONS)
+        self._channel = traced_channel(channel, tracer) if tracer is not None else channel
         self._stub = preprocess_service_pb2_grpc.PreprocessServiceStub(self._channel)
+
+    @classmethod
+    def for_link(
+        cls, link: PreprocessLink, storage_root: Path, auth: AuthSettings, tracer: Tracer | None = None
+    ) -> PreprocessClient:
+        """The training service's client: as `link` says, presenting the service's own certificate (`auth`)."""
+        return cls(
+            link.target,
+            by_value=link.bundle_delivery == "value",
+            attempts=link.attempts,
+            storage_root=storage_root,
+            access=PreprocessAccess(
+                token_file=link.token_file,
+                ca_cert=link.ca_cert,
+                client_cert=auth.tls_cert,
+                client_key=auth.tls_key,
+            ),
+            tracer=tracer,
+        )
 
     def request_for(self, job: Job) -> preprocess_service_pb2.PreprocessRequest:
         s = job.settings

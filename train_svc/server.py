@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import grpc
 import structlog
+from google.protobuf import empty_pb2
 from prometheus_client import CollectorRegistry
 
 from shared.aio_bridge import iterate_in_thread
@@ -27,12 +28,14 @@ from shared.metrics.rpc import RpcMetrics
 from shared.request.errors import FieldViolation, InvalidRequest
 from shared.request.json_input import input_from_json, input_to_json
 from shared.request.validate import resolve
+from shared.tracing.setup import Tracing, start_tracing
 from train_svc.accelerator import AcceleratorSlots
 from train_svc.api.collection_watch import JobMessages, watch_jobs
 from train_svc.api.generation_order import generation_order
 from train_svc.api.job_estimate import ServiceEstimates, estimate_order, estimate_response
 from train_svc.api.job_messages import artifact as artifact_message
 from train_svc.api.job_messages import heartbeat, training_job
+from train_svc.api.log_context import JobLogContext
 from train_svc.api.stream_messages import EventMessages, generation_event
 from train_svc.api.watch_errors import (
     AheadOfLog,
@@ -47,10 +50,9 @@ from train_svc.distributed.workers import TrainingWorkers, start_workers
 from train_svc.estimate.model_spec import ModelSpec
 from train_svc.estimate.preflight import gpu_plan
 from train_svc.generation.lora_access import LoraAccess
-from train_svc.generation.service import (
-    GenerationService,
-)
+from train_svc.generation.service import GenerationService
 from train_svc.job_run.runner import JobRunner, RunnerConfig
+from train_svc.job_run.traced_run import TracedRunner
 from train_svc.jobs.job import Job
 from train_svc.jobs.manager import FollowInterrupted, JobManager, ManagerSettings
 from train_svc.jobs.quotas import check_storage, principal_folders
@@ -60,7 +62,9 @@ from train_svc.metrics import MeasuredRunner, TrainMetrics
 from train_svc.models.base_model import resolve_base_model
 from train_svc.models.device import choose_placement, limit_cpu_threads
 from train_svc.models.library_noise import quiet_model_libraries
-from train_svc.preprocess_client import PreprocessAccess, PreprocessClient
+from train_svc.preprocess_client import PreprocessClient
+from train_svc.retention.files import remove_job_files
+from train_svc.retention.sweeper import RetentionSweeper, start_sweeper
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["TrainingService"].full_name
 
@@ -142,6 +146,13 @@ class TrainingServicer(pb_grpc.TrainingServiceServicer):
 
     async def CancelTrainingJob(self, request: pb.CancelTrainingJobRequest, context) -> pb.TrainingJob:
         return training_job(self._manager.cancel(request.name, current_caller()))
+
+    async def DeleteTrainingJob(self, request: pb.DeleteTrainingJobRequest, context) -> empty_pb2.Empty:
+        remaining = context.time_remaining()  # a forced delete waits for the job to stop, within the deadline
+        wait = FORCE_DELETE_WAIT_S if remaining is None else min(FORCE_DELETE_WAIT_S, max(remaining - 1.0, 0.0))
+        job = await asyncio.to_thread(self._manager.delete, request.name, current_caller(), request.force, wait)
+        await asyncio.to_thread(remove_job_files, self._storage, job.id)
+        return empty_pb2.Empty()
 
     # It writes with context.write (to bound each write's wait), which grpc.aio allows for a streaming
     # handler, where the generated servicer type expects an iterator.
@@ -230,8 +241,10 @@ class TrainingService:
     store: JobStore
     estimates: ServiceEstimates
     workers: TrainingWorkers | None = None
+    sweeper: RetentionSweeper | None = None
     registry: CollectorRegistry | None = None
     metrics_endpoint: MetricsEndpoint | None = None
+    tracing: Tracing = Tracing()
 
     @property
     def port(self) -> int:
@@ -266,12 +279,16 @@ class TrainingService:
             await self.workers.stop(0.0)
         await stop_server(self.running, max(deadline - time.monotonic(), 0.0))
         self.estimates.close()  # after the server: no estimate is asked for any more
+        if self.sweeper is not None:  # before the store it reads
+            await asyncio.to_thread(self.sweeper.stop)
         self.preprocess.close()
         if self.metrics_endpoint is not None:  # before the store its job counts read
             await asyncio.to_thread(self.metrics_endpoint.stop)
         self.store.close()
+        await asyncio.to_thread(self.tracing.shutdown)  # last: the jobs' and the calls' spans have ended
 
 
+FORCE_DELETE_WAIT_S = 60.0  # how long a forced DeleteTrainingJob waits for the job to stop (at most)
 # The largest request this service takes: CreateTrainingJobRequest at its field limits is ~130 KB.
 MAX_REQUEST_BYTES = 256 * 1024
 
@@ -294,18 +311,8 @@ async def _serve(config: TrainServiceConfig, store: JobStore) -> TrainingService
     base_model = resolve_base_model(config.base_model)
     memory = config.placement
     placement = choose_placement(memory.device, memory.precision, memory.base_weights, memory.offload_blocks)
-    preprocess = PreprocessClient(
-        config.preprocess.target,
-        by_value=config.preprocess.bundle_delivery == "value",
-        attempts=config.preprocess.attempts,
-        storage_root=config.storage,
-        access=PreprocessAccess(
-            token_file=config.preprocess.token_file,
-            ca_cert=config.preprocess.ca_cert,
-            client_cert=config.auth.tls_cert,
-            client_key=config.auth.tls_key,
-        ),
-    )
+    tracing = start_tracing(config.tracing)
+    preprocess = PreprocessClient.for_link(config.preprocess, config.storage, config.auth, tracing.tracer)
     space = config.space
     workers = await start_workers(config.workers, config.placement, config.concurrent_jobs)
     runner = JobRunner(
@@ -317,6 +324,7 @@ async def _serve(config: TrainServiceConfig, store: JobStore) -> TrainingService
             gradient_checkpointing=memory.gradient_checkpointing,
             space=space,
             workers=workers.launcher if workers is not None else None,
+            live_job=lambda job_id: (stored := store.job(job_id)) is not None and not stored.state.is_final,
         ),
         preprocess,
     )
@@ -325,7 +333,7 @@ async def _serve(config: TrainServiceConfig, store: JobStore) -> TrainingService
     registry = CollectorRegistry()  # this instance's own (see shared.metrics)
     metrics = TrainMetrics(registry, store, cuda=placement.device.type == "cuda")
     manager = JobManager(
-        MeasuredRunner(runner, metrics),
+        TracedRunner(MeasuredRunner(runner, metrics), tracing.tracer),
         slots,
         store,
         lambda input_json: resolve(input_from_json(input_json)),
@@ -338,7 +346,10 @@ async def _serve(config: TrainServiceConfig, store: JobStore) -> TrainingService
         ),
     )
     manager.start()
-    generations = GenerationService(config.storage, base_model, placement, slots, manager.get, space)
+    generations = GenerationService(
+        config.storage, base_model, placement, slots, manager.get, space, config.generation.pipeline_idle_seconds
+    )
+    metrics.watch_pipeline(generations.pipeline_bytes)
     artifacts = ArtifactFinder(manager.get, runner.output_dir, generations.store)
     lora_access = LoraAccess(config.storage, manager.job_ids, config.extra_lora_dirs)
     estimates = ServiceEstimates(
@@ -361,10 +372,13 @@ async def _serve(config: TrainServiceConfig, store: JobStore) -> TrainingService
             max_receive_bytes=MAX_REQUEST_BYTES,
             auth=config.auth,
             rpc_metrics=RpcMetrics(registry),
+            tracer=tracing.tracer,
+            interceptors=[JobLogContext()],
         )
     except BaseException:
         if endpoint is not None:
             endpoint.stop()
+        tracing.shutdown()
         raise
     log.info(
         "training_service_ready",
@@ -375,4 +389,7 @@ async def _serve(config: TrainServiceConfig, store: JobStore) -> TrainingService
         device=str(placement.device),
         dtype=str(placement.base_dtype),
     )
-    return TrainingService(running, manager, generations, preprocess, store, estimates, workers, registry, endpoint)
+    sweeper = start_sweeper(store, config.storage, config.retention, metrics.swept)
+    return TrainingService(
+        running, manager, generations, preprocess, store, estimates, workers, sweeper, registry, endpoint, tracing
+    )

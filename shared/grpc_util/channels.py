@@ -106,14 +106,7 @@ class _SyncTokenInterceptor(
         self._metadata = metadata
 
     def _details(self, details):
-        return _SyncCallDetails(
-            details.method,
-            details.timeout,
-            [*(details.metadata or ()), *self._metadata],
-            details.credentials,
-            getattr(details, "wait_for_ready", None),
-            getattr(details, "compression", None),
-        )
+        return sync_call_details(details, self._metadata)
 
     def intercept_unary_unary(self, continuation, client_call_details, request):
         return continuation(self._details(client_call_details), request)
@@ -136,6 +129,18 @@ class _SyncCallDetails(grpc.ClientCallDetails):
     credentials: Any
     wait_for_ready: Any
     compression: Any
+
+
+def sync_call_details(details: grpc.ClientCallDetails, extra: Sequence[tuple[str, str]]) -> grpc.ClientCallDetails:
+    """A (non-aio) client interceptor's call details with `extra` metadata added."""
+    return _SyncCallDetails(
+        details.method,
+        details.timeout,
+        [*(details.metadata or ()), *extra],
+        details.credentials,
+        getattr(details, "wait_for_ready", None),
+        getattr(details, "compression", None),
+    )
 
 
 def aio_channel(

@@ -20,7 +20,8 @@ from shared.grpc_util.handler_wrapping import WrappingInterceptor
 from shared.metrics.rpc import RpcMetrics
 
 
-def _code_name(context: grpc.aio.ServicerContext, error: BaseException | None) -> str:
+def code_name(context: grpc.aio.ServicerContext, error: BaseException | None) -> str:
+    """The name of the gRPC status code a call ended with, given what its handler raised (`error`)."""
     if isinstance(error, asyncio.CancelledError | GeneratorExit):
         return grpc.StatusCode.CANCELLED.name
     code = context.code()
@@ -50,7 +51,7 @@ class MetricsInterceptor(WrappingInterceptor):
                     error = exc
                     raise
                 finally:
-                    metrics.observe(method, _code_name(context, error), time.perf_counter() - started)
+                    metrics.observe(method, code_name(context, error), time.perf_counter() - started)
 
             return timed_stream
 
@@ -62,6 +63,6 @@ class MetricsInterceptor(WrappingInterceptor):
                 error = exc
                 raise
             finally:
-                metrics.observe(method, _code_name(context, error), time.perf_counter() - started)
+                metrics.observe(method, code_name(context, error), time.perf_counter() - started)
 
         return timed

@@ -18,6 +18,7 @@ import grpc
 import structlog
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
+from opentelemetry.trace import Tracer
 
 from shared.auth import Authenticator, AuthSettings
 from shared.auth.settings import is_loopback_host
@@ -25,6 +26,7 @@ from shared.grpc_util.auth_interceptor import AuthInterceptor
 from shared.grpc_util.errors import ErrorMappingInterceptor
 from shared.grpc_util.metrics_interceptor import MetricsInterceptor
 from shared.grpc_util.request_limits import RequestLimitsInterceptor
+from shared.grpc_util.tracing_interceptors import TracingServerInterceptor
 from shared.metrics.rpc import RpcMetrics
 
 MAX_SEND_BYTES = 4 * 1024 * 1024  # gRPC clients' default receive limit
@@ -66,6 +68,27 @@ def server_credentials(auth: AuthSettings) -> grpc.ServerCredentials:
     )
 
 
+def server_interceptors(
+    auth: AuthSettings,
+    rpc_metrics: RpcMetrics | None = None,
+    tracer: Tracer | None = None,
+    service_interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
+) -> list[grpc.aio.ServerInterceptor]:
+    """Outermost first: trace, count, authenticate, then map every error of what follows, then check the
+    request, then the service's own. Tracing and metrics only when asked for (`tracer`, `rpc_metrics`)."""
+    interceptors: list[grpc.aio.ServerInterceptor] = [
+        AuthInterceptor(Authenticator(auth)),
+        ErrorMappingInterceptor(),
+        RequestLimitsInterceptor(),
+        *service_interceptors,
+    ]
+    if rpc_metrics is not None:  # outside authentication: it sees the code every call ends with
+        interceptors.insert(0, MetricsInterceptor(rpc_metrics))
+    if tracer is not None:  # outermost: everything else runs inside the call's span
+        interceptors.insert(0, TracingServerInterceptor(tracer))
+    return interceptors
+
+
 async def start_server(
     servicers: Sequence[tuple[AddServicer, Any]],
     service_names: Sequence[str],
@@ -76,6 +99,8 @@ async def start_server(
     auth: AuthSettings | None = None,
     servicer_authenticates: bool = False,
     rpc_metrics: RpcMetrics | None = None,
+    tracer: Tracer | None = None,
+    interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
 ) -> RunningServer:
     """Serve `servicers` (pairs of add_XServicer_to_server and servicer) on host:port (0: any free port).
 
@@ -83,19 +108,13 @@ async def start_server(
     by grpc.health.v1.Health and listed by server reflection. Raises AuthConfigError when `auth` does not
     fit together or would leave a non-loopback port without authentication; `servicer_authenticates` says
     that the one servicer checks each caller itself (its callers are not principals, so `auth` names none).
-    `rpc_metrics`: count and time every RPC there (refused ones included).
+    `rpc_metrics`: count and time every RPC there (refused ones included). `tracer`: a span per RPC.
+    `interceptors`: the service's own, innermost (they see authenticated, checked requests).
     """
     auth = auth or AuthSettings()
     auth.check(host, servicer_authenticates=servicer_authenticates)
-    # Outermost first: authenticate, then map every error of what follows, then check the request.
-    interceptors: list[grpc.aio.ServerInterceptor] = [
-        AuthInterceptor(Authenticator(auth)),
-        ErrorMappingInterceptor(),
-        RequestLimitsInterceptor(),
-    ]
-    if rpc_metrics is not None:  # outermost: it sees the code every call ends with
-        interceptors.insert(0, MetricsInterceptor(rpc_metrics))
-    server = grpc.aio.server(interceptors=interceptors, options=server_options(max_receive_bytes))
+    chain = server_interceptors(auth, rpc_metrics, tracer, interceptors)
+    server = grpc.aio.server(interceptors=chain, options=server_options(max_receive_bytes))
     for add_servicer, servicer in servicers:
         add_servicer(servicer, server)
     health_servicer = health.aio.HealthServicer()

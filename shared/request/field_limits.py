@@ -31,6 +31,7 @@ FIELD_LIMITS: dict[str, int] = {
     f"{_V1}.GetTrainingJobRequest.name": NAME_CHARS,
     f"{_V1}.ListTrainingJobsRequest.page_token": 128,
     f"{_V1}.CancelTrainingJobRequest.name": NAME_CHARS,
+    f"{_V1}.DeleteTrainingJobRequest.name": NAME_CHARS,
     f"{_V1}.WatchTrainingJobRequest.name": NAME_CHARS,
     f"{_V1}.WatchTrainingJobsRequest.states": 16,
     f"{_V1}.WatchTrainingJobsRequest.resume_token": 128,

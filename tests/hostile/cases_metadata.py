@@ -108,6 +108,7 @@ _no_token_rpc(
 )
 _no_token_rpc("get", lambda c: _training(c).GetTrainingJob(pb.GetTrainingJobRequest(name=NAME)))
 _no_token_rpc("cancel", lambda c: _training(c).CancelTrainingJob(pb.CancelTrainingJobRequest(name=NAME)))
+_no_token_rpc("delete", lambda c: _training(c).DeleteTrainingJob(pb.DeleteTrainingJobRequest(name=NAME)))
 _no_token_rpc("watch", lambda c: _training(c).WatchTrainingJob(pb.WatchTrainingJobRequest(name=NAME)))
 _no_token_rpc("generate", lambda c: _training(c).GenerateVideo(gen_pb.GenerateVideoRequest(prompt="x")))
 _no_token_rpc("download", lambda c: _training(c).DownloadArtifact(pb.DownloadArtifactRequest(name=NAME)))

@@ -33,6 +33,12 @@ def _cancel(world) -> Outcome:
     return attempt(lambda: world.stub("bob").CancelTrainingJob(pb.CancelTrainingJobRequest(name=world.alice_job.name)))
 
 
+@_as_bob("delete_alices_job", NOT_FOUND, "JOB_NOT_FOUND")
+def _delete(world) -> Outcome:
+    request = pb.DeleteTrainingJobRequest(name=world.alice_job.name, force=True)
+    return attempt(lambda: world.stub("bob").DeleteTrainingJob(request))
+
+
 def _download(world, name: str, artifact: str) -> Outcome:
     request = pb.DownloadArtifactRequest(name=name, artifact=artifact)
 

@@ -11,7 +11,7 @@ from shared.api import training_service_pb2 as pb
 from shared.auth import Caller
 from shared.request.errors import FieldViolation, InvalidRequest
 from train_svc.api.job_messages import training_job
-from train_svc.jobs.job import Job
+from train_svc.jobs.job import NAME_PREFIX, Job
 from train_svc.jobs.manager import JobManager
 from train_svc.jobs.resume_tokens import position_of, token
 from train_svc.jobs.store_contract import ChangeKind
@@ -80,6 +80,9 @@ async def watch_jobs(
             await send(_message(Type.TYPE_HEARTBEAT, None, after))
             continue
         after = change.position
+        if change.kind is ChangeKind.DELETED:  # whatever `states`: the job's last state is gone with it
+            await send(_message(Type.TYPE_DELETED, pb.TrainingJob(name=NAME_PREFIX + change.job_id), after))
+            continue
         changed = await asyncio.to_thread(manager.view, change.job_id, change.sequence)
         if changed is not None and (not states or changed.state.value in states):
             await send(_message(_TYPES[change.kind], messages.of(changed), after))

@@ -20,6 +20,8 @@ from train_svc.jobs.events import (
     DatasetProgress,
     DatasetReady,
     DatasetWarning,
+    FilePart,
+    FilesRemoved,
     JobError,
     JobResumed,
     JobState,
@@ -36,6 +38,10 @@ _MEDIA_KIND = {"video": common_pb2.MEDIA_KIND_VIDEO, "image": common_pb2.MEDIA_K
 # files_omitted and is in dataset_report.json), so a job message stays far below 4 MiB.
 REPORT_FILES_BYTES = 1024 * 1024
 _RESULT_FIELDS = ("lora_file", "config_file", "video", "debug_dataset", "dataset_report", "result_file")
+_PARTS = {
+    FilePart.WORKING_FILES: pb.FilesRemoved.Part.PART_WORKING_FILES,
+    FilePart.OUTPUTS: pb.FilesRemoved.Part.PART_OUTPUTS,
+}
 
 
 def _timestamp(value) -> timestamp_pb2.Timestamp:
@@ -86,10 +92,15 @@ def training_job(job: Job) -> pb.TrainingJob:
         message.dataset_report.CopyFrom(dataset_report_to_proto(job.dataset_report, REPORT_FILES_BYTES))
     if job.error is not None:
         message.error.CopyFrom(error_status(job.error))
+    if (removed := job.files_removed.get(FilePart.WORKING_FILES)) is not None:
+        message.working_files_remove_time.CopyFrom(_timestamp(removed))
+    outputs_removed = job.files_removed.get(FilePart.OUTPUTS)
+    if outputs_removed is not None:
+        message.outputs_remove_time.CopyFrom(_timestamp(outputs_removed))
     if job.artifacts:
         result = pb.TrainingResult(billable_units=job.billable_units)
         for field in _RESULT_FIELDS:
-            if field in job.artifacts:
+            if field in job.artifacts and outputs_removed is None:  # the record lists no file that is gone
                 getattr(result, field).CopyFrom(artifact(job.artifacts[field]))
         message.result.CopyFrom(result)
     return message
@@ -165,6 +176,8 @@ def job_event(logged: LoggedEvent) -> pb.WatchTrainingJobResponse:
         out.checkpoint.CopyFrom(pb.CheckpointWritten(step=event.step, uri=event.uri, size_bytes=event.size_bytes))
     elif isinstance(event, JobResumed):
         out.resumed.CopyFrom(pb.JobResumed(from_step=event.from_step, last_step=event.last_step, message=event.message))
+    elif isinstance(event, FilesRemoved):
+        out.files_removed.CopyFrom(pb.FilesRemoved(part=_PARTS[event.part], bytes_freed=event.bytes_freed))
     else:
         raise TypeError(f"no API form for event {type(event).__name__}")
     return out

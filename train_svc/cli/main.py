@@ -10,6 +10,7 @@ from pathlib import Path
 from shared.logs import configure_logging, log_level_from_env
 from shared.ready_file import ServiceDidNotStart
 from train_svc.cli.credentials import add_credential_arguments, credentials_from_args
+from train_svc.cli.delete_cmd import add_delete_parser, run_delete
 from train_svc.cli.estimate_cmd import add_estimate_parser, run_estimate
 from train_svc.cli.exit_codes import ExitCode
 from train_svc.cli.generate_cmd import add_generate_parser, run_generate
@@ -45,6 +46,7 @@ def _parser() -> argparse.ArgumentParser:
 
     add_generate_parser(sub)
     add_estimate_parser(sub)
+    add_delete_parser(sub)
     return p
 
 
@@ -111,6 +113,8 @@ def main(argv: list[str] | None = None) -> int:
         return run_generate(args)
     if args.command == "estimate":
         return run_estimate(args)
+    if args.command == "delete":
+        return run_delete(args)
     if args.command == "serve":
         try:
             return asyncio.run(_serve(args))

@@ -1,7 +1,8 @@
 """Text-to-video+audio generation with LTX2Pipeline, optionally through an exported LoRA.
 
-The pipeline is loaded once; each `generate` call may name a different LoRA file (loaded under one
-adapter name, replaced when the file changes) and scale. Guidance is passed to the pipeline explicitly
+The pipeline is loaded once per Generator (GenerationService drops it after --pipeline-idle-seconds
+without a generation); each `generate` call may name a different LoRA file (loaded under one adapter
+name, replaced when the file changes) and scale. Guidance is passed to the pipeline explicitly
 for both modalities, because it reads `audio_x = audio_x or x`: an audio value of 0 silently becomes the
 video value. STG is aimed at a block the loaded transformer has; the pipeline's default block 28 does not
 exist in a small model and would be a silent no-op that still costs a transformer pass per step.
@@ -90,6 +91,16 @@ def generated_video(output, sample_rate: int, frame_rate: int) -> GeneratedVideo
     return GeneratedVideo(frames=frames, audio=audio, sample_rate=sample_rate, frame_rate=frame_rate)
 
 
+def pipeline_bytes(pipe: Any) -> int:
+    """Bytes of the parameters and buffers of a pipeline's modules (its weights as loaded, in their dtype)."""
+    total = 0
+    for component in pipe.components.values():
+        if isinstance(component, torch.nn.Module):
+            tensors = [*component.parameters(), *component.buffers()]
+            total += sum(tensor.numel() * tensor.element_size() for tensor in tensors)
+    return total
+
+
 @dataclass(frozen=True)
 class _LoadedLora:
     path: Path
@@ -116,6 +127,7 @@ class Generator:
         self.sample_rate = int(self._pipe.vocoder.config.output_sampling_rate)
         self.max_sequence_length = min(int(self._pipe.tokenizer.model_max_length), MAX_TEXT_TOKENS)
         self.stg_blocks = stg_blocks(self._pipe.transformer)
+        self.parameter_bytes = pipeline_bytes(self._pipe)
         log.info(
             "generation pipeline loaded",
             base_model=base_model.name,
@@ -123,6 +135,7 @@ class Generator:
             dtype=str(placement.base_dtype),
             stg_blocks=self.stg_blocks,
             sample_rate=self.sample_rate,
+            parameter_bytes=self.parameter_bytes,
             seconds=round(time.perf_counter() - started, 2),
         )
 

@@ -5,6 +5,10 @@ accelerator slot (shared with training jobs), samples with a step callback that 
 went away, writes the mp4 atomically under the generation's folder and ends with a preview frame and the
 result. An abandoned run stops at the next step and leaves no file behind; a failed one becomes a
 DomainError, and the service keeps serving.
+
+The pipeline is loaded by the first generation and kept for the next ones; after `idle_seconds`
+(--pipeline-idle-seconds) without a generation, and with none waiting for it, it is dropped and its
+memory returned (host heap trimmed, CUDA cache emptied): the next generation loads it again.
 """
 
 from __future__ import annotations
@@ -32,16 +36,19 @@ from train_svc.generation.mp4 import write_mp4
 from train_svc.generation.order import GenerationOrder
 from train_svc.generation.preview import middle_frame_jpeg
 from train_svc.generation.request import GenerationRequest
+from train_svc.generation.settings import DEFAULT_PIPELINE_IDLE_SECONDS
 from train_svc.generation.store import GenerationStore
-from train_svc.jobs.events import JobState
+from train_svc.jobs.events import FilePart, JobState
 from train_svc.jobs.job import Job
 from train_svc.models.base_model import BaseModel
 from train_svc.models.device import Placement
+from train_svc.models.host_memory import return_memory, rss_bytes
 
 log = structlog.get_logger(__name__)
 
 RUNNERS = 4  # generation threads: one samples, the others wait for the pipeline or encode an mp4
 _DONE = object()
+_TIMER_SLACK_S = 0.05  # a release timer that wakes this much early still releases
 
 
 @dataclass(frozen=True)
@@ -76,6 +83,12 @@ class JobNotFinished(DomainError):
     def __init__(self, job: Job):
         message = f"training job {job.name} is {job.state.value}: only a SUCCEEDED job has a LoRA to generate with"
         super().__init__(ErrorCode.FAILED_PRECONDITION, "JOB_NOT_FINISHED", message, {"name": job.name})
+
+
+class LoraExpired(DomainError):
+    def __init__(self, job: Job):
+        message = f"the LoRA of training job {job.name} has expired: the service's retention removed its outputs"
+        super().__init__(ErrorCode.FAILED_PRECONDITION, "ARTIFACT_EXPIRED", message, {"name": job.name})
 
 
 class GenerationFailed(DomainError):
@@ -126,7 +139,9 @@ class GenerationService:
         slots: AcceleratorSlots,
         find_job: Callable[[str, Caller], Job],
         space: SpaceGuard = NO_RESERVE,
+        idle_seconds: float = DEFAULT_PIPELINE_IDLE_SECONDS,
     ):
+        """`idle_seconds`: the pipeline is dropped after this long without a generation (0: after each)."""
         self.store = GenerationStore(storage_root)
         self._space = space
         self._base_model = base_model
@@ -134,7 +149,13 @@ class GenerationService:
         self._slots = slots
         self._find_job = find_job
         self._pipeline_lock = threading.Lock()  # held while the pipeline is loaded or sampling
-        self._generator: Generator | None = None  # loaded on first use, then kept
+        self._generator: Generator | None = None  # loaded on first use, kept until idle for idle_seconds
+        self._idle_seconds = idle_seconds
+        self._idle = threading.Lock()  # guards the four below
+        self._held_bytes = 0  # the loaded pipeline's parameter bytes, until a release has returned them
+        self._wanting = 0  # runs waiting for the pipeline or on it
+        self._last_used = time.monotonic()
+        self._release_timer: threading.Timer | None = None
         self._runs: set[_Run] = set()
         self._executor = ThreadPoolExecutor(max_workers=RUNNERS, thread_name_prefix="generation")
 
@@ -142,6 +163,8 @@ class GenerationService:
         job = self._find_job(name, caller)
         if job.state is not JobState.SUCCEEDED or "lora_file" not in job.artifacts:
             raise JobNotFinished(job)
+        if FilePart.OUTPUTS in job.files_removed:
+            raise LoraExpired(job)
         return path_from_uri(job.artifacts["lora_file"].uri)
 
     async def generate(self, order: GenerationOrder, caller: Caller) -> AsyncIterator[GenerationEvent]:
@@ -174,11 +197,58 @@ class GenerationService:
                 run.abandon()
             self._runs.discard(run)
 
+    def pipeline_bytes(self) -> int:
+        """The loaded pipeline's parameter and buffer bytes; 0 once a release has returned its memory."""
+        return self._held_bytes
+
+    def _want_pipeline(self) -> None:
+        with self._idle:
+            self._wanting += 1
+
+    def _done_with_pipeline(self) -> None:
+        """A run is past the pipeline: once nobody wants it, it is dropped after idle_seconds."""
+        with self._idle:
+            self._wanting -= 1
+            self._last_used = time.monotonic()
+            if self._release_timer is not None:
+                self._release_timer.cancel()
+                self._release_timer = None
+            if self._wanting == 0 and self._generator is not None:
+                self._release_timer = threading.Timer(self._idle_seconds, self._release_if_idle)
+                self._release_timer.daemon = True
+                self._release_timer.start()
+
+    def _release_if_idle(self) -> None:
+        with self._idle:
+            idle = time.monotonic() - self._last_used
+            if self._wanting or self._generator is None or idle + _TIMER_SLACK_S < self._idle_seconds:
+                return  # in use again, or used since this timer was armed (that run armed another)
+            # Nobody holds or waits for the pipeline lock: a run that comes now waits for _idle, then loads.
+            generator, self._generator = self._generator, None
+            self._release_timer = None
+        parameter_bytes = generator.parameter_bytes
+        before = rss_bytes()
+        del generator
+        return_memory()
+        with self._idle:
+            if self._generator is None:  # not loaded again meanwhile
+                self._held_bytes = 0
+        log.info(
+            "generation pipeline released",
+            idle_seconds=round(idle, 1),
+            parameter_bytes=parameter_bytes,
+            rss_bytes_before=before,
+            rss_bytes_after=rss_bytes(),
+        )
+
     def _loaded(self, emit: Callable[[object], None], steps: int) -> Generator:
         emit(GenerationProgress("loading", 0, steps))
-        if self._generator is None:
-            self._generator = Generator(self._base_model, self._placement)
-        return self._generator
+        generator = self._generator
+        if generator is None:
+            generator = Generator(self._base_model, self._placement)
+            with self._idle:
+                self._generator, self._held_bytes = generator, generator.parameter_bytes
+        return generator
 
     def _run(self, run: _Run, request: GenerationRequest, emit: Callable[[object], None]) -> None:
         bound = log.bind(generation=run.id)
@@ -189,9 +259,13 @@ class GenerationService:
             emit(GenerationProgress("sampling", step, total))
 
         try:
-            with held(self._pipeline_lock, run.abandoned.is_set), self._slots.hold(run.abandoned.is_set):
-                run.check()
-                video = self._loaded(emit, request.steps).generate(request, on_step=on_step)
+            self._want_pipeline()
+            try:
+                with held(self._pipeline_lock, run.abandoned.is_set), self._slots.hold(run.abandoned.is_set):
+                    run.check()
+                    video = self._loaded(emit, request.steps).generate(request, on_step=on_step)
+            finally:
+                self._done_with_pipeline()
             run.check()
             emit(GenerationProgress("encoding", request.steps, request.steps))
             self._space.check(self.store.root, video.frames.nbytes // 10)  # H.264 is far smaller than raw frames
@@ -226,3 +300,6 @@ class GenerationService:
         for run in list(self._runs):
             run.abandon()
         self._executor.shutdown(wait=True, cancel_futures=True)
+        with self._idle:
+            if self._release_timer is not None:
+                self._release_timer.cancel()

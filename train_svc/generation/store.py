@@ -2,6 +2,8 @@
 
 A generation is found only under its owner's folder, so another principal's "generations/{id}" names
 nothing for them; an admin's lookup searches every owner's folder.
+With a time to live (--generation-ttl-hours), retention removes a generation's folder once its newest
+file is that old (train_svc.retention.sweep); it is then NOT_FOUND like one that never was.
 """
 
 from __future__ import annotations
@@ -45,3 +47,18 @@ class GenerationStore:
 
     def discard(self, owner: str, generation_id: str) -> None:
         shutil.rmtree(self.root / owner_key(owner) / generation_id, ignore_errors=True)
+
+    def older_than(self, before: float) -> list[Path]:
+        """The folders of generations whose folder and files were all last modified before `before`
+        (time.time()): finished long ago (one being made keeps writing to its folder)."""
+        old: list[Path] = []
+        for folder in self.root.glob("*/*"):
+            if not _ID.fullmatch(folder.name):
+                continue
+            try:
+                newest = max([folder.stat().st_mtime] + [item.stat().st_mtime for item in folder.iterdir()])
+            except OSError:  # removed meanwhile (another replica's sweep)
+                continue
+            if newest < before:
+                old.append(folder)
+        return old

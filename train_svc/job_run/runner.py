@@ -22,6 +22,9 @@ early. When the service shuts down, the job stops at the next step boundary with
 records nothing more: the next start re-runs it (Job.resuming) from the dataset's caches and the
 newest checkpoint, and the job's log drops what it already holds, so the steps continue in sequence.
 A job that succeeds has its checkpoints deleted (its outputs are the result).
+
+With --latent-cache-max-bytes, the job's latent cache entries are listed in jobs/<id>/latent_cache_refs
+as it touches them (the evictor keeps what live jobs list); the file goes when the job ends.
 """
 
 from __future__ import annotations
@@ -69,6 +72,7 @@ from train_svc.models.device import Placement
 from train_svc.training.checkpoint import Checkpoint, CheckpointError, latest_checkpoint
 from train_svc.training.config import TrainConfig
 from train_svc.training.latent_cache import LatentCache, model_identity
+from train_svc.training.latent_eviction import IsLive, LatentEvictor, refs_path
 from train_svc.training.trainer import TrainingSample, lora_file_names
 from train_svc.validation.previews import encode_prompts
 from train_svc.validation.renderer import EncodedPrompts
@@ -98,6 +102,9 @@ class RunnerConfig:
     gradient_checkpointing: bool = True
     space: SpaceGuard = SpaceGuard()  # checked before every large write (latents, checkpoints, outputs)
     workers: Workers | None = None  # None: train in this process
+    # Whether the job store has a job in a non-final state; the latent cache's bound keeps what such jobs
+    # reference. None: every job that has references counts as live.
+    live_job: IsLive | None = None
 
 
 class JobCancelled(Exception):
@@ -112,6 +119,16 @@ class JobRunner:
     def __init__(self, config: RunnerConfig, preprocess: Preprocessor):
         self.config = config
         self._preprocess = preprocess
+        bound = config.settings.latent_cache_max_bytes
+        self._evictor = (
+            LatentEvictor(config.storage_root, self._latent_root, bound, config.live_job or (lambda job_id: True))
+            if bound
+            else None
+        )
+
+    @property
+    def _latent_root(self) -> Path:
+        return self.config.storage_root / "cache" / "latents"
 
     def output_dir(self, job: Job) -> Path:
         return self.config.storage_root / "jobs" / job.id / "outputs"
@@ -144,6 +161,8 @@ class JobRunner:
                 bound.info("job interrupted by shutdown; it resumes on the next start", error=str(exc))
             else:
                 self._ended_by(job, exc)
+        if job.state.is_final:  # its latent cache entries may go now (a stopped job resumes with them)
+            refs_path(self.config.storage_root, job.id).unlink(missing_ok=True)
 
     def _ended_by(self, job: Job, exc: Exception) -> None:
         """Record how a job that raised `exc` ended."""
@@ -191,10 +210,12 @@ class JobRunner:
     def _encoders(self, job: Job) -> SampleEncoders:
         model = self.config.base_model.path
         cache = LatentCache(
-            self.config.storage_root / "cache" / "latents",
+            self._latent_root,
             model_identity(model, self.config.placement),
             job.owner,
             self.config.space,
+            references=self._evictor.references(job.id) if self._evictor is not None else None,
+            evictor=self._evictor,
         )
         return SampleEncoders(model, self.config.placement, audio=job.settings.with_audio is not False, cache=cache)
 

@@ -1,4 +1,5 @@
-"""The operator's settings of every job's run: what the LoRA adapts, the seed, previews, checkpoints."""
+"""The operator's settings of every job's run: what the LoRA adapts, the seed, previews, checkpoints, the latent
+cache's bound."""
 
 from __future__ import annotations
 
@@ -43,6 +44,14 @@ class RunSettings(SettingsModel):
             "file: URI of an MLflow store: each job's curves are also logged there as a run (needs mlflow-skinny)",
         ),
     ] = Field(None, pattern=r"^file:")
+    latent_cache_max_bytes: Annotated[
+        int,
+        Setting(
+            "--latent-cache-max-bytes",
+            "LTX_LATENT_CACHE_MAX_BYTES",
+            "bound on the latent cache's bytes: least recently used entries go, never one a live job uses (0: none)",
+        ),
+    ] = Field(0, ge=0)
 
     @property
     def feed_forward(self) -> bool:

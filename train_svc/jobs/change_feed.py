@@ -38,7 +38,7 @@ class ChangeFeed:
             return self._last
 
     def _on_notice(self, notice: Notice) -> None:
-        if notice.kind in (NoticeKind.EVENT, NoticeKind.RESYNC):
+        if notice.kind in (NoticeKind.EVENT, NoticeKind.DELETED, NoticeKind.RESYNC):
             self.read()
 
     def read(self) -> None:

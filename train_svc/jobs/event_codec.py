@@ -16,6 +16,7 @@ from train_svc.jobs.events import (
     DatasetProgress,
     DatasetReady,
     DatasetWarning,
+    FilesRemoved,
     JobEvent,
     JobResumed,
     SampleEncoded,
@@ -40,6 +41,7 @@ EVENT_TYPES: dict[str, type] = {
         DatasetReady,
         CheckpointWritten,
         JobResumed,
+        FilesRemoved,
     )
 }
 # Types that logs written before a rename store under their former name.

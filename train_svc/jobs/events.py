@@ -41,6 +41,9 @@ class StateChanged:
     # Set on the change to TRAINING: whether audio is trained, and how that decision reads.
     with_audio: bool | None = None
     training_mode: str = ""
+    # Set on the change to QUEUED when the creating call was traced: its W3C traceparent, which the job's
+    # run continues (shared.tracing.context).
+    trace_parent: str = ""
 
 
 @dataclass(frozen=True)
@@ -137,6 +140,21 @@ class JobResumed:
     message: str
 
 
+class FilePart(Enum):
+    """What retention removes of an ended job, each part after its own delay."""
+
+    WORKING_FILES = "working_files"  # checkpoints and dataset bundles (--retain-days)
+    OUTPUTS = "outputs"  # the LoRA, config, previews, reports, result file (--retain-outputs-days)
+
+
+@dataclass(frozen=True)
+class FilesRemoved:
+    """Retention removed a part of the ended job's files (recorded after its final state; the job stays)."""
+
+    part: FilePart
+    bytes_freed: int  # 0 when another replica's sweep freed them first
+
+
 JobEvent = (
     StateChanged
     | DatasetProgress
@@ -150,6 +168,7 @@ JobEvent = (
     | DatasetReady
     | CheckpointWritten
     | JobResumed
+    | FilesRemoved
 )
 # What a preprocessor hands the job runner (a BundleRef is a sample ready to encode).
 PreprocessEvent = DatasetProgress | SkippedFile | DatasetWarning | FileReport | BundleRef | DatasetReady

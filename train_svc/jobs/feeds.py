@@ -74,11 +74,11 @@ class JobFeeds:
         """Add what the store holds beyond the feed; close it once the job's final state is in it."""
         newer = self._store.events(job_id, after=log.last_sequence)
         log.extend(newer)
-        if newer:
-            final = isinstance(newer[-1].event, StateChanged) and newer[-1].event.state.is_final
-        else:
+        if newer:  # retention's FilesRemoved events may follow the final state
+            final = any(isinstance(logged.event, StateChanged) and logged.event.state.is_final for logged in newer)
+        else:  # a deleted job's feed ends too
             stored = self._store.job(job_id)
-            final = stored is not None and stored.state.is_final and stored.last_sequence <= log.last_sequence
+            final = stored is None or (stored.state.is_final and stored.last_sequence <= log.last_sequence)
         if final:
             log.close()
 
@@ -86,12 +86,12 @@ class JobFeeds:
         with self._lock:
             if notice.kind is NoticeKind.RESYNC:
                 feeds = list(self._feeds.items())
-            elif notice.kind is NoticeKind.EVENT and notice.job_id in self._feeds:
+            elif notice.kind in (NoticeKind.EVENT, NoticeKind.DELETED) and notice.job_id in self._feeds:
                 feeds = [(notice.job_id, self._feeds[notice.job_id])]
             else:
                 return
         for job_id, feed in feeds:
-            if notice.sequence == 0 or notice.sequence > feed.log.last_sequence:
+            if notice.kind is not NoticeKind.EVENT or notice.sequence > feed.log.last_sequence:
                 self._refresh(job_id, feed.log)
 
     def interrupt_all(self) -> None:

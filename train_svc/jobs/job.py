@@ -22,6 +22,8 @@ from train_svc.jobs.events import (
     CheckpointWritten,
     DatasetProgress,
     DatasetReady,
+    FilePart,
+    FilesRemoved,
     JobError,
     JobEvent,
     JobResumed,
@@ -84,6 +86,7 @@ class Job:
     checkpoints: list[CheckpointWritten] = field(default_factory=list)
     # Its StepCompleted events as logged (with their times), one per step: the training curves' source.
     step_log: list[LoggedEvent] = field(default_factory=list)
+    files_removed: dict[FilePart, datetime] = field(default_factory=dict)  # by retention, when
     log: EventLog = field(default_factory=EventLog)
     cancel_requested: threading.Event = field(default_factory=threading.Event)
     stop_requested: threading.Event = field(default_factory=threading.Event)  # the service is shutting down
@@ -93,6 +96,7 @@ class Job:
     # Told of every event recorded here (not of repeats dropped while resuming): the service's metrics.
     observe: Callable[[JobEvent], None] = lambda event: None
     resuming: bool = False  # re-running after a restart: repeats of logged events are dropped
+    trace_parent: str = ""  # the creating call's trace context, which its run continues ("": not traced)
     sequence: int = 0  # the sequence number of the newest event applied
     _keys: set[Hashable] = field(default_factory=set)
 
@@ -160,6 +164,8 @@ class Job:
                 self.billable_units = int(self.settings.billable_units_on_success)
             if event.state is JobState.TRAINING:
                 self.with_audio, self.training_mode = event.with_audio, event.training_mode
+            if event.trace_parent:
+                self.trace_parent = event.trace_parent
         elif isinstance(event, StepCompleted):
             self.step, self.loss = event.step, event.loss
             self.step_log.append(logged)
@@ -175,3 +181,5 @@ class Job:
             self.file_reports.append(event)
         elif isinstance(event, ValidationPreview):
             self.previews.append(event)
+        elif isinstance(event, FilesRemoved):
+            self.files_removed.setdefault(event.part, logged.time)

@@ -11,6 +11,8 @@ job and a restart loses none: jobs that were running are claimed first (in creat
 queued ones (train_svc.jobs.claims). Calls are answered from views of the stored events
 (train_svc.jobs.views), also for jobs this replica runs: what a call shows is what the store holds, so a
 watcher that saw an event never gets an older job from Get. Watchers follow feeds (train_svc.jobs.feeds).
+Deleting (`delete`) removes an ended job's record; a forced delete cancels a running job first (the
+cancel reaches whichever replica holds it) and deletes it once that replica has let it go.
 Shutting down (`refuse_new_jobs`, then `stop_jobs`) refuses new jobs, asks running ones to stop at
 their next step boundary (they checkpoint and their leases go, to resume here or on another replica)
 and waits for them up to a deadline. Job threads are daemons, so a job that cannot stop in time never
@@ -19,6 +21,9 @@ holds the process up.
 
 from __future__ import annotations
 
+import contextlib
+import threading
+import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Generator
 from dataclasses import dataclass
@@ -30,6 +35,7 @@ import structlog
 from shared.auth import Caller
 from shared.quoting import quote
 from shared.request.errors import DomainError, ErrorCode, QuotaExceeded
+from shared.tracing.context import current_trace_parent
 from train_svc.accelerator import AcceleratorSlots
 from train_svc.jobs.change_feed import ChangeFeed
 from train_svc.jobs.claims import ClaimSettings, JobClaims
@@ -39,12 +45,13 @@ from train_svc.jobs.feeds import JobFeeds
 from train_svc.jobs.job import NAME_PREFIX, Job
 from train_svc.jobs.listing import Page, page_of, page_request
 from train_svc.jobs.quotas import Quotas
-from train_svc.jobs.store_contract import Change, JobStore, NewJob, QueueFull, StoredJob
+from train_svc.jobs.store_contract import Change, Deletion, JobStore, NewJob, QueueFull, StoredJob
 from train_svc.jobs.views import JobViews, SettingsOf
 
 log = structlog.get_logger(__name__)
 
 EVERY_JOB_PAGE = 200  # jobs read from the store at once when every job is listed
+DELETE_POLL_SECONDS = 0.5  # a forced delete looks again at least this often while the job stops
 
 
 class Runner(Protocol):
@@ -64,6 +71,26 @@ class JobAlreadyFinished(DomainError):
     def __init__(self, job: Job):
         message = f"training job {job.name} already ended in state {job.state.value}"
         super().__init__(ErrorCode.FAILED_PRECONDITION, "JOB_ALREADY_FINISHED", message, {"name": job.name})
+
+
+class JobNotFinished(DomainError):
+    def __init__(self, job: Job):
+        message = (
+            f"training job {job.name} is {job.state.value}: cancel it and delete it once it has ended, "
+            "or delete it with force"
+        )
+        super().__init__(
+            ErrorCode.FAILED_PRECONDITION, "JOB_NOT_FINISHED", message, {"name": job.name, "state": job.state.value}
+        )
+
+
+class JobStillStopping(DomainError):
+    def __init__(self, job: Job, waited: float):
+        message = (
+            f"training job {job.name} was cancelled but has not stopped within {waited:.0f} s; "
+            "it is not deleted yet: delete it again shortly"
+        )
+        super().__init__(ErrorCode.UNAVAILABLE, "JOB_STILL_STOPPING", message, {"name": job.name})
 
 
 class RequestIdConflict(DomainError):
@@ -133,7 +160,9 @@ class JobManager:
     ) -> Job:
         """A new job of `owner`'s, or the job an earlier call with the same request_id made. `admit` raises
         when a new job may not be made (a quota); it is not asked for a repeat. A request without batch_size
-        gets the service's (recorded in the job's stored request, so the job keeps it wherever it resumes)."""
+        gets the service's (recorded in the job's stored request, so the job keeps it wherever it resumes).
+        The trace context current here (the creating call's span, if it is traced) is kept on the job's first
+        event: the job's run continues that trace."""
         if request_id and (earlier := self._store.find_request(owner, request_id)) is not None:
             return self._repeat(earlier, input_json, request_id)
         if settings.batch_size is None:
@@ -143,7 +172,8 @@ class JobManager:
         admit()
         created = datetime.now(UTC)
         new = NewJob(uuid.uuid4().hex[:16], owner, request_id, input_json, self._settings.base_model_name, created)
-        first = LoggedEvent(1, created, StateChanged(JobState.QUEUED, "waiting for a free accelerator"))
+        queued = StateChanged(JobState.QUEUED, "waiting for a free accelerator", trace_parent=current_trace_parent())
+        first = LoggedEvent(1, created, queued)
         try:
             stored, is_new = self._store.add_job(new, first, self._quotas.queued_jobs)
         except QueueFull as full:
@@ -225,6 +255,33 @@ class JobManager:
         now = self._store.cancel(job.id, ended, datetime.now(UTC))
         log.info("cancel requested", job=job.id, state=job.state.value, ended_now=now)
         return self.get(name, caller)
+
+    def delete(self, name: str, caller: Caller, force: bool, wait_seconds: float) -> Job:
+        """Delete the job's record (JobNotFinished if it has not ended, unless `force`: then it is cancelled,
+        wherever it runs, and deleted once it has stopped, waiting up to `wait_seconds`). Returns the job as
+        last seen; its files are the caller's to remove (train_svc.retention.files)."""
+        job = self.get(name, caller)
+        if not job.state.is_final:
+            if not force:
+                raise JobNotFinished(job)
+            with contextlib.suppress(JobAlreadyFinished):  # it ended meanwhile
+                self.cancel(name, caller)
+        woken = threading.Event()
+        unsubscribe = self._store.notices.subscribe(lambda notice: woken.set() if notice.job_id == job.id else None)
+        deadline = time.monotonic() + wait_seconds
+        try:
+            while (outcome := self._store.delete(job.id)) is Deletion.UNFINISHED:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise JobStillStopping(job, wait_seconds)
+                woken.wait(min(remaining, DELETE_POLL_SECONDS))  # the holder's release, or a lease expiring
+                woken.clear()
+        finally:
+            unsubscribe()
+        if outcome is Deletion.ABSENT:  # deleted by another call meanwhile
+            raise JobNotFound(name)
+        log.info("job deleted", job=job.id, owner=job.owner, state=job.state.value, forced=not job.state.is_final)
+        return job
 
     def follow(self, job_id: str, after: int, idle_seconds: float) -> AsyncIterator[LoggedEvent | None]:
         """The job's events after `after`, then live ones until it ends (see EventLog.follow)."""

@@ -12,13 +12,10 @@ connection has to be made again, subscribers get a RESYNC notice: they re-read w
 
 from __future__ import annotations
 
-import functools
 import json
 import threading
-from collections.abc import Callable
 from datetime import datetime
-from typing import Any, TypeVar, cast
-from urllib.parse import urlsplit, urlunsplit
+from typing import Any
 
 import psycopg
 import structlog
@@ -27,6 +24,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 from train_svc.jobs.event_codec import decode_event, encode_event
 from train_svc.jobs.event_log import LoggedEvent
 from train_svc.jobs.events import JobState, StateChanged
+from train_svc.jobs.postgres_access import reachable, redacted
 from train_svc.jobs.postgres_schema import (
     CHANGES_LOCK,
     MIGRATION_LOCK,
@@ -41,6 +39,7 @@ from train_svc.jobs.store_contract import (
     PRUNE_EVERY,
     Change,
     ChangeKind,
+    Deletion,
     Lease,
     NewJob,
     Notice,
@@ -49,7 +48,6 @@ from train_svc.jobs.store_contract import (
     QueueFull,
     StoredJob,
     StoreError,
-    StoreUnavailable,
     check_append,
     state_after,
 )
@@ -62,31 +60,6 @@ POOL_SIZE = 8
 LISTEN_RETRY_S = (0.2, 5.0)  # the listener's first and longest wait before connecting again
 _COLUMNS = "id, number, owner, request_id, input_json, base_model, create_time, state, last_sequence, cancel_requested"
 _UNFINISHED = f"state NOT IN ({', '.join(repr(state) for state in FINAL_STATES)})"
-
-
-def redacted(url: str) -> str:
-    """`url` without its password, for messages and logs."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.netloc.rsplit("@", 1)[-1]
-    return urlunsplit(parts._replace(netloc=f"{parts.username}:***@{host}"))
-
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def _reachable(method: F) -> F:
-    """`method`, with the database unreachable (or the pool exhausted) raised as StoreUnavailable."""
-
-    @functools.wraps(method)
-    def wrapper(self: PostgresJobStore, *args: Any, **kwargs: Any) -> Any:
-        try:
-            return method(self, *args, **kwargs)
-        except (psycopg.OperationalError, PoolTimeout) as exc:
-            raise StoreUnavailable(redacted(self.url), exc) from exc
-
-    return cast(F, wrapper)
 
 
 def _job(row: tuple) -> StoredJob:
@@ -175,7 +148,7 @@ class PostgresJobStore:
     def _notify(conn: psycopg.Connection, notice: Notice) -> None:
         conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, notice.encode()))
 
-    @_reachable
+    @reachable
     def add_job(self, job: NewJob, first: LoggedEvent, queued_limit: int | None) -> tuple[StoredJob, bool]:
         select = f"SELECT {_COLUMNS} FROM training_jobs WHERE owner = %s AND request_id = %s".encode()
         with self._pool.connection() as conn, conn.transaction():
@@ -235,18 +208,18 @@ class PostgresJobStore:
             conn.execute("DELETE FROM training_job_changes WHERE position <= %s", (row[0] - CHANGES_KEPT,))
         self._notify(conn, Notice(NoticeKind.EVENT, job_id, logged.sequence))
 
-    @_reachable
+    @reachable
     def job(self, job_id: str) -> StoredJob | None:
         rows = self._rows(f"SELECT {_COLUMNS} FROM training_jobs WHERE id = %s", (job_id,))
         return _job(rows[0]) if rows else None
 
-    @_reachable
+    @reachable
     def find_request(self, owner: str, request_id: str) -> StoredJob | None:
         query = f"SELECT {_COLUMNS} FROM training_jobs WHERE owner = %s AND request_id = %s"
         rows = self._rows(query, (owner, request_id))
         return _job(rows[0]) if rows else None
 
-    @_reachable
+    @reachable
     def page(self, owner: str | None, before: int | None, limit: int) -> list[StoredJob]:
         rows = self._rows(
             f"SELECT {_COLUMNS} FROM training_jobs WHERE (%s::text IS NULL OR owner = %s) "
@@ -255,16 +228,16 @@ class PostgresJobStore:
         )
         return [_job(row) for row in rows]
 
-    @_reachable
+    @reachable
     def state_counts(self) -> dict[JobState, int]:
         rows = self._rows("SELECT state, count(*) FROM training_jobs GROUP BY state", ())
         return {JobState(state): count for state, count in rows}
 
-    @_reachable
+    @reachable
     def job_ids(self, owner: str) -> list[str]:
         return [id_ for (id_,) in self._rows("SELECT id FROM training_jobs WHERE owner = %s ORDER BY number", (owner,))]
 
-    @_reachable
+    @reachable
     def events(self, job_id: str, after: int = 0, limit: int | None = None) -> list[LoggedEvent]:
         rows = self._rows(
             "SELECT sequence, time, kind, payload FROM training_job_events WHERE job_id = %s AND sequence > %s "
@@ -273,7 +246,7 @@ class PostgresJobStore:
         )
         return [LoggedEvent(seq, at, decode_event(kind, payload)) for seq, at, kind, payload in rows]
 
-    @_reachable
+    @reachable
     def append_event(self, job_id: str, logged: LoggedEvent, lease: Lease) -> None:
         with self._pool.connection() as conn, conn.transaction():
             row = conn.execute(
@@ -283,7 +256,7 @@ class PostgresJobStore:
             check_append(job_id, lease, logged.sequence, row)
             self._insert_event(conn, job_id, logged)
 
-    @_reachable
+    @reachable
     def claim(self, holder: str, lease_seconds: float, running_limit: int | None) -> Lease | None:
         with self._pool.connection() as conn, conn.transaction():
             candidates = conn.execute(
@@ -311,7 +284,7 @@ class PostgresJobStore:
                 return Lease(job_id, holder, row[0], cancel)
         return None
 
-    @_reachable
+    @reachable
     def renew(self, lease: Lease, lease_seconds: float) -> bool | None:
         rows = self._rows(
             "UPDATE training_jobs SET lease_expires = now() + make_interval(secs => %s) "
@@ -320,7 +293,7 @@ class PostgresJobStore:
         )
         return rows[0][0] if rows else None
 
-    @_reachable
+    @reachable
     def release(self, lease: Lease) -> None:
         with self._pool.connection() as conn, conn.transaction():
             conn.execute(
@@ -329,7 +302,7 @@ class PostgresJobStore:
             )
             self._notify(conn, Notice(NoticeKind.CLAIMABLE, lease.job_id))
 
-    @_reachable
+    @reachable
     def changes(self, after: int, owner: str | None, limit: int) -> list[Change]:
         rows = self._rows(
             "SELECT position, job_id, owner, kind, sequence FROM training_job_changes WHERE position > %s "
@@ -338,13 +311,13 @@ class PostgresJobStore:
         )
         return [Change(position, job_id, who, ChangeKind(kind), seq) for position, job_id, who, kind, seq in rows]
 
-    @_reachable
+    @reachable
     def change_bounds(self) -> tuple[int, int]:
         rows = self._rows("SELECT min(position), max(position) FROM training_job_changes", ())
         oldest, newest = rows[0]
         return (0, 0) if newest is None else (oldest - 1, newest)  # none yet (pruning keeps the newest)
 
-    @_reachable
+    @reachable
     def cancel(self, job_id: str, event: StateChanged, at: datetime) -> bool:
         with self._pool.connection() as conn, conn.transaction():
             row = conn.execute(
@@ -361,6 +334,45 @@ class PostgresJobStore:
                 return False
             self._insert_event(conn, job_id, LoggedEvent(last + 1, at, event))
             return True
+
+    @staticmethod
+    def _ended_unheld(conn: psycopg.Connection, job_id: str) -> tuple[str, int] | Deletion:
+        """(owner, last sequence) of an ended job no one holds (its row locked); else why not."""
+        row = conn.execute(
+            "SELECT owner, last_sequence, state, coalesce(lease_expires >= now(), false) FROM training_jobs "
+            "WHERE id = %s FOR UPDATE",
+            (job_id,),
+        ).fetchone()
+        if row is None:
+            return Deletion.ABSENT
+        owner, last, state, held = row
+        return Deletion.UNFINISHED if state not in FINAL_STATES or held else (owner, last)
+
+    @reachable
+    def delete(self, job_id: str) -> Deletion:
+        with self._pool.connection() as conn, conn.transaction():
+            found = self._ended_unheld(conn, job_id)
+            if isinstance(found, Deletion):
+                return found
+            owner, last = found
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (CHANGES_LOCK,))
+            conn.execute(
+                "INSERT INTO training_job_changes (job_id, owner, kind, sequence) VALUES (%s, %s, %s, %s)",
+                (job_id, owner, ChangeKind.DELETED.value, last),
+            )
+            conn.execute("DELETE FROM training_job_events WHERE job_id = %s", (job_id,))
+            conn.execute("DELETE FROM training_jobs WHERE id = %s", (job_id,))
+            self._notify(conn, Notice(NoticeKind.DELETED, job_id, last))
+        return Deletion.DELETED
+
+    @reachable
+    def append_to_ended(self, job_id: str, logged: LoggedEvent) -> bool:
+        with self._pool.connection() as conn, conn.transaction():
+            found = self._ended_unheld(conn, job_id)
+            if isinstance(found, Deletion) or found[1] != logged.sequence - 1:
+                return False
+            self._insert_event(conn, job_id, logged)
+        return True
 
     def close(self) -> None:
         self._closing.set()

@@ -36,6 +36,7 @@ from train_svc.jobs.store_contract import (
     PRUNE_EVERY,
     Change,
     ChangeKind,
+    Deletion,
     Lease,
     NewJob,
     Notice,
@@ -316,6 +317,43 @@ class SqliteJobStore:
                 notice = Notice(NoticeKind.EVENT, job_id, last + 1)
         self.notices.publish(notice)
         return notice.kind is NoticeKind.EVENT
+
+    @staticmethod
+    def _ended_unheld(db: sqlite3.Connection, job_id: str) -> tuple[str, int] | Deletion:
+        """(owner, last sequence) of an ended job no one holds; else why not (ABSENT or UNFINISHED)."""
+        row = db.execute(
+            "SELECT owner, last_sequence, state, lease_expires FROM jobs WHERE id = ?", (job_id,)
+        ).fetchone()
+        if row is None:
+            return Deletion.ABSENT
+        owner, last, state, expires = row
+        if state not in FINAL_STATES or (expires is not None and expires >= time.time()):
+            return Deletion.UNFINISHED
+        return owner, last
+
+    def delete(self, job_id: str) -> Deletion:
+        with self._write() as db:
+            found = self._ended_unheld(db, job_id)
+            if isinstance(found, Deletion):
+                return found
+            owner, last = found
+            db.execute(
+                "INSERT INTO changes (job_id, owner, kind, sequence) VALUES (?, ?, ?, ?)",
+                (job_id, owner, ChangeKind.DELETED.value, last),
+            )
+            db.execute("DELETE FROM events WHERE job_id = ?", (job_id,))
+            db.execute("DELETE FROM jobs WHERE id = ?", (job_id,))
+        self.notices.publish(Notice(NoticeKind.DELETED, job_id, last))
+        return Deletion.DELETED
+
+    def append_to_ended(self, job_id: str, logged: LoggedEvent) -> bool:
+        with self._write() as db:
+            found = self._ended_unheld(db, job_id)
+            if isinstance(found, Deletion) or found[1] != logged.sequence - 1:
+                return False
+            self._insert_event(db, job_id, logged)
+        self.notices.publish(Notice(NoticeKind.EVENT, job_id, logged.sequence))
+        return True
 
     def close(self) -> None:
         with self._lock:

@@ -14,8 +14,15 @@ is still the job's (`append_event` raises LeaseLost otherwise), so a replica tha
 asleep cannot write after another one took the job over. Sequence numbers have no gaps: an event is
 stored only as the job's next one.
 
-Changes: every job created and every event stored is also a Change, numbered in commit order, for
-collection watches (WatchTrainingJobs) to follow and resume from. The newest CHANGES_KEPT are kept.
+Changes: every job created, every event stored and every job deleted is also a Change, numbered in
+commit order, for collection watches (WatchTrainingJobs) to follow and resume from. The newest
+CHANGES_KEPT are kept; a deleted job's earlier changes stay among them (they name only the job and its
+owner), so resume positions keep meaning what they meant.
+
+Deletion: `delete` removes an ended job that no replica holds (its row and its events) in one
+transaction. Retention's record of what it removed of an ended job's files is an event stored after the
+final one, without a lease (`append_to_ended`): only while the job is ended and unheld, and only as its
+next event, so sweeps of several replicas at once store it once.
 
 Notices: after every change a store publishes a Notice to the subscribers in this process, for changes
 made by any process using the same database (PostgreSQL: LISTEN/NOTIFY on one connection per store).
@@ -87,6 +94,12 @@ class QueueFull(StoreError):
         self.queued = queued
 
 
+class Deletion(Enum):
+    DELETED = "DELETED"
+    ABSENT = "ABSENT"  # there is no such job (another call deleted it first)
+    UNFINISHED = "UNFINISHED"  # it has not ended, or a replica still holds it: nothing was done
+
+
 @dataclass(frozen=True)
 class NewJob:
     id: str
@@ -122,6 +135,7 @@ class Lease:
 class ChangeKind(Enum):
     ADDED = "ADDED"  # the job was created
     MODIFIED = "MODIFIED"  # it got an event
+    DELETED = "DELETED"  # it was deleted (sequence: its last event's)
 
 
 @dataclass(frozen=True)
@@ -139,6 +153,7 @@ class NoticeKind(Enum):
     EVENT = "event"  # a job got an event (its sequence number is given)
     CLAIMABLE = "claimable"  # a job was queued or a lease released: a replica with a free slot may claim
     CANCEL = "cancel"  # a cancel was asked for a job that a replica holds
+    DELETED = "deleted"  # a job was deleted
     RESYNC = "resync"  # notices may have been missed (the listener connected again): re-read what you follow
 
 
@@ -251,6 +266,15 @@ class JobStore(Protocol):
         """Cancel a job: if no replica holds it (no live lease) and it is not finished, store `event` as
         its next one now and return True; otherwise mark the cancel asked for (the holder ends the job)
         and return False."""
+        ...
+
+    def delete(self, job_id: str) -> Deletion:
+        """Delete an ended job that no replica holds, with its events, recording a DELETED change."""
+        ...
+
+    def append_to_ended(self, job_id: str, logged: LoggedEvent) -> bool:
+        """Store `logged` on an ended job that no replica holds, if it is the job's next event; False (nothing
+        stored) when the job is gone, not ended, held, or has another event at that sequence."""
         ...
 
     def close(self) -> None: ...

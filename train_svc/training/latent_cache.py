@@ -11,17 +11,23 @@ by the next put). Entries are written to a temporary file and renamed into place
 guard agreed; a volume too full fails the job (StorageFull) rather than filling the disk, while other
 write errors (a read-only cache) only cost a re-encode next time.
 
+Bound (--latent-cache-max-bytes, 0: none): with a LatentEvictor, least recently used entries are evicted,
+never one a live job references; a job's LatentCache records each entry in the job's references before
+it reads or writes it, and a hit refreshes the entry's recency (train_svc.training.latent_eviction).
+
 FORMAT_VERSION must be bumped whenever the encoding code (encoding.py, audio_encoding.py, mel.py)
 changes what it produces for the same inputs.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import tempfile
 from pathlib import Path
+from typing import TypeVar
 
 import diffusers
 import structlog
@@ -34,6 +40,7 @@ from train_svc.models.device import Placement
 from train_svc.training.audio_encoding import AudioLatents
 from train_svc.training.content_digest import content_digest
 from train_svc.training.encoding import CaptionEmbedding, PromptStates, VideoLatents
+from train_svc.training.latent_eviction import JobReferences, LatentEvictor
 from train_svc.training.trainer import TrainingSample
 
 log = structlog.get_logger(__name__)
@@ -73,16 +80,29 @@ def _tensor_digest(tensors: dict[str, torch.Tensor]) -> str:
 
 
 class LatentCache:
-    def __init__(self, root: Path, model_identity: str, owner: str, space: SpaceGuard = NO_RESERVE):
-        """`root`: the cache's folder for every owner; this cache uses `owner`'s part of it alone."""
+    def __init__(
+        self,
+        root: Path,
+        model_identity: str,
+        owner: str,
+        space: SpaceGuard = NO_RESERVE,
+        *,
+        references: JobReferences | None = None,
+        evictor: LatentEvictor | None = None,
+    ):
+        """`root`: the cache's folder for every owner; this cache uses `owner`'s part of it alone.
+        `references`: the job's, which pin every entry it touches; `evictor`: bounds the cache after writes."""
         self.folder = root / owner_key(owner)
         self.model_identity = model_identity
         self.owner = owner
         self._space = space
+        self._references = references
+        self._evictor = evictor
 
     def get(self, bundle_sha256: str, audio: bool) -> TrainingSample | None:
         """The sample encoded from the bundle with this sha256 (audio encoded when `audio`), or None."""
-        return read_sample_file(self.sample_file(bundle_sha256, audio))
+        path = self._use(self.sample_file(bundle_sha256, audio))
+        return _used(path, read_sample_file(path))
 
     def sample_file(self, bundle_sha256: str, audio: bool) -> Path:
         """The entry's file (it may not exist)."""
@@ -109,7 +129,8 @@ class LatentCache:
 
     def get_prompt(self, text: str) -> PromptStates | None:
         """Gemma's states of a validation prompt, on the CPU, or None."""
-        entry = _read_entry(self._prompt_path(text))
+        path = self._use(self._prompt_path(text))
+        entry = _used(path, _read_entry(path))
         return None if entry is None else PromptStates(embeds=entry[0]["embeds"], mask=entry[0]["mask"])
 
     def put_prompt(self, text: str, states: PromptStates) -> None:
@@ -122,7 +143,14 @@ class LatentCache:
     def _prompt_path(self, text: str) -> Path:
         return self.folder / "prompts" / f"{self._key('prompt', text)}.safetensors"
 
+    def _use(self, path: Path) -> Path:
+        """Pin the entry for the job before it is read or written (see latent_eviction)."""
+        if self._references is not None:
+            self._references.add(path)
+        return path
+
     def _write(self, path: Path, tensors: dict[str, torch.Tensor], facts: dict) -> None:
+        self._use(path)
         tensors = {name: tensor.detach().cpu().contiguous() for name, tensor in tensors.items()}
         metadata = {"facts": json.dumps(facts), "tensors_sha256": _tensor_digest(tensors)}
         data = save(tensors, metadata)
@@ -141,6 +169,20 @@ class LatentCache:
             if is_storage_full(exc):
                 raise
             log.warning("latent cache entry not written", entry=path.name, error=repr(exc))  # e.g. read-only
+            return
+        if self._evictor is not None:
+            self._evictor.written(len(data))
+
+
+_T = TypeVar("_T")
+
+
+def _used(path: Path, found: _T) -> _T:
+    """A hit makes its entry the most recently used."""
+    if found is not None:
+        with contextlib.suppress(OSError):  # a read-only cache still serves its hits
+            os.utime(path)
+    return found
 
 
 def _read_entry(path: Path) -> tuple[dict[str, torch.Tensor], dict] | None:

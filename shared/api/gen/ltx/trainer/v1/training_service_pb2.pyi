@@ -602,6 +602,30 @@ class CancelTrainingJobRequest(_message.Message):
 Global___CancelTrainingJobRequest: _TypeAlias = CancelTrainingJobRequest  # noqa: Y015
 
 @_typing.final
+class DeleteTrainingJobRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    FORCE_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """"trainingJobs/{id}". At most 256 characters."""
+    force: _builtins.bool
+    """Also delete a job that has not ended: cancel it, wait for it to stop, then delete it."""
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        force: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["force", b"force", "name", b"name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DeleteTrainingJobRequest: _TypeAlias = DeleteTrainingJobRequest  # noqa: Y015
+
+@_typing.final
 class WatchTrainingJobRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -669,7 +693,7 @@ class WatchTrainingJobsResponse(_message.Message):
         TYPE_MODIFIED: WatchTrainingJobsResponse._Type.ValueType  # 2
         """The job changed: it got an event (WatchTrainingJob streams the event itself)."""
         TYPE_DELETED: WatchTrainingJobsResponse._Type.ValueType  # 3
-        """The job was deleted (this version deletes no job yet)."""
+        """The job was deleted (DeleteTrainingJob): training_job holds only its name. Sent whatever `states`."""
         TYPE_SYNCED: WatchTrainingJobsResponse._Type.ValueType  # 4
         """Every job there was when the watch started has been sent: what follows are changes."""
         TYPE_HEARTBEAT: WatchTrainingJobsResponse._Type.ValueType  # 5
@@ -682,7 +706,7 @@ class WatchTrainingJobsResponse(_message.Message):
     TYPE_MODIFIED: WatchTrainingJobsResponse.Type.ValueType  # 2
     """The job changed: it got an event (WatchTrainingJob streams the event itself)."""
     TYPE_DELETED: WatchTrainingJobsResponse.Type.ValueType  # 3
-    """The job was deleted (this version deletes no job yet)."""
+    """The job was deleted (DeleteTrainingJob): training_job holds only its name. Sent whatever `states`."""
     TYPE_SYNCED: WatchTrainingJobsResponse.Type.ValueType  # 4
     """Every job there was when the watch started has been sent: what follows are changes."""
     TYPE_HEARTBEAT: WatchTrainingJobsResponse.Type.ValueType  # 5
@@ -696,8 +720,8 @@ class WatchTrainingJobsResponse(_message.Message):
     """Resume a watch after this message with it (opaque)."""
     @_builtins.property
     def training_job(self) -> Global___TrainingJob:
-        """The job as of the change or later, without dataset_report (GetTrainingJob has it); unset for
-        TYPE_SYNCED and TYPE_HEARTBEAT.
+        """The job as of the change or later, without dataset_report (GetTrainingJob has it); its name alone
+        for TYPE_DELETED; unset for TYPE_SYNCED and TYPE_HEARTBEAT.
         """
 
     def __init__(
@@ -756,6 +780,8 @@ class TrainingJob(_message.Message):
     BILLABLE_UNITS_FIELD_NUMBER: _builtins.int
     BASE_MODEL_FIELD_NUMBER: _builtins.int
     DATASET_REPORT_FIELD_NUMBER: _builtins.int
+    OUTPUTS_REMOVE_TIME_FIELD_NUMBER: _builtins.int
+    WORKING_FILES_REMOVE_TIME_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """"trainingJobs/{id}" """
     state: Global___TrainingJob.State.ValueType
@@ -793,6 +819,17 @@ class TrainingJob(_message.Message):
         complete once the job has left PREPROCESSING (also when the dataset was rejected).
         """
 
+    @_builtins.property
+    def outputs_remove_time(self) -> _timestamp_pb2.Timestamp:
+        """Set once the service's retention (--retain-outputs-days) removed the job's outputs: `result` then
+        lists none of them (billable_units stays) and DownloadArtifact of any of them, previews included,
+        is NOT_FOUND, reason ARTIFACT_EXPIRED. The job itself is kept until deleted.
+        """
+
+    @_builtins.property
+    def working_files_remove_time(self) -> _timestamp_pb2.Timestamp:
+        """Set once retention (--retain-days) removed the job's checkpoints and dataset bundles."""
+
     def __init__(
         self,
         *,
@@ -808,10 +845,12 @@ class TrainingJob(_message.Message):
         billable_units: _builtins.int = ...,
         base_model: _builtins.str = ...,
         dataset_report: _common_pb2.DatasetReport | None = ...,
+        outputs_remove_time: _timestamp_pb2.Timestamp | None = ...,
+        working_files_remove_time: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "dataset_report", b"dataset_report", "error", b"error", "input", b"input", "progress", b"progress", "resolved", b"resolved", "result", b"result", "update_time", b"update_time"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "dataset_report", b"dataset_report", "error", b"error", "input", b"input", "outputs_remove_time", b"outputs_remove_time", "progress", b"progress", "resolved", b"resolved", "result", b"result", "update_time", b"update_time", "working_files_remove_time", b"working_files_remove_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["base_model", b"base_model", "billable_units", b"billable_units", "create_time", b"create_time", "dataset_report", b"dataset_report", "error", b"error", "input", b"input", "name", b"name", "progress", b"progress", "resolved", b"resolved", "result", b"result", "state", b"state", "update_time", b"update_time"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["base_model", b"base_model", "billable_units", b"billable_units", "create_time", b"create_time", "dataset_report", b"dataset_report", "error", b"error", "input", b"input", "name", b"name", "outputs_remove_time", b"outputs_remove_time", "progress", b"progress", "resolved", b"resolved", "result", b"result", "state", b"state", "update_time", b"update_time", "working_files_remove_time", b"working_files_remove_time"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -967,6 +1006,7 @@ class WatchTrainingJobResponse(_message.Message):
     CHECKPOINT_FIELD_NUMBER: _builtins.int
     RESUMED_FIELD_NUMBER: _builtins.int
     HEARTBEAT_FIELD_NUMBER: _builtins.int
+    FILES_REMOVED_FIELD_NUMBER: _builtins.int
     sequence: _builtins.int
     """Job-wide, starting at 1, without gaps."""
     @_builtins.property
@@ -1009,6 +1049,10 @@ class WatchTrainingJobResponse(_message.Message):
     def heartbeat(self) -> Global___Heartbeat:
         """Keeps an idle stream alive; sequence is 0 and it is not part of the log."""
 
+    @_builtins.property
+    def files_removed(self) -> Global___FilesRemoved:
+        """Retention removed some of the ended job's files: the only events after its final state."""
+
     def __init__(
         self,
         *,
@@ -1027,16 +1071,62 @@ class WatchTrainingJobResponse(_message.Message):
         checkpoint: Global___CheckpointWritten | None = ...,
         resumed: Global___JobResumed | None = ...,
         heartbeat: Global___Heartbeat | None = ...,
+        files_removed: Global___FilesRemoved | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["artifact", b"artifact", "checkpoint", b"checkpoint", "dataset_ready", b"dataset_ready", "event", b"event", "file_report", b"file_report", "heartbeat", b"heartbeat", "preprocess_progress", b"preprocess_progress", "preview", b"preview", "resumed", b"resumed", "sample_encoded", b"sample_encoded", "skipped_file", b"skipped_file", "state_change", b"state_change", "step", b"step", "time", b"time", "warning", b"warning"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["artifact", b"artifact", "checkpoint", b"checkpoint", "dataset_ready", b"dataset_ready", "event", b"event", "file_report", b"file_report", "files_removed", b"files_removed", "heartbeat", b"heartbeat", "preprocess_progress", b"preprocess_progress", "preview", b"preview", "resumed", b"resumed", "sample_encoded", b"sample_encoded", "skipped_file", b"skipped_file", "state_change", b"state_change", "step", b"step", "time", b"time", "warning", b"warning"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["artifact", b"artifact", "checkpoint", b"checkpoint", "dataset_ready", b"dataset_ready", "event", b"event", "file_report", b"file_report", "heartbeat", b"heartbeat", "preprocess_progress", b"preprocess_progress", "preview", b"preview", "resumed", b"resumed", "sample_encoded", b"sample_encoded", "sequence", b"sequence", "skipped_file", b"skipped_file", "state_change", b"state_change", "step", b"step", "time", b"time", "warning", b"warning"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["artifact", b"artifact", "checkpoint", b"checkpoint", "dataset_ready", b"dataset_ready", "event", b"event", "file_report", b"file_report", "files_removed", b"files_removed", "heartbeat", b"heartbeat", "preprocess_progress", b"preprocess_progress", "preview", b"preview", "resumed", b"resumed", "sample_encoded", b"sample_encoded", "sequence", b"sequence", "skipped_file", b"skipped_file", "state_change", b"state_change", "step", b"step", "time", b"time", "warning", b"warning"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_event: _TypeAlias = _typing.Literal["state_change", "preprocess_progress", "skipped_file", "warning", "sample_encoded", "step", "artifact", "file_report", "preview", "dataset_ready", "checkpoint", "resumed", "heartbeat"]  # noqa: Y015
+    _WhichOneofReturnType_event: _TypeAlias = _typing.Literal["state_change", "preprocess_progress", "skipped_file", "warning", "sample_encoded", "step", "artifact", "file_report", "preview", "dataset_ready", "checkpoint", "resumed", "heartbeat", "files_removed"]  # noqa: Y015
     _WhichOneofArgType_event: _TypeAlias = _typing.Literal["event", b"event"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_event) -> _WhichOneofReturnType_event | None: ...
 
 Global___WatchTrainingJobResponse: _TypeAlias = WatchTrainingJobResponse  # noqa: Y015
+
+@_typing.final
+class FilesRemoved(_message.Message):
+    """Files of an ended job that the service's retention removed (the job stays)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    class _Part:
+        ValueType = _typing.NewType("ValueType", _builtins.int)
+        V: _TypeAlias = ValueType  # noqa: Y015
+
+    class _PartEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[FilesRemoved._Part.ValueType], _builtins.type):
+        DESCRIPTOR: _descriptor.EnumDescriptor
+        PART_UNSPECIFIED: FilesRemoved._Part.ValueType  # 0
+        PART_WORKING_FILES: FilesRemoved._Part.ValueType  # 1
+        """Checkpoints and dataset bundles (--retain-days)."""
+        PART_OUTPUTS: FilesRemoved._Part.ValueType  # 2
+        """The LoRA, config, previews, reports and result file (--retain-outputs-days)."""
+
+    class Part(_Part, metaclass=_PartEnumTypeWrapper): ...
+    PART_UNSPECIFIED: FilesRemoved.Part.ValueType  # 0
+    PART_WORKING_FILES: FilesRemoved.Part.ValueType  # 1
+    """Checkpoints and dataset bundles (--retain-days)."""
+    PART_OUTPUTS: FilesRemoved.Part.ValueType  # 2
+    """The LoRA, config, previews, reports and result file (--retain-outputs-days)."""
+
+    PART_FIELD_NUMBER: _builtins.int
+    BYTES_FREED_FIELD_NUMBER: _builtins.int
+    part: Global___FilesRemoved.Part.ValueType
+    """Which files went."""
+    bytes_freed: _builtins.int
+    """Bytes freed on the storage (0 when another replica's sweep freed them first)."""
+    def __init__(
+        self,
+        *,
+        part: Global___FilesRemoved.Part.ValueType = ...,
+        bytes_freed: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["bytes_freed", b"bytes_freed", "part", b"part"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___FilesRemoved: _TypeAlias = FilesRemoved  # noqa: Y015
 
 @_typing.final
 class DatasetReady(_message.Message):

@@ -3,6 +3,7 @@
 import grpc
 import warnings
 
+from google.protobuf import empty_pb2 as google_dot_protobuf_dot_empty__pb2
 from shared.api.gen.ltx.trainer.v1 import generation_pb2 as ltx_dot_trainer_dot_v1_dot_generation__pb2
 from shared.api.gen.ltx.trainer.v1 import training_service_pb2 as ltx_dot_trainer_dot_v1_dot_training__service__pb2
 
@@ -61,6 +62,11 @@ class TrainingServiceStub:
                 '/ltx.trainer.v1.TrainingService/CancelTrainingJob',
                 request_serializer=ltx_dot_trainer_dot_v1_dot_training__service__pb2.CancelTrainingJobRequest.SerializeToString,
                 response_deserializer=ltx_dot_trainer_dot_v1_dot_training__service__pb2.TrainingJob.FromString,
+                _registered_method=True)
+        self.DeleteTrainingJob = channel.unary_unary(
+                '/ltx.trainer.v1.TrainingService/DeleteTrainingJob',
+                request_serializer=ltx_dot_trainer_dot_v1_dot_training__service__pb2.DeleteTrainingJobRequest.SerializeToString,
+                response_deserializer=google_dot_protobuf_dot_empty__pb2.Empty.FromString,
                 _registered_method=True)
         self.WatchTrainingJob = channel.unary_stream(
                 '/ltx.trainer.v1.TrainingService/WatchTrainingJob',
@@ -137,6 +143,22 @@ class TrainingServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def DeleteTrainingJob(self, request, context):
+        """Deletes a job and every file of it on the service's storage: its dataset, bundles, checkpoints,
+        outputs and previews (not the uploads it read, nor the caches shared by content) (AIP-135). A job
+        that has not ended is FAILED_PRECONDITION, reason JOB_NOT_FINISHED, unless `force`: it is then
+        cancelled (on whichever replica runs it) and deleted once it has stopped; one that does not stop
+        within a minute (or the call's deadline) is UNAVAILABLE, reason JOB_STILL_STOPPING: it stays,
+        cancelled, and the call may be repeated. Afterwards the job is NOT_FOUND (a second delete too),
+        its watches have ended, and collection watches get TYPE_DELETED. Returns google.protobuf.Empty
+        (AIP-135, which buf's response-naming rules do not foresee).
+        buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+        buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def WatchTrainingJob(self, request, context):
         """Every event of the job in order, each with a job-wide sequence number starting at 1: first the
         ones already recorded (after `after_sequence`), then live ones until the job ends. The log is
@@ -179,6 +201,7 @@ class TrainingServiceServicer:
     def DownloadArtifact(self, request, context):
         """Streams any output of a job (or a generated video) in chunks; the first message names the
         artifact with its size and sha256, so a client without shared storage gets every output intact.
+        An output the service's retention removed is NOT_FOUND, reason ARTIFACT_EXPIRED.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -220,6 +243,11 @@ def add_TrainingServiceServicer_to_server(servicer, server):
                     servicer.CancelTrainingJob,
                     request_deserializer=ltx_dot_trainer_dot_v1_dot_training__service__pb2.CancelTrainingJobRequest.FromString,
                     response_serializer=ltx_dot_trainer_dot_v1_dot_training__service__pb2.TrainingJob.SerializeToString,
+            ),
+            'DeleteTrainingJob': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteTrainingJob,
+                    request_deserializer=ltx_dot_trainer_dot_v1_dot_training__service__pb2.DeleteTrainingJobRequest.FromString,
+                    response_serializer=google_dot_protobuf_dot_empty__pb2.Empty.SerializeToString,
             ),
             'WatchTrainingJob': grpc.unary_stream_rpc_method_handler(
                     servicer.WatchTrainingJob,
@@ -362,6 +390,33 @@ class TrainingService:
             '/ltx.trainer.v1.TrainingService/CancelTrainingJob',
             ltx_dot_trainer_dot_v1_dot_training__service__pb2.CancelTrainingJobRequest.SerializeToString,
             ltx_dot_trainer_dot_v1_dot_training__service__pb2.TrainingJob.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteTrainingJob(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ltx.trainer.v1.TrainingService/DeleteTrainingJob',
+            ltx_dot_trainer_dot_v1_dot_training__service__pb2.DeleteTrainingJobRequest.SerializeToString,
+            google_dot_protobuf_dot_empty__pb2.Empty.FromString,
             options,
             channel_credentials,
             insecure,

@@ -4,6 +4,7 @@ isort:skip_file
 """
 
 from collections import abc as _abc
+from google.protobuf import empty_pb2 as _empty_pb2
 from grpc import aio as _aio
 from shared.api.gen.ltx.trainer.v1 import generation_pb2 as _generation_pb2
 from shared.api.gen.ltx.trainer.v1 import training_service_pb2 as _training_service_pb2
@@ -63,6 +64,18 @@ class TrainingServiceStub:
     buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
     buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
     """
+    DeleteTrainingJob: _grpc.UnaryUnaryMultiCallable[_training_service_pb2.DeleteTrainingJobRequest, _empty_pb2.Empty]
+    """Deletes a job and every file of it on the service's storage: its dataset, bundles, checkpoints,
+    outputs and previews (not the uploads it read, nor the caches shared by content) (AIP-135). A job
+    that has not ended is FAILED_PRECONDITION, reason JOB_NOT_FINISHED, unless `force`: it is then
+    cancelled (on whichever replica runs it) and deleted once it has stopped; one that does not stop
+    within a minute (or the call's deadline) is UNAVAILABLE, reason JOB_STILL_STOPPING: it stays,
+    cancelled, and the call may be repeated. Afterwards the job is NOT_FOUND (a second delete too),
+    its watches have ended, and collection watches get TYPE_DELETED. Returns google.protobuf.Empty
+    (AIP-135, which buf's response-naming rules do not foresee).
+    buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+    buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
+    """
     WatchTrainingJob: _grpc.UnaryStreamMultiCallable[_training_service_pb2.WatchTrainingJobRequest, _training_service_pb2.WatchTrainingJobResponse]
     """Every event of the job in order, each with a job-wide sequence number starting at 1: first the
     ones already recorded (after `after_sequence`), then live ones until the job ends. The log is
@@ -93,6 +106,7 @@ class TrainingServiceStub:
     DownloadArtifact: _grpc.UnaryStreamMultiCallable[_training_service_pb2.DownloadArtifactRequest, _training_service_pb2.DownloadArtifactResponse]
     """Streams any output of a job (or a generated video) in chunks; the first message names the
     artifact with its size and sha256, so a client without shared storage gets every output intact.
+    An output the service's retention removed is NOT_FOUND, reason ARTIFACT_EXPIRED.
     """
     EstimateTrainingJob: _grpc.UnaryUnaryMultiCallable[_training_service_pb2.EstimateTrainingJobRequest, _training_service_pb2.EstimateTrainingJobResponse]
     """Estimates a job before it is created, on the service's base model and memory settings: peak device
@@ -139,6 +153,18 @@ class TrainingServiceAsyncStub(TrainingServiceStub):
     buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
     buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
     """
+    DeleteTrainingJob: _aio.UnaryUnaryMultiCallable[_training_service_pb2.DeleteTrainingJobRequest, _empty_pb2.Empty]  # type: ignore[assignment]
+    """Deletes a job and every file of it on the service's storage: its dataset, bundles, checkpoints,
+    outputs and previews (not the uploads it read, nor the caches shared by content) (AIP-135). A job
+    that has not ended is FAILED_PRECONDITION, reason JOB_NOT_FINISHED, unless `force`: it is then
+    cancelled (on whichever replica runs it) and deleted once it has stopped; one that does not stop
+    within a minute (or the call's deadline) is UNAVAILABLE, reason JOB_STILL_STOPPING: it stays,
+    cancelled, and the call may be repeated. Afterwards the job is NOT_FOUND (a second delete too),
+    its watches have ended, and collection watches get TYPE_DELETED. Returns google.protobuf.Empty
+    (AIP-135, which buf's response-naming rules do not foresee).
+    buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+    buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
+    """
     WatchTrainingJob: _aio.UnaryStreamMultiCallable[_training_service_pb2.WatchTrainingJobRequest, _training_service_pb2.WatchTrainingJobResponse]  # type: ignore[assignment]
     """Every event of the job in order, each with a job-wide sequence number starting at 1: first the
     ones already recorded (after `after_sequence`), then live ones until the job ends. The log is
@@ -169,6 +195,7 @@ class TrainingServiceAsyncStub(TrainingServiceStub):
     DownloadArtifact: _aio.UnaryStreamMultiCallable[_training_service_pb2.DownloadArtifactRequest, _training_service_pb2.DownloadArtifactResponse]  # type: ignore[assignment]
     """Streams any output of a job (or a generated video) in chunks; the first message names the
     artifact with its size and sha256, so a client without shared storage gets every output intact.
+    An output the service's retention removed is NOT_FOUND, reason ARTIFACT_EXPIRED.
     """
     EstimateTrainingJob: _aio.UnaryUnaryMultiCallable[_training_service_pb2.EstimateTrainingJobRequest, _training_service_pb2.EstimateTrainingJobResponse]  # type: ignore[assignment]
     """Estimates a job before it is created, on the service's base model and memory settings: peak device
@@ -238,6 +265,24 @@ class TrainingServiceServicer(metaclass=_abc_1.ABCMeta):
         """
 
     @_abc_1.abstractmethod
+    def DeleteTrainingJob(
+        self,
+        request: _training_service_pb2.DeleteTrainingJobRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_empty_pb2.Empty, _abc.Awaitable[_empty_pb2.Empty]]:
+        """Deletes a job and every file of it on the service's storage: its dataset, bundles, checkpoints,
+        outputs and previews (not the uploads it read, nor the caches shared by content) (AIP-135). A job
+        that has not ended is FAILED_PRECONDITION, reason JOB_NOT_FINISHED, unless `force`: it is then
+        cancelled (on whichever replica runs it) and deleted once it has stopped; one that does not stop
+        within a minute (or the call's deadline) is UNAVAILABLE, reason JOB_STILL_STOPPING: it stays,
+        cancelled, and the call may be repeated. Afterwards the job is NOT_FOUND (a second delete too),
+        its watches have ended, and collection watches get TYPE_DELETED. Returns google.protobuf.Empty
+        (AIP-135, which buf's response-naming rules do not foresee).
+        buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+        buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
+        """
+
+    @_abc_1.abstractmethod
     def WatchTrainingJob(
         self,
         request: _training_service_pb2.WatchTrainingJobRequest,
@@ -290,6 +335,7 @@ class TrainingServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_abc.Iterator[_training_service_pb2.DownloadArtifactResponse], _abc.AsyncIterator[_training_service_pb2.DownloadArtifactResponse]]:
         """Streams any output of a job (or a generated video) in chunks; the first message names the
         artifact with its size and sha256, so a client without shared storage gets every output intact.
+        An output the service's retention removed is NOT_FOUND, reason ARTIFACT_EXPIRED.
         """
 
     @_abc_1.abstractmethod

@@ -1,0 +1,1 @@
+"""Retention and deletion of what jobs and generations leave on the storage (no gRPC here)."""
