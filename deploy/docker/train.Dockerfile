@@ -18,6 +18,9 @@ ARG TORCH_VERSION=2.13.0
 ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cu130
 ENV DEBIAN_FRONTEND=noninteractive \
     PIP_DISABLE_PIP_VERSION_CHECK=1
+# DL3008 (pin apt versions): Ubuntu's archive serves only the current build of a package, so a pinned
+# version fails the build at its next security update; the base image's digest is what to pin instead.
+# hadolint ignore=DL3008
 RUN apt-get update \
  && apt-get install -y --no-install-recommends python3 python3-venv \
  && rm -rf /var/lib/apt/lists/*
@@ -46,6 +49,8 @@ RUN --mount=type=cache,target=/root/.cache/pip \
 # ---- runtime ------------------------------------------------------------------------------------
 FROM ${CUDA_IMAGE}
 ENV DEBIAN_FRONTEND=noninteractive
+# DL3008: as in the build stage
+# hadolint ignore=DL3008
 RUN apt-get update \
  && apt-get install -y --no-install-recommends python3 ca-certificates \
  && rm -rf /var/lib/apt/lists/* \

@@ -1,5 +1,6 @@
 """How each rendered object is checked: against the API models where they have its kind, by hand where
-they do not (apps/v1, policy/v1, the CloudNativePG Cluster)."""
+they do not (apps/v1, policy/v1, networking/v1, the CloudNativePG Cluster), and the ServiceMonitor against
+its vendored schema (crd_validation.py)."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from kubeflow_trainer_api.models import (  # type: ignore[import-untyped]
 )
 
 from tests.deploy.api_models import model_problems
+from tests.deploy.crd_validation import VENDORED, crd_problems
 from tests.deploy.kustomize import Doc
 
 CNPG_API = "postgresql.cnpg.io/v1"
@@ -44,14 +46,43 @@ KNOWN_FIELDS = {
         "ordinals",
     },
     ("policy/v1", "PodDisruptionBudget"): {"minAvailable", "maxUnavailable", "selector", "unhealthyPodEvictionPolicy"},
+    ("networking.k8s.io/v1", "NetworkPolicy"): {"podSelector", "policyTypes", "ingress", "egress"},
 }  # fmt: skip
+# A NetworkPolicy's rules: the fields of each rule, peer and port.
+RULE_FIELDS = {"ingress": {"from", "ports"}, "egress": {"to", "ports"}}
+PEER_FIELDS = {"podSelector", "namespaceSelector", "ipBlock"}
+PORT_FIELDS = {"protocol", "port", "endPort"}
 STRATEGIES = {"Recreate": set(), "RollingUpdate": {"maxUnavailable", "maxSurge"}}  # DeploymentStrategy's types
 
 
 def selects(selector: Doc, labels: dict[str, str]) -> bool:
-    """Whether a label selector (matchLabels only: these manifests use no matchExpressions) picks `labels`."""
-    assert set(selector) == {"matchLabels"}, selector
-    return selector["matchLabels"].items() <= labels.items()
+    """Whether a label selector picks `labels` (matchLabels, and matchExpressions with In or Exists: the
+    operators these manifests use)."""
+    assert set(selector) <= {"matchLabels", "matchExpressions"}, selector
+    for expression in selector.get("matchExpressions", []):
+        assert expression["operator"] in ("In", "Exists"), expression
+        if expression["key"] not in labels:
+            return False
+        if expression["operator"] == "In" and labels[expression["key"]] not in expression["values"]:
+            return False
+    return selector.get("matchLabels", {}).items() <= labels.items()
+
+
+def network_policy_problems(spec: Doc) -> Iterator[str]:
+    """A NetworkPolicy's rules by hand: known fields, and each peer one kind of selector or a block."""
+    for direction, fields in RULE_FIELDS.items():
+        for index, rule in enumerate(spec.get(direction, [])):
+            where = f".spec.{direction}[{index}]"
+            yield from (f"{where}.{key}: unknown field" for key in set(rule) - fields)
+            for n, peer in enumerate(rule.get("from", rule.get("to", []))):
+                yield from (f"{where}.peers[{n}].{key}: unknown field" for key in set(peer) - PEER_FIELDS)
+                for key in {"podSelector", "namespaceSelector"} & set(peer):
+                    selector = model_problems(IoK8sApimachineryPkgApisMetaV1LabelSelector, peer[key])
+                    yield from (f"{where}.peers[{n}].{key}{p}" for p in selector)
+            for n, port in enumerate(rule.get("ports", [])):
+                yield from (f"{where}.ports[{n}].{key}: unknown field" for key in set(port) - PORT_FIELDS)
+    if set(spec.get("policyTypes", [])) - {"Ingress", "Egress"}:
+        yield f".spec.policyTypes: Ingress or Egress, got {spec['policyTypes']}"
 
 
 def workload_problems(doc: Doc) -> Iterator[str]:
@@ -60,6 +91,11 @@ def workload_problems(doc: Doc) -> Iterator[str]:
     yield from (f".metadata{p}" for p in model_problems(IoK8sApimachineryPkgApisMetaV1ObjectMeta, doc["metadata"]))
     spec = doc["spec"]
     yield from (f".spec.{key}: unknown field" for key in set(spec) - KNOWN_FIELDS[doc["apiVersion"], doc["kind"]])
+    if doc["kind"] == "NetworkPolicy":
+        selector = model_problems(IoK8sApimachineryPkgApisMetaV1LabelSelector, spec["podSelector"])
+        yield from (f".spec.podSelector{p}" for p in selector)
+        yield from network_policy_problems(spec)
+        return
     yield from (
         f".spec.selector{p}" for p in model_problems(IoK8sApimachineryPkgApisMetaV1LabelSelector, spec["selector"])
     )
@@ -116,4 +152,6 @@ def problems(doc: Doc) -> list[str]:
         return list(workload_problems(doc))
     if kind == (CNPG_API, "Cluster"):
         return list(cnpg_problems(doc))
+    if kind in VENDORED:
+        return crd_problems(doc)
     return [f"{kind}: no check for this kind"]

@@ -6,7 +6,8 @@ Every rendered object is checked. Core/v1 and autoscaling/v2 objects go against 
 that kubeflow-trainer-api carries (api_models.py). Those models have no apps/v1 or policy/v1: a Deployment's
 or StatefulSet's pod template, label selector, metadata and volume claim templates go against the models,
 the fields of its spec around them are checked by hand (KNOWN_FIELDS), and so is a PodDisruptionBudget.
-CloudNativePG publishes no schema on PyPI: its Cluster is checked by hand too (cnpg_problems).
+NetworkPolicies are checked by hand too, the ServiceMonitor against its vendored schema (crd_validation.py), and
+CloudNativePG's Cluster, whose schema no registry package carries, by hand (cnpg_problems).
 
 Then the behaviours a user relies on: dev is one pod of each service on CPU with SQLite; prod runs several
 train replicas on the CloudNativePG database with rolling updates, GPUs and disruption budgets; the train
@@ -97,6 +98,16 @@ BREAKAGES: dict[str, tuple[str, Callable[[list[Doc]], None], str]] = {
         "prod",
         lambda docs: find(docs, "Cluster", "ltx-jobs-db")["spec"].update(instance=3),
         ".spec.instance: not checked here",
+    ),
+    "an unknown field in a network policy rule": (
+        "dev",
+        lambda docs: find(docs, "NetworkPolicy", "train-api")["spec"]["ingress"][0].update(to=[]),
+        ".spec.ingress[0].to: unknown field",
+    ),
+    "a ServiceMonitor endpoint field misspelled": (
+        "prod",
+        lambda docs: find(docs, "ServiceMonitor", "ltx-trainer")["spec"]["endpoints"][0].update(intervall="1m"),
+        ".spec.endpoints[0]: Additional properties are not allowed ('intervall' was unexpected)",
     ),
     "a Cluster size that is no quantity": (
         "prod",
@@ -266,7 +277,7 @@ def test_the_train_service_reaches_every_preprocess_pod(renders, variant):
         {"matchLabels": service["spec"]["selector"]},
         workload(docs, "preprocess")["spec"]["template"]["metadata"]["labels"],
     )
-    (port,) = service["spec"]["ports"]
+    (port,) = [port for port in service["spec"]["ports"] if port["name"] == "grpc"]
     name, namespace = service["metadata"]["name"], service["metadata"]["namespace"]
     assert config(docs)["LTX_PREPROCESS_TARGET"] == f"dns:///{name}.{namespace}.svc.cluster.local:{port['port']}"
     ports = {p["name"]: p["containerPort"] for p in container(docs, "preprocess")["ports"]}
