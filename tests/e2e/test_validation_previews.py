@@ -7,15 +7,20 @@ import json
 from pathlib import Path
 
 import av
+import numpy as np
 import pytest
 from PIL import Image
 
 from shared.api import common_pb2
+from shared.api import generation_pb2 as gen_pb
 from shared.api import training_service_pb2 as pb
 from shared.bundle import path_from_uri, sha256_file
 from shared.demo_dataset import write_zip
 from shared.ffmpeg import ffmpeg_exe, run_ffmpeg
+from shared.request import defaults
+from tests.e2e.conftest import PREVIEW_STEPS
 from train_svc.cli.progress import ProgressDisplay
+from train_svc.generation.request import AUDIO_GUIDANCE_SCALE, GUIDANCE_SCALE
 
 pytestmark = pytest.mark.integration
 
@@ -104,6 +109,35 @@ def test_previews_stream_while_training_with_decodable_jpeg_frames(with_audio):
         assert preview.video.name == "preview" and path.name == f"step{preview.step:05d}_p{preview.prompt_index}.mp4"
         assert sha256_file(path) == preview.video.sha256 and path.stat().st_size == preview.video.size_bytes
         assert _decoded(path) == (PREVIEW_FRAMES, 1)
+
+
+def _frames(path: Path) -> np.ndarray:
+    with av.open(str(path)) as container:
+        return np.stack([frame.to_ndarray(format="rgb24") for frame in container.decode(video=0)])
+
+
+def test_the_last_preview_is_what_generate_video_gives_with_the_jobs_lora(services, with_audio):
+    """Same prompt, seed, steps, guidance, STG, size, frames and rate: the same frames, and the same mp4."""
+    job, events = with_audio
+    last = next(p for p in _previews(events) if p.step == SCHEDULE[-1] and p.prompt_index == 1)
+    request = gen_pb.GenerateVideoRequest(
+        job=job.name,
+        prompt=PROMPTS[1],
+        seed=last.seed,
+        steps=PREVIEW_STEPS,
+        guidance_scale=GUIDANCE_SCALE,
+        audio_guidance_scale=AUDIO_GUIDANCE_SCALE,
+        stg_scale=defaults.STG_SCALE,  # the job's settings leave the validation ones at their defaults
+        negative_prompt=defaults.VALIDATION_NEGATIVE_PROMPT,
+        number_of_frames=PREVIEW_FRAMES,
+        frame_rate=defaults.VALIDATION_FRAME_RATE,
+        resolution=common_pb2.RESOLUTION_LOW,
+        aspect_ratio=common_pb2.ASPECT_RATIO_16_9,
+    )
+    result = list(services.stub.GenerateVideo(request, timeout=300))[-1].result
+    generated, preview = path_from_uri(result.video.uri), path_from_uri(last.video.uri)
+    assert np.array_equal(_frames(generated), _frames(preview))
+    assert result.video.sha256 == last.video.sha256
 
 
 def test_the_reel_holds_every_preview_with_sound_when_audio_was_trained(with_audio):

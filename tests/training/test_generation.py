@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import replace
 from fractions import Fraction
 from types import SimpleNamespace
@@ -226,3 +227,19 @@ def test_odd_sized_frames_are_padded_to_even_sides(tmp_path):
     facts, decoded = _read_mp4(path)
     assert facts["size"] == (32, 34) and decoded.shape == (9, 34, 32, 3) and facts["rate"] == Fraction(12)
     assert facts["channels"] == 1 and abs(facts["audio_s"] - 9 / 12) < 1 / 12
+
+
+def test_the_same_frames_encode_to_the_same_file_whatever_cpus_the_process_may_use(tmp_path):
+    """x264's automatic thread count follows the process's CPU affinity and changes its output; ours is fixed."""
+    rng = np.random.default_rng(3)
+    frames = np.clip(np.cumsum(rng.normal(0, 3, (17, 288, 512, 3)), axis=2) + 128, 0, 255).astype(np.uint8)
+    audio = rng.normal(0, 0.1, (2, 17 * 2000)).astype(np.float32)
+    first = write_mp4(tmp_path / "first.mp4", frames, 24, audio, 48_000).read_bytes()
+    assert write_mp4(tmp_path / "again.mp4", frames, 24, audio, 48_000).read_bytes() == first
+    cpus = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {min(cpus)})
+    try:
+        pinned = write_mp4(tmp_path / "pinned.mp4", frames, 24, audio, 48_000).read_bytes()
+    finally:
+        os.sched_setaffinity(0, cpus)
+    assert pinned == first

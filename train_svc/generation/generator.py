@@ -2,10 +2,14 @@
 
 The pipeline is loaded once per Generator (GenerationService drops it after --pipeline-idle-seconds
 without a generation); each `generate` call may name a different LoRA file (loaded under one adapter
-name, replaced when the file changes) and scale. Guidance is passed to the pipeline explicitly
-for both modalities, because it reads `audio_x = audio_x or x`: an audio value of 0 silently becomes the
-video value. STG is aimed at a block the loaded transformer has; the pipeline's default block 28 does not
-exist in a small model and would be a silent no-op that still costs a transformer pass per step.
+name, replaced when the file changes) and scale.
+
+`sample` is the one pipeline call: GenerateVideo and the validation previews (train_svc.validation.renderer)
+both run it, with the text given as Gemma states (`prompt_states`) in both, so a preview at a step is exactly
+what GenerateVideo gives with the LoRA of that step. Guidance is passed to the pipeline explicitly for both
+modalities, because it reads `audio_x = audio_x or x`: an audio value of 0 silently becomes the video value.
+STG is aimed at a block the loaded transformer has; the pipeline's default block 28 does not exist in a small
+model and would be a silent no-op that still costs a transformer pass per step.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from train_svc.generation.lora_check import check_lora_file
 from train_svc.generation.request import GenerationRequest
 from train_svc.models.base_model import BaseModel
 from train_svc.models.device import Placement, release
-from train_svc.training.encoding import MAX_TEXT_TOKENS
+from train_svc.training.encoding import MAX_TEXT_TOKENS, PromptStates, prompt_states
 
 log = structlog.get_logger(__name__)
 
@@ -59,36 +63,59 @@ def stg_blocks(transformer: torch.nn.Module) -> list[int]:
     return [LTX23_STG_BLOCK] if depth > LTX23_STG_BLOCK else [depth - 1]
 
 
-def sampling_arguments(request: GenerationRequest, blocks: list[int]) -> dict[str, Any]:
-    """LTX2Pipeline's arguments for a request, all but the text: size, length, steps, seed, output as
-    numpy, and guidance with STG aimed at `blocks` (see `stg_blocks`)."""
+def sample(
+    pipe: Any,
+    request: GenerationRequest,
+    prompt: PromptStates,
+    negative: PromptStates,
+    *,
+    blocks: list[int],
+    sample_rate: int,
+    device: torch.device,
+    on_step: ProgressCallback | None = None,
+) -> GeneratedVideo:
+    """The one LTX2Pipeline call behind both GenerateVideo and the validation previews: `request`'s size,
+    length, steps, seed, guidance and STG (aimed at `blocks`, see `stg_blocks`), its text given as Gemma states
+    (`prompt_states`), decoded to uint8 frames and float audio at `sample_rate`. The callers differ only in
+    `pipe`'s transformer (the base with an exported LoRA loaded, or the trainer's own with its live adapter)
+    and in where the video goes. `on_step(done, total)` runs after every denoising step; what it raises stops
+    the sampling."""
+
+    def step_done(pipe, index: int, timestep, tensors: dict) -> dict:
+        if on_step is not None:
+            on_step(index + 1, request.steps)
+        return {}
+
     # Every audio_* value is explicit and is 0 only when its video value is 0 too (STG off), so the
     # pipeline's `audio_x or x` fallback never swaps in a value nobody asked for.
-    return {
-        "width": request.width,
-        "height": request.height,
-        "num_frames": request.num_frames,
-        "frame_rate": float(request.frame_rate),
-        "num_inference_steps": request.steps,
-        "generator": torch.Generator().manual_seed(request.seed),
-        "output_type": "np",
-        "guidance_scale": request.guidance_scale,
-        "audio_guidance_scale": request.audio_guidance_scale,
-        "stg_scale": request.stg_scale,
-        "audio_stg_scale": request.stg_scale,
-        "spatio_temporal_guidance_blocks": blocks if request.stg_scale > 0 else None,
-        "modality_scale": MODALITY_SCALE,
-        "audio_modality_scale": MODALITY_SCALE,
-        "guidance_rescale": GUIDANCE_RESCALE,
-        "audio_guidance_rescale": GUIDANCE_RESCALE,
-    }
-
-
-def generated_video(output, sample_rate: int, frame_rate: int) -> GeneratedVideo:
-    """The first video of an LTX2Pipeline output (output_type="np") as uint8 frames and float audio."""
+    with torch.no_grad():
+        output = pipe(
+            prompt_embeds=prompt.embeds.to(device),
+            prompt_attention_mask=prompt.mask.to(device),
+            negative_prompt_embeds=negative.embeds.to(device),
+            negative_prompt_attention_mask=negative.mask.to(device),
+            width=request.width,
+            height=request.height,
+            num_frames=request.num_frames,
+            frame_rate=float(request.frame_rate),
+            num_inference_steps=request.steps,
+            generator=torch.Generator().manual_seed(request.seed),
+            output_type="np",
+            guidance_scale=request.guidance_scale,
+            audio_guidance_scale=request.audio_guidance_scale,
+            stg_scale=request.stg_scale,
+            audio_stg_scale=request.stg_scale,
+            spatio_temporal_guidance_blocks=blocks if request.stg_scale > 0 else None,
+            modality_scale=MODALITY_SCALE,
+            audio_modality_scale=MODALITY_SCALE,
+            guidance_rescale=GUIDANCE_RESCALE,
+            audio_guidance_rescale=GUIDANCE_RESCALE,
+            callback_on_step_end=step_done,
+            callback_on_step_end_tensor_inputs=[],
+        )
     frames = np.rint(np.clip(output.frames[0], 0.0, 1.0) * 255.0).astype(np.uint8)
     audio = output.audio[0].float().cpu().numpy()
-    return GeneratedVideo(frames=frames, audio=audio, sample_rate=sample_rate, frame_rate=frame_rate)
+    return GeneratedVideo(frames=frames, audio=audio, sample_rate=sample_rate, frame_rate=request.frame_rate)
 
 
 def pipeline_bytes(pipe: Any) -> int:
@@ -168,26 +195,25 @@ class Generator:
             log.info("lora loaded", path=str(path), layers=layers)
         self._pipe.set_adapters([ADAPTER_NAME], adapter_weights=[scale])
 
-    @torch.no_grad()
     def generate(self, request: GenerationRequest, on_step: ProgressCallback | None = None) -> GeneratedVideo:
         self._use_lora(request.lora_path, request.lora_scale)
         started = time.perf_counter()
-
-        def step_done(pipe, index: int, timestep, tensors: dict) -> dict:
-            if on_step is not None:
-                on_step(index + 1, request.steps)
-            return {}
-
+        device = self.placement.device
         with self._on_device():
-            output = self._pipe(
-                prompt=request.prompt,
-                negative_prompt=request.negative_prompt,
-                max_sequence_length=self.max_sequence_length,
-                callback_on_step_end=step_done,
-                callback_on_step_end_tensor_inputs=[],
-                **sampling_arguments(request, self.stg_blocks),
+            prompt, negative = (
+                prompt_states(self._pipe, text, self.max_sequence_length, device)
+                for text in (request.prompt, request.negative_prompt)
             )
-        video = generated_video(output, self.sample_rate, request.frame_rate)
+            video = sample(
+                self._pipe,
+                request,
+                prompt,
+                negative,
+                blocks=self.stg_blocks,
+                sample_rate=self.sample_rate,
+                device=device,
+                on_step=on_step,
+            )
         frames, audio = video.frames, video.audio
         log.info(
             "video generated",

@@ -4,6 +4,11 @@ The audio is trimmed or zero-padded to exactly the video's duration (frames / fr
 encoding: the vocoder's output length follows the audio latent grid (25 latents per second, rounded),
 not the frame count, so the two streams would otherwise end apart. A video can also be written
 without an audio stream, and frame by frame (Mp4Writer). The file appears atomically.
+
+The same frames and sound always give the same file: x264 is deterministic for a given thread count, but
+its automatic count follows the CPUs the process may use (its affinity), so a pinned worker and an
+unpinned service, or two machines, would encode identical frames to different bytes and, after decoding,
+to slightly different frames. The thread count is therefore fixed (X264_THREADS).
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import numpy as np
 VIDEO_CODEC: Final = "libx264"  # Final: the literal name gives PyAV's typed video / audio stream
 AUDIO_CODEC: Final = "aac"
 CRF = "18"  # visually lossless for generated content
+X264_THREADS = "8"  # fixed, never "auto": x264's output depends on its thread count (see above)
 AUDIO_BIT_RATE = 192_000
 _LAYOUTS = {1: "mono", 2: "stereo"}
 
@@ -53,7 +59,9 @@ class Mp4Writer:
         path.parent.mkdir(parents=True, exist_ok=True)
         self._tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}")
         self._container = av.open(str(self._tmp), mode="w", format="mp4", options={"movflags": "+faststart"})
-        self._video = self._container.add_stream(VIDEO_CODEC, rate=Fraction(frame_rate), options={"crf": CRF})
+        self._video = self._container.add_stream(
+            VIDEO_CODEC, rate=Fraction(frame_rate), options={"crf": CRF, "threads": X264_THREADS}
+        )
         self._video.width, self._video.height = width + width % 2, height + height % 2  # yuv420p: even sides
         self._video.pix_fmt = "yuv420p"
         self._sound = None

@@ -59,6 +59,16 @@ def _text_pipeline(model_path: Path, placement: Placement):
     )
 
 
+@torch.no_grad()
+def prompt_states(pipe, text: str, max_sequence_length: int, device: torch.device) -> PromptStates:
+    """Gemma's hidden states for `text` from an LTX2Pipeline with a text encoder, the way it encodes a prompt
+    (and, separately, a negative prompt) itself: training, previews and generation all take their text so."""
+    embeds, mask, _, _ = pipe.encode_prompt(
+        text, do_classifier_free_guidance=False, max_sequence_length=max_sequence_length, device=device
+    )
+    return PromptStates(embeds=embeds, mask=mask)
+
+
 class CaptionEncoder:
     """Gemma 3 + text connectors, frozen. Connector outputs are what the transformer attends to."""
 
@@ -69,16 +79,9 @@ class CaptionEncoder:
         self._pipe.connectors.to(placement.device).eval().requires_grad_(False)
         self.max_sequence_length = min(int(self._pipe.tokenizer.model_max_length), MAX_TEXT_TOKENS)
 
-    @torch.no_grad()
     def text_states(self, text: str) -> PromptStates:
         """Gemma's hidden states for `text`, before the connectors: what LTX2Pipeline takes as prompt_embeds."""
-        embeds, mask, _, _ = self._pipe.encode_prompt(
-            text,
-            do_classifier_free_guidance=False,
-            max_sequence_length=self.max_sequence_length,
-            device=self._placement.device,
-        )
-        return PromptStates(embeds=embeds, mask=mask)
+        return prompt_states(self._pipe, text, self.max_sequence_length, self._placement.device)
 
     @torch.no_grad()
     def encode(self, caption: str) -> CaptionEmbedding:

@@ -3,9 +3,10 @@
 An LTX2Pipeline is assembled from the base model's VAE, audio VAE, vocoder, text connectors and
 scheduler around the trainer's own transformer, whose peft adapter is live. There is no text encoder:
 it is freed once the dataset is encoded, so the prompts' Gemma states are computed before that
-(`CaptionEncoder.text_states`) and handed to the pipeline as prompt_embeds; the pipeline runs the
-connectors itself, as it does for text. Sampling, guidance and STG block are generation's own
-(`sampling_arguments`, `stg_blocks`), so a preview is what a single-stage generation with the LoRA gives.
+(`CaptionEncoder.text_states`), as GenerateVideo computes its own, and handed to the pipeline as
+prompt_embeds; the pipeline runs the connectors itself. The pipeline call is generation's own
+(`train_svc.generation.generator.sample`, STG at `stg_blocks`): a preview is exactly what GenerateVideo gives
+with the LoRA of that step (tests/training/test_preview_equals_generation.py checks it frame for frame).
 
 While rendering, the transformer is in eval mode under no_grad (gradient checkpointing only applies
 with grad enabled) and the helper modules sit on the accelerator; afterwards they go back to the CPU
@@ -24,7 +25,7 @@ from pathlib import Path
 import structlog
 import torch
 
-from train_svc.generation.generator import GeneratedVideo, generated_video, sampling_arguments, stg_blocks
+from train_svc.generation.generator import GeneratedVideo, sample, stg_blocks
 from train_svc.generation.request import GenerationRequest
 from train_svc.models.device import Placement, release
 from train_svc.training.encoding import PromptStates
@@ -93,22 +94,19 @@ class PreviewRenderer:
     ) -> GeneratedVideo:
         """One single-stage generation of `request` (its text given as Gemma states), seeded by request.seed;
         raises RenderInterrupted at the first denoising step after `should_stop()` turns true."""
-        device = self._placement.device
-        prompt, negative = prompt.to(device), negative.to(device)
 
-        def check(pipe, index: int, timestep, tensors: dict) -> dict:
+        def check(done: int, total: int) -> None:
             if should_stop():
                 raise RenderInterrupted()
-            return tensors
 
         with self._rendering():
-            output = self._pipe(
-                prompt_embeds=prompt.embeds,
-                prompt_attention_mask=prompt.mask,
-                negative_prompt_embeds=negative.embeds,
-                negative_prompt_attention_mask=negative.mask,
-                callback_on_step_end=check,
-                callback_on_step_end_tensor_inputs=[],
-                **sampling_arguments(request, self.stg_blocks),
+            return sample(
+                self._pipe,
+                request,
+                prompt,
+                negative,
+                blocks=self.stg_blocks,
+                sample_rate=self.sample_rate,
+                device=self._placement.device,
+                on_step=check,
             )
-        return generated_video(output, self.sample_rate, request.frame_rate)
