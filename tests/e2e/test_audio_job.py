@@ -129,3 +129,40 @@ def test_generate_with_the_trained_lora_writes_sound_as_long_as_the_picture(join
         assert (video.frames, audio.rate) == (17, 48_000)
     assert video_s == pytest.approx(17 / 24, abs=1e-3)
     assert abs(audio_s - video_s) <= 1 / 24
+
+
+def test_the_lora_tools_work_on_the_jobs_lora(joint, tmp_path):
+    """Every `ltx-trainer lora` command on the LoRA the service trained; each output loads with diffusers."""
+    from diffusers import LTX2Pipeline
+    from peft.tuners.lora import LoraLayer
+    from safetensors.torch import load_file
+
+    from train_svc.cli.main import main
+    from train_svc.lora_tools.keys import branch_of, parse_key
+    from train_svc.models.base_model import resolve_base_model
+
+    job, _ = joint
+    lora = path_from_uri(job.result.lora_file.uri)
+    done = subprocess.run(
+        [sys.executable, "-m", "train_svc.cli", "lora", "inspect", str(lora), "--json"], capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert (report["rank"], report["nonfinite"]) == (8, 0) and report["audio_keys"] > 0 and report["video_keys"] > 0
+    assert main(["lora", "check", str(lora), "--base-model", PRESET_NAME]) == 0
+    outputs = {
+        "no_audio": ["strip-audio"],
+        "no_video": ["strip-video"],
+        "diffusers": ["convert", "--to", "diffusers"],
+        "halved": ["scale", "0.5"],
+    }
+    pipe = LTX2Pipeline.from_pretrained(resolve_base_model(PRESET_NAME).path, local_files_only=True)
+    for name, (verb, *rest) in outputs.items():
+        out = tmp_path / f"{name}.safetensors"
+        assert main(["lora", verb, str(lora), str(out), *rest]) == 0
+        pipe.load_lora_weights(str(out), adapter_name=name)
+        adapted = {n for n, m in pipe.transformer.named_modules() if isinstance(m, LoraLayer) and name in m.lora_A}
+        modules = {parse_key(key).module for key in load_file(out)}
+        assert adapted == modules, name
+        if name == "no_audio":
+            assert {branch_of(m) for m in adapted} == {"video"}

@@ -15,6 +15,7 @@ from train_svc.cli.estimate_cmd import add_estimate_parser, run_estimate
 from train_svc.cli.exit_codes import ExitCode
 from train_svc.cli.generate_cmd import add_generate_parser, run_generate
 from train_svc.cli.local_services import default_storage, local_services
+from train_svc.cli.lora_cmd import add_lora_parser, run_lora
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -47,6 +48,7 @@ def _parser() -> argparse.ArgumentParser:
     add_generate_parser(sub)
     add_estimate_parser(sub)
     add_delete_parser(sub)
+    add_lora_parser(sub)
     return p
 
 
@@ -115,6 +117,8 @@ def main(argv: list[str] | None = None) -> int:
         return run_estimate(args)
     if args.command == "delete":
         return run_delete(args)
+    if args.command == "lora":
+        return run_lora(args)
     if args.command == "serve":
         try:
             return asyncio.run(_serve(args))

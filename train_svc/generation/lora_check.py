@@ -12,9 +12,8 @@ from pathlib import Path
 from safetensors import SafetensorError, safe_open
 from torch import nn
 
-# Original / ComfyUI keys (what our exporter writes) and diffusers keys.
-PREFIXES = ("diffusion_model.", "transformer.")
-_SUFFIXES = {".lora_A.weight": "A", ".lora_B.weight": "B"}
+from train_svc.lora_tools.keys import parse_key
+
 _SHOWN = 3
 
 
@@ -23,12 +22,12 @@ class LoraFileError(Exception):
 
 
 def _split(key: str) -> tuple[str, str] | None:
-    """(module name, "A" or "B") for a LoRA weight key, or None when the key is not one."""
-    prefix = next((p for p in PREFIXES if key.startswith(p)), None)
-    suffix = next((s for s in _SUFFIXES if key.endswith(s)), None)
-    if prefix is None or suffix is None:
+    """(module name, "A" or "B") for a LoRA weight key, or None when the key is not one (kohya `.alpha` keys
+    do not load with diffusers, so they count as foreign here)."""
+    parsed = parse_key(key)
+    if parsed is None or parsed.part == "alpha":
         return None
-    return key[len(prefix) : -len(suffix)], _SUFFIXES[suffix]
+    return parsed.module, parsed.part
 
 
 def _listed(items: list[str]) -> str:
