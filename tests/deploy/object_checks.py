@@ -1,6 +1,8 @@
 """How each rendered object is checked: against the API models where they have its kind, by hand where
 they do not (apps/v1, policy/v1, networking/v1, the CloudNativePG Cluster), and the ServiceMonitor against
-its vendored schema (crd_validation.py)."""
+its vendored schema (crd_validation.py). The Cluster is also validated against the schema validator of
+@kubernetes-models/cloudnative-pg (test_cnpg_cluster_schema.py), which does not reject unknown fields: the
+hand check here is what does."""
 
 from __future__ import annotations
 
@@ -128,7 +130,9 @@ QUANTITY = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([KMGTPE]i|[numkMGTPE]|[eE][+-]?
 
 def cnpg_problems(doc: Doc) -> Iterator[str]:
     """CloudNativePG's Cluster, by hand: only the fields these manifests use, each of its type. A field
-    outside them is reported, to be checked against CloudNativePG's API reference before it is added here."""
+    outside them is reported, to be checked against CloudNativePG's API reference before it is added here:
+    the package validator of test_cnpg_cluster_schema.py checks types and bounds but lets an unknown (or
+    misspelled) field through, and takes any string as the storage size."""
     yield from (f".metadata{p}" for p in model_problems(IoK8sApimachineryPkgApisMetaV1ObjectMeta, doc["metadata"]))
     spec = doc["spec"]
     yield from (f".spec.{key}: not checked here" for key in set(spec) - {"instances", "storage", "bootstrap"})

@@ -6,9 +6,10 @@ The variants are the ones the other tests in tests/deploy render with `kubectl k
 three overlays, the postgres-single component over the base, each multi-gpu component over the base, and
 one-node over overlays/prod; and the multi-gpu TrainJob template, filled in. The strict schemas reject a
 field they do not know, as kubectl does. Kinds Kubernetes does not define have no schema there: the
-ServiceMonitor is validated against its vendored schema (crd_validation.py), the CloudNativePG `Cluster` and
-the Kubeflow `TrainJob` by test_overlays.py and test_multi_gpu_manifests.py (crd_schemas/README.md says
-why). Exactly those are skipped, so that a new kind (or an apiVersion a release does not serve) fails here
+ServiceMonitor is validated against its vendored schema (crd_validation.py), the CloudNativePG `Cluster` by
+test_cnpg_cluster_schema.py (the npm package @kubernetes-models/cloudnative-pg's validator) and
+test_overlays.py (by hand), the Kubeflow `TrainJob` by test_multi_gpu_manifests.py (crd_schemas/README.md
+says how). Exactly those are skipped, so that a new kind (or an apiVersion a release does not serve) fails here
 until it is looked at. And a broken manifest, rendered from a copy of the tree, must fail.
 """
 

@@ -7,7 +7,8 @@ that kubeflow-trainer-api carries (api_models.py). Those models have no apps/v1 
 or StatefulSet's pod template, label selector, metadata and volume claim templates go against the models,
 the fields of its spec around them are checked by hand (KNOWN_FIELDS), and so is a PodDisruptionBudget.
 NetworkPolicies are checked by hand too, the ServiceMonitor against its vendored schema (crd_validation.py), and
-CloudNativePG's Cluster, whose schema no registry package carries, by hand (cnpg_problems).
+CloudNativePG's Cluster by hand (cnpg_problems: the fields used, nothing else); test_cnpg_cluster_schema.py
+validates it against the schema validator of @kubernetes-models/cloudnative-pg too.
 
 Then the behaviours a user relies on: dev is one pod of each service on CPU with SQLite; prod runs several
 train replicas on the CloudNativePG database with rolling updates, GPUs and disruption budgets; the train
