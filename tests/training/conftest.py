@@ -9,6 +9,7 @@ import pytest
 from train_svc.models.base_model import BaseModel, resolve_base_model
 from train_svc.models.device import Placement, choose_placement
 from train_svc.models.tiny_preset import PRESET_NAME
+from train_svc.models.tiny_preset_25 import PRESET_NAME as PRESET_NAME_25
 from train_svc.training.encoding import CaptionEncoder, VideoEncoder
 
 FPS = 24.0
@@ -18,6 +19,12 @@ FPS = 24.0
 def tiny_model(offline_model_cache) -> BaseModel:
     """The `ltx2.3-tiny` preset, built once per session into the private cache."""
     return resolve_base_model(PRESET_NAME)
+
+
+@pytest.fixture(scope="session")
+def tiny_model_25(offline_model_cache) -> BaseModel:
+    """The `ltx2.5-tiny` preset, built once per session into the private cache."""
+    return resolve_base_model(PRESET_NAME_25)
 
 
 @pytest.fixture(scope="session")

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from train_svc.models import tiny_preset_25
 from train_svc.models.tiny_preset import PRESET_NAME, ensure_tiny_preset
+from train_svc.models.versions import LtxVersion, UnknownModelVersion, model_version
 
 # The diffusers-format LTX-2.3 checkpoint on the Hugging Face hub.
 DEFAULT_BASE_MODEL = "diffusers/LTX-2.3-Diffusers"
@@ -20,6 +23,14 @@ _REQUIRED_PARTS = (
     "connectors",
     "scheduler",
 )
+# The tiny presets by name. Training and generation run on the LTX-2.3 one; the LTX-2.5 one resolves and
+# loads with diffusers (see train_svc.models.versions for telling the two apart).
+PRESETS: dict[str, Callable[[Path | None], Path]] = {
+    PRESET_NAME: ensure_tiny_preset,
+    tiny_preset_25.PRESET_NAME: tiny_preset_25.ensure_tiny_preset_25,
+}
+# The versions train_svc trains and generates with; it refuses to start on a base of another one.
+SERVED_VERSIONS: tuple[LtxVersion, ...] = ("2.3",)
 
 
 class BaseModelNotFound(Exception):
@@ -33,7 +44,7 @@ class BaseModel:
 
     @property
     def is_preset(self) -> bool:
-        return self.name == PRESET_NAME
+        return self.name in PRESETS
 
 
 def default_base_model() -> str:
@@ -80,11 +91,26 @@ def _from_hub(repo_id: str) -> Path:
         ) from exc
 
 
+def trainable_base_model(name: str) -> BaseModel:
+    """resolve_base_model, refusing a model of a version this service does not train or generate with yet."""
+    base = resolve_base_model(name)
+    try:
+        version = model_version(base.path)
+    except UnknownModelVersion as exc:
+        raise BaseModelNotFound(f"base model {name!r}: {exc}") from exc
+    if version not in SERVED_VERSIONS:
+        raise BaseModelNotFound(
+            f"base model {name!r} is LTX-{version}; training and generation run on "
+            f"LTX-{', LTX-'.join(SERVED_VERSIONS)} only so far (--base-model {PRESET_NAME} for a trial run)"
+        )
+    return base
+
+
 def resolve_base_model(name: str | None = None, *, cache_dir: Path | None = None) -> BaseModel:
     """Turn a --base-model value into a local pipeline directory, or raise BaseModelNotFound."""
     name = name or default_base_model()
-    if name == PRESET_NAME:
-        path = ensure_tiny_preset(cache_dir)
+    if name in PRESETS:
+        path = PRESETS[name](cache_dir)
     elif Path(name).expanduser().exists():
         path = Path(name).expanduser().resolve()
     elif name.count("/") == 1 and not name.startswith((".", "/", "~")):
