@@ -147,6 +147,9 @@ def configure_logging(*, json: bool, level: str | int = "INFO", stream: TextIO |
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(threshold)
+    # Off, then on: logging keeps the showwarning it replaced at its first capture and does nothing on a
+    # second one, so a warnings.showwarning set since (by warnings.catch_warnings' exit, say) would win.
+    logging.captureWarnings(False)
     logging.captureWarnings(True)
     route_library_loggers()
     structlog.configure(

@@ -39,6 +39,15 @@ def plain_log_tracebacks():
     structlog.reset_defaults()
 
 
+@pytest.fixture(autouse=True)
+def structlog_config_restored():
+    """What a test configures in structlog ends with it. The CLI's main, called in-process by some tests,
+    sets a WARNING level filter; left in place, a later test's capture_logs would see no info event."""
+    saved = structlog.get_config()
+    yield
+    structlog.configure(**saved)
+
+
 @pytest.fixture(scope="session")
 def principals(tmp_path_factory):
     """alice, bob (tenants), ops (admin) and train-service (internal), with real tokens in a token file."""
