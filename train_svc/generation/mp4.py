@@ -8,8 +8,9 @@ without an audio stream, and frame by frame (Mp4Writer). The file appears atomic
 x264 runs one thread. Its automatic count follows the CPUs the process may use (its affinity), so a pinned
 worker and an unpinned service, or two machines, would encode identical frames to different bytes and, after
 decoding, to slightly different frames; and with several threads the same frames, encoded again in the same
-process, now and then gave another file too (seen with 8 threads on 64x64 frames). One thread costs nothing measurable here: 49 frames at 768x768 took
-2.9-3.0 s with 1, 4, 8 or automatic threads on 2 cores; a generation takes far longer.
+process, now and then gave another file too (seen with 8 threads on 64x64 frames). One thread costs nothing
+measurable here: 49 frames at 768x768 took 2.9-3.0 s with 1, 4, 8 or automatic threads on 2 cores; a
+generation takes far longer.
 """
 
 from __future__ import annotations
