@@ -14,6 +14,7 @@ from train_svc.distributed.settings import WorldSizeUnavailable
 from train_svc.distributed.workers import WorkersConfigError
 from train_svc.jobs.store_contract import StoreError
 from train_svc.models.base_model import BaseModelNotFound
+from train_svc.models.base_registry import BaseModelSettingError
 from train_svc.server import serve
 
 
@@ -21,7 +22,14 @@ async def _main(argv: list[str] | None) -> int:
     config = from_args(argv)
     try:
         service = await serve(config)
-    except (BaseModelNotFound, StoreError, AuthConfigError, WorldSizeUnavailable, WorkersConfigError) as exc:
+    except (
+        BaseModelNotFound,
+        BaseModelSettingError,
+        StoreError,
+        AuthConfigError,
+        WorldSizeUnavailable,
+        WorkersConfigError,
+    ) as exc:
         print(f"train_svc: {exc}", file=sys.stderr)
         return 2
     if config.server.ready_file is not None:

@@ -36,9 +36,15 @@ DESCRIPTION = "LTX-2.3 LoRA training service (gRPC)"
 class TrainServiceConfig(SettingsModel):
     storage: Annotated[Path, Setting("--storage", "LTX_STORAGE", "storage root (jobs, datasets, caches, outputs)")]
     preprocess: PreprocessLink
+    # Repeatable: ID=PATH hosts a base under an id; a bare value is the default base (id "default").
     base_model: Annotated[
-        str, Setting("--base-model", "LTX_BASE_MODEL", "diffusers LTX-2.3 folder, hub id, or ltx2.3-tiny")
-    ] = DEFAULT_BASE_MODEL
+        tuple[str, ...],
+        Setting(
+            "--base-model",
+            "LTX_BASE_MODEL",
+            "a base model (diffusers LTX-2.3/2.5 folder, hub id or tiny preset), as ID=PATH or bare for the default",
+        ),
+    ] = (DEFAULT_BASE_MODEL,)
     server: ListenSettings = ListenSettings(port=50052)
     placement: PlacementSettings = PlacementSettings()
     run: RunSettings = RunSettings()

@@ -59,7 +59,7 @@ from train_svc.jobs.quotas import check_storage, principal_folders
 from train_svc.jobs.store import open_store
 from train_svc.jobs.store_contract import JobStore
 from train_svc.metrics import MeasuredRunner, TrainMetrics
-from train_svc.models.base_model import trainable_base_model
+from train_svc.models.base_registry import BaseModels
 from train_svc.models.device import choose_placement, limit_cpu_threads
 from train_svc.models.library_noise import quiet_model_libraries
 from train_svc.preprocess_client import PreprocessClient
@@ -308,7 +308,8 @@ async def serve(config: TrainServiceConfig) -> TrainingService:
 async def _serve(config: TrainServiceConfig, store: JobStore) -> TrainingService:
     quiet_model_libraries()
     limit_cpu_threads(config.placement.cpu_threads)
-    base_model = trainable_base_model(config.base_model)
+    bases = BaseModels.resolve(config.base_model)
+    base_model = bases.default
     memory = config.placement
     placement = choose_placement(memory.device, memory.precision, memory.base_weights, memory.offload_blocks)
     tracing = start_tracing(config.tracing)

@@ -18,6 +18,7 @@ PROMPT_CHARS = 10_000
 TRIGGER_PHRASE_CHARS = 256
 SHA256_CHARS = 64
 CHOICE_CHARS = 32  # a name out of a short list: a GPU, a kind of base weights
+BASE_ID_CHARS = 63  # a base model's id (train_svc.models.base_registry)
 UPLOAD_CHUNK_BYTES = 4 * 1024 * 1024
 
 _V1 = "ltx.trainer.v1"
@@ -26,6 +27,7 @@ FIELD_LIMITS: dict[str, int] = {
     f"{_V1}.TrainingInput.trigger_phrase": TRIGGER_PHRASE_CHARS,
     f"{_V1}.TrainingInput.validation": 2,  # the spec's own limit on validation prompts
     f"{_V1}.TrainingInput.validation_negative_prompt": PROMPT_CHARS,
+    f"{_V1}.TrainingInput.base_model": BASE_ID_CHARS,
     f"{_V1}.ValidationPrompt.prompt": PROMPT_CHARS,
     f"{_V1}.CreateTrainingJobRequest.request_id": 128,
     f"{_V1}.GetTrainingJobRequest.name": NAME_CHARS,
@@ -39,6 +41,7 @@ FIELD_LIMITS: dict[str, int] = {
     f"{_V1}.GenerateVideoRequest.negative_prompt": PROMPT_CHARS,
     f"{_V1}.GenerateVideoRequest.job": NAME_CHARS,
     f"{_V1}.GenerateVideoRequest.lora_file": URL_CHARS,
+    f"{_V1}.GenerateVideoRequest.base_model": BASE_ID_CHARS,
     f"{_V1}.DownloadArtifactRequest.name": NAME_CHARS,
     f"{_V1}.DownloadArtifactRequest.artifact": NAME_CHARS,
     f"{_V1}.EstimateTrainingJobRequest.gpu": CHOICE_CHARS,

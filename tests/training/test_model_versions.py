@@ -8,10 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from train_svc.models.base_model import BaseModelNotFound, trainable_base_model
+from train_svc.models.base_model import BaseModelNotFound, resolve_base_model
 from train_svc.models.real_size import REAL_CONFIG_DIR
-from train_svc.models.tiny_preset import PRESET_NAME
-from train_svc.models.tiny_preset_25 import PRESET_NAME as PRESET_NAME_25
 from train_svc.models.versions import UnknownModelVersion, model_version
 
 
@@ -74,10 +72,9 @@ def test_a_missing_folder_is_refused(tmp_path):
         model_version(tmp_path / "nothing")
 
 
-def test_the_service_takes_a_23_base_and_refuses_a_25_one_naming_its_version(tiny_model, tiny_model_25):
-    assert trainable_base_model(PRESET_NAME).path == tiny_model.path
-    with pytest.raises(BaseModelNotFound, match=r"'ltx2\.5-tiny' is LTX-2\.5; training and generation run on LTX-2\.3"):
-        trainable_base_model(PRESET_NAME_25)
+def test_a_resolved_base_carries_the_version_its_files_name(tiny_model, tiny_model_25):
+    assert (tiny_model.version, tiny_model.profile.video_decoder) == ("2.3", "vae")
+    assert (tiny_model_25.version, tiny_model_25.profile.video_decoder) == ("2.5", "diffusion_decoder")
 
 
 def test_the_service_refuses_a_base_whose_version_cannot_be_read(tmp_path, tiny_model):
@@ -85,4 +82,4 @@ def test_the_service_refuses_a_base_whose_version_cannot_be_read(tmp_path, tiny_
     config = tmp_path / "model" / "transformer" / "config.json"
     config.write_text(json.dumps(json.loads(config.read_text()) | {"cross_attn_mod": False}))
     with pytest.raises(BaseModelNotFound, match="matches neither LTX-2.3 nor LTX-2.5: cross_attn_mod=False"):
-        trainable_base_model(str(tmp_path / "model"))
+        resolve_base_model(str(tmp_path / "model"))

@@ -1,4 +1,8 @@
-"""Where the base model comes from: a diffusers-format LTX-2.3 directory, a hub id, or a preset."""
+"""Where a base model comes from: a diffusers-format LTX-2.3 or LTX-2.5 directory, a hub id, or a preset.
+
+A base model is a version plus a directory: the version is read from the directory's own files
+(train_svc.models.versions), never taken from a flag.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,8 @@ from pathlib import Path
 
 from train_svc.models import tiny_preset_25
 from train_svc.models.tiny_preset import PRESET_NAME, ensure_tiny_preset
-from train_svc.models.versions import LtxVersion, UnknownModelVersion, model_version
+from train_svc.models.version_profiles import LtxVersion, VersionProfile, profile_of
+from train_svc.models.versions import UnknownModelVersion, model_version
 
 # The diffusers-format LTX-2.3 checkpoint on the Hugging Face hub.
 DEFAULT_BASE_MODEL = "diffusers/LTX-2.3-Diffusers"
@@ -23,28 +28,30 @@ _REQUIRED_PARTS = (
     "connectors",
     "scheduler",
 )
-# The tiny presets by name. Training and generation run on the LTX-2.3 one; the LTX-2.5 one resolves and
-# loads with diffusers (see train_svc.models.versions for telling the two apart).
+# The tiny presets by name.
 PRESETS: dict[str, Callable[[Path | None], Path]] = {
     PRESET_NAME: ensure_tiny_preset,
     tiny_preset_25.PRESET_NAME: tiny_preset_25.ensure_tiny_preset_25,
 }
-# The versions train_svc trains and generates with; it refuses to start on a base of another one.
-SERVED_VERSIONS: tuple[LtxVersion, ...] = ("2.3",)
 
 
 class BaseModelNotFound(Exception):
-    """The base model cannot be found or is not a diffusers-format LTX-2.3 pipeline."""
+    """The base model cannot be found or is not a diffusers-format LTX-2.3 or LTX-2.5 pipeline."""
 
 
 @dataclass(frozen=True)
 class BaseModel:
     name: str  # what the user asked for (preset, directory or hub id)
     path: Path  # local diffusers-format pipeline directory
+    version: LtxVersion  # read from the directory's files
 
     @property
     def is_preset(self) -> bool:
         return self.name in PRESETS
+
+    @property
+    def profile(self) -> VersionProfile:
+        return profile_of(self.version)
 
 
 def default_base_model() -> str:
@@ -56,7 +63,7 @@ def _check_layout(path: Path, name: str) -> None:
         raise BaseModelNotFound(f"{name}: {path} has no model_index.json; it is not a diffusers pipeline folder")
     missing = [part for part in _REQUIRED_PARTS if not (path / part).is_dir()]
     if missing:
-        raise BaseModelNotFound(f"{name}: {path} lacks the LTX-2.3 component folders {', '.join(missing)}")
+        raise BaseModelNotFound(f"{name}: {path} lacks the LTX-2 component folders {', '.join(missing)}")
 
 
 def _download_blocker() -> str | None:
@@ -91,21 +98,6 @@ def _from_hub(repo_id: str) -> Path:
         ) from exc
 
 
-def trainable_base_model(name: str) -> BaseModel:
-    """resolve_base_model, refusing a model of a version this service does not train or generate with yet."""
-    base = resolve_base_model(name)
-    try:
-        version = model_version(base.path)
-    except UnknownModelVersion as exc:
-        raise BaseModelNotFound(f"base model {name!r}: {exc}") from exc
-    if version not in SERVED_VERSIONS:
-        raise BaseModelNotFound(
-            f"base model {name!r} is LTX-{version}; training and generation run on "
-            f"LTX-{', LTX-'.join(SERVED_VERSIONS)} only so far (--base-model {PRESET_NAME} for a trial run)"
-        )
-    return base
-
-
 def resolve_base_model(name: str | None = None, *, cache_dir: Path | None = None) -> BaseModel:
     """Turn a --base-model value into a local pipeline directory, or raise BaseModelNotFound."""
     name = name or default_base_model()
@@ -117,8 +109,12 @@ def resolve_base_model(name: str | None = None, *, cache_dir: Path | None = None
         path = _from_hub(name)
     else:
         raise BaseModelNotFound(
-            f"base model {name!r} does not exist. Pass a diffusers-format LTX-2.3 directory, a hub id, "
+            f"base model {name!r} does not exist. Pass a diffusers-format LTX-2.3 or LTX-2.5 directory, a hub id, "
             f"or --base-model {PRESET_NAME} for a trial run."
         )
     _check_layout(path, name)
-    return BaseModel(name=name, path=path)
+    try:
+        version = model_version(path)
+    except UnknownModelVersion as exc:
+        raise BaseModelNotFound(f"base model {name!r}: {exc}") from exc
+    return BaseModel(name=name, path=path, version=version)

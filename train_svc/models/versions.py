@@ -1,7 +1,7 @@
 """Which LTX version a diffusers-format model folder holds, read from the folder's own files.
 
 Two independent witnesses are read, and they must agree:
-- the transformer's `config.json`: its architecture flags (the version-defining ones are in `_SIGNATURES`;
+- the transformer's `config.json`: its architecture flags (the version-defining ones are each profile's;
   a flag a config does not list has the class default, as older diffusers releases saved no such key);
 - the text encoder's class: `text_encoder` in `model_index.json` (or `modular_model_index.json`), else the
   `architectures` of `text_encoder/config.json`.
@@ -11,10 +11,11 @@ The transformer is required; the text encoder is checked when the folder names o
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-LtxVersion = Literal["2.3", "2.5"]
+from train_svc.models.version_profiles import PROFILES, LtxVersion
 
 # Defaults of the flags in `LTX2VideoTransformer3DModel.__init__` (diffusers 0.42.1).
 _FLAG_DEFAULTS: dict[str, Any] = {
@@ -28,32 +29,8 @@ _FLAG_DEFAULTS: dict[str, Any] = {
     "use_keyframes_abs_pos_embedding": False,
 }
 # What each version's transformer config sets, and the Gemma class its text encoder is.
-_SIGNATURES: dict[LtxVersion, dict[str, Any]] = {
-    "2.3": {
-        "gated_attn": True,
-        "cross_attn_mod": True,
-        "perturbed_attn": True,
-        "rope_type": "split",
-        "use_prompt_embeddings": False,
-        "ff_bias": True,
-        "use_prompt_adaln_single": True,
-        "use_keyframes_abs_pos_embedding": False,
-    },
-    "2.5": {
-        "gated_attn": True,
-        "cross_attn_mod": True,
-        "perturbed_attn": True,
-        "rope_type": "split",
-        "use_prompt_embeddings": False,
-        "ff_bias": False,
-        "use_prompt_adaln_single": False,
-        "use_keyframes_abs_pos_embedding": True,
-    },
-}
-_TEXT_ENCODERS: dict[str, LtxVersion] = {
-    "Gemma3ForConditionalGeneration": "2.3",
-    "Gemma4UnifiedForConditionalGeneration": "2.5",
-}
+_SIGNATURES: dict[LtxVersion, Mapping[str, Any]] = {v: p.transformer_flags for v, p in PROFILES.items()}
+_TEXT_ENCODERS: dict[str, LtxVersion] = {p.text_encoder_class: v for v, p in PROFILES.items()}
 _TRANSFORMER_CLASS = "LTX2VideoTransformer3DModel"
 _INDEX_FILES = ("model_index.json", "modular_model_index.json")
 

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from shared.api.gen.ltx.trainer.v1 import common_pb2 as ltx_dot_trainer_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1fltx/trainer/v1/generation.proto\x12\x0eltx.trainer.v1\x1a\x1bltx/trainer/v1/common.proto\"\xb7\x04\n\x14GenerateVideoRequest\x12\x0e\n\x06prompt\x18\x01 \x01(\t\x12\x1c\n\x0fnegative_prompt\x18\x02 \x01(\tH\x01\x88\x01\x01\x12\r\n\x03job\x18\x03 \x01(\tH\x00\x12\x13\n\tlora_file\x18\x04 \x01(\tH\x00\x12\x17\n\nlora_scale\x18\x05 \x01(\x01H\x02\x88\x01\x01\x12\x1d\n\x10number_of_frames\x18\x06 \x01(\x05H\x03\x88\x01\x01\x12\x17\n\nframe_rate\x18\x07 \x01(\x05H\x04\x88\x01\x01\x12.\n\nresolution\x18\x08 \x01(\x0e\x32\x1a.ltx.trainer.v1.Resolution\x12\x31\n\x0c\x61spect_ratio\x18\t \x01(\x0e\x32\x1b.ltx.trainer.v1.AspectRatio\x12\x12\n\x05steps\x18\n \x01(\x05H\x05\x88\x01\x01\x12\x1b\n\x0eguidance_scale\x18\x0b \x01(\x01H\x06\x88\x01\x01\x12!\n\x14\x61udio_guidance_scale\x18\x0c \x01(\x01H\x07\x88\x01\x01\x12\x16\n\tstg_scale\x18\r \x01(\x01H\x08\x88\x01\x01\x12\x11\n\x04seed\x18\x0e \x01(\x03H\t\x88\x01\x01\x42\x06\n\x04loraB\x12\n\x10_negative_promptB\r\n\x0b_lora_scaleB\x13\n\x11_number_of_framesB\r\n\x0b_frame_rateB\x08\n\x06_stepsB\x11\n\x0f_guidance_scaleB\x17\n\x15_audio_guidance_scaleB\x0c\n\n_stg_scaleB\x07\n\x05_seed\"\xa4\x01\n\x15GenerateVideoResponse\x12\x36\n\x08progress\x18\x01 \x01(\x0b\x32\".ltx.trainer.v1.GenerationProgressH\x00\x12\x16\n\x0cpreview_jpeg\x18\x02 \x01(\x0cH\x00\x12\x32\n\x06result\x18\x03 \x01(\x0b\x32 .ltx.trainer.v1.GenerationResultH\x00\x42\x07\n\x05\x65vent\"m\n\x12GenerationProgress\x12\x0c\n\x04step\x18\x01 \x01(\x05\x12\x13\n\x0btotal_steps\x18\x02 \x01(\x05\x12.\n\x05stage\x18\x04 \x01(\x0e\x32\x1f.ltx.trainer.v1.GenerationStageJ\x04\x08\x03\x10\x04\"h\n\x10GenerationResult\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\'\n\x05video\x18\x02 \x01(\x0b\x32\x18.ltx.trainer.v1.Artifact\x12\x0c\n\x04seed\x18\x03 \x01(\x03\x12\x0f\n\x07seconds\x18\x04 \x01(\x01*\xac\x01\n\x0fGenerationStage\x12 \n\x1cGENERATION_STAGE_UNSPECIFIED\x10\x00\x12\x1b\n\x17GENERATION_STAGE_QUEUED\x10\x01\x12\x1c\n\x18GENERATION_STAGE_LOADING\x10\x02\x12\x1d\n\x19GENERATION_STAGE_SAMPLING\x10\x03\x12\x1d\n\x19GENERATION_STAGE_ENCODING\x10\x04\x42N\n\x15\x63om.ltxtrainer.api.v1P\x01Z3github.com/ltx-trainer/api/ltx/trainer/v1;trainerv1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1fltx/trainer/v1/generation.proto\x12\x0eltx.trainer.v1\x1a\x1bltx/trainer/v1/common.proto\"\xeb\x04\n\x14GenerateVideoRequest\x12\x0e\n\x06prompt\x18\x01 \x01(\t\x12\x1c\n\x0fnegative_prompt\x18\x02 \x01(\tH\x01\x88\x01\x01\x12\r\n\x03job\x18\x03 \x01(\tH\x00\x12\x13\n\tlora_file\x18\x04 \x01(\tH\x00\x12\x17\n\nlora_scale\x18\x05 \x01(\x01H\x02\x88\x01\x01\x12\x1d\n\x10number_of_frames\x18\x06 \x01(\x05H\x03\x88\x01\x01\x12\x17\n\nframe_rate\x18\x07 \x01(\x05H\x04\x88\x01\x01\x12.\n\nresolution\x18\x08 \x01(\x0e\x32\x1a.ltx.trainer.v1.Resolution\x12\x31\n\x0c\x61spect_ratio\x18\t \x01(\x0e\x32\x1b.ltx.trainer.v1.AspectRatio\x12\x12\n\x05steps\x18\n \x01(\x05H\x05\x88\x01\x01\x12\x1b\n\x0eguidance_scale\x18\x0b \x01(\x01H\x06\x88\x01\x01\x12!\n\x14\x61udio_guidance_scale\x18\x0c \x01(\x01H\x07\x88\x01\x01\x12\x16\n\tstg_scale\x18\r \x01(\x01H\x08\x88\x01\x01\x12\x11\n\x04seed\x18\x0e \x01(\x03H\t\x88\x01\x01\x12\x12\n\nbase_model\x18\x0f \x01(\t\x12\x1e\n\x16\x61llow_version_mismatch\x18\x10 \x01(\x08\x42\x06\n\x04loraB\x12\n\x10_negative_promptB\r\n\x0b_lora_scaleB\x13\n\x11_number_of_framesB\r\n\x0b_frame_rateB\x08\n\x06_stepsB\x11\n\x0f_guidance_scaleB\x17\n\x15_audio_guidance_scaleB\x0c\n\n_stg_scaleB\x07\n\x05_seed\"\xa4\x01\n\x15GenerateVideoResponse\x12\x36\n\x08progress\x18\x01 \x01(\x0b\x32\".ltx.trainer.v1.GenerationProgressH\x00\x12\x16\n\x0cpreview_jpeg\x18\x02 \x01(\x0cH\x00\x12\x32\n\x06result\x18\x03 \x01(\x0b\x32 .ltx.trainer.v1.GenerationResultH\x00\x42\x07\n\x05\x65vent\"m\n\x12GenerationProgress\x12\x0c\n\x04step\x18\x01 \x01(\x05\x12\x13\n\x0btotal_steps\x18\x02 \x01(\x05\x12.\n\x05stage\x18\x04 \x01(\x0e\x32\x1f.ltx.trainer.v1.GenerationStageJ\x04\x08\x03\x10\x04\"\xbc\x01\n\x10GenerationResult\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\'\n\x05video\x18\x02 \x01(\x0b\x32\x18.ltx.trainer.v1.Artifact\x12\x0c\n\x04seed\x18\x03 \x01(\x03\x12\x0f\n\x07seconds\x18\x04 \x01(\x01\x12\x12\n\nbase_model\x18\x05 \x01(\t\x12\x13\n\x0bltx_version\x18\x06 \x01(\t\x12)\n\x08lora_fit\x18\x07 \x01(\x0b\x32\x17.ltx.trainer.v1.LoraFit\"f\n\x07LoraFit\x12\x14\n\x0clora_version\x18\x01 \x01(\t\x12\x14\n\x0c\x62\x61se_version\x18\x02 \x01(\t\x12\x16\n\x0eloaded_modules\x18\x03 \x01(\x05\x12\x17\n\x0fskipped_modules\x18\x04 \x03(\t*\xac\x01\n\x0fGenerationStage\x12 \n\x1cGENERATION_STAGE_UNSPECIFIED\x10\x00\x12\x1b\n\x17GENERATION_STAGE_QUEUED\x10\x01\x12\x1c\n\x18GENERATION_STAGE_LOADING\x10\x02\x12\x1d\n\x19GENERATION_STAGE_SAMPLING\x10\x03\x12\x1d\n\x19GENERATION_STAGE_ENCODING\x10\x04\x42N\n\x15\x63om.ltxtrainer.api.v1P\x01Z3github.com/ltx-trainer/api/ltx/trainer/v1;trainerv1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,14 +33,16 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'ltx.trainer.v1.generation_p
 if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'\n\025com.ltxtrainer.api.v1P\001Z3github.com/ltx-trainer/api/ltx/trainer/v1;trainerv1'
-  _globals['_GENERATIONSTAGE']._serialized_start=1035
-  _globals['_GENERATIONSTAGE']._serialized_end=1207
+  _globals['_GENERATIONSTAGE']._serialized_start=1276
+  _globals['_GENERATIONSTAGE']._serialized_end=1448
   _globals['_GENERATEVIDEOREQUEST']._serialized_start=81
-  _globals['_GENERATEVIDEOREQUEST']._serialized_end=648
-  _globals['_GENERATEVIDEORESPONSE']._serialized_start=651
-  _globals['_GENERATEVIDEORESPONSE']._serialized_end=815
-  _globals['_GENERATIONPROGRESS']._serialized_start=817
-  _globals['_GENERATIONPROGRESS']._serialized_end=926
-  _globals['_GENERATIONRESULT']._serialized_start=928
-  _globals['_GENERATIONRESULT']._serialized_end=1032
+  _globals['_GENERATEVIDEOREQUEST']._serialized_end=700
+  _globals['_GENERATEVIDEORESPONSE']._serialized_start=703
+  _globals['_GENERATEVIDEORESPONSE']._serialized_end=867
+  _globals['_GENERATIONPROGRESS']._serialized_start=869
+  _globals['_GENERATIONPROGRESS']._serialized_end=978
+  _globals['_GENERATIONRESULT']._serialized_start=981
+  _globals['_GENERATIONRESULT']._serialized_end=1169
+  _globals['_LORAFIT']._serialized_start=1171
+  _globals['_LORAFIT']._serialized_end=1273
 # @@protoc_insertion_point(module_scope)

@@ -3,8 +3,10 @@
 isort:skip_file
 """
 
+from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
+from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from shared.api.gen.ltx.trainer.v1 import common_pb2 as _common_pb2
 import builtins as _builtins
@@ -68,6 +70,8 @@ class GenerateVideoRequest(_message.Message):
     AUDIO_GUIDANCE_SCALE_FIELD_NUMBER: _builtins.int
     STG_SCALE_FIELD_NUMBER: _builtins.int
     SEED_FIELD_NUMBER: _builtins.int
+    BASE_MODEL_FIELD_NUMBER: _builtins.int
+    ALLOW_VERSION_MISMATCH_FIELD_NUMBER: _builtins.int
     prompt: _builtins.str
     """Required. At most 10,000 characters."""
     negative_prompt: _builtins.str
@@ -98,6 +102,16 @@ class GenerateVideoRequest(_message.Message):
     """0.0..3.0; 0 disables STG. Default 1.0."""
     seed: _builtins.int
     """Default 42."""
+    base_model: _builtins.str
+    """The id of the base model to generate with (ListBaseModels). Unset: the base the job trained on
+    (with `job`), else the service's default base. At most 63 characters.
+    """
+    allow_version_mismatch: _builtins.bool
+    """A LoRA whose metadata names another LTX version than the base (ltx_version) is FAILED_PRECONDITION,
+    reason LORA_VERSION_MISMATCH, naming both versions and the LoRA's modules that do not fit the base.
+    true: it is applied anyway: the modules that fit are loaded, the others are skipped and listed in
+    GenerationResult.lora_fit.
+    """
     def __init__(
         self,
         *,
@@ -115,10 +129,12 @@ class GenerateVideoRequest(_message.Message):
         audio_guidance_scale: _builtins.float | None = ...,
         stg_scale: _builtins.float | None = ...,
         seed: _builtins.int | None = ...,
+        base_model: _builtins.str = ...,
+        allow_version_mismatch: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_audio_guidance_scale", b"_audio_guidance_scale", "_frame_rate", b"_frame_rate", "_guidance_scale", b"_guidance_scale", "_lora_scale", b"_lora_scale", "_negative_prompt", b"_negative_prompt", "_number_of_frames", b"_number_of_frames", "_seed", b"_seed", "_steps", b"_steps", "_stg_scale", b"_stg_scale", "audio_guidance_scale", b"audio_guidance_scale", "frame_rate", b"frame_rate", "guidance_scale", b"guidance_scale", "job", b"job", "lora", b"lora", "lora_file", b"lora_file", "lora_scale", b"lora_scale", "negative_prompt", b"negative_prompt", "number_of_frames", b"number_of_frames", "seed", b"seed", "steps", b"steps", "stg_scale", b"stg_scale"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_audio_guidance_scale", b"_audio_guidance_scale", "_frame_rate", b"_frame_rate", "_guidance_scale", b"_guidance_scale", "_lora_scale", b"_lora_scale", "_negative_prompt", b"_negative_prompt", "_number_of_frames", b"_number_of_frames", "_seed", b"_seed", "_steps", b"_steps", "_stg_scale", b"_stg_scale", "aspect_ratio", b"aspect_ratio", "audio_guidance_scale", b"audio_guidance_scale", "frame_rate", b"frame_rate", "guidance_scale", b"guidance_scale", "job", b"job", "lora", b"lora", "lora_file", b"lora_file", "lora_scale", b"lora_scale", "negative_prompt", b"negative_prompt", "number_of_frames", b"number_of_frames", "prompt", b"prompt", "resolution", b"resolution", "seed", b"seed", "steps", b"steps", "stg_scale", b"stg_scale"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_audio_guidance_scale", b"_audio_guidance_scale", "_frame_rate", b"_frame_rate", "_guidance_scale", b"_guidance_scale", "_lora_scale", b"_lora_scale", "_negative_prompt", b"_negative_prompt", "_number_of_frames", b"_number_of_frames", "_seed", b"_seed", "_steps", b"_steps", "_stg_scale", b"_stg_scale", "allow_version_mismatch", b"allow_version_mismatch", "aspect_ratio", b"aspect_ratio", "audio_guidance_scale", b"audio_guidance_scale", "base_model", b"base_model", "frame_rate", b"frame_rate", "guidance_scale", b"guidance_scale", "job", b"job", "lora", b"lora", "lora_file", b"lora_file", "lora_scale", b"lora_scale", "negative_prompt", b"negative_prompt", "number_of_frames", b"number_of_frames", "prompt", b"prompt", "resolution", b"resolution", "seed", b"seed", "steps", b"steps", "stg_scale", b"stg_scale"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__audio_guidance_scale: _TypeAlias = _typing.Literal["audio_guidance_scale"]  # noqa: Y015
     _WhichOneofArgType__audio_guidance_scale: _TypeAlias = _typing.Literal["_audio_guidance_scale", b"_audio_guidance_scale"]  # noqa: Y015
@@ -227,13 +243,23 @@ class GenerationResult(_message.Message):
     VIDEO_FIELD_NUMBER: _builtins.int
     SEED_FIELD_NUMBER: _builtins.int
     SECONDS_FIELD_NUMBER: _builtins.int
+    BASE_MODEL_FIELD_NUMBER: _builtins.int
+    LTX_VERSION_FIELD_NUMBER: _builtins.int
+    LORA_FIT_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """"generations/{id}": the name DownloadArtifact takes."""
     seed: _builtins.int
     seconds: _builtins.float
+    base_model: _builtins.str
+    """The base model generated with: its id and LTX version."""
+    ltx_version: _builtins.str
     @_builtins.property
     def video(self) -> _common_pb2.Artifact:
         """The mp4 (name "video"): H.264 and an AAC track as long as the video."""
+
+    @_builtins.property
+    def lora_fit(self) -> Global___LoraFit:
+        """Set when a LoRA was applied whose version differs from the base's (allow_version_mismatch)."""
 
     def __init__(
         self,
@@ -242,11 +268,52 @@ class GenerationResult(_message.Message):
         video: _common_pb2.Artifact | None = ...,
         seed: _builtins.int = ...,
         seconds: _builtins.float = ...,
+        base_model: _builtins.str = ...,
+        ltx_version: _builtins.str = ...,
+        lora_fit: Global___LoraFit | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["video", b"video"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["lora_fit", b"lora_fit", "video", b"video"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name", "seconds", b"seconds", "seed", b"seed", "video", b"video"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["base_model", b"base_model", "lora_fit", b"lora_fit", "ltx_version", b"ltx_version", "name", b"name", "seconds", b"seconds", "seed", b"seed", "video", b"video"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___GenerationResult: _TypeAlias = GenerationResult  # noqa: Y015
+
+@_typing.final
+class LoraFit(_message.Message):
+    """How a LoRA made for another LTX version fitted the base it was applied to."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LORA_VERSION_FIELD_NUMBER: _builtins.int
+    BASE_VERSION_FIELD_NUMBER: _builtins.int
+    LOADED_MODULES_FIELD_NUMBER: _builtins.int
+    SKIPPED_MODULES_FIELD_NUMBER: _builtins.int
+    lora_version: _builtins.str
+    """The version the LoRA's metadata names ("" when it names none)."""
+    base_version: _builtins.str
+    """The base's version."""
+    loaded_modules: _builtins.int
+    """LoRA modules loaded (their A and B matrices matched a layer of the base)."""
+    @_builtins.property
+    def skipped_modules(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """LoRA modules skipped, each with why: "<module>: no such layer in the base" or
+        "<module>: shape [out, in] in the LoRA, [out, in] in the base".
+        """
+
+    def __init__(
+        self,
+        *,
+        lora_version: _builtins.str = ...,
+        base_version: _builtins.str = ...,
+        loaded_modules: _builtins.int = ...,
+        skipped_modules: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["base_version", b"base_version", "loaded_modules", b"loaded_modules", "lora_version", b"lora_version", "skipped_modules", b"skipped_modules"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___LoraFit: _TypeAlias = LoraFit  # noqa: Y015

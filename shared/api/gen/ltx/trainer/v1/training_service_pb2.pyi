@@ -55,6 +55,7 @@ class TrainingInput(_message.Message):
     STG_SCALE_FIELD_NUMBER: _builtins.int
     DEBUG_DATASET_FIELD_NUMBER: _builtins.int
     BATCH_SIZE_FIELD_NUMBER: _builtins.int
+    BASE_MODEL_FIELD_NUMBER: _builtins.int
     training_data_url: _builtins.str
     """Required. The .zip archive: an http(s):// URL (fetched with every address checked: no loopback,
     private, link-local or other internal ranges unless the operator allows them), upload://<id> of an
@@ -108,6 +109,10 @@ class TrainingInput(_message.Message):
     mean; the result does not depend on how many ranks train it). Unset: the service's world size,
     resolved when the job is created and recorded with it.
     """
+    base_model: _builtins.str
+    """Ours: the id of the base model to train on, one of those ListBaseModels lists. Unset: the service's
+    default base, resolved when the job is created and recorded with it. At most 63 characters.
+    """
     @_builtins.property
     def validation(self) -> _containers.RepeatedCompositeFieldContainer[Global___ValidationPrompt]:
         """At most 2 entries."""
@@ -139,10 +144,11 @@ class TrainingInput(_message.Message):
         stg_scale: _builtins.float | None = ...,
         debug_dataset: _builtins.bool = ...,
         batch_size: _builtins.int | None = ...,
+        base_model: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_audio_normalize", b"_audio_normalize", "_audio_preserve_pitch", b"_audio_preserve_pitch", "_batch_size", b"_batch_size", "_frame_rate", b"_frame_rate", "_learning_rate", b"_learning_rate", "_number_of_frames", b"_number_of_frames", "_number_of_steps", b"_number_of_steps", "_rank", b"_rank", "_split_input_duration_threshold", b"_split_input_duration_threshold", "_split_input_into_scenes", b"_split_input_into_scenes", "_stg_scale", b"_stg_scale", "_validation_frame_rate", b"_validation_frame_rate", "_validation_negative_prompt", b"_validation_negative_prompt", "_validation_number_of_frames", b"_validation_number_of_frames", "_with_audio", b"_with_audio", "audio_normalize", b"audio_normalize", "audio_preserve_pitch", b"audio_preserve_pitch", "batch_size", b"batch_size", "frame_rate", b"frame_rate", "learning_rate", b"learning_rate", "number_of_frames", b"number_of_frames", "number_of_steps", b"number_of_steps", "rank", b"rank", "split_input_duration_threshold", b"split_input_duration_threshold", "split_input_into_scenes", b"split_input_into_scenes", "stg_scale", b"stg_scale", "validation_frame_rate", b"validation_frame_rate", "validation_negative_prompt", b"validation_negative_prompt", "validation_number_of_frames", b"validation_number_of_frames", "with_audio", b"with_audio"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_audio_normalize", b"_audio_normalize", "_audio_preserve_pitch", b"_audio_preserve_pitch", "_batch_size", b"_batch_size", "_frame_rate", b"_frame_rate", "_learning_rate", b"_learning_rate", "_number_of_frames", b"_number_of_frames", "_number_of_steps", b"_number_of_steps", "_rank", b"_rank", "_split_input_duration_threshold", b"_split_input_duration_threshold", "_split_input_into_scenes", b"_split_input_into_scenes", "_stg_scale", b"_stg_scale", "_validation_frame_rate", b"_validation_frame_rate", "_validation_negative_prompt", b"_validation_negative_prompt", "_validation_number_of_frames", b"_validation_number_of_frames", "_with_audio", b"_with_audio", "aspect_ratio", b"aspect_ratio", "audio_normalize", b"audio_normalize", "audio_preserve_pitch", b"audio_preserve_pitch", "auto_scale_input", b"auto_scale_input", "batch_size", b"batch_size", "debug_dataset", b"debug_dataset", "frame_rate", b"frame_rate", "learning_rate", b"learning_rate", "number_of_frames", b"number_of_frames", "number_of_steps", b"number_of_steps", "rank", b"rank", "resolution", b"resolution", "split_input_duration_threshold", b"split_input_duration_threshold", "split_input_into_scenes", b"split_input_into_scenes", "stg_scale", b"stg_scale", "training_data_url", b"training_data_url", "trigger_phrase", b"trigger_phrase", "validation", b"validation", "validation_aspect_ratio", b"validation_aspect_ratio", "validation_frame_rate", b"validation_frame_rate", "validation_negative_prompt", b"validation_negative_prompt", "validation_number_of_frames", b"validation_number_of_frames", "validation_resolution", b"validation_resolution", "with_audio", b"with_audio"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_audio_normalize", b"_audio_normalize", "_audio_preserve_pitch", b"_audio_preserve_pitch", "_batch_size", b"_batch_size", "_frame_rate", b"_frame_rate", "_learning_rate", b"_learning_rate", "_number_of_frames", b"_number_of_frames", "_number_of_steps", b"_number_of_steps", "_rank", b"_rank", "_split_input_duration_threshold", b"_split_input_duration_threshold", "_split_input_into_scenes", b"_split_input_into_scenes", "_stg_scale", b"_stg_scale", "_validation_frame_rate", b"_validation_frame_rate", "_validation_negative_prompt", b"_validation_negative_prompt", "_validation_number_of_frames", b"_validation_number_of_frames", "_with_audio", b"_with_audio", "aspect_ratio", b"aspect_ratio", "audio_normalize", b"audio_normalize", "audio_preserve_pitch", b"audio_preserve_pitch", "auto_scale_input", b"auto_scale_input", "base_model", b"base_model", "batch_size", b"batch_size", "debug_dataset", b"debug_dataset", "frame_rate", b"frame_rate", "learning_rate", b"learning_rate", "number_of_frames", b"number_of_frames", "number_of_steps", b"number_of_steps", "rank", b"rank", "resolution", b"resolution", "split_input_duration_threshold", b"split_input_duration_threshold", "split_input_into_scenes", b"split_input_into_scenes", "stg_scale", b"stg_scale", "training_data_url", b"training_data_url", "trigger_phrase", b"trigger_phrase", "validation", b"validation", "validation_aspect_ratio", b"validation_aspect_ratio", "validation_frame_rate", b"validation_frame_rate", "validation_negative_prompt", b"validation_negative_prompt", "validation_number_of_frames", b"validation_number_of_frames", "validation_resolution", b"validation_resolution", "with_audio", b"with_audio"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__audio_normalize: _TypeAlias = _typing.Literal["audio_normalize"]  # noqa: Y015
     _WhichOneofArgType__audio_normalize: _TypeAlias = _typing.Literal["_audio_normalize", b"_audio_normalize"]  # noqa: Y015
@@ -512,6 +518,73 @@ class FitSuggestion(_message.Message):
 Global___FitSuggestion: _TypeAlias = FitSuggestion  # noqa: Y015
 
 @_typing.final
+class ListBaseModelsRequest(_message.Message):
+    """Takes nothing: every hosted base is listed."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListBaseModelsRequest: _TypeAlias = ListBaseModelsRequest  # noqa: Y015
+
+@_typing.final
+class ListBaseModelsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BASE_MODELS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def base_models(self) -> _containers.RepeatedCompositeFieldContainer[Global___BaseModelInfo]:
+        """The default base first, then the others in the order the operator gave them."""
+
+    def __init__(
+        self,
+        *,
+        base_models: _abc.Iterable[Global___BaseModelInfo] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["base_models", b"base_models"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListBaseModelsResponse: _TypeAlias = ListBaseModelsResponse  # noqa: Y015
+
+@_typing.final
+class BaseModelInfo(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    LTX_VERSION_FIELD_NUMBER: _builtins.int
+    DEFAULT_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    """What requests name the base by, e.g. "default" or "ltx25"."""
+    ltx_version: _builtins.str
+    """"2.3" or "2.5", read from the model's own files."""
+    default: _builtins.bool
+    """Whether requests that name no base get this one."""
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+        ltx_version: _builtins.str = ...,
+        default: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["default", b"default", "id", b"id", "ltx_version", b"ltx_version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___BaseModelInfo: _TypeAlias = BaseModelInfo  # noqa: Y015
+
+@_typing.final
 class GetTrainingJobRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -782,6 +855,7 @@ class TrainingJob(_message.Message):
     DATASET_REPORT_FIELD_NUMBER: _builtins.int
     OUTPUTS_REMOVE_TIME_FIELD_NUMBER: _builtins.int
     WORKING_FILES_REMOVE_TIME_FIELD_NUMBER: _builtins.int
+    LTX_VERSION_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """"trainingJobs/{id}" """
     state: Global___TrainingJob.State.ValueType
@@ -790,7 +864,13 @@ class TrainingJob(_message.Message):
     is billed).
     """
     base_model: _builtins.str
-    """Base model the job trains on (directory, hub id or preset)."""
+    """Base model the job trains on (directory, hub id or preset), as the service's operator named it;
+    input.base_model holds its id.
+    """
+    ltx_version: _builtins.str
+    """The LTX version of the base model ("2.3" or "2.5"), read from its files when the job was created.
+    The LoRA's metadata (ltx_version) and config.json name the same version.
+    """
     @_builtins.property
     def input(self) -> Global___TrainingInput: ...
     @_builtins.property
@@ -847,10 +927,11 @@ class TrainingJob(_message.Message):
         dataset_report: _common_pb2.DatasetReport | None = ...,
         outputs_remove_time: _timestamp_pb2.Timestamp | None = ...,
         working_files_remove_time: _timestamp_pb2.Timestamp | None = ...,
+        ltx_version: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "dataset_report", b"dataset_report", "error", b"error", "input", b"input", "outputs_remove_time", b"outputs_remove_time", "progress", b"progress", "resolved", b"resolved", "result", b"result", "update_time", b"update_time", "working_files_remove_time", b"working_files_remove_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["base_model", b"base_model", "billable_units", b"billable_units", "create_time", b"create_time", "dataset_report", b"dataset_report", "error", b"error", "input", b"input", "name", b"name", "outputs_remove_time", b"outputs_remove_time", "progress", b"progress", "resolved", b"resolved", "result", b"result", "state", b"state", "update_time", b"update_time", "working_files_remove_time", b"working_files_remove_time"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["base_model", b"base_model", "billable_units", b"billable_units", "create_time", b"create_time", "dataset_report", b"dataset_report", "error", b"error", "input", b"input", "ltx_version", b"ltx_version", "name", b"name", "outputs_remove_time", b"outputs_remove_time", "progress", b"progress", "resolved", b"resolved", "result", b"result", "state", b"state", "update_time", b"update_time", "working_files_remove_time", b"working_files_remove_time"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

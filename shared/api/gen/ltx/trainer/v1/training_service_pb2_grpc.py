@@ -93,6 +93,11 @@ class TrainingServiceStub:
                 request_serializer=ltx_dot_trainer_dot_v1_dot_training__service__pb2.EstimateTrainingJobRequest.SerializeToString,
                 response_deserializer=ltx_dot_trainer_dot_v1_dot_training__service__pb2.EstimateTrainingJobResponse.FromString,
                 _registered_method=True)
+        self.ListBaseModels = channel.unary_unary(
+                '/ltx.trainer.v1.TrainingService/ListBaseModels',
+                request_serializer=ltx_dot_trainer_dot_v1_dot_training__service__pb2.ListBaseModelsRequest.SerializeToString,
+                response_deserializer=ltx_dot_trainer_dot_v1_dot_training__service__pb2.ListBaseModelsResponse.FromString,
+                _registered_method=True)
 
 
 class TrainingServiceServicer:
@@ -221,6 +226,15 @@ class TrainingServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListBaseModels(self, request, context):
+        """The base models this service trains and generates with: their ids (what TrainingInput.base_model
+        and GenerateVideoRequest.base_model take), their LTX versions, and which one is the default. The
+        list is short (the operator's --base-model values) and comes in one page.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_TrainingServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -273,6 +287,11 @@ def add_TrainingServiceServicer_to_server(servicer, server):
                     servicer.EstimateTrainingJob,
                     request_deserializer=ltx_dot_trainer_dot_v1_dot_training__service__pb2.EstimateTrainingJobRequest.FromString,
                     response_serializer=ltx_dot_trainer_dot_v1_dot_training__service__pb2.EstimateTrainingJobResponse.SerializeToString,
+            ),
+            'ListBaseModels': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListBaseModels,
+                    request_deserializer=ltx_dot_trainer_dot_v1_dot_training__service__pb2.ListBaseModelsRequest.FromString,
+                    response_serializer=ltx_dot_trainer_dot_v1_dot_training__service__pb2.ListBaseModelsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -552,6 +571,33 @@ class TrainingService:
             '/ltx.trainer.v1.TrainingService/EstimateTrainingJob',
             ltx_dot_trainer_dot_v1_dot_training__service__pb2.EstimateTrainingJobRequest.SerializeToString,
             ltx_dot_trainer_dot_v1_dot_training__service__pb2.EstimateTrainingJobResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListBaseModels(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ltx.trainer.v1.TrainingService/ListBaseModels',
+            ltx_dot_trainer_dot_v1_dot_training__service__pb2.ListBaseModelsRequest.SerializeToString,
+            ltx_dot_trainer_dot_v1_dot_training__service__pb2.ListBaseModelsResponse.FromString,
             options,
             channel_credentials,
             insecure,

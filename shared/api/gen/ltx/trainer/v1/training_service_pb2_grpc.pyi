@@ -118,6 +118,11 @@ class TrainingServiceStub:
     counted against a quota. The first estimate of a bucket takes seconds (the step is traced on the
     meta device); repeats are cached.
     """
+    ListBaseModels: _grpc.UnaryUnaryMultiCallable[_training_service_pb2.ListBaseModelsRequest, _training_service_pb2.ListBaseModelsResponse]
+    """The base models this service trains and generates with: their ids (what TrainingInput.base_model
+    and GenerateVideoRequest.base_model take), their LTX versions, and which one is the default. The
+    list is short (the operator's --base-model values) and comes in one page.
+    """
 
 @_typing.type_check_only
 class TrainingServiceAsyncStub(TrainingServiceStub):
@@ -206,6 +211,11 @@ class TrainingServiceAsyncStub(TrainingServiceStub):
     training_data_url is not required: the dataset is never fetched. No job is created and nothing is
     counted against a quota. The first estimate of a bucket takes seconds (the step is traced on the
     meta device); repeats are cached.
+    """
+    ListBaseModels: _aio.UnaryUnaryMultiCallable[_training_service_pb2.ListBaseModelsRequest, _training_service_pb2.ListBaseModelsResponse]  # type: ignore[assignment]
+    """The base models this service trains and generates with: their ids (what TrainingInput.base_model
+    and GenerateVideoRequest.base_model take), their LTX versions, and which one is the default. The
+    list is short (the operator's --base-model values) and comes in one page.
     """
 
 class TrainingServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -352,6 +362,17 @@ class TrainingServiceServicer(metaclass=_abc_1.ABCMeta):
         training_data_url is not required: the dataset is never fetched. No job is created and nothing is
         counted against a quota. The first estimate of a bucket takes seconds (the step is traced on the
         meta device); repeats are cached.
+        """
+
+    @_abc_1.abstractmethod
+    def ListBaseModels(
+        self,
+        request: _training_service_pb2.ListBaseModelsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_training_service_pb2.ListBaseModelsResponse, _abc.Awaitable[_training_service_pb2.ListBaseModelsResponse]]:
+        """The base models this service trains and generates with: their ids (what TrainingInput.base_model
+        and GenerateVideoRequest.base_model take), their LTX versions, and which one is the default. The
+        list is short (the operator's --base-model values) and comes in one page.
         """
 
 def add_TrainingServiceServicer_to_server(servicer: TrainingServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
