@@ -1,7 +1,8 @@
 """The dataset report: what preprocessing did with every file of an archive, as plain data.
 
 preprocess_svc builds one FileReport per file as soon as the file is fully handled; train_svc
-gathers them on the job (DatasetReport) and writes them out as dataset_report.json.
+gathers them on the job (DatasetReport) and writes them out as dataset_report.json, which also names the
+LTX version of the base the job trains on (the samples were encoded for it).
 """
 
 from __future__ import annotations
@@ -78,11 +79,13 @@ class FileReport:
 class DatasetReport:
     media_kind: str
     files: tuple[FileReport, ...]  # sorted by path
+    ltx_version: str = ""  # of the job's base ("2.3", "2.5"); "" where no job is known (the CLI's own view)
 
     @classmethod
-    def of(cls, files: list[FileReport] | tuple[FileReport, ...]) -> DatasetReport:
+    def of(cls, files: list[FileReport] | tuple[FileReport, ...], ltx_version: str = "") -> DatasetReport:
         kinds = {f.media_kind for f in files if f.media_kind}
-        return cls(media_kind=kinds.pop() if len(kinds) == 1 else "", files=tuple(sorted(files, key=lambda f: f.path)))
+        ordered = tuple(sorted(files, key=lambda f: f.path))
+        return cls(media_kind=kinds.pop() if len(kinds) == 1 else "", files=ordered, ltx_version=ltx_version)
 
     def count(self, outcome: FileOutcome) -> int:
         return sum(1 for f in self.files if f.outcome is outcome)
@@ -93,6 +96,7 @@ class DatasetReport:
 
     def to_json_dict(self) -> dict[str, Any]:
         return {
+            "ltx_version": self.ltx_version,
             "media_kind": self.media_kind,
             "files_used": self.count(FileOutcome.USED),
             "files_skipped": self.count(FileOutcome.SKIPPED),

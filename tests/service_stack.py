@@ -131,7 +131,7 @@ def service_stack(
                         **(link_settings or {}),
                     }
                 ),
-                "base_model": PRESET_NAME,
+                "base_model": (PRESET_NAME,),
                 "server": ListenSettings(port=0),
                 "auth": auth_settings(principals),
                 "fetch": FetchPolicy(allow_local_roots=allow_local_roots, storage_root=storage),

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import secrets
-import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -30,6 +27,7 @@ from shared.request.json_input import input_from_json, input_to_json
 from shared.request.validate import resolve
 from shared.tracing.setup import Tracing, start_tracing
 from train_svc.accelerator import AcceleratorSlots
+from train_svc.api.base_models import base_models_response, resolve_create_input
 from train_svc.api.collection_watch import JobMessages, watch_jobs
 from train_svc.api.generation_order import generation_order
 from train_svc.api.job_estimate import ServiceEstimates, estimate_order, estimate_response
@@ -53,6 +51,7 @@ from train_svc.generation.lora_access import LoraAccess
 from train_svc.generation.service import GenerationService
 from train_svc.job_run.runner import JobRunner, RunnerConfig
 from train_svc.job_run.traced_run import TracedRunner
+from train_svc.jobs.claims import replica_name
 from train_svc.jobs.job import Job
 from train_svc.jobs.manager import FollowInterrupted, JobManager, ManagerSettings
 from train_svc.jobs.quotas import check_storage, principal_folders
@@ -67,12 +66,6 @@ from train_svc.retention.files import remove_job_files
 from train_svc.retention.sweeper import RetentionSweeper, start_sweeper
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["TrainingService"].full_name
-
-
-def replica_name() -> str:
-    """This process's name in the job store's leases: host, process id and a random part (ids get reused)."""
-    return f"{socket.gethostname()}/{os.getpid()}/{secrets.token_hex(4)}"
-
 
 log = structlog.get_logger(__name__)
 
@@ -90,8 +83,10 @@ class TrainingServicer(pb_grpc.TrainingServiceServicer):
         config: TrainServiceConfig,
         estimates: ServiceEstimates,
         metrics: TrainMetrics,
+        bases: BaseModels,
     ):
         self._manager = manager
+        self._bases = bases
         self._metrics = metrics
         self._estimates = estimates
         self._generations = generations
@@ -116,7 +111,7 @@ class TrainingServicer(pb_grpc.TrainingServiceServicer):
 
     async def CreateTrainingJob(self, request: pb.CreateTrainingJobRequest, context) -> pb.TrainingJob:
         caller = current_caller()
-        settings = resolve(request.input, url_problem=lambda url: create_time_problem(url, self._fetch))
+        settings = resolve_create_input(request.input, self._bases, lambda url: create_time_problem(url, self._fetch))
         admit = await self._storage_admission(caller.principal)  # a repeat of a request_id is not new work
         job = self._manager.create(
             settings, input_to_json(request.input), caller.principal, request.request_id, admit=admit
@@ -127,7 +122,10 @@ class TrainingServicer(pb_grpc.TrainingServiceServicer):
         self, request: pb.EstimateTrainingJobRequest, context
     ) -> pb.EstimateTrainingJobResponse:
         # No job, no quota: any authenticated caller may ask, and nothing is created or counted.
-        return estimate_response(await self._estimates.estimate(estimate_order(request)))
+        return estimate_response(await self._estimates.estimate(estimate_order(request, self._bases)))
+
+    async def ListBaseModels(self, request: pb.ListBaseModelsRequest, context) -> pb.ListBaseModelsResponse:
+        return base_models_response(self._bases)
 
     async def GetTrainingJob(self, request: pb.GetTrainingJobRequest, context) -> pb.TrainingJob:
         return training_job(self._manager.get(request.name, current_caller()))
@@ -215,7 +213,7 @@ class TrainingServicer(pb_grpc.TrainingServiceServicer):
 
     async def GenerateVideo(self, request: gen_pb.GenerateVideoRequest, context):
         caller = current_caller()
-        order = generation_order(request, caller, self._lora_access)
+        order = generation_order(request, caller, self._lora_access, self._bases)
         (await self._storage_admission(caller.principal))()
         async for event in self._generations.generate(order, caller):
             yield generation_event(event)
@@ -295,7 +293,7 @@ MAX_REQUEST_BYTES = 256 * 1024
 
 async def serve(config: TrainServiceConfig) -> TrainingService:
     """Check the settings, open the job store (the embedded one is refused while another service owns it),
-    resolve the base model (failing fast if it is missing), then start serving."""
+    resolve the base models (failing fast if one is missing), then start serving."""
     config.auth.check(config.server.host)
     store = open_store(config.store, config.storage)  # before anything starts: a second owner goes no further
     try:
@@ -309,7 +307,6 @@ async def _serve(config: TrainServiceConfig, store: JobStore) -> TrainingService
     quiet_model_libraries()
     limit_cpu_threads(config.placement.cpu_threads)
     bases = BaseModels.resolve(config.base_model)
-    base_model = bases.default
     memory = config.placement
     placement = choose_placement(memory.device, memory.precision, memory.base_weights, memory.offload_blocks)
     tracing = start_tracing(config.tracing)
@@ -319,7 +316,7 @@ async def _serve(config: TrainServiceConfig, store: JobStore) -> TrainingService
     runner = JobRunner(
         RunnerConfig(
             storage_root=config.storage,
-            base_model=base_model,
+            bases=bases,
             placement=placement,
             settings=config.run,
             gradient_checkpointing=memory.gradient_checkpointing,
@@ -339,7 +336,7 @@ async def _serve(config: TrainServiceConfig, store: JobStore) -> TrainingService
         store,
         lambda input_json: resolve(input_from_json(input_json)),
         ManagerSettings(
-            base_model.name,
+            bases,
             holder=replica_name(),
             lease_seconds=config.store.lease_seconds,
             quotas=config.quotas,
@@ -348,19 +345,19 @@ async def _serve(config: TrainServiceConfig, store: JobStore) -> TrainingService
     )
     manager.start()
     generations = GenerationService(
-        config.storage, base_model, placement, slots, manager.get, space, config.generation.pipeline_idle_seconds
+        config.storage, bases, placement, slots, manager.get, space, config.generation.pipeline_idle_seconds
     )
     metrics.watch_pipeline(generations.pipeline_bytes)
     artifacts = ArtifactFinder(manager.get, runner.output_dir, generations.store)
     lora_access = LoraAccess(config.storage, manager.job_ids, config.extra_lora_dirs)
     estimates = ServiceEstimates(
-        ModelSpec.from_directory(base_model.path, base_model.name),
+        {base_id: ModelSpec.from_directory(base.path, base.name, base.version) for base_id, base in bases},
         gpu_plan(memory.precision, memory.base_weights, memory.gradient_checkpointing, memory.offload_blocks),
         feed_forward=config.run.feed_forward,
         preview_steps=config.run.preview_steps,
         world_size=world_size,
     )
-    servicer = TrainingServicer(manager, generations, artifacts, lora_access, config, estimates, metrics)
+    servicer = TrainingServicer(manager, generations, artifacts, lora_access, config, estimates, metrics, bases)
     endpoint = None
     if config.server.metrics_port is not None:
         endpoint = serve_metrics(registry, config.server.host, config.server.metrics_port)
@@ -386,7 +383,7 @@ async def _serve(config: TrainServiceConfig, store: JobStore) -> TrainingService
         port=running.port,
         replica=manager.replica,
         job_store="postgresql" if config.store.shared else "sqlite",
-        base_model=base_model.name,
+        base_models={base_id: base.name for base_id, base in bases},
         device=str(placement.device),
         dtype=str(placement.base_dtype),
     )

@@ -81,20 +81,29 @@ def measure(model_path: Path, precision: str, idle_seconds: float) -> dict[str, 
     from train_svc.generation.request import GenerationRequest
     from train_svc.generation.service import GenerationFinished, GenerationService
     from train_svc.models.base_model import BaseModel
+    from train_svc.models.base_registry import BaseModels
     from train_svc.models.device import choose_placement
     from train_svc.models.host_memory import rss_bytes, trim_heap
 
     def no_jobs(name: str, caller: Caller):
         raise LookupError(name)
 
-    base, placement = BaseModel(model_path.name, model_path), choose_placement("cpu", precision)
+    from train_svc.models.versions import model_version
+
+    base = BaseModel(model_path.name, model_path, model_version(model_path))
+    placement = choose_placement("cpu", precision)
     request = GenerationRequest(**REQUEST)  # type: ignore[arg-type]
     gc.collect()
     trim_heap()
     figures: dict[str, Any] = {"precision": precision, "baseline_rss_bytes": rss_bytes()}
     with tempfile.TemporaryDirectory() as storage:
         service = GenerationService(
-            Path(storage), base, placement, AcceleratorSlots(1), no_jobs, idle_seconds=idle_seconds
+            Path(storage),
+            BaseModels({"default": base}, "default"),
+            placement,
+            AcceleratorSlots(1),
+            no_jobs,
+            idle_seconds=idle_seconds,
         )
 
         async def generate() -> list:

@@ -54,7 +54,7 @@ def fill(store: JobStore, jobs: int, events: int) -> None:
     request = input_to_json(pb.TrainingInput(training_data_url="/data/clips.zip", number_of_steps=100))
     now = datetime.now(UTC)
     for number in range(jobs):
-        new = NewJob(f"{number:016x}", "local", "", request, PRESET_NAME, now)
+        new = NewJob(f"{number:016x}", "local", "", request, PRESET_NAME, now, "2.3")
         store.add_job(new, LoggedEvent(1, now, StateChanged(JobState.QUEUED)), None)
         lease = store.claim("filler", 60.0, None)
         assert lease is not None

@@ -70,7 +70,9 @@ def _job(job_id: str) -> tuple[Job, list]:
     """A job, and the events its log stores."""
     stored: list = []
     log = EventLog(persist=lambda logged: stored.append(logged.event))
-    return Job(id=job_id, settings=Settings(), input_json={}, base_model="m", owner="alice", log=log), stored
+    return Job(
+        id=job_id, settings=Settings(), input_json={}, base_model="m", owner="alice", base_version="2.3", log=log
+    ), stored
 
 
 def _hello(job: Job, attempt: int = 1, world_size: int = 2) -> wc.WorkerHello:

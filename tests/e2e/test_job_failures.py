@@ -142,7 +142,7 @@ def test_an_unreachable_preprocessor_fails_the_job_with_a_clear_reason(tmp_path)
     config = TrainServiceConfig(
         storage=tmp_path,
         preprocess=PreprocessLink(target="127.0.0.1:1"),
-        base_model=PRESET_NAME,
+        base_model=(PRESET_NAME,),
         server=ListenSettings(port=0),
     )
     service = host.call(serve(config))

@@ -57,6 +57,7 @@ def test_every_output_exists_and_matches_its_checksum(finished):
     config = json.loads(path_from_uri(job.result.config_file.uri).read_text())
     assert config["trigger_phrase"] == "sepiatone"
     assert config["training_type"] == "t2v"
+    assert config["ltx_version"] == "2.3"  # the tiny preset's, as the LoRA's metadata names it
 
 
 def test_lora_file_is_in_original_format_with_metadata(finished):
@@ -72,6 +73,7 @@ def test_lora_file_is_in_original_format_with_metadata(finished):
     assert meta["rank"] == "8" and float(meta["alpha"]) == 8.0
     assert meta["base_model"] == PRESET_NAME and meta["steps"] == "100"
     assert meta["training_type"] == "t2v" and meta["audio"] == "true"
+    assert meta["ltx_version"] == "2.3"
 
 
 def test_lora_loads_into_the_pipeline_and_changes_its_output(finished):

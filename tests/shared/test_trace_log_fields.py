@@ -94,7 +94,9 @@ def test_a_traceparent_kept_with_a_job_is_the_parent_of_its_run(tracer):
     assert current_trace_parent() == "" and trace_fields() == {}
     with tracer.start_as_current_span("CreateTrainingJob") as call:
         kept = current_trace_parent()
-    job = Job.restore([], lambda logged: None, id="j", settings=None, input_json={}, base_model="m", owner="alice")
+    job = Job.restore(
+        [], lambda logged: None, id="j", settings=None, input_json={}, base_model="m", owner="alice", base_version="2.3"
+    )
     job.catch_up([LoggedEvent(1, job.create_time, StateChanged(JobState.QUEUED, "waiting", trace_parent=kept))])
     assert job.trace_parent == kept
     with tracer.start_as_current_span("run", context=context_of(job.trace_parent)) as run:
@@ -110,7 +112,7 @@ def test_a_job_run_names_its_job_on_every_line_and_is_a_span_when_traced(tracer)
         def run(self, job: Job) -> None:
             seen.append({**structlog.contextvars.get_contextvars(), **trace_fields()})
 
-    job = Job(id="0123456789abcdef", settings=None, input_json={}, base_model="m", owner="alice")
+    job = Job(id="0123456789abcdef", settings=None, input_json={}, base_model="m", owner="alice", base_version="2.3")
     TracedRunner(Runner()).run(job)
     TracedRunner(Runner(), tracer).run(job)
     untraced, traced = seen

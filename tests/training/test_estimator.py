@@ -133,9 +133,9 @@ def test_the_service_admits_a_bounded_number_of_estimates_at_once(tiny_spec):
 
     settings = resolve(input_from_json({"number_of_frames": 9}), url_required=False)
     estimates = ServiceEstimates(
-        tiny_spec, MemoryPlan("fp32", "fp32"), feed_forward=False, preview_steps=2, world_size=1
+        {"default": tiny_spec}, MemoryPlan("fp32", "fp32"), feed_forward=False, preview_steps=2, world_size=1
     )
-    orders = [EstimateOrder(settings, PreflightQuestion(width=64 + 32 * i, height=64)) for i in range(6)]
+    orders = [EstimateOrder(settings, PreflightQuestion(width=64 + 32 * i, height=64), "default") for i in range(6)]
 
     async def ask_all():
         return await asyncio.gather(*(estimates.estimate(order) for order in orders), return_exceptions=True)

@@ -16,6 +16,7 @@ from train_svc.generation.generator import GeneratedVideo, Generator, stg_blocks
 from train_svc.generation.lora_check import LoraFileError
 from train_svc.generation.mp4 import fit_audio, write_mp4
 from train_svc.generation.request import DEFAULT_NEGATIVE_PROMPT, GenerationRequest, InvalidGenerationRequest
+from train_svc.models.version_profiles import LTX_23, LTX_25
 
 SMALL = dict(prompt="zqx blue stripes drifting", num_frames=9, width=64, height=64, steps=2, seed=7)
 
@@ -99,7 +100,8 @@ def test_request_reports_every_bad_value_at_once():
 
 def test_stg_targets_a_block_the_model_has(generator):
     assert generator.stg_blocks == [1]  # the tiny preset has 2 blocks; the pipeline default 28 would be a no-op
-    assert stg_blocks(SimpleNamespace(transformer_blocks=[None] * 48)) == [28]  # full-size LTX-2.3
+    for profile in (LTX_23, LTX_25):  # the full-size transformers: the versions' recommended block
+        assert stg_blocks(SimpleNamespace(transformer_blocks=[None] * 48), profile) == [28]
 
 
 def test_generation_gives_frames_and_audio_that_mux_into_a_matching_mp4(generator, base_video, tmp_path):

@@ -96,7 +96,7 @@ def test_an_event_stored_under_a_former_type_name_still_reads():
 def _stored(store: SqliteJobStore, job_id: str = "j1", owner: str = "alice") -> Lease:
     """A job stored with its first event (QUEUED), claimed: the lease to record the rest under."""
     created = datetime(2026, 12, 1, tzinfo=UTC)
-    new = NewJob(job_id, owner, "r1", {"rank": 8, "training_data_url": "x.zip"}, "ltx2.3-tiny", created)
+    new = NewJob(job_id, owner, "r1", {"rank": 8, "training_data_url": "x.zip"}, "ltx2.3-tiny", created, "2.3")
     store.add_job(new, LoggedEvent(1, created, EVENTS[0]), None)
     lease = store.claim("replica", 30.0, None)
     assert lease is not None and lease.job_id == job_id
@@ -112,6 +112,7 @@ def _restored(store: SqliteJobStore, lease: Lease) -> Job:
         settings=Settings(),
         input_json={},
         base_model="m",
+        base_version="2.3",
     )
 
 
@@ -134,9 +135,8 @@ def test_a_job_rebuilt_from_the_store_after_a_restart_is_the_job_recorded(tmp_pa
     assert again is not None and again.state is JobState.TRAINING and again.last_sequence == len(EVENTS) - 3
     logged = reopened.events("j1")
     assert [item.event for item in logged] == EVENTS[:-3]
-    job = Job.restore(
-        logged, lambda item: None, id="j1", owner="alice", settings=Settings(), input_json={}, base_model="m"
-    )
+    fields = {"id": "j1", "owner": "alice", "settings": Settings(), "input_json": {}}
+    job = Job.restore(logged, lambda item: None, **fields, base_model="m", base_version="2.3")
     assert job.state is JobState.TRAINING and job.resuming and not job.log.closed
     assert (job.step, job.samples, job.with_audio, job.training_mode) == (1, 1, True, "video + audio")
     assert job.file_reports == original.file_reports and job.previews == original.previews
@@ -193,12 +193,13 @@ def test_a_store_of_schema_1_is_upgraded_in_place_its_jobs_belonging_to_local_wi
     assert job is not None
     assert (job.id, job.owner, job.request_id, job.input_json) == ("j1", "local", "r1", {"rank": 8})
     assert (job.state, job.last_sequence) == (JobState.PREPROCESSING, 2), "filled in from its events"
+    assert job.base_version == "2.3", "every job stored before versions were recorded trained on LTX-2.3"
     assert [item.event for item in store.events("j1")] == EVENTS[:2]
     lease = store.claim("replica", 30.0, None)
     assert lease is not None
     store.append_event("j1", LoggedEvent(3, datetime(2026, 12, 2, tzinfo=UTC), EVENTS[2]), lease)  # foreign key holds
     assert store._db.execute("PRAGMA foreign_key_check").fetchall() == []
-    assert store._db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("4",)
+    assert store._db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("5",)
 
 
 def _lock_is_free(path: Path) -> bool:
@@ -216,7 +217,7 @@ def test_a_store_of_another_schema_is_refused(tmp_path):
     store = SqliteJobStore(path)
     store._db.execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'")
     store.close()
-    with pytest.raises(StoreError, match="schema 99; this version reads 4"):
+    with pytest.raises(StoreError, match="schema 99; this version reads 5"):
         SqliteJobStore(path)
     assert _lock_is_free(path), "a refused open leaves no lock behind"
 
@@ -261,12 +262,14 @@ def test_an_idle_follower_gets_heartbeats_and_an_interrupted_log_ends_its_follow
 def test_a_stored_job_that_cannot_be_rebuilt_fails_with_the_reason_and_the_others_are_served(tmp_path):
     from train_svc.accelerator import AcceleratorSlots
     from train_svc.jobs.manager import JobManager, JobNotFound, ManagerSettings
+    from train_svc.models.base_model import BaseModel
+    from train_svc.models.base_registry import BaseModels
 
     store = SqliteJobStore(tmp_path / "jobs.sqlite3")
     lease = _stored(store)
     _recorded(store, lease, EVENTS[1:])  # j1: finished
     created = datetime(2026, 12, 1, tzinfo=UTC)
-    bad = NewJob("j2", "alice", "", {"rank": 7}, "m", created)  # a request today's rules refuse
+    bad = NewJob("j2", "alice", "", {"rank": 7}, "m", created, "2.3")  # a request today's rules refuse
     store.add_job(bad, LoggedEvent(1, created, EVENTS[0]), None)
 
     def settings_of(request: dict) -> Settings:
@@ -278,7 +281,13 @@ def test_a_stored_job_that_cannot_be_rebuilt_fails_with_the_reason_and_the_other
         def run(self, job: Job) -> None:
             raise AssertionError(f"{job.id} should not run")
 
-    manager = JobManager(NeverRuns(), AcceleratorSlots(1), store, settings_of, ManagerSettings("m", "replica"))
+    manager = JobManager(
+        NeverRuns(),
+        AcceleratorSlots(1),
+        store,
+        settings_of,
+        ManagerSettings(BaseModels({"default": BaseModel("m", Path("m"), "2.3")}, "default"), "replica"),
+    )
     manager.start()
     alice = Caller("alice")
     assert manager.get("trainingJobs/j1", alice).state is JobState.FAILED

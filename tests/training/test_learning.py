@@ -12,9 +12,10 @@ Latent space: the pipeline's `output_type="latent"` returns denormalised [B, C, 
 are normalised with the VAE's latents_mean / latents_std / scaling_factor and packed to tokens, i.e.
 brought into the space VideoEncoder produces and the trainer trains in.
 
-Measured on the tiny preset (2 layers, inner dim 128, random weights): fixed-probe loss 1.37 -> 0.17;
+Measured on the tiny presets (2 layers, inner dim 128, random weights): LTX-2.3 fixed-probe loss 1.37 -> 0.17;
 sampled latents base MSE 1.32 / cosine 0.02, LoRA MSE 0.078 / cosine 0.49 (the unrelated clip stays
-near 0). The thresholds below leave wide margins around those figures.
+near 0). LTX-2.5: loss 1.48 -> 0.26; base MSE 1.46 / cosine 0.01, LoRA MSE 0.13 / cosine 0.45. The
+thresholds below leave wide margins around those figures.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import torch.nn.functional as F
 from train_svc.export.lora_file import LoraMetadata, write_lora
 from train_svc.models.device import choose_placement
 from train_svc.training.config import TrainConfig
+from train_svc.training.encoding import CaptionEncoder, VideoEncoder
 from train_svc.training.trainer import LoraTrainer, TrainingSample
 
 HEIGHT = WIDTH = 96
@@ -91,13 +93,33 @@ def _closeness(pipe, target: torch.Tensor, other: torch.Tensor, max_sequence_len
     return {"mse": float(np.mean(mse)), "cos": float(np.mean(cos)), "cos_other": float(np.mean(cos_other))}
 
 
+@pytest.fixture(scope="module")
+def encoders_25(tiny_model_25, placement):
+    video, caption = VideoEncoder(tiny_model_25.path, placement), CaptionEncoder(tiny_model_25.path, placement)
+    yield video, caption
+    video.close()
+    caption.close()
+
+
 @pytest.mark.integration  # 500 steps and 16 sampled generations: ~25 s each
-@pytest.mark.parametrize("base_weights", ["fp32", "int8"])
+@pytest.mark.parametrize(("version", "base_weights"), [("2.3", "fp32"), ("2.3", "int8"), ("2.5", "fp32")])
 def test_training_lowers_loss_and_pulls_generations_towards_the_clip(
-    tmp_path, tiny_model, base_weights, video_encoder, caption_encoder, make_clip
+    tmp_path, request, version, base_weights, make_clip
 ):
-    """Also on an int8 base: its LoRA, loaded into the full-precision base, pulls samples the same way."""
+    """On LTX-2.3 and on LTX-2.5 (its Gemma 4 text path, bias-free feed-forward and fixed prompt modulation);
+    also on an int8 base: its LoRA, loaded into the full-precision base, pulls samples the same way."""
     from diffusers import LTX2Pipeline
+
+    if version == "2.3":
+        tiny_model = request.getfixturevalue("tiny_model")
+        video_encoder, caption_encoder = (
+            request.getfixturevalue("video_encoder"),
+            request.getfixturevalue("caption_encoder"),
+        )
+    else:
+        tiny_model = request.getfixturevalue("tiny_model_25")
+        video_encoder, caption_encoder = request.getfixturevalue("encoders_25")
+    assert tiny_model.version == version
 
     clip = make_clip(FRAMES, HEIGHT, WIDTH, base=(1.0, 0.0, 0.85), accent=(0.0, 0.35, 0.0), direction=1)
     unrelated = make_clip(FRAMES, HEIGHT, WIDTH, base=(0.1, 0.9, 0.2), accent=(0.6, 0.0, 0.6), direction=-1)
@@ -113,7 +135,7 @@ def test_training_lowers_loss_and_pulls_generations_towards_the_clip(
     assert trainer.train([sample], on_step=lambda report: losses.append(report.loss)) == CONFIG.steps
     loss_after = _fixed_loss(trainer, sample)
     print(
-        f"\n{base_weights} base: fixed-probe loss: before {loss_before:.4f} after {loss_after:.4f} "
+        f"\nLTX-{version}, {base_weights} base: fixed-probe loss: before {loss_before:.4f} after {loss_after:.4f} "
         f"(training loss first 50 steps {np.mean(losses[:50]):.4f}, last 50 {np.mean(losses[-50:]):.4f})"
     )
     assert loss_after < 0.7 * loss_before, f"loss did not fall clearly: {loss_before:.4f} -> {loss_after:.4f}"
@@ -122,7 +144,7 @@ def test_training_lowers_loss_and_pulls_generations_towards_the_clip(
     path = write_lora(
         tmp_path / "lora.safetensors",
         trainer.lora_state_dict(),
-        LoraMetadata("zqx", CONFIG.rank, CONFIG.lora_alpha, tiny_model.name, CONFIG.steps, "t2v", False),
+        LoraMetadata("zqx", CONFIG.rank, CONFIG.lora_alpha, tiny_model.name, CONFIG.steps, "t2v", False, version),
     )
     del trainer
     base_pipe = LTX2Pipeline.from_pretrained(tiny_model.path, local_files_only=True)

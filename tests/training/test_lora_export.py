@@ -14,6 +14,7 @@ from safetensors import safe_open
 from safetensors.torch import load_file
 
 from train_svc.export.lora_file import LoraMetadata, NonFiniteLora, write_lora
+from train_svc.export.outputs import inference_config
 from train_svc.training.config import TrainConfig
 from train_svc.training.lora_model import load_transformer
 from train_svc.training.lora_targets import target_module_names
@@ -87,7 +88,7 @@ def test_alpha_equal_to_rank_leaves_lora_b_unchanged(tmp_path, state):
 
 
 def test_header_records_what_the_lora_was_trained_for(tmp_path, state):
-    path = write_lora(tmp_path / "lora.safetensors", state, _metadata(audio=True))
+    path = write_lora(tmp_path / "lora.safetensors", state, _metadata(audio=True, ltx_version="2.5"))
     with safe_open(str(path), framework="pt") as handle:
         meta = handle.metadata()
     assert meta["trigger_phrase"] == "zqx style"
@@ -97,6 +98,23 @@ def test_header_records_what_the_lora_was_trained_for(tmp_path, state):
     assert int(meta["steps"]) == 123
     assert meta["training_type"] == "t2v"
     assert meta["audio"] == "true"
+    assert meta["ltx_version"] == "2.5"
+    unversioned = write_lora(tmp_path / "old.safetensors", state, _metadata())
+    with safe_open(str(unversioned), framework="pt") as handle:
+        assert "ltx_version" not in handle.metadata()
+
+
+def test_config_json_names_the_base_and_its_ltx_version():
+    config = inference_config(
+        settings_json={"trigger_phrase": "zqx"},
+        base_model="ltx2.5-tiny",
+        ltx_version="2.5",
+        rank=RANK,
+        alpha=ALPHA,
+        audio=False,
+        base_weights="bf16",
+    )
+    assert (config["base_model"], config["ltx_version"]) == ("ltx2.5-tiny", "2.5")
 
 
 def test_requested_dtype_is_written(tmp_path, state):

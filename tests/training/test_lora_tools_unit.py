@@ -12,6 +12,7 @@ from train_svc.lora_tools.keys import LoraKey, branch_of, make_key, parse_key
 from train_svc.lora_tools.lora_io import LoraFile, LoraReadError, LoraWriteError, read_lora, write_lora_file
 from train_svc.lora_tools.summary import ADAPTER_METADATA, summarize
 from train_svc.lora_tools.transforms import TransformError, convert, scale, strip_branch
+from train_svc.lora_tools.version_fit import fit_modules, mismatch_message
 
 RANK = 2
 MODULES = {  # module -> (out, in)
@@ -24,7 +25,14 @@ MODULES = {  # module -> (out, in)
 AUDIO = {"transformer_blocks.0.audio_attn1.to_q", "transformer_blocks.0.video_to_audio_attn.to_k"} | {
     "transformer_blocks.0.audio_ff.net.2"
 }
-METADATA = {"format": "ltx2-original", "rank": str(RANK), "alpha": "4.0", "audio": "true", "trigger_phrase": "zqx"}
+METADATA = {
+    "format": "ltx2-original",
+    "rank": str(RANK),
+    "alpha": "4.0",
+    "audio": "true",
+    "trigger_phrase": "zqx",
+    "ltx_version": "2.3",
+}
 
 
 def _lora(layout: str = "comfyui") -> LoraFile:
@@ -98,13 +106,15 @@ def test_summary_counts_branches_parameters_and_nonfinite_values():
         "diffusion_model.transformer_blocks.0.attn1.to_q.lora_A.weight"
     ]
     assert summary.parameters == sum(t.numel() for t in lora.tensors.values())
+    assert summary.ltx_version == "2.3" and summary.as_json()["ltx_version"] == "2.3"
+    assert summarize(LoraFile(lora.tensors, {})).ltx_version == ""  # an older or third-party file names none
 
 
 def test_strip_removes_a_branch_and_updates_the_metadata():
     no_audio = strip_branch(_lora(), "audio")
     assert {parse_key(k).module for k in no_audio.tensors} == set(MODULES) - AUDIO
     assert no_audio.metadata["audio"] == "false" and no_audio.metadata["stripped"] == "audio"
-    assert no_audio.metadata["trigger_phrase"] == "zqx"
+    assert no_audio.metadata["trigger_phrase"] == "zqx" and no_audio.metadata["ltx_version"] == "2.3"
     no_video = strip_branch(_lora(), "video")
     assert {parse_key(k).module for k in no_video.tensors} == AUDIO
     with pytest.raises(TransformError, match="nothing would be left"):
@@ -120,7 +130,7 @@ def test_scale_multiplies_lora_b_only_and_records_the_strength():
     for key, value in lora.tensors.items():
         expected = value * 0.5 if ".lora_B." in key else value
         torch.testing.assert_close(scaled.tensors[key], expected)
-    assert scaled.metadata["strength"] == "0.5"
+    assert scaled.metadata["strength"] == "0.5" and scaled.metadata["ltx_version"] == "2.3"
 
 
 def test_convert_round_trips_exactly_and_folds_a_diffusers_alpha():
@@ -134,6 +144,7 @@ def test_convert_round_trips_exactly_and_folds_a_diffusers_alpha():
     assert back.tensors.keys() == lora.tensors.keys() and ADAPTER_METADATA not in back.metadata
     assert all(torch.equal(back.tensors[key], value) for key, value in lora.tensors.items())
     assert back.metadata["trigger_phrase"] == "zqx" and back.metadata["format"] == "ltx2-original"
+    assert diffusers.metadata["ltx_version"] == back.metadata["ltx_version"] == "2.3"
 
     unfolded = LoraFile(
         diffusers.tensors, {ADAPTER_METADATA: json.dumps({"transformer.r": 2, "transformer.lora_alpha": 8})}
@@ -148,3 +159,33 @@ def test_transforms_refuse_files_with_keys_that_are_not_lora_weights():
     lora.tensors["diffusion_model.x.lora_down.weight"] = torch.zeros(1)
     with pytest.raises(TransformError, match="not LoRA weights"):
         convert(lora, "diffusers")
+
+
+def test_version_fit_names_each_module_that_does_not_fit_and_why():
+    shapes = {
+        "transformer_blocks.0.attn1.to_q": {"A": (RANK, 8), "B": (8, RANK)},
+        "transformer_blocks.0.attn1.to_k": {"A": (RANK, 8), "B": (6, RANK)},
+        "prompt_adaln.linear": {"A": (RANK, 8), "B": (48, RANK)},
+    }
+    linears = {"transformer_blocks.0.attn1.to_q": (8, 8), "transformer_blocks.0.attn1.to_k": (8, 8)}
+    fit = fit_modules(shapes, linears, lora_version="2.3", base_version="2.5")
+    assert fit.mismatched and fit.loaded == ("transformer_blocks.0.attn1.to_q",)
+    assert fit.skipped == (
+        "prompt_adaln.linear: no such layer in the base",
+        "transformer_blocks.0.attn1.to_k: shape [6, 8] in the LoRA, [8, 8] in the base",
+    )
+    message = mismatch_message(fit, "x.safetensors", "Force it.")
+    assert message.startswith("x.safetensors was made for LTX-2.3, the base model is LTX-2.5; 2 of its 3 modules")
+    assert not fit_modules(shapes, linears, lora_version="", base_version="2.5").mismatched  # names no version
+    assert not fit_modules(shapes, linears, lora_version="2.5", base_version="2.5").mismatched
+
+
+def test_a_long_list_of_modules_that_do_not_fit_is_cut_after_twenty():
+    shapes = {f"transformer_blocks.{i:02d}.attn1.to_q": {"A": (RANK, 8), "B": (8, RANK)} for i in range(25)}
+    fit = fit_modules(shapes, {}, lora_version="2.3", base_version="2.5")
+    message = mismatch_message(fit, "x", "")
+    assert "transformer_blocks.19.attn1.to_q" in message and "transformer_blocks.20." not in message
+    assert message.endswith("; and 5 more. ")
+    linears = {module: (8, 8) for module in shapes}
+    every = mismatch_message(fit_modules(shapes, linears, lora_version="2.3", base_version="2.5"), "x", "")
+    assert "LTX-2.3" in every and "LTX-2.5" in every and "every one of its 25 modules would load" in every

@@ -21,9 +21,15 @@ from train_svc.generation.order import GenerationOrder
 from train_svc.generation.request import GenerationRequest
 from train_svc.generation.service import GenerationFinished, GenerationService
 from train_svc.jobs.manager import JobNotFound
+from train_svc.models.base_registry import BaseModels
 
 IDLE_SECONDS = 1.0
 MIN_PSNR_DB = 30.0  # see the module's docstring
+
+
+def only(base) -> BaseModels:
+    """A service hosting `base` alone, as its default."""
+    return BaseModels({"default": base}, "default")
 
 
 def no_jobs(name: str, caller: Caller):
@@ -51,7 +57,7 @@ def generate(service: GenerationService, order: GenerationOrder) -> GenerationFi
 
 def test_the_pipeline_is_released_when_idle_and_loaded_again_for_the_same_video(tiny_model, placement, tmp_path):
     service = GenerationService(
-        tmp_path, tiny_model, placement, AcceleratorSlots(1), no_jobs, idle_seconds=IDLE_SECONDS
+        tmp_path, only(tiny_model), placement, AcceleratorSlots(1), no_jobs, idle_seconds=IDLE_SECONDS
     )
     request = GenerationRequest(prompt="a red ball", num_frames=9, width=64, height=64, steps=2, seed=7)
     order = GenerationOrder(request)
@@ -78,7 +84,7 @@ def test_with_no_idle_time_a_waiting_generation_keeps_the_pipeline_and_the_last_
     tiny_model, placement, tmp_path
 ):
     slots = AcceleratorSlots(1)
-    service = GenerationService(tmp_path, tiny_model, placement, slots, no_jobs, idle_seconds=0)
+    service = GenerationService(tmp_path, only(tiny_model), placement, slots, no_jobs, idle_seconds=0)
     order = GenerationOrder(GenerationRequest(prompt="a red ball", num_frames=9, width=64, height=64, steps=2))
 
     async def both() -> list:

@@ -29,7 +29,7 @@ from train_svc.generation.mp4 import write_mp4
 from train_svc.generation.request import GenerationRequest
 from train_svc.jobs.events import ValidationPreview
 from train_svc.training.config import TrainConfig
-from train_svc.training.encoding import PromptStates
+from train_svc.training.encoding import CaptionEncoder, PromptStates, VideoEncoder
 from train_svc.training.trainer import LoraTrainer, TrainingSample
 from train_svc.validation.previews import JobPreviews, encode_prompts, preview_file, preview_requests
 from train_svc.validation.renderer import PreviewRenderer
@@ -90,20 +90,24 @@ class Job:
     lora: Path  # exported as the job's export phase writes it on the CPU
 
 
-@pytest.fixture(scope="module")
-def job(tmp_path_factory, tiny_model, placement, video_encoder, caption_encoder, make_clip) -> Job:
+def _train(folder: Path, model, placement, video_encoder, caption_encoder, make_clip) -> Job:
+    """A 4-step job on `model` with a preview at its last step, and its LoRA exported."""
     clip = make_clip(9, 64, 64, base=(0.0, 0.8, 0.9), accent=(0.7, 0.0, 0.2), direction=-1)
     sample = TrainingSample("cyan", video_encoder.encode(clip, 24.0), caption_encoder.encode(PROMPT))
-    trainer = LoraTrainer(tiny_model.path, placement, CONFIG)
-    previewer = Previewer(PreviewRenderer(tiny_model.path, placement, trainer.transformer), caption_encoder.text_states)
-    folder = tmp_path_factory.mktemp("job")
+    trainer = LoraTrainer(model.path, placement, CONFIG)
+    previewer = Previewer(PreviewRenderer(model.path, placement, trainer.transformer), caption_encoder.text_states)
     previews, recorded = previewer.previews(folder)
     assert trainer.train([sample], on_step=lambda report: previews.after_step(report.step)) == CONFIG.steps
     assert recorded[-1].step == CONFIG.steps
     save_dtype = torch.float32  # what the export phase writes on the CPU
-    metadata = LoraMetadata("zqx", CONFIG.rank, CONFIG.lora_alpha, tiny_model.name, CONFIG.steps, "t2v", True)
+    metadata = LoraMetadata("zqx", CONFIG.rank, CONFIG.lora_alpha, model.name, CONFIG.steps, "t2v", True, model.version)
     lora = write_lora(folder / "lora.safetensors", trainer.lora_state_dict(), metadata, save_dtype)
     return Job(previewer, recorded[-1], preview_file(folder, CONFIG.steps, 0), lora)
+
+
+@pytest.fixture(scope="module")
+def job(tmp_path_factory, tiny_model, placement, video_encoder, caption_encoder, make_clip) -> Job:
+    return _train(tmp_path_factory.mktemp("job"), tiny_model, placement, video_encoder, caption_encoder, make_clip)
 
 
 def _decoded(path: Path) -> tuple[np.ndarray, Fraction]:
@@ -115,8 +119,7 @@ def _decoded(path: Path) -> tuple[np.ndarray, Fraction]:
     return frames, Fraction(rate)
 
 
-@pytest.mark.integration  # trains 4 steps and renders 2 previews + 1 generation at 512x288: ~10 s
-def test_the_last_steps_preview_equals_generate_video_with_the_jobs_lora(tmp_path, job, tiny_model, placement):
+def _assert_preview_equals_generation(tmp_path: Path, job: Job, model, placement) -> None:
     request = GenerationRequest(
         prompt=PROMPT,
         seed=PREVIEW_SEED,
@@ -129,7 +132,7 @@ def test_the_last_steps_preview_equals_generate_video_with_the_jobs_lora(tmp_pat
         lora_path=job.lora,
     )
     # What GenerationService._run does with a job's LoRA: generate, then write the mp4.
-    generator = Generator(tiny_model, placement)
+    generator = Generator(model, placement)
     video = generator.generate(request)
     generated = write_mp4(tmp_path / "video.mp4", video.frames, video.frame_rate, video.audio, video.sample_rate)
 
@@ -143,6 +146,26 @@ def test_the_last_steps_preview_equals_generate_video_with_the_jobs_lora(tmp_pat
     # and the LoRA is at work in both: without it the same request gives another video
     base = generator.generate(replace(request, lora_scale=0.0))
     assert np.abs(base.frames.astype(int) - generated_frames.astype(int)).mean() > 1
+
+
+@pytest.mark.integration  # trains 4 steps and renders 2 previews + 1 generation at 512x288: ~10 s
+def test_the_last_steps_preview_equals_generate_video_with_the_jobs_lora(tmp_path, job, tiny_model, placement):
+    _assert_preview_equals_generation(tmp_path, job, tiny_model, placement)
+
+
+@pytest.mark.integration  # the same on LTX-2.5, whose previews and generations decode with its diffusion decoder
+def test_on_ltx25_too_the_last_steps_preview_equals_generate_video(tmp_path, tiny_model_25, placement, make_clip):
+    video_encoder, caption_encoder = (
+        VideoEncoder(tiny_model_25.path, placement),
+        CaptionEncoder(tiny_model_25.path, placement),
+    )
+    (tmp_path / "job").mkdir()
+    try:
+        job = _train(tmp_path / "job", tiny_model_25, placement, video_encoder, caption_encoder, make_clip)
+    finally:
+        video_encoder.close()
+        caption_encoder.close()
+    _assert_preview_equals_generation(tmp_path, job, tiny_model_25, placement)
 
 
 @pytest.mark.integration

@@ -57,7 +57,15 @@ def world(tmp_path):
     for job_id in (DONE, RUNNING):
         first = LoggedEvent(1, ENDED - timedelta(hours=1), StateChanged(JobState.QUEUED))
         store.add_job(
-            NewJob(job_id, "alice", "", {"training_data_url": "/data.zip"}, "ltx2.3-tiny", ENDED - timedelta(hours=1)),
+            NewJob(
+                job_id,
+                "alice",
+                "",
+                {"training_data_url": "/data.zip"},
+                "ltx2.3-tiny",
+                ENDED - timedelta(hours=1),
+                "2.3",
+            ),
             first,
             None,
         )

@@ -46,7 +46,7 @@ def _event(sequence: int, event, seconds: int = 0) -> LoggedEvent:
 
 
 def _add(store: JobStore, job_id: str, owner: str = "alice", request_id: str = "", queued_limit: int | None = None):
-    new = NewJob(job_id, owner, request_id, {"rank": 8, "job": job_id}, "ltx2.3-tiny", T0)
+    new = NewJob(job_id, owner, request_id, {"rank": 8, "job": job_id}, "ltx2.3-tiny", T0, "2.3")
     return store.add_job(new, _event(1, StateChanged(JobState.QUEUED, "waiting")), queued_limit)
 
 
@@ -271,7 +271,7 @@ def test_a_database_migrated_further_than_this_version_is_refused(postgres_url):
     PostgresJobStore(postgres_url).close()
     with psycopg.connect(postgres_url, autocommit=True) as conn:
         conn.execute(f"INSERT INTO {MIGRATIONS_TABLE} (version) VALUES (99)".encode())
-    with pytest.raises(StoreError, match="has schema 99; this version reads 2"):
+    with pytest.raises(StoreError, match="has schema 99; this version reads 3"):
         PostgresJobStore(postgres_url)
 
 

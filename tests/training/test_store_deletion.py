@@ -33,7 +33,7 @@ def _event(sequence: int, event) -> LoggedEvent:
 
 def _ended_job(store: JobStore, job_id: str, owner: str = "alice") -> None:
     """A job that ran on a replica, ended SUCCEEDED, and let its lease go."""
-    new = NewJob(job_id, owner, "", {"job": job_id}, "ltx2.3-tiny", T0)
+    new = NewJob(job_id, owner, "", {"job": job_id}, "ltx2.3-tiny", T0, "2.3")
     store.add_job(new, _event(1, StateChanged(JobState.QUEUED)), None)
     lease = store.claim("replica-a", 30.0, None)
     assert lease is not None and lease.job_id == job_id
@@ -61,7 +61,9 @@ def test_an_ended_job_is_deleted_with_its_events_and_a_deleted_change(store):
 
 
 def test_a_job_not_ended_or_still_held_is_not_deleted(store):
-    store.add_job(NewJob("j1", "alice", "", {}, "ltx2.3-tiny", T0), _event(1, StateChanged(JobState.QUEUED)), None)
+    store.add_job(
+        NewJob("j1", "alice", "", {}, "ltx2.3-tiny", T0, "2.3"), _event(1, StateChanged(JobState.QUEUED)), None
+    )
     assert store.delete("j1") is Deletion.UNFINISHED
     lease = store.claim("replica-a", 30.0, None)
     assert lease is not None
@@ -80,6 +82,8 @@ def test_retention_records_its_removal_once_after_the_end_of_an_unheld_job(store
     stored = store.job("j1")
     assert stored is not None and stored.state is JobState.SUCCEEDED and stored.last_sequence == 3
     assert store.events("j1", after=2) == [removed]
-    store.add_job(NewJob("j2", "alice", "", {}, "ltx2.3-tiny", T0), _event(1, StateChanged(JobState.QUEUED)), None)
+    store.add_job(
+        NewJob("j2", "alice", "", {}, "ltx2.3-tiny", T0, "2.3"), _event(1, StateChanged(JobState.QUEUED)), None
+    )
     assert not store.append_to_ended("j2", _event(2, FilesRemoved(FilePart.OUTPUTS, 0)))  # not ended
     assert store.delete("j1") is Deletion.DELETED

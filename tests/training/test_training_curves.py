@@ -77,7 +77,16 @@ def test_one_point_per_step_from_a_log_with_a_resume_in_it():
 
 def test_a_restored_job_holds_every_step_it_logged():
     logged = [LoggedEvent(i, START, _step(i)) for i in range(1, 6)]
-    job = Job.restore(logged, lambda logged: None, id="0" * 16, settings=None, input_json={}, base_model="m", owner="o")
+    job = Job.restore(
+        logged,
+        lambda logged: None,
+        id="0" * 16,
+        settings=None,
+        input_json={},
+        base_model="m",
+        owner="o",
+        base_version="2.3",
+    )
     assert [item.event.step for item in job.step_log] == [1, 2, 3, 4, 5]
 
 

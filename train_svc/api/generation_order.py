@@ -1,6 +1,7 @@
 """A GenerateVideoRequest checked as a whole: every bad field in one InvalidRequest, named as in the API.
 
-The values are checked by GenerationRequest itself; this adds the API's enums and the LoRA reference. A
+The values are checked by GenerationRequest itself; this adds the API's enums, the base model's id (one the
+service hosts; unset: the job's base, else the default) and the LoRA reference. A
 LoRA file must be the caller's own (train_svc.generation.lora_access): a caller never gets a file of its
 choosing read, nor another principal's.
 """
@@ -17,6 +18,7 @@ from shared.quoting import quote
 from shared.request import defaults
 from shared.request.errors import FieldViolation, InvalidRequest
 from shared.request.validate import ASPECT_RATIOS, RESOLUTIONS
+from train_svc.api.base_models import unknown_base
 from train_svc.generation.lora_access import LoraAccess, LoraNotAllowed
 from train_svc.generation.order import GenerationOrder
 from train_svc.generation.request import (
@@ -27,6 +29,7 @@ from train_svc.generation.request import (
     InvalidGenerationRequest,
 )
 from train_svc.jobs.job import NAME_PREFIX as JOB_PREFIX
+from train_svc.models.base_registry import BaseModels
 
 REASON = "INVALID_GENERATION_REQUEST"
 # GenerationRequest's names for the fields the API spells differently.
@@ -55,9 +58,13 @@ def _lora_file(value: str, caller: Caller, access: LoraAccess, violations: list[
         return None
 
 
-def generation_order(message: gen_pb.GenerateVideoRequest, caller: Caller, access: LoraAccess) -> GenerationOrder:
+def generation_order(
+    message: gen_pb.GenerateVideoRequest, caller: Caller, access: LoraAccess, bases: BaseModels
+) -> GenerationOrder:
     """Check every field; raise InvalidRequest listing all problems."""
     violations: list[FieldViolation] = []
+    if (violation := unknown_base(bases, message.base_model, "base_model")) is not None:
+        violations.append(violation)
     resolution = _enum(message, "resolution", RESOLUTIONS, defaults.Resolution.MEDIUM, violations)
     aspect = _enum(message, "aspect_ratio", ASPECT_RATIOS, defaults.AspectRatio.SQUARE_1_1, violations)
     width, height = defaults.pixel_size(resolution, aspect)
@@ -91,9 +98,10 @@ def generation_order(message: gen_pb.GenerateVideoRequest, caller: Caller, acces
             stg_scale=value("stg_scale", defaults.STG_SCALE),
             lora_path=lora_path,
             lora_scale=value("lora_scale", 1.0),
+            allow_version_mismatch=message.allow_version_mismatch,
         )
     except InvalidGenerationRequest as exc:
         violations += [FieldViolation(_API_FIELDS.get(field, field), problem) for field, problem in exc.problems]
     if violations or request is None:
         raise InvalidRequest(violations, reason=REASON)
-    return GenerationOrder(request, job)
+    return GenerationOrder(request, job, message.base_model)

@@ -3,12 +3,14 @@ the estimate as the response message.
 
 The input is checked by the rules CreateTrainingJob applies (shared.request.validate), except that
 training_data_url is not required (an estimate fetches nothing); every bad field, of the input and of the
-question, is in one InvalidRequest, named as in the API: "gpu", "width", "input.rank".
+question, is in one InvalidRequest, named as in the API: "gpu", "width", "input.rank". The estimate is of the
+base the input names (input.base_model; unset: the default), one of those the service hosts.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 
@@ -18,10 +20,12 @@ from shared.api import training_service_pb2 as pb
 from shared.request.errors import DomainError, ErrorCode, FieldViolation, InvalidRequest
 from shared.request.settings import TrainingSettings
 from shared.request.validate import resolve
+from train_svc.api.base_models import unknown_base
 from train_svc.estimate.estimator import Estimate
 from train_svc.estimate.job_shape import JobShape, MemoryPlan
 from train_svc.estimate.model_spec import ModelSpec
 from train_svc.estimate.preflight import DEFAULT_GPU, PreflightQuestion, check_question, preflight
+from train_svc.models.base_registry import BaseModels
 
 REASON = "INVALID_ESTIMATE_REQUEST"
 # Estimates admitted at once (running and waiting); more are refused at once rather than queued without bound.
@@ -32,9 +36,10 @@ MAX_PENDING_ESTIMATES = 4
 class EstimateOrder:
     settings: TrainingSettings
     question: PreflightQuestion
+    base_id: str  # the hosted base it is about
 
 
-def estimate_order(message: pb.EstimateTrainingJobRequest) -> EstimateOrder:
+def estimate_order(message: pb.EstimateTrainingJobRequest, bases: BaseModels) -> EstimateOrder:
     """Check every field; raise InvalidRequest listing all problems."""
     violations: list[FieldViolation] = []
     settings = None
@@ -57,20 +62,31 @@ def estimate_order(message: pb.EstimateTrainingJobRequest) -> EstimateOrder:
         frames=optional("frames"),
     )
     violations += [FieldViolation(name, problem) for name, problem in check_question(question).items()]
+    unknown = unknown_base(bases, message.input.base_model, "input.base_model")
+    if unknown is not None and unknown.field not in {v.field for v in violations}:
+        violations.append(unknown)
     if violations or settings is None:
         raise InvalidRequest(violations, reason=REASON)
-    return EstimateOrder(settings, question)
+    return EstimateOrder(settings, question, message.input.base_model or bases.default_id)
 
 
 class ServiceEstimates:
-    """The service's estimates: its base model, its memory settings, its LoRA targets, preview steps and
+    """The service's estimates: its base models (by id), its memory settings, its LoRA targets, preview steps and
     world size (a request without batch_size gets it, as CreateTrainingJob resolves it). Estimates run one
     at a time on a thread of their own: the first of a bucket traces the step for seconds, and it neither
     blocks the event loop nor takes the threads other calls' blocking work runs on. At most
     MAX_PENDING_ESTIMATES are admitted at once; the next is RESOURCE_EXHAUSTED (ESTIMATES_BUSY)."""
 
-    def __init__(self, spec: ModelSpec, plan: MemoryPlan, *, feed_forward: bool, preview_steps: int, world_size: int):
-        self.spec = spec
+    def __init__(
+        self,
+        specs: Mapping[str, ModelSpec],
+        plan: MemoryPlan,
+        *,
+        feed_forward: bool,
+        preview_steps: int,
+        world_size: int,
+    ):
+        self.specs = dict(specs)
         self.plan = plan
         self.feed_forward = feed_forward
         self.preview_steps = preview_steps
@@ -83,7 +99,7 @@ class ServiceEstimates:
         shape = JobShape.of_settings(
             order.settings, feed_forward=self.feed_forward, preview_steps=self.preview_steps, world_size=self.world_size
         )
-        return preflight(self.spec, shape, self.plan, order.question)
+        return preflight(self.specs[order.base_id], shape, self.plan, order.question)
 
     async def estimate(self, order: EstimateOrder) -> Estimate:
         if self._pending >= MAX_PENDING_ESTIMATES:

@@ -87,6 +87,7 @@ def training_job(job: Job) -> pb.TrainingJob:
         progress=pb.TrainingProgress(step=job.step, total_steps=job.total_steps, loss=job.loss, samples=job.samples),
         billable_units=job.billable_units,
         base_model=job.base_model,
+        ltx_version=job.base_version,
     )
     if job.file_reports:
         message.dataset_report.CopyFrom(dataset_report_to_proto(job.dataset_report, REPORT_FILES_BYTES))

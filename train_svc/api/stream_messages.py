@@ -30,7 +30,24 @@ def generation_event(event: GenerationEvent) -> gen_pb.GenerateVideoResponse:
         video = common_pb2.Artifact(
             name="video", uri=event.video.uri, sha256=event.video.sha256, size_bytes=event.video.size_bytes
         )
-        result = gen_pb.GenerationResult(name=event.name, video=video, seed=event.seed, seconds=event.seconds)
+        result = gen_pb.GenerationResult(
+            name=event.name,
+            video=video,
+            seed=event.seed,
+            seconds=event.seconds,
+            base_model=event.base_model,
+            ltx_version=event.ltx_version,
+        )
+        if event.lora_fit is not None:
+            fit = event.lora_fit
+            result.lora_fit.CopyFrom(
+                gen_pb.LoraFit(
+                    lora_version=fit.lora_version,
+                    base_version=fit.base_version,
+                    loaded_modules=len(fit.loaded),
+                    skipped_modules=fit.skipped,
+                )
+            )
         return gen_pb.GenerateVideoResponse(result=result)
     raise TypeError(f"no API form for generation event {type(event).__name__}")
 

@@ -2,8 +2,10 @@
 
 Without --target the services start in this process (as `train` does) with --device/--precision/
 --cpu-threads, and --lora is any local file. With --target the LoRA must already be on the service's
-storage, or --job names a finished training job whose LoRA to use. The mp4 is copied from storage shared
-with the service, or downloaded with DownloadArtifact; either way its sha256 is checked.
+storage, or --job names a finished training job whose LoRA to use, and --base-id may name one of the bases
+the service hosts. A LoRA made for another LTX version than the base's is refused unless
+--allow-version-mismatch; then the modules that fit are applied and the others listed. The mp4 is copied
+from storage shared with the service, or downloaded with DownloadArtifact; either way its sha256 is checked.
 """
 
 from __future__ import annotations
@@ -37,6 +39,17 @@ def add_generate_parser(sub: argparse._SubParsersAction) -> None:
     lora.add_argument("--lora", type=Path, help="LoRA file (with --target: a path on the service's storage)")
     lora.add_argument("--job", help="trainingJobs/ID: use that finished job's LoRA")
     p.add_argument("--lora-scale", type=float, default=1.0, help="strength of the LoRA; 0 gives the base model")
+    p.add_argument(
+        "--base-id",
+        default="",
+        help="with --target: the id of a base the service hosts (`ltx-trainer bases`); default: the job's, "
+        "else the service's default",
+    )
+    p.add_argument(
+        "--allow-version-mismatch",
+        action="store_true",
+        help="apply a LoRA made for another LTX version than the base's: the modules that fit, the others listed",
+    )
     p.add_argument("--prompt", required=True)
     p.add_argument("--negative-prompt", default=DEFAULT_NEGATIVE_PROMPT, help="default: a built-in quality prompt")
     p.add_argument("--out", type=Path, required=True, help="FILE.mp4 to write")
@@ -85,6 +98,8 @@ def _request(args: argparse.Namespace, lora_file: str | None):
         audio_guidance_scale=args.audio_guidance,
         stg_scale=args.stg_scale,
         seed=args.seed,
+        base_model=args.base_id,
+        allow_version_mismatch=args.allow_version_mismatch,
     )
     if lora_file is not None:  # set last, as the constructor did: it wins the `lora` oneof over `job`
         request.lora_file = lora_file
@@ -162,8 +177,17 @@ async def _generate(target: str, request, args: argparse.Namespace, credentials=
             return _error(f"could not write {args.out}: {exc}", ExitCode.FAILED)
     print(
         f"wrote {args.out} ({result.video.size_bytes / 1e6:.2f} MB, sha256 {result.video.sha256[:12]}...) "
-        f"from {result.name}, seed {result.seed}, {time.perf_counter() - started:.1f} s"
+        f"from {result.name}, seed {result.seed}, base {result.base_model} (LTX-{result.ltx_version}), "
+        f"{time.perf_counter() - started:.1f} s"
     )
+    if result.HasField("lora_fit"):
+        fit = result.lora_fit
+        print(
+            f"the LoRA was made for LTX-{fit.lora_version or '?'}: {fit.loaded_modules} modules applied, "
+            f"{len(fit.skipped_modules)} skipped"
+        )
+        for line in fit.skipped_modules:
+            print(f"  skipped {line}")
     return 0
 
 

@@ -1,13 +1,18 @@
 """`ltx-trainer lora ...`: inspect, check and transform LoRA files, offline and without a GPU.
 
-  inspect FILE [--json]        metadata, rank, alpha, targeted modules, audio/video keys, NaN/Inf scan, parameters
-  check FILE --base-model X    does every module map onto a layer of the base, with fitting shapes?
+  inspect FILE [--json]        LTX version (ltx_version), metadata, rank, alpha, targeted modules, audio/video
+                               keys, NaN/Inf scan, parameters
+  check FILE --base-model X    does every module map onto a layer of the base, with fitting shapes? A LoRA
+                               whose metadata names another LTX version (ltx_version) than the base's is
+                               refused (exit 1), naming both versions and the modules that do not fit;
+                               --force-version checks it anyway and lists the modules loaded and skipped
   strip-audio IN OUT           a copy without the audio branch's keys (metadata: audio false)
   strip-video IN OUT           a copy without the video branch's keys (metadata: video false)
   convert IN OUT --to F        the original / ComfyUI layout (comfyui) or diffusers' (diffusers)
   scale IN OUT FACTOR          the strength FACTOR folded into the weights (lora_B * FACTOR)
 
-Exit codes: 0 done (check: everything fits); 1 check found modules that do not fit (the report says which);
+Exit codes: 0 done (check: everything fits; forced: some module loads); 1 check found modules that do not fit
+(the report says which), or a LoRA for another LTX version without --force-version (or nothing of it fits);
 2 a file could not be read or written, the base model was not found, or the transform cannot be done.
 """
 
@@ -34,7 +39,14 @@ def add_lora_parser(sub: argparse._SubParsersAction) -> None:
     inspect.add_argument("--json", action="store_true", help="print one JSON object, nothing else")
     check = verbs.add_parser("check", help="which keys map onto a base model's layers, and with what shapes")
     check.add_argument("file", type=Path)
-    check.add_argument("--base-model", help="diffusers LTX-2.3 dir, hub id, or ltx2.3-tiny (default: the service's)")
+    check.add_argument(
+        "--base-model", help="diffusers LTX-2.3/2.5 dir, hub id, or a tiny preset (default: the service's)"
+    )
+    check.add_argument(
+        "--force-version",
+        action="store_true",
+        help="check a LoRA made for another LTX version anyway: list the modules that load and those skipped",
+    )
     check.add_argument("--verbose", action="store_true", help="list every module, not only those that do not fit")
     for branch in ("audio", "video"):
         strip = verbs.add_parser(f"strip-{branch}", help=f"a copy of the file without the {branch} branch")
@@ -48,6 +60,9 @@ def add_lora_parser(sub: argparse._SubParsersAction) -> None:
     scale.add_argument("input", type=Path)
     scale.add_argument("output", type=Path)
     scale.add_argument("factor", type=float)
+
+
+_FORCE_VERSION = "--force-version checks it anyway: the modules that would load, and those skipped"
 
 
 def _error(message: str) -> int:
@@ -80,15 +95,24 @@ def _inspect(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
-    from train_svc.lora_tools.fit import base_layers, check_fit, render_fit
+    from train_svc.lora_tools.fit import base_layers, check_fit, render_fit, render_version_fit, version_fit
     from train_svc.lora_tools.lora_io import read_lora
+    from train_svc.lora_tools.version_fit import mismatch_message
     from train_svc.models.base_model import default_base_model, resolve_base_model
     from train_svc.models.library_noise import quiet_model_libraries
 
     lora = read_lora(args.file)
     quiet_model_libraries()
     base = resolve_base_model(args.base_model or default_base_model())
-    report = check_fit(lora, base_layers(base.path))
+    layers = base_layers(base.path)
+    fit = version_fit(lora, layers, base.version)
+    if fit.mismatched and not args.force_version:
+        print(mismatch_message(fit, str(args.file), _FORCE_VERSION, base.name))
+        return ExitCode.FAILED
+    if fit.mismatched:
+        print(render_version_fit(fit, str(args.file), base.name, verbose=args.verbose))
+        return ExitCode.OK if fit.loaded else ExitCode.FAILED
+    report = check_fit(lora, layers)
     print(render_fit(report, str(args.file), base.name, verbose=args.verbose))
     return ExitCode.OK if report.ok else ExitCode.FAILED
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from shared.logs import configure_logging, log_level_from_env
 from shared.ready_file import ServiceDidNotStart
+from train_svc.cli.bases_cmd import add_bases_parser, run_bases
 from train_svc.cli.credentials import add_credential_arguments, credentials_from_args
 from train_svc.cli.delete_cmd import add_delete_parser, run_delete
 from train_svc.cli.estimate_cmd import add_estimate_parser, run_estimate
@@ -25,7 +26,7 @@ def _parser() -> argparse.ArgumentParser:
     train = sub.add_parser("train", help="train a LoRA from the hosted API's JSON request")
     train.add_argument("request", type=Path, help="REQUEST.json (hosted trainer input, unchanged)")
     train.add_argument("--out", type=Path, required=True, help="where the outputs are written")
-    train.add_argument("--base-model", help="diffusers LTX-2.3 dir, hub id, or ltx2.3-tiny (in-process only)")
+    train.add_argument("--base-model", help="diffusers LTX-2.3/2.5 dir, hub id or tiny preset (in-process only)")
     train.add_argument("--target", help="HOST:PORT of a running TrainingService; default: start both here")
     train.add_argument(
         "--preprocess-target",
@@ -49,6 +50,7 @@ def _parser() -> argparse.ArgumentParser:
     add_estimate_parser(sub)
     add_delete_parser(sub)
     add_lora_parser(sub)
+    add_bases_parser(sub)
     return p
 
 
@@ -119,6 +121,8 @@ def main(argv: list[str] | None = None) -> int:
         return run_delete(args)
     if args.command == "lora":
         return run_lora(args)
+    if args.command == "bases":
+        return run_bases(args)
     if args.command == "serve":
         try:
             return asyncio.run(_serve(args))

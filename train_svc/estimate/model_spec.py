@@ -1,8 +1,8 @@
 """The model an estimate is for, as configs built on the meta device: exact parameter and state bytes.
 
 `ModelSpec.real()` is the real LTX-2.3 (the committed configs, train_svc/models/real_configs);
-`ModelSpec.from_directory()` is any diffusers-format LTX-2 folder (the service's own base, or the tiny
-preset the estimate is checked against).
+`ModelSpec.from_directory()` is any diffusers-format LTX-2 folder (one of the service's bases, or the tiny
+preset the estimate is checked against); its text encoder is built as its LTX version's class.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from typing import Any
 import torch
 
 from train_svc.models.real_size import COMPONENTS, build_on_meta, directory_config, real_config
+from train_svc.models.version_profiles import profile_of
 from train_svc.training.lora_targets import target_module_names
 
 _BYTES = {"bf16": 2, "fp32": 4}
@@ -23,20 +24,22 @@ _ROW_BYTES = {"int8": lambda compute: compute + 1, "fp8": lambda compute: 4}
 
 
 class ModelSpec:
-    def __init__(self, name: str, configs: dict[str, dict[str, Any]]):
+    def __init__(self, name: str, configs: dict[str, dict[str, Any]], version: str = "2.3"):
         missing = sorted(set(COMPONENTS) - set(configs))
         if missing:
             raise ValueError(f"{name}: no config for {', '.join(missing)}")
         self.name = name
         self.configs = configs
+        self.version = version  # the LTX version: which text encoder class its config is for
 
     @classmethod
     def real(cls, version: str = "2.3") -> ModelSpec:
         return cls(f"LTX-{version}", {component: real_config(component, version) for component in COMPONENTS})
 
     @classmethod
-    def from_directory(cls, path: Path, name: str | None = None) -> ModelSpec:
-        return cls(name or str(path), {component: directory_config(path, component) for component in COMPONENTS})
+    def from_directory(cls, path: Path, name: str | None = None, version: str = "2.3") -> ModelSpec:
+        configs = {component: directory_config(path, component) for component in COMPONENTS}
+        return cls(name or str(path), configs, version)
 
     @functools.cached_property
     def transformer(self) -> torch.nn.Module:
@@ -44,8 +47,23 @@ class ModelSpec:
 
     @functools.cache  # noqa: B019  (one spec per model, kept for the process)
     def parameters(self, component: str) -> int:
-        module = self.transformer if component == "transformer" else build_on_meta(component, self.configs[component])
+        if component == "transformer":
+            module = self.transformer
+        elif component == "text_encoder":
+            module = self._text_encoder()
+        else:
+            module = build_on_meta(component, self.configs[component])
         return sum(p.numel() for p in module.parameters())
+
+    def _text_encoder(self) -> torch.nn.Module:
+        """The text encoder on the meta device, as its version's transformers class (Gemma 3 or Gemma 4)."""
+        import transformers
+
+        model_class = profile_of(self.version).text_encoder_class
+        config_class = getattr(transformers, model_class.replace("ForConditionalGeneration", "Config"))
+        with torch.device("meta"):
+            module: torch.nn.Module = getattr(transformers, model_class)(config_class(**self.configs["text_encoder"]))
+        return module
 
     @functools.cached_property
     def compression(self) -> tuple[int, int]:

@@ -2,7 +2,9 @@
 
 Keys are `diffusion_model.<module>.lora_A.weight` / `.lora_B.weight`. Loaders of this format assume
 alpha == rank, so alpha/rank is folded into lora_B here: every loader then applies exactly what was
-trained. A LoRA with a NaN or infinite value is never written.
+trained. A LoRA with a NaN or infinite value is never written. The header names the LTX version of the base
+the LoRA was trained on (`ltx_version`), which GenerateVideo and `ltx-trainer lora check` compare with the
+base they are offered.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ from pathlib import Path
 
 import torch
 from safetensors.torch import save_file
+
+from train_svc.lora_tools.version_fit import LTX_VERSION_KEY
 
 PREFIX = "diffusion_model."
 
@@ -29,9 +33,12 @@ class LoraMetadata:
     steps: int
     training_type: str  # "t2v"
     audio: bool
+    ltx_version: str = ""  # of the base it was trained on, "2.3" or "2.5"; "" names none (left out of the header)
 
     def as_header(self) -> dict[str, str]:
+        version = {LTX_VERSION_KEY: self.ltx_version} if self.ltx_version else {}
         return {
+            **version,
             "format": "ltx2-original",
             "trigger_phrase": self.trigger_phrase,
             "rank": str(self.rank),

@@ -50,14 +50,24 @@ def write_json(path: Path, data: dict[str, Any]) -> OutputFile:
 
 
 def inference_config(
-    *, settings_json: dict[str, Any], base_model: str, rank: int, alpha: float, audio: bool, base_weights: str
+    *,
+    settings_json: dict[str, Any],
+    base_model: str,
+    ltx_version: str,
+    rank: int,
+    alpha: float,
+    audio: bool,
+    base_weights: str,
 ) -> dict[str, Any]:
-    """What a user needs to use the LoRA: trigger phrase, training type and matching inference settings."""
+    """What a user needs to use the LoRA: trigger phrase, training type, the base's LTX version and matching
+    inference settings."""
     return {
         "trigger_phrase": settings_json.get("trigger_phrase", ""),
         "training_type": "t2v",
         "with_audio": audio,
         "base_model": base_model,
+        # the LTX version of the base the LoRA was trained on, as its metadata (ltx_version) names it
+        "ltx_version": ltx_version,
         # What the frozen transformer's blocks were stored as while the LoRA trained (int8/fp8: quantized);
         # the LoRA loads into the full-precision base either way.
         "trained_on_base_weights": base_weights,

@@ -46,6 +46,8 @@ class GenerationRequest:
     stg_scale: float = defaults.STG_SCALE  # spatio-temporal guidance for both streams; 0.0 = off
     lora_path: Path | None = None
     lora_scale: float = 1.0  # 0.0 gives exactly the base model
+    # A LoRA made for another LTX version than the base's is applied anyway (only its modules that fit).
+    allow_version_mismatch: bool = False
 
     def __post_init__(self) -> None:
         problems = _problems(self)

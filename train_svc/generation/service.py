@@ -9,6 +9,10 @@ DomainError, and the service keeps serving.
 The pipeline is loaded by the first generation and kept for the next ones; after `idle_seconds`
 (--pipeline-idle-seconds) without a generation, and with none waiting for it, it is dropped and its
 memory returned (host heap trimmed, CUDA cache emptied): the next generation loads it again.
+
+A generation runs on the base its order names (an id of the hosted `BaseModels`), else on the base its job
+trained on, else on the default base. At most one pipeline is loaded: a generation on another base than the
+loaded one drops it (its memory returned as above) before loading its own.
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ from shared.request.errors import DomainError, ErrorCode
 from train_svc.accelerator import AcceleratorSlots, WaitAbandoned, held
 from train_svc.export.outputs import OutputFile, describe
 from train_svc.generation.generator import Generator
-from train_svc.generation.lora_check import LoraFileError
+from train_svc.generation.lora_check import LoraFileError, LoraVersionMismatch
 from train_svc.generation.mp4 import write_mp4
 from train_svc.generation.order import GenerationOrder
 from train_svc.generation.preview import middle_frame_jpeg
@@ -40,7 +44,9 @@ from train_svc.generation.settings import DEFAULT_PIPELINE_IDLE_SECONDS
 from train_svc.generation.store import GenerationStore
 from train_svc.jobs.events import FilePart, JobState
 from train_svc.jobs.job import Job
+from train_svc.lora_tools.version_fit import LoraFit
 from train_svc.models.base_model import BaseModel
+from train_svc.models.base_registry import BaseModels
 from train_svc.models.device import Placement
 from train_svc.models.host_memory import return_memory, rss_bytes
 
@@ -69,6 +75,9 @@ class GenerationFinished:
     video: OutputFile
     seed: int
     seconds: float
+    base_model: str  # the id of the base it was generated with
+    ltx_version: str  # that base's
+    lora_fit: LoraFit | None = None  # set when the LoRA was made for another LTX version (allowed by the request)
 
 
 GenerationEvent = GenerationProgress | GenerationPreview | GenerationFinished
@@ -89,6 +98,17 @@ class LoraExpired(DomainError):
     def __init__(self, job: Job):
         message = f"the LoRA of training job {job.name} has expired: the service's retention removed its outputs"
         super().__init__(ErrorCode.FAILED_PRECONDITION, "ARTIFACT_EXPIRED", message, {"name": job.name})
+
+
+class JobBaseNotHosted(DomainError):
+    def __init__(self, job: Job, base_id: str, hosted: list[str]):
+        message = (
+            f"training job {job.name} trained on base model {base_id!r}, which this service does not host "
+            f"(it hosts {', '.join(hosted)}): name one of those in base_model"
+        )
+        super().__init__(
+            ErrorCode.FAILED_PRECONDITION, "BASE_MODEL_NOT_HOSTED", message, {"name": job.name, "base_model": base_id}
+        )
 
 
 class GenerationFailed(DomainError):
@@ -134,7 +154,7 @@ class GenerationService:
     def __init__(
         self,
         storage_root: Path,
-        base_model: BaseModel,
+        bases: BaseModels,
         placement: Placement,
         slots: AcceleratorSlots,
         find_job: Callable[[str, Caller], Job],
@@ -144,12 +164,13 @@ class GenerationService:
         """`idle_seconds`: the pipeline is dropped after this long without a generation (0: after each)."""
         self.store = GenerationStore(storage_root)
         self._space = space
-        self._base_model = base_model
+        self._bases = bases
         self._placement = placement
         self._slots = slots
         self._find_job = find_job
         self._pipeline_lock = threading.Lock()  # held while the pipeline is loaded or sampling
-        self._generator: Generator | None = None  # loaded on first use, kept until idle for idle_seconds
+        # loaded on first use, kept until idle for idle_seconds or until a generation wants another base
+        self._generator: Generator | None = None
         self._idle_seconds = idle_seconds
         self._idle = threading.Lock()  # guards the four below
         self._held_bytes = 0  # the loaded pipeline's parameter bytes, until a release has returned them
@@ -159,20 +180,32 @@ class GenerationService:
         self._runs: set[_Run] = set()
         self._executor = ThreadPoolExecutor(max_workers=RUNNERS, thread_name_prefix="generation")
 
-    def _job_lora(self, name: str, caller: Caller) -> Path:
+    def _finished_job(self, name: str, caller: Caller) -> Job:
         job = self._find_job(name, caller)
         if job.state is not JobState.SUCCEEDED or "lora_file" not in job.artifacts:
             raise JobNotFinished(job)
         if FilePart.OUTPUTS in job.files_removed:
             raise LoraExpired(job)
-        return path_from_uri(job.artifacts["lora_file"].uri)
+        return job
+
+    def _job_base(self, job: Job) -> str:
+        """The id of the base `job` trained on ("" for a job stored before ids: the default), if hosted."""
+        base_id = str(job.input_json.get("base_model") or "")
+        if base_id and base_id not in self._bases.ids:
+            raise JobBaseNotHosted(job, base_id, self._bases.ids)
+        return base_id
 
     async def generate(self, order: GenerationOrder, caller: Caller) -> AsyncIterator[GenerationEvent]:
         """Progress, then a preview and the result; raises a DomainError when the generation fails.
-        The generation belongs to `caller`; a job named by the order must be one it may see."""
-        request = order.request
+        The generation belongs to `caller`; a job named by the order must be one it may see. An order's
+        base id must be hosted (UnknownBaseModel otherwise: the API checks it with the request's fields)."""
+        request, base_id = order.request, order.base_model
         if order.job is not None:
-            request = replace(request, lora_path=self._job_lora(order.job, caller))
+            job = self._finished_job(order.job, caller)
+            request = replace(request, lora_path=path_from_uri(job.artifacts["lora_file"].uri))
+            base_id = base_id or self._job_base(job)
+        base_id = base_id or self._bases.default_id
+        base = self._bases.get(base_id)
         run = _Run(self.store.new_id(), caller.principal, self.store)
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue = asyncio.Queue()
@@ -183,7 +216,7 @@ class GenerationService:
 
         yield GenerationProgress("queued", 0, request.steps)
         self._runs.add(run)
-        future = self._executor.submit(self._run, run, request, emit)
+        future = self._executor.submit(self._run, run, request, base_id, base, emit)
         delivered = False
         try:
             while (item := await queue.get()) is not _DONE:
@@ -241,16 +274,38 @@ class GenerationService:
             rss_bytes_after=rss_bytes(),
         )
 
-    def _loaded(self, emit: Callable[[object], None], steps: int) -> Generator:
+    def _drop_other_base(self, base: BaseModel) -> None:
+        """Drop the loaded pipeline if it is not `base`'s (the caller holds the pipeline lock)."""
+        with self._idle:
+            generator = self._generator
+            if generator is None or generator.base_model == base:
+                return
+            self._generator, self._held_bytes = None, 0
+        dropped, parameter_bytes, before = generator.base_model.name, generator.parameter_bytes, rss_bytes()
+        del generator
+        return_memory()
+        log.info(
+            "generation pipeline released",
+            for_base=base.name,
+            base_model=dropped,
+            parameter_bytes=parameter_bytes,
+            rss_bytes_before=before,
+            rss_bytes_after=rss_bytes(),
+        )
+
+    def _loaded(self, emit: Callable[[object], None], steps: int, base: BaseModel) -> Generator:
         emit(GenerationProgress("loading", 0, steps))
+        self._drop_other_base(base)
         generator = self._generator
         if generator is None:
-            generator = Generator(self._base_model, self._placement)
+            generator = Generator(base, self._placement)
             with self._idle:
                 self._generator, self._held_bytes = generator, generator.parameter_bytes
         return generator
 
-    def _run(self, run: _Run, request: GenerationRequest, emit: Callable[[object], None]) -> None:
+    def _run(
+        self, run: _Run, request: GenerationRequest, base_id: str, base: BaseModel, emit: Callable[[object], None]
+    ) -> None:
         bound = log.bind(generation=run.id)
         started = time.perf_counter()
 
@@ -263,7 +318,7 @@ class GenerationService:
             try:
                 with held(self._pipeline_lock, run.abandoned.is_set), self._slots.hold(run.abandoned.is_set):
                     run.check()
-                    video = self._loaded(emit, request.steps).generate(request, on_step=on_step)
+                    video = self._loaded(emit, request.steps, base).generate(request, on_step=on_step)
             finally:
                 self._done_with_pipeline()
             run.check()
@@ -276,7 +331,8 @@ class GenerationService:
             run.commit()
             emit(GenerationPreview(preview))
             seconds = time.perf_counter() - started
-            emit(GenerationFinished(self.store.name(run.id), written, request.seed, seconds))
+            name = self.store.name(run.id)
+            emit(GenerationFinished(name, written, request.seed, seconds, base_id, base.version, video.lora_fit))
             bound.info("generation written", path=str(path), seconds=round(seconds, 2))
         except (_Abandoned, WaitAbandoned):
             self.store.discard(run.owner, run.id)
@@ -284,7 +340,7 @@ class GenerationService:
         except LoraFileError as exc:
             self.store.discard(run.owner, run.id)
             emit(LoraMismatch(str(exc)))
-        except StorageFull as exc:
+        except (LoraVersionMismatch, StorageFull) as exc:
             self.store.discard(run.owner, run.id)
             emit(exc)
         except Exception as exc:  # out of memory, a bad model file, a full disk: this request fails, not the service

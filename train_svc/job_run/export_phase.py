@@ -59,6 +59,7 @@ def export_outputs(
         steps=cfg.steps,
         training_type="t2v",
         audio=cfg.audio,
+        ltx_version=job.base_version,
     )
     lora = outputs.describe(write_lora(out / outputs.LORA_FILE, lora_state, metadata, save_dtype))
     config = outputs.write_json(
@@ -66,6 +67,7 @@ def export_outputs(
         outputs.inference_config(
             settings_json=settings.to_json_dict(),
             base_model=job.base_model,
+            ltx_version=job.base_version,
             rank=cfg.rank,
             alpha=cfg.lora_alpha,
             audio=cfg.audio,

@@ -16,6 +16,8 @@ Failures end the job FAILED with a reason (billed 0): a storage volume too full 
 (the storage guard, or the system's own "no space") is RESOURCE_EXHAUSTED, reason STORAGE_FULL. A cancel
 request ends it CANCELLED at the next step boundary (billed 0: only a delivered LoRA is billed), with a
 checkpoint of that step kept; while it is still preprocessing, its call to the preprocessor is cancelled.
+A job trains on the base its request names (failures.job_base): one this replica does not host, or hosts
+at another LTX version than the job recorded when it was created, fails it before anything runs.
 
 Training writes a checkpoint every `checkpoint_every` steps, after the last step, and when it stops
 early. When the service shuts down, the job stops at the next step boundary with a checkpoint and
@@ -45,7 +47,7 @@ from train_svc.export import outputs
 from train_svc.export.debug_dataset import write_debug_dataset
 from train_svc.job_run.audio_decision import decide_audio
 from train_svc.job_run.export_phase import ExportTarget, export_outputs
-from train_svc.job_run.failures import WorkersFailed, training_error
+from train_svc.job_run.failures import BaseUnavailable, WorkersFailed, job_base, training_error
 from train_svc.job_run.fence import write_fence
 from train_svc.job_run.sample_encoding import SampleEncoders
 from train_svc.job_run.settings import RunSettings
@@ -68,6 +70,7 @@ from train_svc.jobs.events import (
 from train_svc.jobs.job import Job
 from train_svc.jobs.store_contract import LeaseLost
 from train_svc.models.base_model import BaseModel
+from train_svc.models.base_registry import BaseModels
 from train_svc.models.device import Placement
 from train_svc.training.checkpoint import Checkpoint, CheckpointError, latest_checkpoint
 from train_svc.training.config import TrainConfig
@@ -96,7 +99,7 @@ class PreparedDataset:
 @dataclass(frozen=True)
 class RunnerConfig:
     storage_root: Path
-    base_model: BaseModel
+    bases: BaseModels  # a job trains on the one its request names (job_base: hosted, at its recorded version)
     placement: Placement
     settings: RunSettings = RunSettings()  # the operator's: LoRA targets, seed, previews, checkpoints
     gradient_checkpointing: bool = True
@@ -141,10 +144,11 @@ class JobRunner:
         try:
             if job.lease_token:  # before anything of the job's is written: a former holder's workers stop
                 write_fence(self.config.storage_root / "jobs" / job.id, job.lease_token)
+            base = job_base(self.config.bases, job.input_json.get("base_model", ""), job.base_version)
             resume = self._resume(job) if job.resuming else None
-            dataset = self._prepare_dataset(job)
+            dataset = self._prepare_dataset(job, base)
             debug = self._debug_dataset(job, dataset.bundle_files) if job.settings.debug_dataset else None
-            lora, config = self._train(job, dataset, resume)
+            lora, config = self._train(job, dataset, resume, base)
             self._export(job, lora, config, debug)
             job.record(StateChanged(JobState.SUCCEEDED, f"billed {job.settings.billable_units_on_success} units"))
             shutil.rmtree(self.checkpoint_dir(job), ignore_errors=True)
@@ -169,7 +173,7 @@ class JobRunner:
         if isinstance(exc, JobCancelled):
             kept = f"; its checkpoint at step {job.checkpoints[-1].step} is kept" if job.checkpoints else ""
             job.record(StateChanged(JobState.CANCELLED, f"cancelled by request at step {job.step}{kept}; billed 0"))
-        elif isinstance(exc, DatasetFailure | WorkersFailed):
+        elif isinstance(exc, DatasetFailure | WorkersFailed | BaseUnavailable):
             self._fail(job, exc.error)
         elif (error := training_error(exc)) is not None:
             if error.reason == STORAGE_FULL:
@@ -207,8 +211,8 @@ class JobRunner:
         log.info("job resuming", job=job.id, from_step=from_step, last_step=job.step, state=job.state.value)
         return checkpoint
 
-    def _encoders(self, job: Job) -> SampleEncoders:
-        model = self.config.base_model.path
+    def _encoders(self, job: Job, base: BaseModel) -> SampleEncoders:
+        model = base.path
         cache = LatentCache(
             self._latent_root,
             model_identity(model, self.config.placement),
@@ -224,11 +228,11 @@ class JobRunner:
         job.record(SampleEncoded(bundle, sample.latents.num_tokens, from_cache=cached))
         return sample
 
-    def _prepare_dataset(self, job: Job) -> PreparedDataset:
-        """Encode every bundle (and the validation prompts) and decide on audio."""
+    def _prepare_dataset(self, job: Job, base: BaseModel) -> PreparedDataset:
+        """Encode every bundle (and the validation prompts) with `base`'s encoders and decide on audio."""
         self._check_cancel(job)
         job.record(StateChanged(JobState.PREPROCESSING, "fetching and preprocessing the dataset"))
-        encoders = self._encoders(job)
+        encoders = self._encoders(job, base)
         try:
             if job.dataset_ready is not None:  # resumed after the dataset was complete: rebuild it from the log
                 ready = job.dataset_ready
@@ -242,7 +246,7 @@ class JobRunner:
         if not samples:
             raise DatasetFailure(JobError("FAILED_PRECONDITION", "NO_SAMPLES", "the dataset produced no samples"))
         job.record(ready)
-        for warning in overlong_text_warnings(self.config.base_model.path, bundles, job.settings.validation):
+        for warning in overlong_text_warnings(base.path, bundles, job.settings.validation):
             job.record(warning)
         decision = decide_audio(job.settings.with_audio, bundles, images=ready.media_kind == "image")
         for warning in decision.warnings():
@@ -313,9 +317,9 @@ class JobRunner:
         return debug
 
     def _train(
-        self, job: Job, dataset: PreparedDataset, resume: Checkpoint | None
+        self, job: Job, dataset: PreparedDataset, resume: Checkpoint | None, base: BaseModel
     ) -> tuple[dict[str, torch.Tensor], TrainConfig]:
-        """Train the LoRA here or on the training workers; return its weights (LoRA file names) and config."""
+        """Train a LoRA of `base` here or on the training workers; return its weights (LoRA file names) and config."""
         settings, run = job.settings, self.config.settings
         job.record(
             StateChanged(
@@ -327,7 +331,7 @@ class JobRunner:
         )
         phase = TrainingPhase(
             job_id=job.id,
-            model_path=self.config.base_model.path,
+            model_path=base.path,
             config=TrainConfig(
                 rank=settings.rank,
                 learning_rate=settings.learning_rate,

@@ -15,6 +15,9 @@ at the latest the next renewal) and ends the job at its next step.
 
 from __future__ import annotations
 
+import os
+import secrets
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -31,6 +34,11 @@ from train_svc.jobs.store_contract import JobStore, Lease, LeaseLost, Notice, No
 from train_svc.jobs.views import SettingsOf, UnreadableJob, job_fields, job_settings
 
 log = structlog.get_logger(__name__)
+
+
+def replica_name() -> str:
+    """This process's name in the job store's leases: host, process id and a random part (ids get reused)."""
+    return f"{socket.gethostname()}/{os.getpid()}/{secrets.token_hex(4)}"
 
 
 @dataclass

@@ -67,8 +67,9 @@ class Job:
     id: str
     settings: Any  # shared.request.settings.TrainingSettings
     input_json: dict[str, Any]  # the request as the caller sent it (spec field names)
-    base_model: str
+    base_model: str  # the name of the base it trains on (its id is input_json's base_model)
     owner: str  # the principal that created it: only it (and admins) see the job
+    base_version: str  # that base's LTX version, recorded when the job was created
     create_time: datetime = field(default_factory=lambda: datetime.now(UTC))
     update_time: datetime = field(default_factory=lambda: datetime.now(UTC))
     state: JobState = JobState.QUEUED
@@ -126,7 +127,7 @@ class Job:
 
     @property
     def dataset_report(self) -> DatasetReport:
-        return DatasetReport.of(self.file_reports)
+        return DatasetReport.of(self.file_reports, self.base_version)
 
     @property
     def should_stop(self) -> bool:

@@ -47,6 +47,7 @@ from train_svc.jobs.listing import Page, page_of, page_request
 from train_svc.jobs.quotas import Quotas
 from train_svc.jobs.store_contract import Change, Deletion, JobStore, NewJob, QueueFull, StoredJob
 from train_svc.jobs.views import JobViews, SettingsOf
+from train_svc.models.base_registry import BaseModels
 
 log = structlog.get_logger(__name__)
 
@@ -114,7 +115,7 @@ class ShuttingDown(DomainError):
 
 @dataclass(frozen=True)
 class ManagerSettings:
-    base_model_name: str
+    bases: BaseModels  # the hosted bases: a request names one by id (unset: the default)
     holder: str  # this replica's name in the store's leases
     lease_seconds: float = 30.0
     quotas: Quotas = Quotas()
@@ -160,18 +161,23 @@ class JobManager:
     ) -> Job:
         """A new job of `owner`'s, or the job an earlier call with the same request_id made. `admit` raises
         when a new job may not be made (a quota); it is not asked for a repeat. A request without batch_size
-        gets the service's (recorded in the job's stored request, so the job keeps it wherever it resumes).
+        gets the service's, one without base_model the default base's id (both recorded in the job's stored
+        request, so the job keeps them wherever it resumes); the job records its base's name and LTX version.
+        The request's base must be hosted here (UnknownBaseModel otherwise: the caller checks it first).
         The trace context current here (the creating call's span, if it is traced) is kept on the job's first
         event: the job's run continues that trace."""
         if request_id and (earlier := self._store.find_request(owner, request_id)) is not None:
             return self._repeat(earlier, input_json, request_id)
         if settings.batch_size is None:
             input_json = {**input_json, "batch_size": self._settings.batch_size}
+        if not input_json.get("base_model"):
+            input_json = {**input_json, "base_model": self._settings.bases.default_id}
+        base = self._settings.bases.get(input_json["base_model"])
         if self._draining:
             raise ShuttingDown()
         admit()
         created = datetime.now(UTC)
-        new = NewJob(uuid.uuid4().hex[:16], owner, request_id, input_json, self._settings.base_model_name, created)
+        new = NewJob(uuid.uuid4().hex[:16], owner, request_id, input_json, base.name, created, base.version)
         queued = StateChanged(JobState.QUEUED, "waiting for a free accelerator", trace_parent=current_trace_parent())
         first = LoggedEvent(1, created, queued)
         try:
@@ -185,13 +191,14 @@ class JobManager:
             ) from None
         if not is_new:  # another replica stored the same request_id a moment ago
             return self._repeat(stored, input_json, request_id)
-        log.info("job created", job=stored.id, owner=owner, steps=settings.number_of_steps)
+        log.info("job created", job=stored.id, owner=owner, steps=settings.number_of_steps, base=base.name)
         return self._view(stored)
 
     def _repeat(self, stored: StoredJob, input_json: dict[str, Any], request_id: str) -> Job:
         """The job an earlier call with `request_id` made, if this call asks for the same job."""
         existing = self._view(stored)
-        recorded = {key: stored.input_json[key] for key in ("batch_size",) if key in stored.input_json}
+        filled = ("batch_size", "base_model")  # what create records when the request leaves it unset
+        recorded = {key: stored.input_json[key] for key in filled if key in stored.input_json}
         if {**recorded, **input_json} != stored.input_json:
             raise RequestIdConflict(request_id, existing)
         return existing

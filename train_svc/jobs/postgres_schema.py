@@ -1,6 +1,10 @@
 """The PostgreSQL store's schema, as numbered migrations. The service applies the ones a database lacks at
 start, each in its own transaction, under an advisory lock, so replicas starting together migrate once.
-A database migrated further than this version knows is refused."""
+A database migrated further than this version knows is refused.
+
+1: jobs and their events. 2: changes, for collection watches. 3: each job records its base's LTX version;
+the jobs stored before all trained on LTX-2.3 (new rows always name theirs, so the column keeps no default).
+"""
 
 from __future__ import annotations
 
@@ -53,6 +57,12 @@ CREATE TABLE training_job_changes (
     sequence integer NOT NULL
 );
 CREATE INDEX training_job_changes_by_owner ON training_job_changes (owner, position);""",
+    ),
+    (
+        3,
+        """
+ALTER TABLE training_jobs ADD COLUMN base_version text NOT NULL DEFAULT '2.3';
+ALTER TABLE training_jobs ALTER COLUMN base_version DROP DEFAULT;""",
     ),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]

@@ -58,14 +58,27 @@ CHANNEL = "ltx_training_jobs"
 CONNECT_TIMEOUT_S = 10
 POOL_SIZE = 8
 LISTEN_RETRY_S = (0.2, 5.0)  # the listener's first and longest wait before connecting again
-_COLUMNS = "id, number, owner, request_id, input_json, base_model, create_time, state, last_sequence, cancel_requested"
+_COLUMNS = (
+    "id, number, owner, request_id, input_json, base_model, create_time, state, last_sequence, cancel_requested, "
+    "base_version"
+)
 _UNFINISHED = f"state NOT IN ({', '.join(repr(state) for state in FINAL_STATES)})"
 
 
 def _job(row: tuple) -> StoredJob:
-    id_, number, owner, request_id, input_json, base_model, created, state, last, cancel = row
+    id_, number, owner, request_id, input_json, base_model, created, state, last, cancel, version = row
     return StoredJob(
-        id_, number, owner, request_id or "", json.loads(input_json), base_model, created, JobState(state), last, cancel
+        id_,
+        number,
+        owner,
+        request_id or "",
+        json.loads(input_json),
+        base_model,
+        created,
+        JobState(state),
+        last,
+        cancel,
+        version,
     )
 
 
@@ -164,8 +177,8 @@ class PostgresJobStore:
             state = state_after(first) or JobState.QUEUED
             inserted = conn.execute(
                 "INSERT INTO training_jobs (id, owner, request_id, input_json, base_model, create_time, state, "
-                "last_sequence) VALUES (%s, %s, %s, %s, %s, %s, %s, 0) ON CONFLICT (owner, request_id) DO NOTHING "
-                "RETURNING id",
+                "last_sequence, base_version) VALUES (%s, %s, %s, %s, %s, %s, %s, 0, %s) "
+                "ON CONFLICT (owner, request_id) DO NOTHING RETURNING id",
                 (
                     job.id,
                     job.owner,
@@ -174,6 +187,7 @@ class PostgresJobStore:
                     job.base_model,
                     job.create_time,
                     state.value,
+                    job.base_version,
                 ),
             ).fetchone()
             if inserted is None:  # another replica stored the same request_id a moment ago

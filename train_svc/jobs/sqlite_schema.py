@@ -5,6 +5,7 @@ principal of a service without authentication), and request_id becomes unique pe
 change a table's constraints, so the table is rebuilt (new table, copy, drop, rename). 3: each job keeps
 its state and last sequence number (filled in from its events), its lease and whether a cancel was asked.
 4: changes, for collection watches (none are made up for what happened before: a watch starts after it).
+5: each job records its base's LTX version; the jobs stored before all trained on LTX-2.3.
 """
 
 from __future__ import annotations
@@ -77,6 +78,7 @@ CREATE TABLE changes (
 );
 CREATE INDEX changes_by_owner ON changes (owner, position);""",
     ),
+    (5, "ALTER TABLE jobs ADD COLUMN base_version TEXT NOT NULL DEFAULT '2.3';"),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 

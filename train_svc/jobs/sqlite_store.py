@@ -50,7 +50,8 @@ from train_svc.jobs.store_contract import (
 )
 
 _JOB_COLUMNS = (
-    "id, number, owner, request_id, input_json, base_model, create_time, state, last_sequence, cancel_requested"
+    "id, number, owner, request_id, input_json, base_model, create_time, state, last_sequence, cancel_requested, "
+    "base_version"
 )
 _UNFINISHED = f"state NOT IN ({', '.join(repr(state) for state in FINAL_STATES)})"
 
@@ -78,7 +79,7 @@ def _own(path: Path) -> int:
 
 
 def _job(row: tuple) -> StoredJob:
-    id_, number, owner, request_id, input_json, base_model, created, state, last, cancel = row
+    id_, number, owner, request_id, input_json, base_model, created, state, last, cancel, version = row
     return StoredJob(
         id_,
         number,
@@ -90,6 +91,7 @@ def _job(row: tuple) -> StoredJob:
         JobState(state),
         last,
         bool(cancel),
+        version,
     )
 
 
@@ -157,7 +159,7 @@ class SqliteJobStore:
             state = state_after(first) or JobState.QUEUED
             db.execute(
                 "INSERT INTO jobs (id, number, owner, request_id, input_json, base_model, create_time, state, "
-                "last_sequence) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0)",
+                "last_sequence, base_version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?)",
                 (
                     job.id,
                     number,
@@ -167,6 +169,7 @@ class SqliteJobStore:
                     job.base_model,
                     job.create_time.isoformat(),
                     state.value,
+                    job.base_version,
                 ),
             )
             self._insert_event(db, job.id, first)

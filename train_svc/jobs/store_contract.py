@@ -2,10 +2,10 @@
 
 A job's state, progress, results and dataset report all follow from its events (train_svc.jobs.job), so a
 store keeps what cannot be derived: the principal that owns the job, the request as sent, its request_id
-(unique per owner), the base model, the creation time and number, the events in sequence order, and,
-for running it on one of several replicas, the lease and the cancel request. It also keeps, per job,
-its current state and last sequence number (written with each event, in the same transaction) so that
-pages, claims and quotas never read events.
+(unique per owner), the base model (its name and LTX version), the creation time and number, the events
+in sequence order, and, for running it on one of several replicas, the lease and the cancel request. It
+also keeps, per job, its current state and last sequence number (written with each event, in the same
+transaction) so that pages, claims and quotas never read events.
 
 Leases: a replica runs a job only while it holds the job's lease, taken by `claim` (the oldest claimable
 job: resuming ones first, then queued ones, passing over owners at their running quota) and kept by
@@ -106,8 +106,9 @@ class NewJob:
     owner: str  # the principal that creates it
     request_id: str  # "" when the caller gave none
     input_json: dict[str, Any]
-    base_model: str
+    base_model: str  # the name of the base it trains on, as the operator gave it
     create_time: datetime
+    base_version: str  # that base's LTX version ("2.3", "2.5")
 
 
 @dataclass(frozen=True)
@@ -122,6 +123,7 @@ class StoredJob:
     state: JobState
     last_sequence: int  # the sequence number of its newest event
     cancel_requested: bool
+    base_version: str  # its base's LTX version ("2.3" for jobs stored before versions were recorded)
 
 
 @dataclass(frozen=True)

@@ -46,6 +46,7 @@ def job_fields(stored: StoredJob, settings: Any) -> dict[str, Any]:
         "settings": settings,
         "input_json": stored.input_json,
         "base_model": stored.base_model,
+        "base_version": stored.base_version,
         "create_time": stored.create_time,
     }
 

@@ -1,7 +1,9 @@
-"""What a LoRA file holds (`ltx-trainer lora inspect`): metadata, rank, alpha, modules, branches, NaN/Inf scan.
+"""What a LoRA file holds (`ltx-trainer lora inspect`): LTX version, metadata, rank, alpha, modules, branches,
+NaN/Inf scan.
 
 Rank is the first dimension of the lora_A weights (the metadata's `rank` is only shown as metadata); alpha is
-the metadata's (`alpha`, or diffusers' `lora_adapter_metadata`), or None when the file does not say.
+the metadata's (`alpha`, or diffusers' `lora_adapter_metadata`), or None when the file does not say; the LTX
+version is the metadata's `ltx_version` ("" when the file does not say).
 """
 
 from __future__ import annotations
@@ -15,12 +17,14 @@ import torch
 
 from train_svc.lora_tools.keys import LoraKey, block_index, kind_of, parse_key
 from train_svc.lora_tools.lora_io import LoraFile
+from train_svc.lora_tools.version_fit import lora_version
 
 ADAPTER_METADATA = "lora_adapter_metadata"  # diffusers' header key: its LoraConfig, prefixed by component
 
 
 @dataclass(frozen=True)
 class LoraSummary:
+    ltx_version: str  # "" when the metadata does not name one
     metadata: dict[str, str]
     layouts: list[str]
     ranks: list[int]
@@ -42,6 +46,7 @@ class LoraSummary:
 
     def as_json(self) -> dict[str, Any]:
         return {
+            "ltx_version": self.ltx_version,
             "rank": self.rank,
             "ranks": self.ranks,
             "alpha": self.alpha,
@@ -103,6 +108,7 @@ def summarize(lora: LoraFile) -> LoraSummary:
         key: int((~torch.isfinite(t)).sum()) for key, t in lora.tensors.items() if t.is_floating_point()
     }
     return LoraSummary(
+        ltx_version=lora_version(lora.metadata),
         metadata=dict(sorted(lora.metadata.items())),
         layouts=sorted({p.layout for p in parsed.values()}),
         ranks=ranks,
@@ -125,6 +131,7 @@ def render_summary(summary: LoraSummary, name: str) -> str:
     blocks = f"{len(summary.blocks)} blocks ({summary.blocks[0]}-{summary.blocks[-1]})" if summary.blocks else "none"
     lines = [
         f"{name}",
+        f"  LTX version  {summary.ltx_version or 'not recorded'}",
         f"  layout       {', '.join(summary.layouts) or 'no LoRA keys'}",
         f"  rank         {ranks}",
         f"  alpha        {alpha}",

@@ -1,10 +1,10 @@
 """New LoRA files from old: without a branch, in another layout, or with a strength folded in.
 
-Every transform keeps the input's metadata and updates what it changed. Conversions fold alpha into lora_B
-(a kohya `.alpha` key, or diffusers' `lora_alpha` over the module's rank), so both layouts apply exactly what
-the input did: the original / ComfyUI layout's loaders assume alpha == rank, and the diffusers output carries
-`lora_adapter_metadata` with lora_alpha == r, which diffusers reloads exactly. With nothing to fold (our own
-files), tensors are copied unchanged, so converting there and back is bit-exact.
+Every transform keeps the input's metadata (its `ltx_version` too) and updates what it changed. Conversions
+fold alpha into lora_B (a kohya `.alpha` key, or diffusers' `lora_alpha` over the module's rank), so both
+layouts apply exactly what the input did: the original / ComfyUI layout's loaders assume alpha == rank, and
+the diffusers output carries `lora_adapter_metadata` with lora_alpha == r, which diffusers reloads exactly.
+With nothing to fold (our own files), tensors are copied unchanged, so converting there and back is bit-exact.
 """
 
 from __future__ import annotations

@@ -16,6 +16,10 @@ import torch
 from train_svc.models.device import Placement, release
 
 MAX_TEXT_TOKENS = 1024  # prompts are cut to this many tokens, in training and in generation alike
+# LTX2Pipeline's optional parts that nothing here runs, never loaded: LTX-2.5's duration head (every request
+# gives its frame count) and, where a folder ships them, the prompt enhancer (a Gemma 4 of its own) and its
+# processor.
+UNUSED_OPTIONAL_PARTS = dict.fromkeys(("duration_head", "prompt_enhancer", "processor"))
 
 
 @dataclass(frozen=True)
@@ -55,7 +59,7 @@ def _text_pipeline(model_path: Path, placement: Placement):
 
     unused = ("transformer", "vae", "audio_vae", "vocoder", "scheduler")
     return LTX2Pipeline.from_pretrained(
-        model_path, dtype=placement.base_dtype, local_files_only=True, **dict.fromkeys(unused)
+        model_path, dtype=placement.base_dtype, local_files_only=True, **dict.fromkeys(unused), **UNUSED_OPTIONAL_PARTS
     )
 
 

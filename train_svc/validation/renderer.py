@@ -1,7 +1,8 @@
 """Rendering prompts with the transformer as trained so far, not a reload of the LoRA.
 
 An LTX2Pipeline is assembled from the base model's VAE, audio VAE, vocoder, text connectors and
-scheduler around the trainer's own transformer, whose peft adapter is live. There is no text encoder:
+scheduler (and, for LTX-2.5, its diffusion decoder: see train_svc.generation.video_decoding) around the
+trainer's own transformer, whose peft adapter is live. There is no text encoder:
 it is freed once the dataset is encoded, so the prompts' Gemma states are computed before that
 (`CaptionEncoder.text_states`), as GenerateVideo computes its own, and handed to the pipeline as
 prompt_embeds; the pipeline runs the connectors itself. The pipeline call is generation's own
@@ -27,8 +28,9 @@ import torch
 
 from train_svc.generation.generator import GeneratedVideo, sample, stg_blocks
 from train_svc.generation.request import GenerationRequest
+from train_svc.generation.video_decoding import load_video_decoder, version_profile
 from train_svc.models.device import Placement, release
-from train_svc.training.encoding import PromptStates
+from train_svc.training.encoding import UNUSED_OPTIONAL_PARTS, PromptStates
 
 log = structlog.get_logger(__name__)
 
@@ -59,13 +61,17 @@ class PreviewRenderer:
             tokenizer=None,
             dtype=placement.base_dtype,
             local_files_only=True,
+            **UNUSED_OPTIONAL_PARTS,
         )
         self._pipe.set_progress_bar_config(disable=True)
-        self._helpers = (self._pipe.vae, self._pipe.audio_vae, self._pipe.vocoder, self._pipe.connectors)
+        self._decoder = load_video_decoder(model_path, placement.base_dtype)
+        helpers = (self._pipe.vae, self._pipe.audio_vae, self._pipe.vocoder, self._pipe.connectors, self._decoder)
+        self._helpers = tuple(module for module in helpers if module is not None)
         for module in self._helpers:
             module.eval().requires_grad_(False)
         self.sample_rate = int(self._pipe.vocoder.config.output_sampling_rate)
-        self.stg_blocks = stg_blocks(transformer)
+        self._profile = version_profile(model_path)
+        self.stg_blocks = stg_blocks(transformer, self._profile)
         log.info(
             "preview pipeline assembled",
             stg_blocks=self.stg_blocks,
@@ -106,7 +112,9 @@ class PreviewRenderer:
                 prompt,
                 negative,
                 blocks=self.stg_blocks,
+                guidance=self._profile.guidance,
                 sample_rate=self.sample_rate,
                 device=self._placement.device,
+                decoder=self._decoder,
                 on_step=check,
             )
