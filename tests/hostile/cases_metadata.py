@@ -113,6 +113,7 @@ _no_token_rpc("watch", lambda c: _training(c).WatchTrainingJob(pb.WatchTrainingJ
 _no_token_rpc("generate", lambda c: _training(c).GenerateVideo(gen_pb.GenerateVideoRequest(prompt="x")))
 _no_token_rpc("download", lambda c: _training(c).DownloadArtifact(pb.DownloadArtifactRequest(name=NAME)))
 _no_token_rpc("estimate", lambda c: _training(c).EstimateTrainingJob(pb.EstimateTrainingJobRequest()))
+_no_token_rpc("list_bases", lambda c: _training(c).ListBaseModels(pb.ListBaseModelsRequest()))
 _no_token_rpc(
     "upload",
     lambda c: ppb_grpc.PreprocessServiceStub(c).UploadArchive(iter([ppb.UploadArchiveRequest()])),

@@ -45,6 +45,9 @@ _input_case("stg_scale_negative", stg_scale=-0.5)
 _input_case("blank_validation_prompt", validation=[pb.ValidationPrompt(prompt="   ")])
 _input_case("empty_training_data_url", training_data_url="")
 _input_case("unclosed_ipv6_url", training_data_url="http://[::1/x.zip")
+# A base is named by id, never by path: a path or a preset's name that is not a hosted id is a bad field.
+_input_case("base_model_as_a_path", base_model="../../models/LTX-2.3-Diffusers")
+_input_case("base_model_over_63_chars", base_model="b" * 64)
 
 
 @CORPUS.add("requests", "request_id_over_128_chars", INVALID, TOO_LONG)
@@ -120,6 +123,7 @@ def _generation_case(name: str, reason: str = BAD_GENERATION, **fields):
 _generation_case("generation_prompt_over_10000_chars", TOO_LONG, prompt="p" * 10_001)
 _generation_case("generation_blank_prompt", prompt="  ")
 _generation_case("generation_steps_0", steps=0)
+_generation_case("generation_base_model_as_a_path", base_model="/etc")
 _generation_case("generation_seed_negative", seed=-1)
 _generation_case("generation_frames_past_257", number_of_frames=1000)
 _generation_case("generation_lora_scale_nan", lora_scale=math.nan)
