@@ -3,13 +3,52 @@
 from __future__ import annotations
 
 import abc
+import inspect
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from typing import Any
 
 import grpc
 
 Behavior = Callable
 Wrap = Callable[[Behavior], Behavior]
+OnEnd = Callable[[BaseException | None], None]
+# Entered as a call starts, with the call's context; what it yields is called as the call ends.
+Around = Callable[[grpc.aio.ServicerContext], AbstractContextManager[OnEnd]]
+
+
+def around_behavior(behavior: Behavior, around: Around) -> Behavior:
+    """`behavior` (a coroutine function, or an async generator function for a response stream) run inside
+    `around(context)`; the callback it yields gets what the call raised (None when it ended normally), for a
+    stream once its last response is sent or it fails, before `around` exits."""
+    if inspect.isasyncgenfunction(behavior):
+
+        async def streaming(request: Any, context: grpc.aio.ServicerContext):
+            with around(context) as on_end:
+                error = None
+                try:
+                    async for response in behavior(request, context):
+                        yield response
+                except BaseException as exc:
+                    error = exc
+                    raise
+                finally:
+                    on_end(error)
+
+        return streaming
+
+    async def unary(request: Any, context: grpc.aio.ServicerContext):
+        with around(context) as on_end:
+            error = None
+            try:
+                return await behavior(request, context)
+            except BaseException as exc:
+                error = exc
+                raise
+            finally:
+                on_end(error)
+
+    return unary
 
 
 def wrapped_handler(handler: grpc.RpcMethodHandler, wrap: Wrap) -> grpc.RpcMethodHandler:

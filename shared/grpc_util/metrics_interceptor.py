@@ -9,14 +9,13 @@ that escaped every other interceptor.
 from __future__ import annotations
 
 import asyncio
-import inspect
 import time
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import grpc
 
-from shared.grpc_util.handler_wrapping import WrappingInterceptor
+from shared.grpc_util.handler_wrapping import OnEnd, WrappingInterceptor, around_behavior
 from shared.metrics.rpc import RpcMetrics
 
 
@@ -40,29 +39,10 @@ class MetricsInterceptor(WrappingInterceptor):
 
     def wrap(self, behavior: Callable, method: str, handler: grpc.RpcMethodHandler) -> Callable:
         metrics = self._metrics
-        if inspect.isasyncgenfunction(behavior):
 
-            async def timed_stream(request: Any, context: grpc.aio.ServicerContext):
-                started, error = time.perf_counter(), None
-                try:
-                    async for response in behavior(request, context):
-                        yield response
-                except BaseException as exc:
-                    error = exc
-                    raise
-                finally:
-                    metrics.observe(method, code_name(context, error), time.perf_counter() - started)
+        @contextmanager
+        def timed(context: grpc.aio.ServicerContext) -> Iterator[OnEnd]:
+            started = time.perf_counter()
+            yield lambda error: metrics.observe(method, code_name(context, error), time.perf_counter() - started)
 
-            return timed_stream
-
-        async def timed(request: Any, context: grpc.aio.ServicerContext):
-            started, error = time.perf_counter(), None
-            try:
-                return await behavior(request, context)
-            except BaseException as exc:
-                error = exc
-                raise
-            finally:
-                metrics.observe(method, code_name(context, error), time.perf_counter() - started)
-
-        return timed
+        return around_behavior(behavior, timed)

@@ -9,7 +9,6 @@ services that trace install these (shared.tracing): without an endpoint, no inte
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -19,7 +18,7 @@ from opentelemetry import propagate, trace
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
 
 from shared.grpc_util.channels import sync_call_details
-from shared.grpc_util.handler_wrapping import WrappingInterceptor
+from shared.grpc_util.handler_wrapping import OnEnd, WrappingInterceptor, around_behavior
 from shared.grpc_util.metrics_interceptor import code_name
 
 # Probes and tooling, not work: kubelet's health checks every few seconds would drown the traces.
@@ -49,49 +48,23 @@ class TracingServerInterceptor(WrappingInterceptor):
     def leaves_alone(self, method: str) -> bool:
         return method.startswith(UNTRACED_SERVICES)
 
-    @contextmanager
-    def _span(self, method: str, context: grpc.aio.ServicerContext) -> Iterator[Span]:
-        parent = propagate.extract(dict(context.invocation_metadata() or ()))
-        with self._tracer.start_as_current_span(
-            method.lstrip("/"),
-            context=parent,
-            kind=SpanKind.SERVER,
-            attributes=rpc_attributes(method),
-            record_exception=False,  # a handler's errors reach here as aborts: the status code says it
-            set_status_on_exception=False,
-        ) as span:
-            yield span
-
     def wrap(self, behavior: Callable, method: str, handler: grpc.RpcMethodHandler) -> Callable:
-        span_of = self._span
-        if inspect.isasyncgenfunction(behavior):
+        tracer = self._tracer
 
-            async def traced_stream(request: Any, context: grpc.aio.ServicerContext):
-                with span_of(method, context) as span:
-                    error = None
-                    try:
-                        async for response in behavior(request, context):
-                            yield response
-                    except BaseException as exc:
-                        error = exc
-                        raise
-                    finally:
-                        _end_server_span(span, context, error)
+        @contextmanager
+        def traced(context: grpc.aio.ServicerContext) -> Iterator[OnEnd]:
+            parent = propagate.extract(dict(context.invocation_metadata() or ()))
+            with tracer.start_as_current_span(
+                method.lstrip("/"),
+                context=parent,
+                kind=SpanKind.SERVER,
+                attributes=rpc_attributes(method),
+                record_exception=False,  # a handler's errors reach here as aborts: the status code says it
+                set_status_on_exception=False,
+            ) as span:
+                yield lambda error: _end_server_span(span, context, error)
 
-            return traced_stream
-
-        async def traced(request: Any, context: grpc.aio.ServicerContext):
-            with span_of(method, context) as span:
-                error = None
-                try:
-                    return await behavior(request, context)
-                except BaseException as exc:
-                    error = exc
-                    raise
-                finally:
-                    _end_server_span(span, context, error)
-
-        return traced
+        return around_behavior(behavior, traced)
 
 
 def _end_server_span(span: Span, context: grpc.aio.ServicerContext, error: BaseException | None) -> None:
