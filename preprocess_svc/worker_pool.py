@@ -25,6 +25,7 @@ from typing import Generic, ParamSpec, TypeVar
 import structlog
 
 from shared.logs import configure_logging, logging_configuration
+from shared.parent_death import exit_with_parent
 from shared.request.errors import DomainError, ErrorCode
 from shared.tracing.context import trace_fields
 
@@ -50,9 +51,11 @@ class WorkerCrashed(DomainError):
 
 
 def _import_modules(modules: tuple[str, ...], logging_setup: tuple[bool, int] | None = None) -> None:
-    """The executor's initializer, run by every worker as it starts: log as the service does (JSON lines on
+    """The executor's initializer, run by every worker as it starts: end with the service (a SIGKILLed
+    service would otherwise leave its idle workers behind for good), log as the service does (JSON lines on
     stderr), and import what its tasks need, so the first real task does not pay for it (whichever worker
     the warm-up tasks reach)."""
+    exit_with_parent()
     if logging_setup is not None:
         json_lines, level = logging_setup
         configure_logging(json=json_lines, level=level)

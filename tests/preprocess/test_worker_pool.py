@@ -128,3 +128,42 @@ def test_a_shut_down_pool_refuses_work(pool: WorkerPool) -> None:
     assert not workers & _worker_pids()
     with pytest.raises(RuntimeError, match="shut down"):
         pool.submit(os.getpid)
+
+
+_POOL_HOLDER = """
+import os, sys, time
+from preprocess_svc.worker_pool import WorkerPool
+pool = WorkerPool(2)
+pool.start(wait=True)
+print("PIDS", *sorted(pool.submit(os.getpid).result() for _ in range(8)), flush=True)
+time.sleep(600)
+"""
+
+
+def _alive(pid: int) -> bool:
+    """The process runs (a zombie waiting for its new parent to reap it has ended)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def test_the_workers_end_when_the_service_holding_the_pool_is_killed() -> None:
+    """A SIGKILLed service cannot shut its pool down; its idle workers, blocked on their task queue, notice
+    that their parent is gone and exit instead of staying behind for good."""
+    import subprocess
+
+    holder = subprocess.Popen([sys.executable, "-c", _POOL_HOLDER], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None
+        line = next(line for line in holder.stdout if line.startswith("PIDS"))  # after any log lines
+        workers = {int(pid) for pid in line.split()[1:]}
+        assert workers and all(_alive(pid) for pid in workers)
+    finally:
+        holder.kill()
+        holder.wait(timeout=30)
+    deadline = time.monotonic() + 15
+    while any(_alive(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(_alive(pid) for pid in workers), f"workers {sorted(workers)} outlived their service"
