@@ -179,6 +179,24 @@ def scheduler() -> Any:
     )
 
 
+def components(
+    seed: int,
+    text_encoder: Callable[[dict[str, int]], Any],
+    transformer_flags: dict[str, Any],
+    gate_scale: float,
+    extra_specials: Sequence[str] = (),
+) -> dict[str, Any]:
+    """The components every version's preset has, drawn from `seed` in a fixed order (the order fixes which
+    random numbers each one gets: keep it); `text_encoder` builds the version's encoder for the vocabulary."""
+    torch.manual_seed(seed)
+    tokens, vocab = tokenizer(extra_specials)
+    encoder = text_encoder(vocab)
+    model = transformer(**transformer_flags)
+    damp_cross_modal_gates(model, gate_scale)
+    parts = {"connectors": connectors(), "vae": video_vae(), "audio_vae": audio_vae(), "vocoder": vocoder()}
+    return {"scheduler": scheduler(), **parts, "text_encoder": encoder, "tokenizer": tokens, "transformer": model}
+
+
 def default_cache_dir() -> Path:
     root = os.environ.get("LTX_TRAINER_CACHE") or os.path.join(
         os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "ltx-trainer"

@@ -12,8 +12,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from train_svc.models import tiny_parts
 from train_svc.models.tiny_parts import GEMMA_HIDDEN, GEMMA_LAYERS, MAX_SEQUENCE_LENGTH
 
@@ -70,35 +68,13 @@ def _text_encoder(vocab: dict[str, int]) -> Any:
     return Gemma3ForConditionalGeneration(config).eval()
 
 
-def _components() -> dict[str, Any]:
-    # The construction order fixes which random numbers each component draws: keep it.
-    torch.manual_seed(SEED)
-    tokenizer, vocab = tiny_parts.tokenizer()
-    text_encoder = _text_encoder(vocab)
-    transformer = tiny_parts.transformer(**TRANSFORMER_FLAGS)
-    tiny_parts.damp_cross_modal_gates(transformer, CROSS_MODAL_GATE_SCALE)
-    connectors = tiny_parts.connectors()
-    vae = tiny_parts.video_vae()
-    audio_vae = tiny_parts.audio_vae()
-    vocoder = tiny_parts.vocoder()
-    return {
-        "scheduler": tiny_parts.scheduler(),
-        "vae": vae,
-        "audio_vae": audio_vae,
-        "text_encoder": text_encoder,
-        "tokenizer": tokenizer,
-        "connectors": connectors,
-        "transformer": transformer,
-        "vocoder": vocoder,
-    }
-
-
 def _save(directory: Path) -> None:
     # From its own module: to a type checker, `diffusers.LTX2Pipeline` is the placeholder class diffusers
     # defines for when torch or transformers is missing (the same class at run time).
     from diffusers.pipelines.ltx2.pipeline_ltx2 import LTX2Pipeline
 
-    LTX2Pipeline(**_components()).save_pretrained(directory)
+    parts = tiny_parts.components(SEED, _text_encoder, TRANSFORMER_FLAGS, CROSS_MODAL_GATE_SCALE)
+    LTX2Pipeline(**parts).save_pretrained(directory)
 
 
 def ensure_tiny_preset(cache_dir: Path | None = None) -> Path:

@@ -20,23 +20,18 @@ import json
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from train_svc.models import tiny_parts
 from train_svc.models.tiny_parts import GEMMA_HIDDEN, GEMMA_LAYERS, MAX_SEQUENCE_LENGTH
 from train_svc.models.tiny_preset import CROSS_MODAL_GATE_SCALE
 from train_svc.models.tiny_preset import TRANSFORMER_FLAGS as TRANSFORMER_FLAGS_23
+from train_svc.models.version_profiles import LTX_25
 
 PRESET_NAME = "ltx2.5-tiny"
 # Bump when the recipe below changes, so stale cached copies are rebuilt.
 PRESET_REVISION = "2"
 SEED = 20251
-TRANSFORMER_FLAGS: dict[str, Any] = {
-    **TRANSFORMER_FLAGS_23,
-    "ff_bias": False,
-    "use_prompt_adaln_single": False,
-    "use_keyframes_abs_pos_embedding": True,
-}
+# The 2.3 preset's flags (its audio ones too) with the LTX-2.5 profile's over them.
+TRANSFORMER_FLAGS: dict[str, Any] = {**TRANSFORMER_FLAGS_23, **LTX_25.transformer_flags}
 # Gemma 4's multimodal placeholders, after the Gemma specials the 2.3 tokenizer has.
 _GEMMA4_SPECIALS = ("<|video|>", "<start_of_audio>", "<end_of_audio>", "<audio_soft_token>")
 MODULAR_PIPELINE = "LTX25ModularPipeline"
@@ -112,30 +107,6 @@ def _diffusion_decoder() -> Any:
     )
 
 
-def _components() -> dict[str, Any]:
-    torch.manual_seed(SEED)
-    tokenizer, vocab = tiny_parts.tokenizer(_GEMMA4_SPECIALS)
-    text_encoder = _text_encoder(vocab)
-    transformer = tiny_parts.transformer(**TRANSFORMER_FLAGS)
-    tiny_parts.damp_cross_modal_gates(transformer, CROSS_MODAL_GATE_SCALE)
-    connectors = tiny_parts.connectors()
-    vae = tiny_parts.video_vae()
-    audio_vae = tiny_parts.audio_vae()
-    vocoder = tiny_parts.vocoder()
-    duration_head = _duration_head()
-    return {
-        "scheduler": tiny_parts.scheduler(),
-        "vae": vae,
-        "audio_vae": audio_vae,
-        "text_encoder": text_encoder,
-        "tokenizer": tokenizer,
-        "connectors": connectors,
-        "transformer": transformer,
-        "vocoder": vocoder,
-        "duration_head": duration_head,
-    }
-
-
 def _modular_index(model_index: dict[str, Any]) -> dict[str, Any]:
     """The `modular_model_index.json` diffusers reads to route a folder to the LTX-2.5 modular pipeline.
 
@@ -158,7 +129,8 @@ def _modular_index(model_index: dict[str, Any]) -> dict[str, Any]:
 def _save(directory: Path) -> None:
     from diffusers.pipelines.ltx2.pipeline_ltx2 import LTX2Pipeline
 
-    LTX2Pipeline(**_components()).save_pretrained(directory)
+    parts = tiny_parts.components(SEED, _text_encoder, TRANSFORMER_FLAGS, CROSS_MODAL_GATE_SCALE, _GEMMA4_SPECIALS)
+    LTX2Pipeline(**parts, duration_head=_duration_head()).save_pretrained(directory)
     _diffusion_decoder().save_pretrained(directory / "diffusion_decoder")
     model_index = json.loads((directory / "model_index.json").read_text())
     (directory / "modular_model_index.json").write_text(json.dumps(_modular_index(model_index), indent=2) + "\n")
