@@ -165,7 +165,7 @@ class Generator:
             base_model.path, dtype=placement.base_dtype, local_files_only=True, **UNUSED_OPTIONAL_PARTS
         )
         self._pipe.set_progress_bar_config(disable=True)
-        self._decoder = load_video_decoder(base_model.path, placement.base_dtype)
+        self._decoder = load_video_decoder(base_model.path, base_model.profile, placement.base_dtype)
         self._lora: _LoadedLora | None = None
         self.sample_rate = int(self._pipe.vocoder.config.output_sampling_rate)
         self.max_sequence_length = min(int(self._pipe.tokenizer.model_max_length), MAX_TEXT_TOKENS)

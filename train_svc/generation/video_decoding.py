@@ -32,10 +32,10 @@ def version_profile(model_path: Path) -> VersionProfile:
     return profile_of(model_version(model_path))
 
 
-def load_video_decoder(model_path: Path, dtype: torch.dtype) -> torch.nn.Module | None:
-    """The diffusion decoder when the folder's version decodes with one and the folder has it, else None
-    (the pipeline's VAE decodes)."""
-    if version_profile(model_path).video_decoder != "diffusion_decoder":
+def load_video_decoder(model_path: Path, profile: VersionProfile, dtype: torch.dtype) -> torch.nn.Module | None:
+    """The diffusion decoder when the folder's version (`profile`) decodes with one and the folder has it,
+    else None (the pipeline's VAE decodes)."""
+    if profile.video_decoder != "diffusion_decoder":
         return None
     folder = model_path / DIFFUSION_DECODER_FOLDER
     if not folder.is_dir():

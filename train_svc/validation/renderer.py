@@ -64,13 +64,13 @@ class PreviewRenderer:
             **UNUSED_OPTIONAL_PARTS,
         )
         self._pipe.set_progress_bar_config(disable=True)
-        self._decoder = load_video_decoder(model_path, placement.base_dtype)
+        self._profile = version_profile(model_path)
+        self._decoder = load_video_decoder(model_path, self._profile, placement.base_dtype)
         helpers = (self._pipe.vae, self._pipe.audio_vae, self._pipe.vocoder, self._pipe.connectors, self._decoder)
         self._helpers = tuple(module for module in helpers if module is not None)
         for module in self._helpers:
             module.eval().requires_grad_(False)
         self.sample_rate = int(self._pipe.vocoder.config.output_sampling_rate)
-        self._profile = version_profile(model_path)
         self.stg_blocks = stg_blocks(transformer, self._profile)
         log.info(
             "preview pipeline assembled",
