@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from shared.api import common_pb2
 from shared.api import training_service_pb2 as pb
 from shared.demo_dataset import make_demo_dataset
 from tests.principals import Principals
@@ -21,6 +22,15 @@ from tests.service_stack import Stack, service_stack
 from train_svc.job_run.settings import RunSettings
 
 PREVIEW_STEPS = 2  # denoising steps of a validation preview: enough to exercise the pipeline, cheap on a CPU
+# A cheap GenerateVideoRequest: low 16:9 = 512x288, the smallest bucket; 9 frames, 2 steps.
+SMALL_GENERATION = dict(
+    prompt="zqx a lantern swinging in the rain",
+    number_of_frames=9,
+    resolution=common_pb2.RESOLUTION_LOW,
+    aspect_ratio=common_pb2.ASPECT_RATIO_16_9,
+    steps=2,
+    seed=3,
+)
 
 
 @dataclass
@@ -88,8 +98,6 @@ def demo_zip(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def finished_job(services, tmp_path_factory) -> pb.TrainingJob:
     """A small job that succeeded: its LoRA for generation tests, its outputs for download tests."""
-    from shared.api import common_pb2
-
     archive = make_demo_dataset(tmp_path_factory.mktemp("small") / "clips.zip", clips=3, seconds=1.0, size=(128, 128))
     job, _ = services.run(
         training_data_url=str(archive),

@@ -6,10 +6,10 @@ from __future__ import annotations
 import grpc
 import pytest
 
-from shared.api import common_pb2
 from shared.api import generation_pb2 as gen_pb
 from shared.grpc_util.errors import error_details
 from shared.uploads_layout import owner_uploads_dir
+from tests.e2e.conftest import SMALL_GENERATION as SMALL
 from tests.e2e.conftest import own_services
 from tests.lora_files import ONLY_IN_23, random_lora_state, with_prompt_adaln, write_test_lora
 from train_svc.models.base_model import resolve_base_model
@@ -17,15 +17,6 @@ from train_svc.models.tiny_preset import PRESET_NAME
 from train_svc.models.tiny_preset_25 import PRESET_NAME as PRESET_NAME_25
 
 pytestmark = pytest.mark.integration
-
-SMALL = dict(
-    prompt="zqx a lantern swinging in the rain",
-    number_of_frames=9,
-    resolution=common_pb2.RESOLUTION_LOW,
-    aspect_ratio=common_pb2.ASPECT_RATIO_16_9,
-    steps=2,
-    seed=3,
-)
 
 
 @pytest.fixture(scope="module")

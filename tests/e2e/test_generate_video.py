@@ -11,28 +11,18 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from shared.api import common_pb2
 from shared.api import generation_pb2 as gen_pb
 from shared.api import training_service_pb2 as pb
 from shared.auth import owner_key
 from shared.bundle import path_from_uri, sha256_file
 from shared.grpc_util.errors import error_details
 from shared.uploads_layout import owner_uploads_dir
+from tests.e2e.conftest import SMALL_GENERATION as SMALL
 from tests.lora_files import random_lora_state, write_test_lora
 from train_svc.models.base_model import resolve_base_model
 from train_svc.models.tiny_preset import PRESET_NAME
 
 pytestmark = pytest.mark.integration
-
-# low 16:9 = 512x288, the smallest bucket
-SMALL = dict(
-    prompt="zqx a lantern swinging in the rain",
-    number_of_frames=9,
-    resolution=common_pb2.RESOLUTION_LOW,
-    aspect_ratio=common_pb2.ASPECT_RATIO_16_9,
-    steps=2,
-    seed=3,
-)
 
 
 def _generate(services, **fields) -> tuple[list[gen_pb.GenerateVideoResponse], gen_pb.GenerationResult]:
