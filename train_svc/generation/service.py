@@ -163,6 +163,8 @@ class GenerationService:
     ):
         """`idle_seconds`: the pipeline is dropped after this long without a generation (0: after each)."""
         self.store = GenerationStore(storage_root)
+        # names the service a line comes from where several log to one stream (each has its own store)
+        self._log = log.bind(generations=str(self.store.root))
         self._space = space
         self._bases = bases
         self._placement = placement
@@ -266,7 +268,7 @@ class GenerationService:
         with self._idle:
             if self._generator is None:  # not loaded again meanwhile
                 self._held_bytes = 0
-        log.info(
+        self._log.info(
             "generation pipeline released",
             idle_seconds=round(idle, 1),
             parameter_bytes=parameter_bytes,
@@ -284,7 +286,7 @@ class GenerationService:
         dropped, parameter_bytes, before = generator.base_model.name, generator.parameter_bytes, rss_bytes()
         del generator
         return_memory()
-        log.info(
+        self._log.info(
             "generation pipeline released",
             for_base=base.name,
             base_model=dropped,
@@ -306,7 +308,7 @@ class GenerationService:
     def _run(
         self, run: _Run, request: GenerationRequest, base_id: str, base: BaseModel, emit: Callable[[object], None]
     ) -> None:
-        bound = log.bind(generation=run.id)
+        bound = self._log.bind(generation=run.id)
         started = time.perf_counter()
 
         def on_step(step: int, total: int) -> None:
