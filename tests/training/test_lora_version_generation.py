@@ -16,6 +16,7 @@ from structlog.testing import capture_logs
 from shared.auth import Caller
 from shared.request.errors import ErrorCode
 from tests.lora_files import ONLY_IN_23, random_lora_state, with_prompt_adaln, write_test_lora
+from tests.training.service_logs import own_lines
 from train_svc.accelerator import AcceleratorSlots
 from train_svc.generation.lora_check import LoraVersionMismatch
 from train_svc.generation.order import GenerationOrder
@@ -84,9 +85,9 @@ def test_a_23_lora_is_refused_on_a_25_base_unless_allowed_and_the_pipeline_follo
     assert not np.array_equal(frames(allowed), frames(plain))  # the modules that fit were applied
     assert default.base_model == "v23" and default.ltx_version == "2.3" and default.lora_fit is None
 
-    events = [entry["event"] for entry in logs]
+    events = [entry["event"] for entry in own_lines(logs, service)]
     assert events.count("generation pipeline loaded") == 2  # the 2.5 base (kept after the refusal), then 2.3
-    released = [entry for entry in logs if entry["event"] == "generation pipeline released"]
+    released = [entry for entry in own_lines(logs, service) if entry["event"] == "generation pipeline released"]
     assert [entry["base_model"] for entry in released] == [tiny_model_25.name]  # dropped for the 2.3 base
 
 

@@ -16,6 +16,7 @@ import numpy as np
 from structlog.testing import capture_logs
 
 from shared.auth import Caller
+from tests.training.service_logs import own_lines
 from train_svc.accelerator import AcceleratorSlots
 from train_svc.generation.order import GenerationOrder
 from train_svc.generation.request import GenerationRequest
@@ -46,11 +47,6 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
     return float("inf") if mse == 0 else 10 * np.log10(255.0**2 / mse)
 
 
-def own(logs: list[dict], service: GenerationService) -> list[dict]:
-    """The lines `service` logged: a session-wide test stack's idle timer may release its own pipeline meanwhile."""
-    return [entry for entry in logs if entry.get("generations") in (None, str(service.store.root))]
-
-
 def generate(service: GenerationService, order: GenerationOrder) -> GenerationFinished:
     async def collect() -> list:
         return [event async for event in service.generate(order, Caller("alice"))]
@@ -77,10 +73,10 @@ def test_the_pipeline_is_released_when_idle_and_loaded_again_for_the_same_video(
             second = generate(service, order)
     finally:
         service.shutdown()
-    events = [entry["event"] for entry in own(logs, service)]
+    events = [entry["event"] for entry in own_lines(logs, service)]
     assert loaded > 0 and released == 0  # kept after the generation, dropped once idle
     assert events.count("generation pipeline loaded") == 2 and events.count("generation pipeline released") == 1
-    release = next(entry for entry in own(logs, service) if entry["event"] == "generation pipeline released")
+    release = next(entry for entry in own_lines(logs, service) if entry["event"] == "generation pipeline released")
     assert release["parameter_bytes"] == loaded and release["idle_seconds"] >= IDLE_SECONDS - 0.1
     assert psnr(frames(first), frames(second)) > MIN_PSNR_DB
 
@@ -112,6 +108,6 @@ def test_with_no_idle_time_a_waiting_generation_keeps_the_pipeline_and_the_last_
     finally:
         service.shutdown()
     assert all(isinstance(events[-1], GenerationFinished) for events in results)
-    events = [entry["event"] for entry in own(logs, service)]
+    events = [entry["event"] for entry in own_lines(logs, service)]
     assert events.count("generation pipeline loaded") == 1  # the second did not lose it to the first's end
     assert events.count("generation pipeline released") == 1 and service.pipeline_bytes() == 0
