@@ -18,6 +18,7 @@ from train_svc.models.tensor_bytes import module_bytes
 from train_svc.training.config import TrainConfig
 from train_svc.training.lora_model import load_transformer
 from train_svc.training.trainer import LoraTrainer
+from train_svc.validation.renderer import PreviewRenderer
 
 GIB = 1 << 30
 # The default request: 89 frames, medium 1:1 (768x768), rank 32, with audio, 2,000 steps, no previews.
@@ -43,6 +44,20 @@ def test_lora_parameters_are_the_trainers_own(tiny_model, tiny_spec, placement, 
     trainer = LoraTrainer(tiny_model.path, placement, config)
     expected = sum(p.numel() for p in trainer.lora_parameters)
     assert tiny_spec.lora_parameters(8, audio=audio, feed_forward=feed_forward) == expected
+
+
+@pytest.mark.parametrize("version", ["2.3", "2.5"])
+def test_the_preview_part_is_what_the_preview_renderer_brings_to_the_device(
+    tiny_model, tiny_model_25, placement, version
+):
+    model = tiny_model if version == "2.3" else tiny_model_25
+    renderer = PreviewRenderer(model.path, placement, load_transformer(model.path, placement))
+    held = sum(p.numel() * p.element_size() for helper in renderer.helpers for p in helper.parameters())
+    shape = dataclasses.replace(DEFAULT, validation_prompts=1)
+    spec = ModelSpec.from_directory(model.path, version=model.version)
+    parts, _, _ = Estimator(spec).memory(shape, MemoryPlan("fp32", "fp32"), on_gpu=False)
+    assert parts["encoders"] == held
+    assert ("diffusion_decoder" in spec.preview_helpers) == (version == "2.5")  # LTX-2.5 previews decode with it
 
 
 def test_questions_are_checked_field_by_field():

@@ -8,8 +8,9 @@ not memory):
   lora_and_optimizer  the float32 LoRA, its gradients and AdamW's two moments: 16 bytes per parameter
   activations         what the step's forward and backward hold at their peak (step_trace: traced on the meta
                       device at 2 and 3 blocks, scaled to the model's depth), less the LoRA gradients
-  encoders            the preview helpers (video and audio VAEs, vocoder, text connectors), on the device
-                      while a preview renders, when the job has validation prompts
+  encoders            the preview helpers (video and audio VAEs, vocoder, text connectors, and LTX-2.5's
+                      diffusion decoder where the base has one), on the device while a preview renders,
+                      when the job has validation prompts
   workspace           on a GPU: 1 GiB (CUDA context, cuBLAS workspace) plus 5% of activations and optimizer
                       state for the allocator's fragmentation; nothing on the CPU
 Before training, the dataset is encoded with the text encoder, the connectors and the VAEs on the device
@@ -115,12 +116,11 @@ class Estimator:
             base -= (plan.offload_blocks - 1) * largest_block
         lora = spec.lora_parameters(shape.rank, audio=shape.with_audio, feed_forward=shape.feed_forward)
         bytes_per = 2 if compute == "bf16" else 4
-        helpers = ("connectors", "vae", "audio_vae", "vocoder")
         parts = {
             "base_weights": base,
             "lora_and_optimizer": lora * LORA_BYTES_PER_PARAMETER,
             "activations": trace.peak_bytes - trace.lora_gradient_bytes,
-            "encoders": sum(spec.parameters(c) for c in helpers) * bytes_per if shape.validation_prompts else 0,
+            "encoders": sum(map(spec.parameters, spec.preview_helpers)) * bytes_per if shape.validation_prompts else 0,
             "workspace": 0,
         }
         encoders = ("text_encoder", "connectors", "vae") + (("audio_vae",) if shape.with_audio else ())

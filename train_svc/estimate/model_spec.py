@@ -38,8 +38,19 @@ class ModelSpec:
 
     @classmethod
     def from_directory(cls, path: Path, name: str | None = None, version: str = "2.3") -> ModelSpec:
+        """The folder's components, and its diffusion decoder where its version decodes with one and the
+        folder has it (as the preview renderer and the generator load it: video_decoding.load_video_decoder)."""
         configs = {component: directory_config(path, component) for component in COMPONENTS}
+        decoder = profile_of(version).video_decoder
+        if decoder != "vae" and (path / decoder / "config.json").is_file():
+            configs[decoder] = directory_config(path, decoder)
         return cls(name or str(path), configs, version)
+
+    @property
+    def preview_helpers(self) -> tuple[str, ...]:
+        """The components on the device while a preview renders, beside the transformer."""
+        decoder = ("diffusion_decoder",) if "diffusion_decoder" in self.configs else ()
+        return ("connectors", "vae", "audio_vae", "vocoder") + decoder
 
     @functools.cached_property
     def transformer(self) -> torch.nn.Module:

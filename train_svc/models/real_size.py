@@ -71,6 +71,10 @@ def _diffusers_class(component: str) -> Any:
         from diffusers.models.autoencoders.autoencoder_kl_ltx2_audio import AutoencoderKLLTX2Audio
 
         return AutoencoderKLLTX2Audio
+    if component == "diffusion_decoder":
+        from diffusers import LTX2VideoDiffusionDecoderModel
+
+        return LTX2VideoDiffusionDecoderModel
     from diffusers.pipelines.ltx2.vocoder import LTX2VocoderWithBWE
 
     return LTX2VocoderWithBWE

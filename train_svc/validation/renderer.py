@@ -67,8 +67,9 @@ class PreviewRenderer:
         self._profile = version_profile(model_path)
         self._decoder = load_video_decoder(model_path, self._profile, placement.base_dtype)
         helpers = (self._pipe.vae, self._pipe.audio_vae, self._pipe.vocoder, self._pipe.connectors, self._decoder)
-        self._helpers = tuple(module for module in helpers if module is not None)
-        for module in self._helpers:
+        # on the device only while a preview renders (the estimate's "encoders" part)
+        self.helpers = tuple(module for module in helpers if module is not None)
+        for module in self.helpers:
             module.eval().requires_grad_(False)
         self.sample_rate = int(self._pipe.vocoder.config.output_sampling_rate)
         self.stg_blocks = stg_blocks(transformer, self._profile)
@@ -81,7 +82,7 @@ class PreviewRenderer:
     @contextmanager
     def _rendering(self) -> Iterator[None]:
         was_training = self._transformer.training
-        for module in self._helpers:
+        for module in self.helpers:
             module.to(self._placement.device)
         self._transformer.eval()
         try:
@@ -89,7 +90,7 @@ class PreviewRenderer:
                 yield
         finally:
             self._transformer.train(was_training)
-            release(*self._helpers)
+            release(*self.helpers)
 
     def render(
         self,
