@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -92,10 +92,12 @@ def service_stack(
     preprocess_settings: dict[str, Any] | None = None,
     link_settings: dict[str, Any] | None = None,
     replicas: int = 1,
+    replica_settings: Sequence[dict[str, Any]] = (),
     **training_settings: Any,
 ) -> Iterator[Stack]:
     """Both services, authenticated, on `storage` (the preprocessor on `preprocess_storage` if given), with
-    `replicas` training services (more than one needs a shared job store in `training_settings`).
+    `replicas` training services (more than one needs a shared job store in `training_settings`); replica i
+    takes `replica_settings[i]` over `training_settings`, where given.
 
     `preprocess_settings` and `training_settings` override any config field, authentication included;
     `link_settings` any field of the training service's PreprocessLink."""
@@ -121,27 +123,26 @@ def service_stack(
         )
     )
     try:
-        config = TrainServiceConfig(
-            **{
-                "storage": storage,
-                "preprocess": PreprocessLink(
-                    **{
-                        "target": f"127.0.0.1:{preprocess.port}",
-                        "token_file": principals.token_path(INTERNAL),
-                        **(link_settings or {}),
-                    }
-                ),
-                "base_model": (PRESET_NAME,),
-                "server": ListenSettings(port=0),
-                "auth": auth_settings(principals),
-                "fetch": FetchPolicy(allow_local_roots=allow_local_roots, storage_root=storage),
-                **training_settings,
-            }
-        )
+        common: dict[str, Any] = {
+            "storage": storage,
+            "preprocess": PreprocessLink(
+                **{
+                    "target": f"127.0.0.1:{preprocess.port}",
+                    "token_file": principals.token_path(INTERNAL),
+                    **(link_settings or {}),
+                }
+            ),
+            "base_model": (PRESET_NAME,),
+            "server": ListenSettings(port=0),
+            "auth": auth_settings(principals),
+            "fetch": FetchPolicy(allow_local_roots=allow_local_roots, storage_root=storage),
+            **training_settings,
+        }
         started: list[Any] = []
         try:
-            for _ in range(replicas):
-                started.append(host.call(serve_training(config)))
+            for replica in range(replicas):
+                own = replica_settings[replica] if replica < len(replica_settings) else {}
+                started.append(host.call(serve_training(TrainServiceConfig(**{**common, **own}))))
             yield Stack(host, preprocess, started, principals, storage)
         finally:
             for training in started:

@@ -265,13 +265,13 @@ def test_replicas_sharing_a_database_see_each_others_changes_and_never_claim_one
 def test_a_database_migrated_further_than_this_version_is_refused(postgres_url):
     import psycopg
 
-    from train_svc.jobs.postgres_schema import MIGRATIONS_TABLE
+    from train_svc.jobs.postgres_schema import MIGRATIONS_TABLE, SCHEMA_VERSION
     from train_svc.jobs.store_contract import StoreError
 
     PostgresJobStore(postgres_url).close()
     with psycopg.connect(postgres_url, autocommit=True) as conn:
         conn.execute(f"INSERT INTO {MIGRATIONS_TABLE} (version) VALUES (99)".encode())
-    with pytest.raises(StoreError, match="has schema 99; this version reads 3"):
+    with pytest.raises(StoreError, match=f"has schema 99; this version reads {SCHEMA_VERSION}"):
         PostgresJobStore(postgres_url)
 
 

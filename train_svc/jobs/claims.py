@@ -7,6 +7,11 @@ slot, then claims. A claimed job is rebuilt from its stored events and run; if i
 resumes (Job.resuming: repeats of logged events are dropped, so the sequence stays gapless). Its
 events are stored under the lease's fencing token.
 
+A worker claims only jobs on the bases this replica hosts, which the keeper announces in the store each
+third of the lease; once it has announced for a whole lease (so every live replica has too), it also
+claims jobs on a base no live replica hosts, and the runner fails them (BASE_MODEL_NOT_HOSTED). On stop
+the announcement is withdrawn.
+
 The keeper renews every held lease each third of the lease. A lease found lost (another replica took
 the job over after this one could not renew in time) stops the job at its next step, and nothing more
 it records is stored. A cancel asked on any replica reaches the holder by the store's CANCEL notice (or
@@ -30,7 +35,7 @@ from train_svc.accelerator import AcceleratorSlots
 from train_svc.jobs.event_log import LoggedEvent
 from train_svc.jobs.events import JobError, JobState, StateChanged
 from train_svc.jobs.job import Job
-from train_svc.jobs.store_contract import JobStore, Lease, LeaseLost, Notice, NoticeKind
+from train_svc.jobs.store_contract import Hosting, JobStore, Lease, LeaseLost, Notice, NoticeKind
 from train_svc.jobs.views import SettingsOf, UnreadableJob, job_fields, job_settings
 
 log = structlog.get_logger(__name__)
@@ -53,6 +58,7 @@ class ClaimSettings:
     holder: str  # this replica's name in the store's leases
     lease_seconds: float
     running_limit: int | None  # per principal: jobs running at once (over all replicas)
+    hosted: tuple[str, ...]  # the keys (store_contract.base_key) of the bases this replica hosts
 
 
 class JobClaims:
@@ -70,6 +76,7 @@ class JobClaims:
         self._settings_of = settings_of
         self._settings = settings
         self._period = settings.lease_seconds / 3
+        self._announced_since = time.monotonic()  # set again by start
         self._lock = threading.Lock()
         self._held: dict[str, HeldJob] = {}
         self._hint = threading.Event()  # a job may be claimable
@@ -81,9 +88,21 @@ class JobClaims:
         self._unsubscribe = store.notices.subscribe(self._on_notice)
 
     def start(self) -> None:
+        self._announce()
+        self._announced_since = time.monotonic()
         self._hint.set()  # whatever is claimable now (jobs a former owner left, queued ones)
         for thread in self._threads:
             thread.start()
+
+    def _announce(self) -> None:
+        try:
+            self._store.announce(self._settings.holder, self._settings.hosted, self._settings.lease_seconds)
+        except Exception as exc:  # the store unreachable: claims fail too until it is back
+            log.warning("hosted bases not announced: the store failed", error=str(exc))
+
+    def _hosting(self) -> Hosting:
+        settled = time.monotonic() - self._announced_since >= self._settings.lease_seconds
+        return Hosting(self._settings.hosted, unhosted=settled)
 
     def held(self, job_id: str) -> Job | None:
         with self._lock:
@@ -110,7 +129,10 @@ class JobClaims:
             try:
                 with self._slots.hold(give_up=self._stopping.is_set):
                     lease = self._store.claim(
-                        self._settings.holder, self._settings.lease_seconds, self._settings.running_limit
+                        self._settings.holder,
+                        self._settings.lease_seconds,
+                        self._settings.running_limit,
+                        self._hosting(),
                     )
                     if lease is not None:
                         self._hint.set()  # there may be more for the other workers
@@ -180,6 +202,7 @@ class JobClaims:
     def _keep(self) -> None:
         """Renew every held lease each period; stop a job whose lease is lost or that was cancelled."""
         while not self._stopping.wait(self._period):
+            self._announce()
             with self._lock:
                 held = list(self._held.values())
             for item in held:
@@ -214,4 +237,8 @@ class JobClaims:
             if thread.is_alive():
                 thread.join(max(deadline - time.monotonic(), 0.0))
         self._unsubscribe()
+        try:
+            self._store.withdraw(self._settings.holder)
+        except Exception as exc:  # it expires after a lease anyway
+            log.warning("hosted bases not withdrawn: the store failed", error=str(exc))
         return not any(thread.is_alive() for thread in self._threads)

@@ -45,7 +45,7 @@ from train_svc.jobs.feeds import JobFeeds
 from train_svc.jobs.job import NAME_PREFIX, Job
 from train_svc.jobs.listing import Page, page_of, page_request
 from train_svc.jobs.quotas import Quotas
-from train_svc.jobs.store_contract import Change, Deletion, JobStore, NewJob, QueueFull, StoredJob
+from train_svc.jobs.store_contract import Change, Deletion, JobStore, NewJob, QueueFull, StoredJob, base_key
 from train_svc.jobs.views import JobViews, SettingsOf
 from train_svc.models.base_registry import BaseModels
 
@@ -122,6 +122,12 @@ class ManagerSettings:
     batch_size: int = 1  # what a request that leaves batch_size unset gets (the service's world size)
 
 
+def hosted_keys(bases: BaseModels) -> tuple[str, ...]:
+    """The keys claims match for `bases`: each id at its version, and "" (jobs stored before ids) at the
+    default's."""
+    return (*(base_key(base_id, base.version) for base_id, base in bases), base_key("", bases.default.version))
+
+
 class JobManager:
     def __init__(
         self,
@@ -143,7 +149,9 @@ class JobManager:
             runner.run,
             slots,
             settings_of,
-            ClaimSettings(settings.holder, settings.lease_seconds, settings.quotas.running_jobs),
+            ClaimSettings(
+                settings.holder, settings.lease_seconds, settings.quotas.running_jobs, hosted_keys(settings.bases)
+            ),
         )
         self._draining = False
 

@@ -25,13 +25,8 @@ from train_svc.jobs.event_codec import decode_event, encode_event
 from train_svc.jobs.event_log import LoggedEvent
 from train_svc.jobs.events import JobState, StateChanged
 from train_svc.jobs.postgres_access import reachable, redacted
-from train_svc.jobs.postgres_schema import (
-    CHANGES_LOCK,
-    MIGRATION_LOCK,
-    MIGRATIONS,
-    MIGRATIONS_TABLE,
-    SCHEMA_VERSION,
-)
+from train_svc.jobs.postgres_hosting import ANNOUNCE, PRUNE_ANNOUNCEMENTS, WITHDRAW, claim_condition
+from train_svc.jobs.postgres_schema import CHANGES_LOCK, migrate
 from train_svc.jobs.store_contract import (
     CHANGES_KEPT,
     CLAIM_CANDIDATES,
@@ -40,6 +35,7 @@ from train_svc.jobs.store_contract import (
     Change,
     ChangeKind,
     Deletion,
+    Hosting,
     Lease,
     NewJob,
     Notice,
@@ -88,7 +84,8 @@ class PostgresJobStore:
         self.notices = Notices()
         self._closing = threading.Event()
         try:
-            self._migrate()
+            with self._connect(autocommit=True) as conn:
+                migrate(conn, redacted(url))
             self._pool: ConnectionPool = ConnectionPool(
                 url,
                 min_size=1,
@@ -108,29 +105,6 @@ class PostgresJobStore:
 
     def _connect(self, autocommit: bool = False) -> psycopg.Connection:
         return psycopg.connect(self.url, connect_timeout=CONNECT_TIMEOUT_S, autocommit=autocommit)
-
-    def _migrate(self) -> None:
-        with self._connect(autocommit=True) as conn:
-            conn.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK,))
-            try:
-                conn.execute(
-                    f"CREATE TABLE IF NOT EXISTS {MIGRATIONS_TABLE} "
-                    "(version integer PRIMARY KEY, applied timestamptz NOT NULL DEFAULT now())"
-                )
-                row = conn.execute(f"SELECT coalesce(max(version), 0) FROM {MIGRATIONS_TABLE}").fetchone()
-                version = row[0] if row else 0
-                if version > SCHEMA_VERSION:
-                    raise StoreError(
-                        f"the job store {redacted(self.url)} has schema {version}; this version reads {SCHEMA_VERSION}"
-                    )
-                for number, script in MIGRATIONS:
-                    if number > version:
-                        with conn.transaction():
-                            conn.execute(script.encode())
-                            conn.execute(f"INSERT INTO {MIGRATIONS_TABLE} (version) VALUES (%s)", (number,))
-                        log.info("job store migrated", version=number)
-            finally:
-                conn.execute("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK,))
 
     def _listen(self) -> None:
         wait = LISTEN_RETRY_S[0]
@@ -271,13 +245,27 @@ class PostgresJobStore:
             self._insert_event(conn, job_id, logged)
 
     @reachable
-    def claim(self, holder: str, lease_seconds: float, running_limit: int | None) -> Lease | None:
+    def announce(self, holder: str, keys: tuple[str, ...], ttl_seconds: float) -> None:
+        with self._pool.connection() as conn, conn.transaction():
+            conn.execute(PRUNE_ANNOUNCEMENTS)
+            conn.execute(ANNOUNCE, (holder, list(keys), ttl_seconds))
+
+    @reachable
+    def withdraw(self, holder: str) -> None:
+        with self._pool.connection() as conn:
+            conn.execute(WITHDRAW, (holder,))
+
+    @reachable
+    def claim(
+        self, holder: str, lease_seconds: float, running_limit: int | None, hosting: Hosting | None = None
+    ) -> Lease | None:
+        on_hosted_base, hosted = claim_condition(hosting)
         with self._pool.connection() as conn, conn.transaction():
             candidates = conn.execute(
                 f"SELECT id, owner, cancel_requested FROM training_jobs WHERE {_UNFINISHED} "
-                "AND (lease_expires IS NULL OR lease_expires < now()) ORDER BY state = 'QUEUED', number "
-                "LIMIT %s FOR UPDATE SKIP LOCKED".encode(),
-                (CLAIM_CANDIDATES,),
+                f"AND (lease_expires IS NULL OR lease_expires < now()){on_hosted_base} "
+                "ORDER BY state = 'QUEUED', number LIMIT %s FOR UPDATE SKIP LOCKED".encode(),
+                (*hosted, CLAIM_CANDIDATES),
             ).fetchall()
             for job_id, owner, cancel in candidates:
                 if running_limit is not None:

@@ -37,6 +37,7 @@ from train_svc.jobs.store_contract import (
     Change,
     ChangeKind,
     Deletion,
+    Hosting,
     Lease,
     NewJob,
     Notice,
@@ -251,7 +252,17 @@ class SqliteJobStore:
             self._insert_event(db, job_id, logged)
         self.notices.publish(Notice(NoticeKind.EVENT, job_id, logged.sequence))
 
-    def claim(self, holder: str, lease_seconds: float, running_limit: int | None) -> Lease | None:
+    def announce(self, holder: str, keys: tuple[str, ...], ttl_seconds: float) -> None:
+        """Nothing to tell: the store's one replica (its owner) is every replica there is."""
+
+    def withdraw(self, holder: str) -> None:
+        """Nothing to end: see `announce`."""
+
+    def claim(
+        self, holder: str, lease_seconds: float, running_limit: int | None, hosting: Hosting | None = None
+    ) -> Lease | None:
+        """As the contract says; `hosting` admits every job here, since no other replica could host a job's
+        base: a job on a base this one does not host is claimed to be failed (BASE_MODEL_NOT_HOSTED)."""
         now = time.time()
         with self._write() as db:
             candidates = db.execute(

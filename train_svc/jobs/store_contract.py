@@ -14,6 +14,13 @@ is still the job's (`append_event` raises LeaseLost otherwise), so a replica tha
 asleep cannot write after another one took the job over. Sequence numbers have no gaps: an event is
 stored only as the job's next one.
 
+Bases: a replica claims only the jobs on bases it hosts. Each announces the bases it hosts (`announce`,
+renewed with its leases, so a replica that died stops counting when its announcement expires) and claims
+with a Hosting: the jobs whose base key (`base_key`: the id in the stored request, and the LTX version)
+is one of its own, and, once it has been announcing for a lease, also those whose base no live replica
+announces, which it then fails (BASE_MODEL_NOT_HOSTED) rather than leave waiting for nobody. The SQLite
+store has one replica, which claims every job.
+
 Changes: every job created, every event stored and every job deleted is also a Change, numbered in
 commit order, for collection watches (WatchTrainingJobs) to follow and resume from. The newest
 CHANGES_KEPT are kept; a deleted job's earlier changes stay among them (they name only the job and its
@@ -124,6 +131,21 @@ class StoredJob:
     last_sequence: int  # the sequence number of its newest event
     cancel_requested: bool
     base_version: str  # its base's LTX version ("2.3" for jobs stored before versions were recorded)
+
+
+def base_key(base_id: str, version: str) -> str:
+    """A base as claims match it: its id ("" for jobs stored before ids: every replica's default) and LTX
+    version."""
+    return f"{base_id}@{version}"
+
+
+@dataclass(frozen=True)
+class Hosting:
+    """What a replica claims, by base: jobs whose base key is in `keys`; when `unhosted`, also jobs whose
+    base no live replica announces."""
+
+    keys: tuple[str, ...]
+    unhosted: bool
 
 
 @dataclass(frozen=True)
@@ -242,9 +264,21 @@ class JobStore(Protocol):
         """Store the job's next event; LeaseLost unless `lease` is still the job's (nothing is stored)."""
         ...
 
-    def claim(self, holder: str, lease_seconds: float, running_limit: int | None) -> Lease | None:
-        """Take the lease on the oldest claimable job (unfinished, with no live lease; resuming ones before
-        queued ones; none of an owner with `running_limit` live leases); None when there is none."""
+    def announce(self, holder: str, keys: tuple[str, ...], ttl_seconds: float) -> None:
+        """Tell the replicas sharing the store that `holder` hosts the bases `keys` (base_key), for
+        `ttl_seconds` from now."""
+        ...
+
+    def withdraw(self, holder: str) -> None:
+        """End `holder`'s announcement (the replica is stopping)."""
+        ...
+
+    def claim(
+        self, holder: str, lease_seconds: float, running_limit: int | None, hosting: Hosting | None = None
+    ) -> Lease | None:
+        """Take the lease on the oldest claimable job (unfinished, with no live lease, on a base `hosting`
+        admits (None: any); resuming ones before queued ones; none of an owner with `running_limit` live
+        leases); None when there is none."""
         ...
 
     def renew(self, lease: Lease, lease_seconds: float) -> bool | None:
