@@ -6,7 +6,6 @@ the same from both, and its LoRA generates on the replica that did not train it,
 from __future__ import annotations
 
 import hashlib
-import time
 from collections.abc import Iterator
 
 import pytest
@@ -17,6 +16,7 @@ from shared.api import generation_pb2 as gen_pb
 from shared.api import training_service_pb2 as pb
 from shared.demo_dataset import make_demo_dataset
 from tests.e2e.conftest import SMALL_GENERATION
+from tests.e2e.replica_jobs import claimed_by
 from tests.service_stack import Stack, service_stack
 from train_svc.jobs.store import StoreSettings
 from train_svc.models.tiny_preset import PRESET_NAME
@@ -37,16 +37,6 @@ def stack(tmp_path_factory, principals, postgres_server) -> Iterator[Stack]:
         yield running
 
 
-def _holder(stack: Stack, logs: list[dict], job_id: str) -> int:
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        names = [entry["replica"] for entry in logs if entry["event"] == "job claimed" and entry["job"] == job_id]
-        if names:
-            return [replica.manager.replica for replica in stack.replicas].index(names[-1])
-        time.sleep(0.05)
-    raise AssertionError(f"no replica claimed {job_id}")
-
-
 def test_a_cancel_sent_to_the_other_replica_stops_the_job_within_a_step(stack, tmp_path):
     archive = make_demo_dataset(tmp_path / "clips.zip", clips=2, seconds=1.0, size=(128, 128))
     training_input = pb.TrainingInput(
@@ -54,7 +44,7 @@ def test_a_cancel_sent_to_the_other_replica_stops_the_job_within_a_step(stack, t
     )
     with capture_logs() as logs:
         name = stack.stub().CreateTrainingJob(pb.CreateTrainingJobRequest(input=training_input)).name
-        holder = _holder(stack, logs, name.split("/")[1])
+        holder = claimed_by(stack, logs, name)
     other = stack.stub(replica=1 - holder)
     steps_before = 0
     for event in other.WatchTrainingJob(pb.WatchTrainingJobRequest(name=name), timeout=300):
@@ -92,7 +82,7 @@ def test_a_job_on_the_25_base_reads_the_same_on_both_replicas_and_generates_on_t
     )
     with capture_logs() as logs:
         name = stack.stub().CreateTrainingJob(pb.CreateTrainingJobRequest(input=training_input)).name
-        holder = _holder(stack, logs, name.split("/")[1])
+        holder = claimed_by(stack, logs, name)
     other = stack.stub(replica=1 - holder)
     events = list(other.WatchTrainingJob(pb.WatchTrainingJobRequest(name=name), timeout=300))
     assert [e.step.step for e in events if e.HasField("step")] == list(range(1, 101))

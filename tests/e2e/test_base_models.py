@@ -8,7 +8,6 @@ their base."""
 from __future__ import annotations
 
 import argparse
-import time
 from collections.abc import Iterator
 
 import grpc
@@ -17,6 +16,7 @@ import pytest
 from shared.api import training_service_pb2 as pb
 from shared.api import training_service_pb2_grpc as pb_grpc
 from shared.grpc_util.errors import error_details
+from tests.e2e.replica_jobs import ended
 from tests.service_stack import Stack, service_stack
 from train_svc.cli.bases_cmd import add_bases_parser, run_bases
 from train_svc.cli.exit_codes import ExitCode
@@ -43,18 +43,6 @@ def _refused(call) -> tuple[grpc.StatusCode, str, dict[str, str]]:
     bad_request, info = error_details(caught.value)
     assert bad_request is not None and info is not None
     return caught.value.code(), info.reason, {v.field: v.description for v in bad_request.field_violations}
-
-
-def _ended(stub, name: str) -> pb.TrainingJob:
-    deadline = time.monotonic() + 60
-    while (job := stub.GetTrainingJob(pb.GetTrainingJobRequest(name=name))).state not in (
-        State.STATE_FAILED,
-        State.STATE_SUCCEEDED,
-        State.STATE_CANCELLED,
-    ):
-        assert time.monotonic() < deadline, f"{name} is still {State.Name(job.state)}"
-        time.sleep(0.1)
-    return job
 
 
 def test_the_hosted_bases_are_listed_default_first_and_only_to_authenticated_callers(stack, capsys):
@@ -115,10 +103,10 @@ def test_a_job_records_the_base_it_names_and_its_version(stack, tmp_path):
     assert (plain.input.base_model, plain.base_model, plain.ltx_version) == ("default", PRESET_NAME, "2.3")
 
     for job, version in ((on_25, "2.5"), (plain, "2.3")):
-        ended = _ended(stub, job.name)
-        assert ended.ltx_version == version
-        assert ended.state == State.STATE_FAILED, "its archive does not exist"
-        assert _error_reason(ended) == "NOT_FOUND", f"{job.name} ran on its base until the fetch: {ended.error}"
+        final = ended(stub, job.name, seconds=60)
+        assert final.ltx_version == version
+        assert final.state == State.STATE_FAILED, "its archive does not exist"
+        assert _error_reason(final) == "NOT_FOUND", f"{job.name} ran on its base until the fetch: {final.error}"
 
 
 def _error_reason(job: pb.TrainingJob) -> str:

@@ -14,6 +14,7 @@ from structlog.testing import capture_logs
 from shared.api import common_pb2
 from shared.api import training_service_pb2 as pb
 from shared.demo_dataset import make_demo_dataset
+from tests.e2e.replica_jobs import claimed_by, ended
 from tests.service_stack import Stack, service_stack
 from train_svc.jobs.store import StoreSettings
 from train_svc.models.tiny_preset import PRESET_NAME
@@ -37,30 +38,6 @@ def stack(tmp_path_factory, principals, postgres_server) -> Iterator[Stack]:
         yield running
 
 
-def _claimer(stack: Stack, logs: list[dict], name: str) -> int:
-    """The index of the replica that claimed job `name` (waits for the claim)."""
-    job_id = name.split("/")[1]
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        holders = [entry["replica"] for entry in logs if entry["event"] == "job claimed" and entry["job"] == job_id]
-        if holders:
-            return [replica.manager.replica for replica in stack.replicas].index(holders[-1])
-        time.sleep(0.05)
-    raise AssertionError(f"no replica claimed {name}")
-
-
-def _ended(stub, name: str) -> pb.TrainingJob:
-    deadline = time.monotonic() + 300
-    while (job := stub.GetTrainingJob(pb.GetTrainingJobRequest(name=name))).state not in (
-        State.STATE_SUCCEEDED,
-        State.STATE_FAILED,
-        State.STATE_CANCELLED,
-    ):
-        assert time.monotonic() < deadline, f"{name} is still {State.Name(job.state)}"
-        time.sleep(0.1)
-    return job
-
-
 def test_a_job_on_a_base_one_replica_lacks_waits_for_the_replica_that_hosts_it(stack, tmp_path):
     archive = make_demo_dataset(tmp_path / "clips.zip", clips=2, seconds=1.0, size=(96, 96))
     shape = dict(
@@ -78,17 +55,17 @@ def test_a_job_on_a_base_one_replica_lacks_waits_for_the_replica_that_hosts_it(s
 
     with capture_logs() as logs:
         long_jobs = [create(number_of_steps=5000) for _ in range(2)]  # one per replica: both are busy
-        holders = {_claimer(stack, logs, name): name for name in long_jobs}
+        holders = {claimed_by(stack, logs, name): name for name in long_jobs}
         assert set(holders) == {0, 1}
         on_v25 = create(base_model="v25", number_of_steps=100)
         stub.CancelTrainingJob(pb.CancelTrainingJobRequest(name=holders[1]))
-        assert _ended(stub, holders[1]).state == State.STATE_CANCELLED
+        assert ended(stub, holders[1]).state == State.STATE_CANCELLED
         time.sleep(3 * LEASE_S)  # replica 1 is idle, settled (announcing for over a lease) and looks again
         waiting = stub.GetTrainingJob(pb.GetTrainingJobRequest(name=on_v25))
         assert waiting.state == State.STATE_QUEUED, "replica 1 does not host v25: it must leave the job"
 
         stub.CancelTrainingJob(pb.CancelTrainingJobRequest(name=holders[0]))
-        assert _claimer(stack, logs, on_v25) == 0
-        done = _ended(stack.stub(replica=1), on_v25)
+        assert claimed_by(stack, logs, on_v25) == 0
+        done = ended(stack.stub(replica=1), on_v25)
     assert done.state == State.STATE_SUCCEEDED, done.error
     assert (done.ltx_version, done.base_model) == ("2.5", PRESET_NAME_25)
