@@ -1,6 +1,6 @@
 """Which bases each live replica hosts, in the shared PostgreSQL store (table training_replicas).
 
-A replica announces the keys of its bases (store_contract.base_key) with an expiry and renews them with its
+A replica announces the keys of its bases (store_contract.base_key) with an expiry, renewed as often as its
 leases; a claim admits a job by its own key, the id in its stored request (absent: "", the default of
 whichever replica runs it) joined to its LTX version (`JOB_BASE_KEY`).
 """

@@ -15,7 +15,7 @@ asleep cannot write after another one took the job over. Sequence numbers have n
 stored only as the job's next one.
 
 Bases: a replica claims only the jobs on bases it hosts. Each announces the bases it hosts (`announce`,
-renewed with its leases, so a replica that died stops counting when its announcement expires) and claims
+for a lease, renewed as often as its leases, so a replica that died stops counting when that expires) and claims
 with a Hosting: the jobs whose base key (`base_key`: the id in the stored request, and the LTX version)
 is one of its own, and, once it has been announcing for a lease, also those whose base no live replica
 announces, which it then fails (BASE_MODEL_NOT_HOSTED) rather than leave waiting for nobody. The SQLite
