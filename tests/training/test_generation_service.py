@@ -7,17 +7,11 @@ import asyncio
 import pytest
 
 from shared.auth import Caller
+from tests.training.generation_calls import no_jobs, only
 from train_svc.accelerator import AcceleratorSlots, WaitAbandoned
 from train_svc.generation.order import GenerationOrder
 from train_svc.generation.request import GenerationRequest
 from train_svc.generation.service import GenerationFinished, GenerationProgress, GenerationService
-from train_svc.jobs.manager import JobNotFound
-from train_svc.models.base_registry import BaseModels
-
-
-def only(base) -> BaseModels:
-    """A service hosting `base` alone, as its default."""
-    return BaseModels({"default": base}, "default")
 
 
 def test_a_waiter_gives_up_when_told_and_a_freed_slot_is_taken():
@@ -29,9 +23,6 @@ def test_a_waiter_gives_up_when_told_and_a_freed_slot_is_taken():
 
 
 def test_a_generation_waits_while_a_training_job_holds_the_accelerator(tiny_model, placement, tmp_path):
-    def no_jobs(name: str, caller: Caller):
-        raise JobNotFound(name)
-
     slots = AcceleratorSlots(1)
     service = GenerationService(tmp_path, only(tiny_model), placement, slots, no_jobs)
     order = GenerationOrder(GenerationRequest(prompt="a red ball", num_frames=9, width=64, height=64, steps=2))

@@ -5,23 +5,21 @@ pipeline is also switched from one base to the other and back."""
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import replace
 
-import av
 import numpy as np
 import pytest
 from structlog.testing import capture_logs
 
-from shared.auth import Caller
 from shared.request.errors import ErrorCode
 from tests.lora_files import ONLY_IN_23, random_lora_state, with_prompt_adaln, write_test_lora
-from tests.training.service_logs import own_lines
+from tests.training.generation_calls import finished_generation as run
+from tests.training.generation_calls import frames, no_jobs, own_lines
 from train_svc.accelerator import AcceleratorSlots
 from train_svc.generation.lora_check import LoraVersionMismatch
 from train_svc.generation.order import GenerationOrder
 from train_svc.generation.request import GenerationRequest
-from train_svc.generation.service import GenerationFinished, GenerationService, JobBaseNotHosted
+from train_svc.generation.service import GenerationService, JobBaseNotHosted
 from train_svc.jobs.events import ArtifactWritten, JobState
 from train_svc.jobs.job import Job
 from train_svc.models.base_registry import BaseModels
@@ -34,24 +32,6 @@ RANK = 2
 def lora_23(tiny_model, tmp_path_factory):
     state = with_prompt_adaln(random_lora_state(tiny_model.path, rank=RANK), tiny_model.path, rank=RANK)
     return write_test_lora(tmp_path_factory.mktemp("lora") / "lora.safetensors", state, RANK, ltx_version="2.3")
-
-
-def frames(finished: GenerationFinished) -> np.ndarray:
-    with av.open(str(finished.video.path)) as container:
-        return np.stack([frame.to_ndarray(format="rgb24") for frame in container.decode(video=0)])
-
-
-def no_jobs(name: str, caller: Caller):
-    raise LookupError(name)
-
-
-def run(service: GenerationService, order: GenerationOrder) -> GenerationFinished:
-    async def collect() -> list:
-        return [event async for event in service.generate(order, Caller("alice"))]
-
-    finished = asyncio.run(collect())[-1]
-    assert isinstance(finished, GenerationFinished)
-    return finished
 
 
 def test_a_23_lora_is_refused_on_a_25_base_unless_allowed_and_the_pipeline_follows_the_base(

@@ -11,49 +11,23 @@ from __future__ import annotations
 import asyncio
 import time
 
-import av
 import numpy as np
 from structlog.testing import capture_logs
 
 from shared.auth import Caller
-from tests.training.service_logs import own_lines
+from tests.training.generation_calls import finished_generation, frames, no_jobs, only, own_lines
 from train_svc.accelerator import AcceleratorSlots
 from train_svc.generation.order import GenerationOrder
 from train_svc.generation.request import GenerationRequest
 from train_svc.generation.service import GenerationFinished, GenerationService
-from train_svc.jobs.manager import JobNotFound
-from train_svc.models.base_registry import BaseModels
 
 IDLE_SECONDS = 1.0
 MIN_PSNR_DB = 30.0  # see the module's docstring
 
 
-def only(base) -> BaseModels:
-    """A service hosting `base` alone, as its default."""
-    return BaseModels({"default": base}, "default")
-
-
-def no_jobs(name: str, caller: Caller):
-    raise JobNotFound(name)
-
-
-def frames(finished: GenerationFinished) -> np.ndarray:
-    with av.open(str(finished.video.path)) as container:
-        return np.stack([frame.to_ndarray(format="rgb24") for frame in container.decode(video=0)])
-
-
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
     mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
     return float("inf") if mse == 0 else 10 * np.log10(255.0**2 / mse)
-
-
-def generate(service: GenerationService, order: GenerationOrder) -> GenerationFinished:
-    async def collect() -> list:
-        return [event async for event in service.generate(order, Caller("alice"))]
-
-    finished = asyncio.run(collect())[-1]
-    assert isinstance(finished, GenerationFinished)
-    return finished
 
 
 def test_the_pipeline_is_released_when_idle_and_loaded_again_for_the_same_video(tiny_model, placement, tmp_path):
@@ -64,13 +38,13 @@ def test_the_pipeline_is_released_when_idle_and_loaded_again_for_the_same_video(
     order = GenerationOrder(request)
     try:
         with capture_logs() as logs:
-            first = generate(service, order)
+            first = finished_generation(service, order)
             loaded = service.pipeline_bytes()
             deadline = time.monotonic() + IDLE_SECONDS + 10
             while service.pipeline_bytes() and time.monotonic() < deadline:
                 time.sleep(0.05)
             released = service.pipeline_bytes()
-            second = generate(service, order)
+            second = finished_generation(service, order)
     finally:
         service.shutdown()
     events = [entry["event"] for entry in own_lines(logs, service)]

@@ -31,7 +31,9 @@ from train_svc.jobs.store_contract import (
     CHANGES_KEPT,
     CLAIM_CANDIDATES,
     FINAL_STATES,
+    JOB_COLUMNS,
     PRUNE_EVERY,
+    UNFINISHED,
     Change,
     ChangeKind,
     Deletion,
@@ -54,28 +56,10 @@ CHANNEL = "ltx_training_jobs"
 CONNECT_TIMEOUT_S = 10
 POOL_SIZE = 8
 LISTEN_RETRY_S = (0.2, 5.0)  # the listener's first and longest wait before connecting again
-_COLUMNS = (
-    "id, number, owner, request_id, input_json, base_model, create_time, state, last_sequence, cancel_requested, "
-    "base_version"
-)
-_UNFINISHED = f"state NOT IN ({', '.join(repr(state) for state in FINAL_STATES)})"
 
 
 def _job(row: tuple) -> StoredJob:
-    id_, number, owner, request_id, input_json, base_model, created, state, last, cancel, version = row
-    return StoredJob(
-        id_,
-        number,
-        owner,
-        request_id or "",
-        json.loads(input_json),
-        base_model,
-        created,
-        JobState(state),
-        last,
-        cancel,
-        version,
-    )
+    return StoredJob.of_row(row, row[6])
 
 
 class PostgresJobStore:
@@ -137,7 +121,7 @@ class PostgresJobStore:
 
     @reachable
     def add_job(self, job: NewJob, first: LoggedEvent, queued_limit: int | None) -> tuple[StoredJob, bool]:
-        select = f"SELECT {_COLUMNS} FROM training_jobs WHERE owner = %s AND request_id = %s".encode()
+        select = f"SELECT {JOB_COLUMNS} FROM training_jobs WHERE owner = %s AND request_id = %s".encode()
         with self._pool.connection() as conn, conn.transaction():
             if job.request_id and (row := conn.execute(select, (job.owner, job.request_id)).fetchone()):
                 return _job(row), False
@@ -170,7 +154,7 @@ class PostgresJobStore:
                 return _job(row), False
             self._insert_event(conn, job.id, first)
             self._notify(conn, Notice(NoticeKind.CLAIMABLE, job.id))
-            row = conn.execute(f"SELECT {_COLUMNS} FROM training_jobs WHERE id = %s".encode(), (job.id,)).fetchone()
+            row = conn.execute(f"SELECT {JOB_COLUMNS} FROM training_jobs WHERE id = %s".encode(), (job.id,)).fetchone()
         assert row is not None
         return _job(row), True
 
@@ -198,19 +182,19 @@ class PostgresJobStore:
 
     @reachable
     def job(self, job_id: str) -> StoredJob | None:
-        rows = self._rows(f"SELECT {_COLUMNS} FROM training_jobs WHERE id = %s", (job_id,))
+        rows = self._rows(f"SELECT {JOB_COLUMNS} FROM training_jobs WHERE id = %s", (job_id,))
         return _job(rows[0]) if rows else None
 
     @reachable
     def find_request(self, owner: str, request_id: str) -> StoredJob | None:
-        query = f"SELECT {_COLUMNS} FROM training_jobs WHERE owner = %s AND request_id = %s"
+        query = f"SELECT {JOB_COLUMNS} FROM training_jobs WHERE owner = %s AND request_id = %s"
         rows = self._rows(query, (owner, request_id))
         return _job(rows[0]) if rows else None
 
     @reachable
     def page(self, owner: str | None, before: int | None, limit: int) -> list[StoredJob]:
         rows = self._rows(
-            f"SELECT {_COLUMNS} FROM training_jobs WHERE (%s::text IS NULL OR owner = %s) "
+            f"SELECT {JOB_COLUMNS} FROM training_jobs WHERE (%s::text IS NULL OR owner = %s) "
             "AND (%s::bigint IS NULL OR number < %s) ORDER BY number DESC LIMIT %s",
             (owner, owner, before, before, limit),
         )
@@ -262,7 +246,7 @@ class PostgresJobStore:
         on_hosted_base, hosted = claim_condition(hosting)
         with self._pool.connection() as conn, conn.transaction():
             candidates = conn.execute(
-                f"SELECT id, owner, cancel_requested FROM training_jobs WHERE {_UNFINISHED} "
+                f"SELECT id, owner, cancel_requested FROM training_jobs WHERE {UNFINISHED} "
                 f"AND (lease_expires IS NULL OR lease_expires < now()){on_hosted_base} "
                 "ORDER BY state = 'QUEUED', number LIMIT %s FOR UPDATE SKIP LOCKED".encode(),
                 (*hosted, CLAIM_CANDIDATES),
@@ -272,7 +256,7 @@ class PostgresJobStore:
                     conn.execute("SELECT pg_advisory_xact_lock(hashtextextended('running:' || %s, 0))", (owner,))
                     row = conn.execute(
                         f"SELECT count(*) FROM training_jobs WHERE owner = %s AND lease_expires >= now() "
-                        f"AND {_UNFINISHED}".encode(),
+                        f"AND {UNFINISHED}".encode(),
                         (owner,),
                     ).fetchone()
                     if row and row[0] >= running_limit:

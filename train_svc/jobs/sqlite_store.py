@@ -33,7 +33,9 @@ from train_svc.jobs.store_contract import (
     CHANGES_KEPT,
     CLAIM_CANDIDATES,
     FINAL_STATES,
+    JOB_COLUMNS,
     PRUNE_EVERY,
+    UNFINISHED,
     Change,
     ChangeKind,
     Deletion,
@@ -49,12 +51,6 @@ from train_svc.jobs.store_contract import (
     check_append,
     state_after,
 )
-
-_JOB_COLUMNS = (
-    "id, number, owner, request_id, input_json, base_model, create_time, state, last_sequence, cancel_requested, "
-    "base_version"
-)
-_UNFINISHED = f"state NOT IN ({', '.join(repr(state) for state in FINAL_STATES)})"
 
 
 def store_path(storage_root: Path) -> Path:
@@ -80,20 +76,7 @@ def _own(path: Path) -> int:
 
 
 def _job(row: tuple) -> StoredJob:
-    id_, number, owner, request_id, input_json, base_model, created, state, last, cancel, version = row
-    return StoredJob(
-        id_,
-        number,
-        owner,
-        request_id or "",
-        json.loads(input_json),
-        base_model,
-        datetime.fromisoformat(created),
-        JobState(state),
-        last,
-        bool(cancel),
-        version,
-    )
+    return StoredJob.of_row(row, datetime.fromisoformat(row[6]))
 
 
 class SqliteJobStore:
@@ -146,7 +129,7 @@ class SqliteJobStore:
         with self._write() as db:
             if job.request_id:
                 row = db.execute(
-                    f"SELECT {_JOB_COLUMNS} FROM jobs WHERE owner = ? AND request_id = ?", (job.owner, job.request_id)
+                    f"SELECT {JOB_COLUMNS} FROM jobs WHERE owner = ? AND request_id = ?", (job.owner, job.request_id)
                 ).fetchone()
                 if row is not None:
                     return _job(row), False
@@ -174,7 +157,7 @@ class SqliteJobStore:
                 ),
             )
             self._insert_event(db, job.id, first)
-            row = db.execute(f"SELECT {_JOB_COLUMNS} FROM jobs WHERE id = ?", (job.id,)).fetchone()
+            row = db.execute(f"SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?", (job.id,)).fetchone()
         self.notices.publish(Notice(NoticeKind.EVENT, job.id, first.sequence))
         self.notices.publish(Notice(NoticeKind.CLAIMABLE, job.id))
         return _job(row), True
@@ -202,20 +185,20 @@ class SqliteJobStore:
 
     def job(self, job_id: str) -> StoredJob | None:
         with self._lock:
-            row = self._db.execute(f"SELECT {_JOB_COLUMNS} FROM jobs WHERE id = ?", (job_id,)).fetchone()
+            row = self._db.execute(f"SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?", (job_id,)).fetchone()
         return None if row is None else _job(row)
 
     def find_request(self, owner: str, request_id: str) -> StoredJob | None:
         with self._lock:
             row = self._db.execute(
-                f"SELECT {_JOB_COLUMNS} FROM jobs WHERE owner = ? AND request_id = ?", (owner, request_id)
+                f"SELECT {JOB_COLUMNS} FROM jobs WHERE owner = ? AND request_id = ?", (owner, request_id)
             ).fetchone()
         return None if row is None else _job(row)
 
     def page(self, owner: str | None, before: int | None, limit: int) -> list[StoredJob]:
         with self._lock:
             rows = self._db.execute(
-                f"SELECT {_JOB_COLUMNS} FROM jobs WHERE (? IS NULL OR owner = ?) AND (? IS NULL OR number < ?) "
+                f"SELECT {JOB_COLUMNS} FROM jobs WHERE (? IS NULL OR owner = ?) AND (? IS NULL OR number < ?) "
                 "ORDER BY number DESC LIMIT ?",
                 (owner, owner, before, before, limit),
             ).fetchall()
@@ -266,14 +249,14 @@ class SqliteJobStore:
         now = time.time()
         with self._write() as db:
             candidates = db.execute(
-                f"SELECT id, owner, cancel_requested FROM jobs WHERE {_UNFINISHED} "
+                f"SELECT id, owner, cancel_requested FROM jobs WHERE {UNFINISHED} "
                 "AND (lease_expires IS NULL OR lease_expires < ?) ORDER BY state = 'QUEUED', number LIMIT ?",
                 (now, CLAIM_CANDIDATES),
             ).fetchall()
             for job_id, owner, cancel in candidates:
                 if running_limit is not None:
                     (running,) = db.execute(
-                        f"SELECT count(*) FROM jobs WHERE owner = ? AND lease_expires >= ? AND {_UNFINISHED}",
+                        f"SELECT count(*) FROM jobs WHERE owner = ? AND lease_expires >= ? AND {UNFINISHED}",
                         (owner, now),
                     ).fetchone()
                     if running >= running_limit:

@@ -37,6 +37,7 @@ made by any process using the same database (PostgreSQL: LISTEN/NOTIFY on one co
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -53,6 +54,12 @@ from train_svc.jobs.events import JobState, StateChanged
 log = structlog.get_logger(__name__)
 
 FINAL_STATES = tuple(state.value for state in JobState if state.is_final)
+UNFINISHED = f"state NOT IN ({', '.join(repr(state) for state in FINAL_STATES)})"  # SQL, in both stores
+# a job's columns, in the order StoredJob.of_row reads them (each store's table has them under these names)
+JOB_COLUMNS = (
+    "id, number, owner, request_id, input_json, base_model, create_time, state, last_sequence, cancel_requested, "
+    "base_version"
+)
 CLAIM_CANDIDATES = 16  # rows a claim looks at (and locks) at once when owners are at their running quota
 CHANGES_KEPT = 100_000  # the newest changes kept for collection watches to resume from; older ones go
 PRUNE_EVERY = 1_000  # a writer whose change position is a multiple of this prunes the older changes
@@ -131,6 +138,24 @@ class StoredJob:
     last_sequence: int  # the sequence number of its newest event
     cancel_requested: bool
     base_version: str  # its base's LTX version ("2.3" for jobs stored before versions were recorded)
+
+    @classmethod
+    def of_row(cls, row: tuple, create_time: datetime) -> StoredJob:
+        """The job a row of JOB_COLUMNS holds, with `create_time` as read from its database."""
+        id_, number, owner, request_id, input_json, base_model, _, state, last, cancel, version = row
+        return cls(
+            id_,
+            number,
+            owner,
+            request_id or "",
+            json.loads(input_json),
+            base_model,
+            create_time,
+            JobState(state),
+            last,
+            bool(cancel),
+            version,
+        )
 
 
 def base_key(base_id: str, version: str) -> str:
